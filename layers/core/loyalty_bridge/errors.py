@@ -1,0 +1,126 @@
+"""Domain errors. HTTP mapping lives in http_errors.py; worker retry/notify decisions in
+``failure_policy`` below. Never choose behaviour by matching error text: match types/codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+    code: str = "bridge_error"
+
+    def __init__(self, detail: str = "", *, code: str | None = None, **context: Any) -> None:
+        super().__init__(detail or self.__class__.__name__)
+        self.detail = detail or self.__class__.__name__
+        if code:
+            self.code = code
+        self.context = context
+
+
+class InvalidInput(BridgeError):
+    """Input from outside failed validation (422)."""
+
+    code = "validation_failed"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **context: Any) -> None:
+        super().__init__(detail, **context)
+        self.errors = errors or []
+
+
+class NotFound(BridgeError):
+    code = "not_found"
+
+
+class Conflict(BridgeError):
+    code = "conflict"
+
+
+class Refused(BridgeError):
+    """A business rule says no (the customer or platform can fix it; not retryable)."""
+
+    code = "refused"
+
+
+class TooManyRequests(BridgeError):
+    code = "rate_limited"
+
+    def __init__(self, detail: str = "Too many attempts", *, retry_after: int = 60, **context: Any) -> None:
+        super().__init__(detail, **context)
+        self.retry_after = retry_after
+
+
+class Unauthorized(BridgeError):
+    code = "unauthorized"
+
+
+class Forbidden(BridgeError):
+    code = "forbidden"
+
+
+class Retryable(BridgeError):
+    """Technical failure (timeout, 5xx, throttling): try again later."""
+
+    code = "temporarily_unavailable"
+
+
+class Permanent(BridgeError):
+    """A failure that retrying cannot fix: record it, tell a human."""
+
+    code = "permanent_failure"
+
+
+# ---- Loyalty platform errors (raised by every platform adapter) -----------------------
+
+
+class PlatformError(BridgeError):
+    code = "platform_error"
+
+
+class PlatformUnavailable(PlatformError, Retryable):
+    """The platform timed out, answered 5xx / throttled, or answered something malformed."""
+
+    code = "platform_unavailable"
+
+
+class PlatformRefused(PlatformError, Refused):
+    """The platform validated the request and said no (permanent)."""
+
+    code = "platform_refused"
+
+
+class DuplicateMember(PlatformRefused):
+    """Email or mobile already belongs to another loyalty account."""
+
+    code = "duplicate_member"
+
+    def __init__(self, detail: str = "", *, field: str = "email", **context: Any) -> None:
+        super().__init__(detail or f"{field} already used by another loyalty account", **context)
+        self.field = field
+
+
+class CardNotAttachable(PlatformRefused):
+    """Wrong card, wrong email, blocked card, or already linked. Deliberately one type."""
+
+    code = "card_not_attachable"
+
+
+class InsufficientPoints(PlatformRefused, Conflict):
+    code = "insufficient_points"
+
+
+class MemberNotFound(PlatformRefused, NotFound):
+    code = "member_not_found"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Worker policy in one place: retry technical failures, record permanent ones."""
+    if isinstance(exc, Retryable):
+        return True
+    if isinstance(exc, BridgeError):
+        return False
+    # Unknown exceptions (bugs, unexpected SDK errors) are retried: the queue's redrive
+    # policy moves a poisoned message to the DLQ, where it is recorded and emailed.
+    return True

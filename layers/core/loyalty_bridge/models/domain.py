@@ -1,0 +1,195 @@
+"""Domain types shared by services and adapters. Money is Decimal, points are int,
+time is timezone-aware UTC. Everything here is immutable."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Points = Annotated[int, Field(ge=0)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LoyaltyStatus(StrEnum):
+    PENDING = "pending"
+    JOINED = "joined"
+    NOT_JOINED = "not_joined"
+    VERIFYING = "verifying"
+
+
+class CardKind(StrEnum):
+    VIRTUAL = "virtual"
+    PHYSICAL = "physical"
+
+
+class CardState(StrEnum):
+    UNREGISTERED = "unregistered"  # physical stock, imported, never attached
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+
+
+class Channel(StrEnum):
+    WEBSHOP = "webshop"
+    STORE = "store"
+
+
+class Address(Frozen):
+    line1: str = Field(default="", max_length=200)
+    line2: str = Field(default="", max_length=200)
+    city: str = Field(default="", max_length=100)
+    region: str = Field(default="", max_length=100)
+    postal_code: str = Field(default="", max_length=20)
+    country: str = Field(default="", max_length=2)
+
+
+class Consents(Frozen):
+    email: bool = False
+    sms: bool = False
+
+
+class MemberProfile(Frozen):
+    """What the platform knows about a person."""
+
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    mobile: str | None = None
+    birthday: date | None = None
+    address: Address | None = None
+
+
+class ProfileChanges(Frozen):
+    """A partial profile update: only the fields set are changed."""
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    mobile: str | None = None
+    birthday: date | None = None
+    address: Address | None = None
+
+
+class Card(Frozen):
+    number: str
+    kind: CardKind = CardKind.VIRTUAL
+    state: CardState = CardState.ACTIVE
+
+
+class Member(Frozen):
+    member_id: str
+    profile: MemberProfile
+    card: Card
+    consents: Consents = Consents()
+    tier: str | None = None
+    accumulate_only: bool = False
+
+
+class Balance(Frozen):
+    member_id: str
+    balance: Points  # spendable now, before holds
+    pending: Points = 0  # earned, not yet available (return window)
+    held: Points = 0  # reserved by open redemptions
+    next_expiry_points: Points = 0
+    next_expiry_on: date | None = None
+    tier: str | None = None
+    next_tier: str | None = None
+    spend_to_next_tier: Decimal | None = None
+    lifetime_spend: Decimal = Decimal("0")
+
+    @property
+    def available(self) -> int:
+        return max(self.balance - self.held, 0)
+
+
+class BasketLine(Frozen):
+    sku: str = Field(min_length=1, max_length=64)
+    title: str = Field(default="", max_length=500)
+    quantity: int = Field(gt=0, le=10_000)
+    unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+    # From the top level down: department, category, subcategory (any may be missing).
+    categories: list[str] = Field(default_factory=list, max_length=3)
+
+
+class Basket(Frozen):
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    lines: list[BasketLine] = Field(min_length=1, max_length=500)
+    shipping: Decimal = Field(default=Decimal("0"), ge=0)
+    promo_code: str | None = None
+    channel: Channel = Channel.WEBSHOP
+    store_id: str | None = None
+    discount: Decimal = Field(default=Decimal("0"), ge=0)  # points discount applied
+
+
+class Quote(Frozen):
+    points_to_earn: Points
+    balance: Points
+    redeemable_points: Points
+    point_value: Decimal
+    max_discount: Decimal
+    discount: Decimal = Decimal("0")
+
+
+class Hold(Frozen):
+    redemption_id: str
+    member_id: str
+    points: Points
+    discount: Decimal
+    expires_at: datetime
+
+
+class PlatformOrderLine(Frozen):
+    """An order line as the platform receives it (seed 000 field limits applied)."""
+
+    product_code: str = Field(max_length=20)
+    title: str = Field(max_length=50)
+    department: str | None = Field(default=None, max_length=10)
+    category: str | None = Field(default=None, max_length=10)
+    subcategory: str | None = Field(default=None, max_length=10)
+    quantity: int = Field(gt=0)
+    unit_price: Decimal = Field(ge=0)
+    sku: str  # full sku, for refunds by line
+
+
+class PlatformOrder(Frozen):
+    order_id: str
+    placed_at: datetime
+    currency: str
+    channel: Channel = Channel.WEBSHOP
+    store_id: str | None = None
+    staff_id: str | None = None
+    lines: list[PlatformOrderLine]
+    shipping: Decimal = Decimal("0")
+    total: Decimal
+    promo_code: str | None = None
+    redemption_id: str | None = None
+
+
+class OrderResult(Frozen):
+    order_id: str
+    points_earned: Points
+    points_redeemed: Points
+    balance: Points
+
+
+class Reversal(Frozen):
+    """Take back points for a refund (some lines) or a cancellation (whole order)."""
+
+    reversal_id: str  # refund_id, or "cancel:{order_id}"
+    order_id: str
+    lines: list[tuple[str, int]] = Field(default_factory=list)  # (sku, quantity); empty = all
+    cancel: bool = False
+
+
+class ReversalResult(Frozen):
+    points_reversed: Points
+    points_returned: Points = 0
+    shortfall: Points = 0  # points that could not be taken back (balance already spent)
+    balance: Points

@@ -1,0 +1,78 @@
+"""Records the bridge stores about customers and failures (its own tables)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loyalty_bridge.models.domain import Address, Consents, LoyaltyStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CustomerRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    customer_id: str
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    mobile: str | None = None
+    birthday: date | None = None
+    address: Address | None = None
+    consents: Consents = Consents()
+    status: LoyaltyStatus = LoyaltyStatus.NOT_JOINED
+    status_reason: str | None = None  # why not joined (e.g. duplicate_email, platform_unavailable)
+    member_id: str | None = None
+    card_number: str | None = None
+    card_kind: str | None = None
+    version: int = 0  # bumped on every write (optimistic locking, stale-message checks)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ErrorCategory(StrEnum):
+    NEW_ACCOUNT = "new_account_registration"
+    ATTACH_ACCOUNT = "attach_existing_account_registration"
+    ACCOUNT_UPDATE = "account_update"
+    NEW_ORDER = "new_order"
+
+    @property
+    def title(self) -> str:
+        return {
+            "new_account_registration": "New Account Registration Errors",
+            "attach_existing_account_registration": "Attach Existing Account Registration Errors",
+            "account_update": "Account Update Errors",
+            "new_order": "New Order Errors",
+        }[self.value]
+
+
+class ErrorStatus(StrEnum):
+    OPEN = "open"
+    REPLAYING = "replaying"
+    RESOLVED = "resolved"
+
+
+class ErrorRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    error_id: str  # deterministic per failure (e.g. category + business key) so it is stored once
+    category: ErrorCategory
+    status: ErrorStatus = ErrorStatus.OPEN
+    customer_id: str | None = None
+    subject_id: str | None = None  # order id, change id, ...
+    attempted: str  # what was attempted, in words
+    platform_answer: str = ""  # what the platform said (code + message), no personal data
+    action: str = ""  # what the admin should do
+    change_before: dict[str, Any] | None = None
+    change_after: dict[str, Any] | None = None
+    replay: dict[str, Any] = Field(default_factory=dict)  # the queue message to send again
+    attempts: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    note: str = ""

@@ -1,0 +1,89 @@
+"""Typed settings read from the environment (set by template.yaml, or by the local stack).
+
+Every Lambda reads the same names; a function only touches the settings it uses, and
+each value is parsed once per warm container.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stage: str = "local"
+    region: str = "us-east-1"
+    # Optional override of every AWS endpoint (the local stack points it at moto).
+    aws_endpoint_url: str | None = None
+
+    # Tables
+    bridge_table: str = "loyalty-bridge"
+    ledger_table: str = "loyalty-ledger"
+    idempotency_table: str = "loyalty-idempotency"
+    errors_table: str = "loyalty-errors"
+
+    # Queues
+    membership_queue_url: str = ""
+    profile_sync_queue_url: str = ""
+    order_queue_url: str = ""
+
+    # Behaviour
+    auto_join: bool = True
+    notify_admins: bool = True
+    admin_emails: tuple[str, ...] = ()
+    sender_email: str = "loyalty-bridge@example.com"
+    platform_adapter: Literal["ledger", "rest"] = "ledger"
+    platform_base_url: str = ""
+    platform_secret_arn: str = ""
+    mailchimp_secret_arn: str = ""
+    mailchimp_base_url: str = ""
+    mailchimp_list_id: str = ""
+    sms_adapter: Literal["sns", "capture"] = "sns"
+    signing_secret_prefix: str = "loyalty-bridge/keys/"
+    signing_window_seconds: int = 300
+    idempotency_ttl_seconds: int = 24 * 3600 + 3600
+
+    # Program (built-in ledger)
+    point_value: Decimal = Decimal("0.01")
+    max_redeem_share: Decimal = Decimal("0.5")
+    hold_minutes: int = 30
+    pending_days: int = 0
+    earn_rules_json: str = ""
+
+    @field_validator("admin_emails", mode="before")
+    @classmethod
+    def _split_emails(cls, value: object) -> object:
+        return _csv(value) if isinstance(value, str) else value
+
+    @field_validator("aws_endpoint_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return value or None
+
+
+# Environment variable for each field: the upper-cased field name, e.g. BRIDGE_TABLE.
+_ENV_NAMES = {name: name.upper() for name in Settings.model_fields}
+_ENV_NAMES["region"] = "AWS_REGION"
+_ENV_NAMES["aws_endpoint_url"] = "AWS_ENDPOINT_URL"
+
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    values = {field: env[name] for field, name in _ENV_NAMES.items() if name in env}
+    return Settings.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env()
