@@ -34,6 +34,17 @@ def mask_phone(phone: str) -> str:
     return "***" + "".join(digits[-3:]) if digits else "***"
 
 
+def count_metric(name: str, value: float = 1, **dimensions: str) -> None:
+    """Emit one Count metric with its own dimensions (e.g. ``target="mailchimp"``), right
+    away as one EMF line, so a per-call dimension never leaks onto the other metrics."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    namespace = metrics.namespace or "LoyaltyBridge"
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=namespace) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)
+
+
 class MetricName:
     """Every business metric the code emits. The dashboard in template.yaml must chart each
     of these, and nothing else (a test checks both directions)."""

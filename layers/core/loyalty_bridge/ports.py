@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from loyalty_bridge.models.domain import (
+    AudienceMember,
     Balance,
     Basket,
     Consents,
@@ -24,7 +25,9 @@ from loyalty_bridge.models.domain import (
     Reversal,
     ReversalResult,
 )
-from loyalty_bridge.models.records import CustomerRecord, ErrorRecord
+from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
+from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
+from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
 
 
 class LoyaltyPlatform(Protocol):
@@ -94,6 +97,10 @@ class CustomerRepository(Protocol):
         """A5: claim member and card for this customer; Conflict if another holds them."""
         ...
 
+    def linked_customer(self, *, member_id: str | None = None, card_number: str | None = None) -> str | None:
+        """A5: the web customer that holds this loyalty account (or card), if any."""
+        ...
+
 
 class MessageQueue(Protocol):
     def send(self, body: str, *, group_id: str | None = None, dedup_id: str | None = None,
@@ -124,3 +131,136 @@ class ErrorStore(Protocol):
              cursor: str | None) -> tuple[list[ErrorRecord], str | None]: ...
 
     def set_status(self, error_id: str, status: str, *, note: str = "") -> ErrorRecord: ...
+
+    def claim_notification(self, error_id: str) -> bool:
+        """Mark the admins as being emailed about ``error_id``; False if that was done
+        already (two deliveries of one failure never send two emails)."""
+        ...
+
+    def release_notification(self, error_id: str) -> None:
+        """The email could not be sent: let the next report of this failure try again."""
+        ...
+
+
+# ---------------------------------------------------------------- membership flows (A4, A6, A7)
+
+
+class VerificationStore(Protocol):
+    """One-time-code challenges and attempt counters (BridgeTable; in-memory in tests)."""
+
+    def put_challenge(self, challenge: Challenge) -> None:
+        """Store (replace) the customer's challenge for ``challenge.purpose``."""
+        ...
+
+    def get_challenge(self, customer_id: str, purpose: Purpose) -> Challenge | None: ...
+
+    def use_try(self, customer_id: str, purpose: Purpose) -> int | None:
+        """Atomically spend one try; the tries left after it, or None when there was no
+        challenge or no try left (so parallel guesses cannot exceed the limit)."""
+        ...
+
+    def delete_challenge(self, customer_id: str, purpose: Purpose) -> None: ...
+
+    def count_attempt(self, key: str, *, window_seconds: int) -> AttemptCount:
+        """Count one attempt against ``key`` in the current fixed window."""
+        ...
+
+
+class BalanceSource(Protocol):
+    """Where the login summary (A6) reads points from without calling a remote platform."""
+
+    def get_balance(self, member_id: str) -> Balance: ...
+
+
+class BalanceSnapshots(Protocol):
+    """Last known balance per member, kept in BridgeTable for platforms we must not call
+    on the login path (REST adapter). Whoever sees points move records the new balance."""
+
+    def get(self, member_id: str) -> Balance | None: ...
+
+    def put(self, balance: Balance) -> None: ...
+
+
+class IncidentSink(Protocol):
+    """services.incidents.IncidentReporter as the membership services see it."""
+
+    def report(self, record: ErrorRecord) -> bool: ...
+
+    def resolve(self, error_id: str | None, *, note: str = ...) -> bool: ...
+
+
+class CheckoutStore(Protocol):
+    """The bridge's record of orders and redemption holds (checkout, C2-C6)."""
+
+    def get_order(self, order_id: str) -> OrderRecord | None:
+        """The order with its reversals, or None."""
+        ...
+
+    def create_order(self, record: OrderRecord) -> bool:
+        """Store a new order; False if one with that id exists already."""
+        ...
+
+    def record_credit(self, order_id: str, member_id: str, result: OrderResult) -> tuple[OrderResult, bool]:
+        """Set the order's credit (and the member credited) once; answers the credit stored
+        first and whether this call stored it."""
+        ...
+
+    def record_failure(self, order_id: str, answer: str) -> None:
+        """Keep the platform's refusal on an order not credited yet."""
+        ...
+
+    def set_order_loyalty(self, order_id: str, loyalty: str, member_id: str | None) -> None:
+        """A pending order learnt whose it is (the customer joined, or never will)."""
+        ...
+
+    def record_reversal(self, order_id: str, reversal: ReversalRecord) -> tuple[ReversalRecord, bool]:
+        """Store a refund or cancellation once per reversal id; answers the one stored first
+        and whether this call stored it."""
+        ...
+
+    def get_redemption(self, redemption_id: str) -> RedemptionRecord | None: ...
+
+    def put_redemption(self, record: RedemptionRecord) -> None: ...
+
+    def set_redemption_status(self, redemption_id: str, status: str, *, order_id: str | None = None) -> None: ...
+
+    def swap_cart_redemption(self, customer_id: str, cart_id: str, redemption_id: str) -> str | None:
+        """Make ``redemption_id`` the cart's hold; answers the cart's previous hold, if any."""
+        ...
+
+
+# ---------------------------------------------------------------- profile sync (P1-P5)
+
+
+class MailingList(Protocol):
+    """The marketing audience (Mailchimp). Errors: errors.Refused subclasses (permanent, e.g.
+    a forgotten or compliance-state email) and errors.Retryable (throttled, 5xx, timeouts)."""
+
+    def upsert_member(self, member: AudienceMember) -> None: ...
+
+
+class SmsOptOutList(Protocol):
+    """Phone numbers that must not get marketing SMS (P3)."""
+
+    def set_opted_out(self, phone: str, opted_out: bool, *, customer_id: str) -> None: ...
+
+    def is_opted_out(self, phone: str) -> bool: ...
+
+
+class SyncStateStore(Protocol):
+    """Per customer and target: the versions already applied (BridgeTable)."""
+
+    def load(self, customer_id: str, target: str) -> SyncState: ...
+
+    def mark_applied(
+        self, customer_id: str, target: str, version: int, fields: Sequence[str], *,
+        facts: dict[str, str] | None = None,
+    ) -> None:
+        """Record ``fields`` as applied at ``version`` (never lowers a version)."""
+        ...
+
+    def remember_email(self, email: str, customer_id: str) -> None:
+        """Index an email so a Mailchimp webhook about it finds the customer."""
+        ...
+
+    def customer_for_email(self, email: str) -> str | None: ...

@@ -45,11 +45,24 @@ class Settings(BaseModel):
     platform_adapter: Literal["ledger", "rest"] = "ledger"
     platform_base_url: str = ""
     platform_secret_arn: str = ""
+    # REST platform client (adapters/rest_platform.py). Worst case per call stays well under
+    # API Gateway's 30 s: attempts x (connect + read) + backoff.
+    platform_connect_timeout_seconds: float = 1.5
+    platform_read_timeout_seconds: float = 4.0
+    platform_max_attempts: int = 3
+    platform_backoff_base_seconds: float = 0.2
+    platform_backoff_max_seconds: float = 2.0
+    platform_retry_after_max_seconds: float = 5.0  # a longer Retry-After fails fast instead
+    platform_max_connections: int = 10
     mailchimp_secret_arn: str = ""
     mailchimp_base_url: str = ""
     mailchimp_list_id: str = ""
     sms_adapter: Literal["sns", "capture"] = "sns"
+    # sms_adapter="capture": one JSON file per SMS in this folder (local stack).
+    sms_capture_dir: str = ".local/sms"
     signing_secret_prefix: str = "loyalty-bridge/keys/"
+    # Secret holding the pepper that one-time codes are hashed with (A4, A7): {"pepper": "..."}.
+    verification_secret_arn: str = ""
     signing_window_seconds: int = 300
     idempotency_ttl_seconds: int = 24 * 3600 + 3600
 
@@ -57,6 +70,9 @@ class Settings(BaseModel):
     point_value: Decimal = Decimal("0.01")
     max_redeem_share: Decimal = Decimal("0.5")
     hold_minutes: int = 30
+    # POST /v1/orders (and refunds) wait this long for the platform before answering 202 and
+    # settling from the OrderQueue (C4: points at once when the platform is quick).
+    order_sync_deadline_seconds: float = 3.0
     pending_days: int = 0
     earn_rules_json: str = ""
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from loyalty_bridge.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from loyalty_bridge.adapters.customers import DynamoCustomers
 
 _CACHED: list[Any] = []
 
@@ -63,3 +66,311 @@ def aws_client(service: str) -> BaseClient:
         service, endpoint_url=settings().aws_endpoint_url, config=config
     )
     return client
+
+
+# ---------------------------------------------------------------- membership (customers)
+
+
+@cached
+def customers() -> DynamoCustomers:
+    from loyalty_bridge.adapters.customers import DynamoCustomers
+
+    return DynamoCustomers(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+if TYPE_CHECKING:
+    from loyalty_bridge.adapters.customers import DynamoBalanceSnapshots
+    from loyalty_bridge.adapters.verification import DynamoVerificationStore
+    from loyalty_bridge.ports import BalanceSource
+    from loyalty_bridge.services.attach import AttachService
+    from loyalty_bridge.services.enrolment import EnrolmentService
+    from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
+    from loyalty_bridge.services.phone import PhoneService
+    from loyalty_bridge.services.signup import SignupService
+    from loyalty_bridge.services.summary import SummaryService
+    from loyalty_bridge.services.verification import CodeBook
+
+# Only for stages without a VERIFICATION_SECRET_ARN (unit tests, ad-hoc local runs).
+_DEV_PEPPER = b"loyalty-bridge-dev-pepper-not-for-production"
+
+
+@cached
+def verification_store() -> DynamoVerificationStore:
+    from loyalty_bridge.adapters.verification import DynamoVerificationStore
+
+    return DynamoVerificationStore(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def balance_snapshots() -> DynamoBalanceSnapshots:
+    """Last known balance per member (BridgeTable): REST platforms record it when points move."""
+    from loyalty_bridge.adapters.customers import DynamoBalanceSnapshots
+
+    return DynamoBalanceSnapshots(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def verification_pepper() -> bytes:
+    arn = settings().verification_secret_arn
+    if not arn:
+        if settings().stage in ("local", "test"):
+            return _DEV_PEPPER
+        raise ValueError("VERIFICATION_SECRET_ARN is not set")
+    value = secrets().read_json_secret(arn)
+    pepper = str(value.get("pepper") or "")
+    if not pepper:
+        raise ValueError("the verification secret has no 'pepper'")
+    return pepper.encode()
+
+
+@cached
+def code_book() -> CodeBook:
+    from loyalty_bridge.services.verification import CodeBook
+
+    return CodeBook(verification_store(), verification_pepper())
+
+
+@cached
+def balance_source() -> BalanceSource:
+    """A6: the ledger answers from its own balance item; other platforms from a snapshot."""
+    if settings().platform_adapter == "ledger":
+        return platform()
+    from loyalty_bridge.services.summary import SnapshotBalances
+
+    return SnapshotBalances(balance_snapshots(), platform())
+
+
+@cached
+def _membership_parts() -> tuple[RecordUpdater, Incidents, Linker]:
+    from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
+
+    updater = RecordUpdater(customers())
+    snapshots = None if settings().platform_adapter == "ledger" else balance_snapshots()
+    return updater, Incidents(incident_reporter()), Linker(updater, platform(), snapshots)
+
+
+@cached
+def signup_service() -> SignupService:
+    from loyalty_bridge.services.signup import SignupService
+
+    return SignupService(customers(), queue("membership"), settings(), verifications=verification_store())
+
+
+@cached
+def summary_service() -> SummaryService:
+    from loyalty_bridge.services.summary import SummaryService
+
+    return SummaryService(customers(), balance_source(), settings())
+
+
+@cached
+def attach_service() -> AttachService:
+    from loyalty_bridge.services.attach import AttachService
+
+    updater, incidents, linker = _membership_parts()
+    return AttachService(updater, platform(), code_book(), mailer(), incidents, linker)
+
+
+@cached
+def phone_service() -> PhoneService:
+    from loyalty_bridge.services.phone import PhoneService
+
+    updater, incidents, linker = _membership_parts()
+    return PhoneService(
+        updater, platform(), code_book(), sms_sender(), incidents, linker, queue("membership")
+    )
+
+
+@cached
+def enrolment_service() -> EnrolmentService:
+    from loyalty_bridge.services.enrolment import EnrolmentService
+
+    updater, incidents, linker = _membership_parts()
+    return EnrolmentService(updater, platform(), incidents, incident_reporter(), linker, attach_service())
+
+
+# ---------------------------------------------------------------- core: secrets, signing, messaging
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ses import SESClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+    from loyalty_bridge.adapters.secrets import SecretsReader
+    from loyalty_bridge.adapters.sqs import SqsQueue
+    from loyalty_bridge.ports import Mailer, SmsSender
+    from loyalty_bridge.signing import SigningKeys
+
+QUEUE_NAMES = ("membership", "profile_sync", "order")
+
+
+@cached
+def secrets() -> SecretsReader:
+    from loyalty_bridge.adapters.secrets import SecretsReader
+
+    return SecretsReader(cast("SecretsManagerClient", aws_client("secretsmanager")))
+
+
+@cached
+def signing_keys() -> SigningKeys:
+    from loyalty_bridge.signing import SigningKeys
+
+    return SigningKeys(secrets(), prefix=settings().signing_secret_prefix)
+
+
+@cached
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    """Powertools idempotency persistence (IdempotencyTable) used by http_api."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(
+        table_name=settings().idempotency_table,
+        boto3_client=cast("DynamoDBClient", aws_client("dynamodb")),
+    )
+
+
+@cached
+def mailer() -> Mailer:
+    from loyalty_bridge.adapters.ses import SesMailer
+
+    return SesMailer(cast("SESClient", aws_client("ses")), sender=settings().sender_email)
+
+
+@cached
+def sms_sender() -> SmsSender:
+    if settings().sms_adapter == "capture":
+        from loyalty_bridge.adapters.sms import FileCaptureSms
+
+        return FileCaptureSms(settings().sms_capture_dir)
+    from loyalty_bridge.adapters.sms import SnsSms
+
+    return SnsSms(cast("SNSClient", aws_client("sns")))
+
+
+@cached
+def queue(name: str) -> SqsQueue:
+    """The queue called ``name`` (one of QUEUE_NAMES), from its ``*_queue_url`` setting."""
+    from loyalty_bridge.adapters.sqs import SqsQueue
+
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}; expected one of {QUEUE_NAMES}")
+    url: str = getattr(settings(), f"{name}_queue_url")
+    if not url:
+        raise ValueError(f"{name.upper()}_QUEUE_URL is not set")
+    return SqsQueue(cast("SQSClient", aws_client("sqs")), url)
+
+
+# ---------------------------------------------------------------- incidents (error store, admin email)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.adapters.error_store import DynamoErrorStore
+    from loyalty_bridge.services.incidents import IncidentReporter
+
+
+@cached
+def error_store() -> DynamoErrorStore:
+    from loyalty_bridge.adapters.error_store import DynamoErrorStore
+
+    return DynamoErrorStore(cast("DynamoDBClient", aws_client("dynamodb")), settings().errors_table)
+
+
+@cached
+def incident_reporter() -> IncidentReporter:
+    from loyalty_bridge.services.incidents import IncidentReporter
+
+    return IncidentReporter(error_store(), mailer(), settings())
+
+
+# ---------------------------------------------------------------- loyalty platform: port and built-in ledger
+
+if TYPE_CHECKING:
+    from loyalty_bridge.adapters.ledger import DynamoDbLedger
+    from loyalty_bridge.ports import LoyaltyPlatform
+
+
+@cached
+def ledger() -> DynamoDbLedger:
+    """The built-in ledger on LedgerTable, with program rules from settings (EARN_RULES_JSON).
+    Also what the hold sweeper uses (``release_expired_holds``)."""
+    from loyalty_bridge.adapters.ledger import DynamoDbLedger
+    from loyalty_bridge.services.earn_rules import load_rules
+
+    current = settings()
+    return DynamoDbLedger(
+        cast("DynamoDBClient", aws_client("dynamodb")), current.ledger_table, current, load_rules(current)
+    )
+
+
+@cached
+def platform() -> LoyaltyPlatform:
+    """The loyalty platform chosen by settings.platform_adapter: "ledger" (default) or "rest"."""
+    if settings().platform_adapter == "rest":
+        return rest_platform()  # adapters/rest_platform.py, imported lazily there
+    return ledger()
+
+
+# ---------------------------------------------------------------- loyalty platform: REST adapter
+
+if TYPE_CHECKING:
+    import httpx
+
+    from loyalty_bridge.adapters.rest_platform import RestPlatform
+
+
+@cached
+def platform_http() -> httpx.Client:
+    """Pooled httpx client for the external platform (timeouts and limits from settings)."""
+    from loyalty_bridge.adapters.rest_platform import build_http_client
+
+    return build_http_client(settings())
+
+
+@cached
+def rest_platform() -> RestPlatform:
+    """settings.platform_adapter == "rest": the external platform over HTTP, with its bearer
+    token read from Secrets Manager (settings.platform_secret_arn, JSON {"token": ...})."""
+    from loyalty_bridge.adapters.rest_platform import RestPlatform, SecretBearerToken
+
+    current = settings()
+    token = SecretBearerToken(secrets(), current.platform_secret_arn)
+    return RestPlatform(platform_http(), current.platform_base_url, token, current)
+
+
+# ---------------------------------------------------------------- checkout and orders
+
+if TYPE_CHECKING:
+    from loyalty_bridge.adapters.checkout_store import DynamoCheckoutStore
+    from loyalty_bridge.services.checkout import CheckoutService
+    from loyalty_bridge.services.orders import OrderService
+
+
+@cached
+def checkout_store() -> DynamoCheckoutStore:
+    from loyalty_bridge.adapters.checkout_store import DynamoCheckoutStore
+
+    return DynamoCheckoutStore(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def checkout_service() -> CheckoutService:
+    from loyalty_bridge.services.checkout import CheckoutService
+
+    return CheckoutService(
+        platform=platform(), customers=customers(), store=checkout_store(), settings=settings()
+    )
+
+
+@cached
+def order_service() -> OrderService:
+    from loyalty_bridge.services.orders import OrderService
+
+    return OrderService(
+        platform=platform(),
+        customers=customers(),
+        store=checkout_store(),
+        queue=queue("order"),
+        incidents=incident_reporter(),
+        settings=settings(),
+    )

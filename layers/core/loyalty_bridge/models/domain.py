@@ -193,3 +193,20 @@ class ReversalResult(Frozen):
     points_returned: Points = 0
     shortfall: Points = 0  # points that could not be taken back (balance already spent)
     balance: Points
+
+
+class AudienceMember(Frozen):
+    """A person on the marketing audience (Mailchimp), as the profile sync sets it.
+
+    ``email`` is who they are now; ``previous_email`` is set when the change moves the
+    member to a new address. ``subscribed`` None leaves the subscription as it is (a new
+    member gets ``subscribed_if_new``). ``loyalty_member`` feeds the P4 merge field.
+    """
+
+    email: str
+    previous_email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    subscribed: bool | None = None
+    subscribed_if_new: bool = False
+    loyalty_member: bool | None = None

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loyalty_bridge.models.domain import Address
 from loyalty_bridge.models.records import utcnow
 
 
@@ -23,3 +24,38 @@ class Envelope(BaseModel):
     sent_at: datetime = Field(default_factory=utcnow)
     replay_of: str | None = None  # error_id when an admin replays a failure
     payload: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- profile sync (P1-P5)
+
+PROFILE_UPDATE = "profile.update"  # PATCH /v1/customers/{id}: profile fields changed
+CONSENTS_UPDATE = "consents.update"  # PUT .../consents or a Mailchimp unsubscribe: consents changed
+PROFILE_SNAPSHOT = "profile.snapshot"  # push the whole current record (joined, created, resync)
+PROFILE_SYNC_KINDS = frozenset({PROFILE_UPDATE, CONSENTS_UPDATE, PROFILE_SNAPSHOT})
+
+
+class SyncedFields(BaseModel):
+    """The values of the fields a change touched (only the fields set are part of it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: str | None = Field(default=None, max_length=254)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    mobile: str | None = Field(default=None, max_length=20)
+    birthday: date | None = None
+    address: Address | None = None
+    consent_email: bool | None = None
+    consent_sms: bool | None = None
+
+
+class ProfileChange(BaseModel):
+    """Payload of profile.update / consents.update (Envelope.version = the record version
+    that made the change) and profile.snapshot (``reason`` only; the worker reads the record)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    before: SyncedFields = SyncedFields()
+    after: SyncedFields = SyncedFields()
+    source: str = Field(default="web", max_length=32)  # web | mailchimp | membership | admin
+    reason: str = Field(default="", max_length=64)

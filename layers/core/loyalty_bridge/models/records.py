@@ -31,6 +31,10 @@ class CustomerRecord(BaseModel):
     member_id: str | None = None
     card_number: str | None = None
     card_kind: str | None = None
+    # Membership flows: an attach waiting for its emailed code (status verifying) lapses at
+    # this time; terms_accepted_at is when the customer consented by phone code (A7).
+    verifying_until: datetime | None = None
+    terms_accepted_at: datetime | None = None
     version: int = 0  # bumped on every write (optimistic locking, stale-message checks)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -76,3 +80,20 @@ class ErrorRecord(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     note: str = ""
+    notified_at: datetime | None = None  # when the admins were emailed (at most once)
+
+
+class SyncState(BaseModel):
+    """What the profile sync already applied to one target (platform, mailchimp, sms) for
+    one customer: per field, the customer-record version last applied (stale and repeated
+    changes are skipped), plus facts the target knows (e.g. the email Mailchimp has)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    customer_id: str
+    target: str
+    versions: dict[str, int] = Field(default_factory=dict)
+    facts: dict[str, str] = Field(default_factory=dict)
+
+    def fresh(self, field: str, version: int) -> bool:
+        return self.versions.get(field, -1) < version

@@ -1,0 +1,249 @@
+"""The local stack in this process, instrumented: every AWS call the functions make is
+counted through botocore's event system (``before-call`` / ``after-call`` on the session
+``loyalty_bridge.wiring`` builds every client from), every Lambda invocation is timed, and
+faults can be injected into those AWS calls (the soak).
+
+Only the functions' own calls are seen: the local stack's pollers (standing in for
+Lambda's SQS event source mapping) use their own clients.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+
+from bridge_local.client import SignedClient
+from bridge_local.stack import LocalStack
+
+_READS_ONE = {"GetItem"}
+_WRITES_ONE = {"PutItem", "UpdateItem", "DeleteItem"}
+
+
+def _item_bytes(item: Mapping[str, Any] | None) -> int:
+    """DynamoDB item size: attribute names plus values (close enough for request units)."""
+    if not item:
+        return 0
+    return sum(len(name) + len(str(value)) for name, value in item.items())
+
+
+@dataclass
+class CallLog:
+    """AWS calls by service.operation, plus the DynamoDB request units they consume."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    rru: float = 0.0
+    wru: float = 0.0
+    ses_emails: int = 0
+    sqs_fifo: int = 0
+
+    def minus(self, other: CallLog) -> CallLog:
+        return CallLog(
+            calls=self.calls - other.calls,
+            rru=self.rru - other.rru,
+            wru=self.wru - other.wru,
+            ses_emails=self.ses_emails - other.ses_emails,
+            sqs_fifo=self.sqs_fifo - other.sqs_fifo,
+        )
+
+    def copy(self) -> CallLog:
+        return CallLog(Counter(self.calls), self.rru, self.wru, self.ses_emails, self.sqs_fifo)
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+class Faults:
+    """Injected into the functions' AWS calls with probability ``rate`` each:
+    - ``throttle``: the call is answered with a ThrottlingException before it is sent
+      (botocore's retries never see it: the adapter gets the error at once);
+    - ``lost_reply``: the call is sent and done, then a ReadTimeoutError replaces its answer
+      (the worst case for exactly-once: it happened, the caller cannot know).
+    Operations in ``only`` (e.g. {"dynamodb.PutItem"}) or all of them when empty."""
+
+    def __init__(self, rate: float = 0.0, *, seed: int = 7, only: set[str] | None = None) -> None:
+        self.rate = rate
+        self.only = only or set()
+        self.random = random.Random(seed)  # noqa: S311 (reproducible fault schedule, not crypto)
+        self.injected: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.enabled = rate > 0
+
+    def pick(self, name: str) -> str | None:
+        if not self.enabled or (self.only and name not in self.only):
+            return None
+        with self.lock:
+            roll = self.random.random()
+            if roll >= self.rate:
+                return None
+            kind = "throttle" if roll < self.rate / 2 else "lost_reply"
+            self.injected[f"{kind}:{name}"] += 1
+            return kind
+
+
+class BenchStack:
+    """``LocalStack`` in-process with counters. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        env_overrides: Mapping[str, str] | None = None,
+        parameter_overrides: Mapping[str, str] | None = None,
+        faults: Faults | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
+        self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="bridge-bench-"))
+        self.stack = LocalStack(
+            port=0,
+            state_dir=self.state_dir,
+            env_overrides=env_overrides,
+            parameter_overrides=parameter_overrides,
+            visibility_seconds=1,
+        )
+        self.faults = faults or Faults()
+        self.log = CallLog()
+        self.invocations: dict[str, list[float]] = defaultdict(list)  # logical id -> ms
+        self._lock = threading.Lock()
+        self._pending_lost: threading.local = threading.local()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> BenchStack:
+        self.stack.start()
+        runtime = self.stack.runtime
+        assert runtime is not None
+        if runtime.mode != "shared":
+            raise RuntimeError("functions have different environments: AWS calls cannot be counted")
+        from loyalty_bridge import wiring
+
+        # Before any function builds a client: clients copy the session's event handlers.
+        events = wiring._boto_session().events
+        events.register("before-call", self._before_call)
+        events.register("after-call", self._after_call)
+        original = runtime.invoke
+
+        def timed_invoke(logical_id: str, event: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(logical_id, event)
+            finally:
+                elapsed = (time.perf_counter() - started) * 1000.0
+                with self._lock:
+                    self.invocations[logical_id].append(elapsed)
+
+        runtime.invoke = timed_invoke  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.stop()
+
+    # ------------------------------------------------------------ clients and helpers
+
+    @property
+    def base_url(self) -> str:
+        return self.stack.base_url
+
+    def client(self, scope: str = "storefront", timeout: float = 60.0) -> SignedClient:
+        key = self.stack.key(scope)
+        return SignedClient(self.base_url, key_id=key.key_id, secret=key.secret, timeout=timeout)
+
+    def drain(self, timeout: float = 120.0) -> None:
+        self.stack.wait_until_drained(timeout)
+
+    def aws(self, service: str) -> Any:
+        """A client on the stack's moto that is neither counted nor faulted (audits)."""
+        return self.stack.client(service)
+
+    def snapshot(self) -> tuple[CallLog, dict[str, int]]:
+        with self._lock:
+            return self.log.copy(), {k: len(v) for k, v in self.invocations.items()}
+
+    @contextmanager
+    def faults_off(self) -> Any:
+        enabled = self.faults.enabled
+        self.faults.enabled = False
+        try:
+            yield
+        finally:
+            self.faults.enabled = enabled
+
+    # ------------------------------------------------------------ botocore hooks
+
+    def _before_call(self, model: Any, params: Mapping[str, Any], **_: Any) -> Any:
+        service = model.service_model.service_name
+        name = f"{service}.{model.name}"
+        with self._lock:
+            self.log.calls[name] += 1
+            if service == "dynamodb":
+                self._count_write_units(model.name, params)
+            elif service == "ses" and model.name in {"SendEmail", "SendRawEmail"}:
+                self.log.ses_emails += 1
+            elif service == "sqs" and str(params.get("QueueUrl", "")).endswith(".fifo"):
+                self.log.sqs_fifo += 1
+        fault = self.faults.pick(name)
+        self._pending_lost.fault = fault == "lost_reply"
+        if fault == "throttle":
+            response = AWSResponse(url="", status_code=400, headers={}, raw=None)
+            parsed = {
+                "Error": {"Code": "ThrottlingException", "Message": "injected by the soak"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+            return response, parsed
+        return None
+
+    def _after_call(self, model: Any, parsed: Mapping[str, Any], **_: Any) -> None:
+        if model.service_model.service_name == "dynamodb":
+            with self._lock:
+                self._count_read_units(model.name, parsed)
+        if getattr(self._pending_lost, "fault", False):
+            self._pending_lost.fault = False
+            raise ReadTimeoutError(endpoint_url=f"injected-by-soak/{model.name}")
+
+    def _count_write_units(self, operation: str, params: Mapping[str, Any]) -> None:
+        if operation in _WRITES_ONE:
+            self.log.wru += max(1, math.ceil(_item_bytes(params.get("Item")) / 1024))
+        elif operation == "TransactWriteItems":
+            for entry in params.get("TransactItems", []):
+                item = (entry.get("Put") or {}).get("Item")
+                self.log.wru += 2 * max(1, math.ceil(_item_bytes(item) / 1024))
+        elif operation == "BatchWriteItem":
+            self.log.wru += sum(len(v) for v in params.get("RequestItems", {}).values())
+
+    def _count_read_units(self, operation: str, parsed: Mapping[str, Any]) -> None:
+        # Eventually consistent reads cost half a unit per 4 KB (the adapters' default).
+        if operation in _READS_ONE:
+            self.log.rru += 0.5 * max(1, math.ceil(_item_bytes(parsed.get("Item")) / 4096))
+        elif operation in {"Query", "Scan"}:
+            size = sum(_item_bytes(item) for item in parsed.get("Items", []))
+            self.log.rru += 0.5 * max(1, math.ceil(size / 4096))
+        elif operation == "TransactGetItems":
+            self.log.rru += 2 * len(parsed.get("Responses", []))
+        elif operation == "BatchGetItem":
+            items = [i for rows in parsed.get("Responses", {}).values() for i in rows]
+            self.log.rru += 0.5 * max(1, len(items))
+
+
+def measure(
+    bench: BenchStack, action: Callable[[], Any], *, drain: bool = True
+) -> tuple[Any, CallLog, dict[str, int]]:
+    """Run one business operation (and, with ``drain``, everything it queued) and return
+    what it cost: the AWS calls and the invocations per function."""
+    before_log, before_inv = bench.snapshot()
+    result = action()
+    if drain:
+        bench.drain()
+    after_log, after_inv = bench.snapshot()
+    invocations = {k: v - before_inv.get(k, 0) for k, v in after_inv.items() if v - before_inv.get(k, 0)}
+    return result, after_log.minus(before_log), invocations

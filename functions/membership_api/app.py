@@ -1,0 +1,104 @@
+"""Membership API (A1-A8): signup, join, attach a card by emailed code, phone code, merge,
+login summary.
+
+Thin: typed bodies in, one service call, status out. Signatures, Idempotency-Key and
+problem+json come from make_resolver(); errors are raised as domain errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty_bridge import wiring
+from loyalty_bridge.http_api import make_resolver
+from loyalty_bridge.models.api_membership import (
+    AttachCard,
+    AttachStarted,
+    ConfirmEmailCode,
+    ConfirmSmsCode,
+    CreateCustomer,
+    CustomerAccepted,
+    CustomerId,
+    JoinAccepted,
+    LoyaltyState,
+    LoyaltySummary,
+    MergeCards,
+    PhoneCards,
+    PhoneCodeSent,
+    StartPhone,
+)
+from loyalty_bridge.observability import logger, metrics, tracer
+
+app = make_resolver()
+
+JSON = "application/json"
+CUSTOMER = "/v1/customers/<customer_id>"
+
+
+def _accepted[T](body: T) -> Response[T]:
+    return Response(status_code=202, content_type=JSON, body=body)
+
+
+@app.post("/v1/customers")
+def create_customer(body: Annotated[CreateCustomer, Body()]) -> Response[CustomerAccepted]:
+    record = wiring.signup_service().signup(body)
+    return _accepted(CustomerAccepted(customer_id=record.customer_id, loyalty=LoyaltyState(status=record.status)))
+
+
+@app.get(f"{CUSTOMER}/loyalty")
+def loyalty_summary(customer_id: Annotated[CustomerId, Path()]) -> LoyaltySummary:
+    return wiring.summary_service().summary(customer_id)
+
+
+@app.post(f"{CUSTOMER}/loyalty/join")
+def join(customer_id: Annotated[CustomerId, Path()]) -> Response[JoinAccepted]:
+    record = wiring.signup_service().join(customer_id)
+    return _accepted(JoinAccepted(status=record.status))
+
+
+@app.post(f"{CUSTOMER}/loyalty/attach")
+def attach(customer_id: Annotated[CustomerId, Path()], body: Annotated[AttachCard, Body()]) -> Response[AttachStarted]:
+    challenge = wiring.attach_service().start(customer_id, body.card_number, body.email)
+    return _accepted(AttachStarted(expires_at=challenge.expires_at))
+
+
+@app.post(f"{CUSTOMER}/loyalty/attach/confirm")
+def attach_confirm(
+    customer_id: Annotated[CustomerId, Path()], body: Annotated[ConfirmEmailCode, Body()]
+) -> LoyaltySummary:
+    record = wiring.attach_service().confirm(customer_id, body.code)
+    return wiring.summary_service().of(record)
+
+
+@app.post(f"{CUSTOMER}/loyalty/phone")
+def phone(customer_id: Annotated[CustomerId, Path()], body: Annotated[StartPhone, Body()]) -> Response[PhoneCodeSent]:
+    challenge = wiring.phone_service().start(customer_id, body.mobile)
+    return _accepted(PhoneCodeSent(expires_at=challenge.expires_at))
+
+
+@app.post(f"{CUSTOMER}/loyalty/phone/confirm")
+def phone_confirm(
+    customer_id: Annotated[CustomerId, Path()], body: Annotated[ConfirmSmsCode, Body()]
+) -> LoyaltySummary | PhoneCards:
+    outcome = wiring.phone_service().confirm(customer_id, body.code)
+    if outcome.cards is not None:
+        return PhoneCards(status=outcome.record.status, cards=outcome.cards)
+    return wiring.summary_service().of(outcome.record)
+
+
+@app.post(f"{CUSTOMER}/loyalty/merge")
+def merge(customer_id: Annotated[CustomerId, Path()], body: Annotated[MergeCards, Body()]) -> LoyaltySummary:
+    record = wiring.phone_service().merge(customer_id, body.primary_card, list(body.cards))
+    return wiring.summary_service().of(record)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,50 @@
+"""botocore failures -> domain errors, by AWS error code (never by message text).
+
+Throttling, server errors and network trouble are Retryable (the caller's queue or
+client tries again); anything else is Permanent (configuration or input a human must fix).
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loyalty_bridge import errors
+
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalError",
+        "InternalFailure",
+        "InternalServiceError",
+        "InternalServerError",
+        "KMSThrottlingException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "SlowDown",
+    }
+)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def raise_domain_error(exc: ClientError | BotoCoreError, what: str) -> NoReturn:
+    """Re-raise an AWS SDK failure of ``what`` (e.g. "sqs send") as Retryable or Permanent."""
+    if isinstance(exc, BotoCoreError):
+        raise errors.Retryable(f"{what} unreachable", error_type=type(exc).__name__) from exc
+    code = error_code(exc)
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in RETRYABLE_CODES or status >= 500:
+        raise errors.Retryable(f"{what} temporarily unavailable", aws_code=code) from exc
+    raise errors.Permanent(f"{what} refused the request", aws_code=code) from exc

@@ -1,0 +1,161 @@
+"""SyncStateStore (ports.py) over BridgeTable.
+
+Items (pk, sk):
+- ``CUSTOMER#{id}`` / ``SYNC#{target}``: per field, the customer-record version already
+  applied to that target (``v_<field>``) and what the target knows (``f_<fact>``, e.g. the
+  email Mailchimp files the member under). Versions only ever go up.
+- ``EMAIL#{sha256(lowercased email)}`` / ``CUSTOMER``: which customer an email belongs to,
+  so a Mailchimp webhook (which only knows the email) finds the customer. Hashed: the
+  table never holds the address in a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from loyalty_bridge import errors
+from loyalty_bridge.models.records import SyncState, utcnow
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _technical(exc: Exception) -> None:
+    if _code(exc) in _THROTTLED:
+        raise errors.Retryable("sync state temporarily unavailable") from exc
+
+
+def email_key(email: str) -> str:
+    return "EMAIL#" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+class DynamoSyncState:
+    """SyncStateStore over the BridgeTable."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    @staticmethod
+    def _key(customer_id: str, target: str) -> dict[str, Any]:
+        return {"pk": {"S": f"CUSTOMER#{customer_id}"}, "sk": {"S": f"SYNC#{target}"}}
+
+    def load(self, customer_id: str, target: str) -> SyncState:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key=self._key(customer_id, target), ConsistentRead=True
+            )
+        except Exception as exc:
+            _technical(exc)
+            raise
+        item = answer.get("Item") or {}
+        versions: dict[str, int] = {}
+        facts: dict[str, str] = {}
+        for name, value in item.items():
+            if name.startswith("v_") and "N" in value:
+                versions[name[2:]] = int(Decimal(value["N"]))
+            elif name.startswith("f_") and "S" in value:
+                facts[name[2:]] = value["S"]
+        return SyncState(customer_id=customer_id, target=target, versions=versions, facts=facts)
+
+    def mark_applied(
+        self,
+        customer_id: str,
+        target: str,
+        version: int,
+        fields: Sequence[str],
+        *,
+        facts: dict[str, str] | None = None,
+    ) -> None:
+        fields = sorted(set(fields))
+        facts = facts or {}
+        if not fields and not facts:
+            return
+        try:
+            self._update(customer_id, target, version, fields, facts)
+        except Exception as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                _technical(exc)
+                raise
+            # Another delivery applied something newer to one of the fields: set the rest
+            # one by one, keeping every newer version as it is.
+            for field in fields:
+                try:
+                    self._update(customer_id, target, version, [field], {})
+                except Exception as inner:
+                    if _code(inner) != "ConditionalCheckFailedException":
+                        _technical(inner)
+                        raise
+
+    def _update(
+        self, customer_id: str, target: str, version: int, fields: Sequence[str], facts: dict[str, str]
+    ) -> None:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":v": {"N": str(version)}, ":now": {"S": utcnow().isoformat()}}
+        sets = ["updated_at = :now"]
+        conditions = []
+        for n, field in enumerate(fields):
+            names[f"#v{n}"] = f"v_{field}"
+            sets.append(f"#v{n} = :v")
+            conditions.append(f"(attribute_not_exists(#v{n}) OR #v{n} < :v)")
+        for n, (fact, value) in enumerate(sorted(facts.items())):
+            names[f"#f{n}"] = f"f_{fact}"
+            values[f":f{n}"] = {"S": value}
+            sets.append(f"#f{n} = :f{n}")
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(customer_id, target),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            params["ExpressionAttributeNames"] = names
+        if conditions:
+            params["ConditionExpression"] = " AND ".join(conditions)
+        self._client.update_item(**params)
+
+    def remember_email(self, email: str, customer_id: str) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": email_key(email)},
+                    "sk": {"S": "CUSTOMER"},
+                    "customer_id": {"S": customer_id},
+                    "updated_at": {"S": utcnow().isoformat()},
+                },
+            )
+        except Exception as exc:
+            _technical(exc)
+            raise
+
+    def customer_for_email(self, email: str) -> str | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": email_key(email)}, "sk": {"S": "CUSTOMER"}},
+                ConsistentRead=True,
+            )
+        except Exception as exc:
+            _technical(exc)
+            raise
+        item = answer.get("Item")
+        return item["customer_id"]["S"] if item and "S" in item.get("customer_id", {}) else None

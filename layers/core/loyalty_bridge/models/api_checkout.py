@@ -1,0 +1,207 @@
+"""Request and response bodies of the checkout and order routes (API.md, C1-C6).
+
+Money is a decimal string in the order's currency (a JSON number that is not a float is
+accepted too, a float never: 19.99 as a float is not 19.99). Points are ints.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from loyalty_bridge.models.domain import Basket, BasketLine, Channel
+
+
+def _no_float(value: object) -> object:
+    if isinstance(value, float | bool):
+        raise ValueError('money must be a decimal string such as "19.99", not a JSON float')
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_no_float),
+    Field(ge=0, max_digits=14, decimal_places=4, examples=["19.99"]),
+]
+# Ids the storefront chooses; they become parts of storage and platform keys.
+BusinessId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:#/@-]*$"),
+]
+BusinessIdPath = BusinessId  # the same ids in paths (/v1/orders/{order_id}/...)
+CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+CategoryName = Annotated[str, StringConstraints(max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _blank_is_none(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value.strip() if isinstance(value, str) else value
+
+
+PromoCode = Annotated[Annotated[str, StringConstraints(max_length=64)] | None, BeforeValidator(_blank_is_none)]
+
+
+class CheckoutLine(Strict):
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    title: Annotated[str, StringConstraints(max_length=500)] = ""
+    quantity: Annotated[int, Field(gt=0, le=10_000)]
+    unit_price: Money
+    # From the top level down: department, category, subcategory; any may be missing.
+    categories: Annotated[list[CategoryName | None], Field(max_length=3)] = Field(default_factory=list)
+
+    def to_basket_line(self) -> BasketLine:
+        return BasketLine(
+            sku=self.sku,
+            title=self.title,
+            quantity=self.quantity,
+            unit_price=self.unit_price,
+            categories=[name or "" for name in self.categories],
+        )
+
+
+Lines = Annotated[list[CheckoutLine], Field(min_length=1, max_length=500)]
+
+
+class QuoteRequest(Strict):
+    customer_id: CustomerId | None = None  # none: a guest basket (what joining would earn)
+    currency: Currency
+    lines: Lines
+    shipping: Money = Decimal("0")
+    promo_code: PromoCode = None
+    redeem_points: Annotated[int, Field(ge=0, le=100_000_000)] = 0
+    channel: Channel = Channel.WEBSHOP
+    store_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    def to_basket(self) -> Basket:
+        return Basket(
+            currency=self.currency,
+            lines=[line.to_basket_line() for line in self.lines],
+            shipping=self.shipping,
+            promo_code=self.promo_code,
+            channel=self.channel,
+            store_id=self.store_id,
+        )
+
+
+class QuoteResponse(BaseModel):
+    points_to_earn: int = Field(
+        description="points the basket earns as-is (no points redeemed); 0 with a promo code"
+    )
+    points_to_earn_with_redemption: int = Field(
+        description="points the basket earns when redeem_points are cashed in (the discount lowers the spend)"
+    )
+    balance: int
+    redeemable_points: int = Field(
+        description="points that may pay for this basket: the balance not held, at most the largest share "
+        "payable with points; 0 for accumulate-only customers"
+    )
+    point_value: Decimal
+    max_discount: Decimal
+    discount: Decimal = Field(description="the discount for redeem_points")
+    redeem_points: int = Field(
+        description="the points the discount is for (the request's, capped at redeemable)"
+    )
+    joined: bool = Field(description="false for guests and customers not joined: what joining would earn")
+    accumulate_only: bool = False
+
+
+class RedemptionRequest(Strict):
+    customer_id: CustomerId
+    cart_id: BusinessId
+    points: Annotated[int, Field(gt=0, le=100_000_000)]
+    # Needed to cap the points at the largest share of an order payable with points (C2).
+    order_total: Money = Field(
+        description="the cart's merchandise total before shipping and the points discount"
+    )
+
+
+class RedemptionResponse(BaseModel):
+    redemption_id: str
+    points: int
+    discount: Decimal
+    expires_at: datetime
+
+
+class OrderRequest(Strict):
+    order_id: BusinessId
+    customer_id: CustomerId | None = None  # none: a guest order, accepted without points
+    placed_at: AwareDatetime
+    currency: Currency
+    channel: Channel = Channel.WEBSHOP
+    store_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    staff_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    lines: Lines
+    shipping: Money = Decimal("0")
+    total: Money
+    promo_code: PromoCode = None
+    redemption_id: BusinessId | None = None
+
+    @field_validator("placed_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+OrderStatus = Literal["credited", "queued", "not_credited"]
+# guest: no customer; not_joined: the customer has no loyalty account; joining: the account
+# is being created (the order waits for it); platform_refused: a New Order Error was raised.
+OrderReason = Literal["guest", "not_joined", "joining", "platform_unavailable", "platform_refused"]
+
+
+class OrderResponse(BaseModel):
+    order_id: str
+    status: OrderStatus
+    reason: OrderReason | None = None
+    points_earned: int | None = Field(description="null while queued")
+    points_redeemed: int | None = Field(description="null while queued")
+    balance: int | None = Field(description="null while queued and for guests")
+
+
+class RefundLine(Strict):
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quantity: Annotated[int, Field(gt=0, le=10_000)]
+
+
+class RefundRequest(Strict):
+    refund_id: BusinessId
+    lines: Annotated[list[RefundLine], Field(min_length=1, max_length=500)]
+
+
+ReversalStatus = Literal["reversed", "queued", "not_applicable"]
+
+
+class RefundResponse(BaseModel):
+    order_id: str
+    refund_id: str
+    status: ReversalStatus
+    points_reversed: int | None
+    shortfall: int | None = Field(
+        description="points that could not be taken back because the balance no longer covers them"
+    )
+    balance: int | None
+
+
+class CancelResponse(BaseModel):
+    order_id: str
+    status: ReversalStatus
+    points_reversed: int | None
+    points_returned: int | None
+    shortfall: int | None
+    balance: int | None

@@ -1,0 +1,207 @@
+"""Request and response bodies of the membership routes (API.md "Customers and membership").
+
+Requests are strict (unknown fields are a 422 naming the field); responses carry only the
+caller's own data.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_serializer,
+    model_serializer,
+)
+
+from loyalty_bridge.models.domain import Address, CardKind, Consents, LoyaltyStatus
+
+
+def normalize_card_number(value: object) -> object:
+    """People type and cards print spaces and dashes; the number is the digits."""
+    if isinstance(value, str):
+        return "".join(ch for ch in value.strip() if ch not in " -")
+    return value
+
+
+def normalize_mobile(value: object) -> object:
+    """E.164: keep ``+`` and digits; ``00`` as an international prefix becomes ``+``."""
+    if not isinstance(value, str):
+        return value
+    compact = "".join(ch for ch in value.strip() if ch not in " -().")
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    return compact
+
+
+def normalize_email(value: str) -> str:
+    """How two emails are compared (A4): trimmed, case-insensitive."""
+    return value.strip().lower()
+
+
+CustomerId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+-]+$"),
+]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    ),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Mobile = Annotated[str, BeforeValidator(normalize_mobile), StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+CardNumber = Annotated[
+    str, BeforeValidator(normalize_card_number), StringConstraints(pattern=r"^[0-9]{8,19}$")
+]
+EmailCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
+SmsCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4}$")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reply(BaseModel):
+    """A reply body: fields without a value are left out ("no card"), not sent as null."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # No return annotation on purpose: with one, pydantic replaces the model's JSON schema
+    # (and so the OpenAPI document) by that annotation's.
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+# ---------------------------------------------------------------- requests
+
+
+class CreateCustomer(Request):
+    """POST /v1/customers: a web account was created."""
+
+    customer_id: CustomerId
+    email: Email
+    first_name: Name = ""
+    last_name: Name = ""
+    mobile: Mobile | None = None
+    birthday: date | None = None
+    address: Address | None = None
+    consents: Consents = Consents()
+    join: bool | None = None  # default: the auto-join setting (A1)
+    card_number: CardNumber | None = None  # attach this card instead of creating one (A4)
+
+
+class AttachCard(Request):
+    card_number: CardNumber
+    email: Email
+
+
+class ConfirmEmailCode(Request):
+    code: EmailCode
+
+
+class StartPhone(Request):
+    mobile: Mobile
+
+
+class ConfirmSmsCode(Request):
+    code: SmsCode
+
+
+class MergeCards(Request):
+    primary_card: CardNumber
+    cards: list[CardNumber] = Field(min_length=1, max_length=20)
+
+
+# ---------------------------------------------------------------- replies
+
+
+class LoyaltyState(Reply):
+    status: LoyaltyStatus
+
+
+class CustomerAccepted(Reply):
+    customer_id: str
+    loyalty: LoyaltyState
+
+
+class JoinAccepted(Reply):
+    status: LoyaltyStatus
+
+
+class AttachStarted(Reply):
+    verification: Literal["email_code_sent"] = "email_code_sent"
+    expires_at: datetime
+
+
+class PhoneCodeSent(Reply):
+    expires_at: datetime
+
+
+class CardView(Reply):
+    number: str
+    kind: CardKind
+
+
+class Expiry(Reply):
+    points: int
+    on: date
+
+
+class PointsView(Reply):
+    balance: int
+    pending: int
+    redeemable: int
+    point_value: Decimal
+    next_expiry: Expiry | None = None
+
+    @field_serializer("point_value")
+    def _money(self, value: Decimal) -> str:
+        return str(value)
+
+
+class TierView(Reply):
+    name: str
+    next: str | None = None
+    spend_to_next: Decimal | None = None
+
+    @field_serializer("spend_to_next")
+    def _money(self, value: Decimal | None) -> str | None:
+        return None if value is None else f"{value:.2f}"
+
+
+class LoyaltySummary(Reply):
+    """GET /v1/customers/{customer_id}/loyalty (A6)."""
+
+    customer_id: str
+    status: LoyaltyStatus
+    join_prompt: bool
+    reason: str | None = None  # why not joined, as a stable code (e.g. duplicate_email)
+    card: CardView | None = None
+    points: PointsView | None = None
+    tier: TierView | None = None
+    accumulate_only: bool = False
+
+
+class CardChoice(Reply):
+    """One of the loyalty accounts found on a verified mobile (A8)."""
+
+    number: str
+    kind: CardKind
+    points: int
+
+
+class PhoneCards(Reply):
+    """Several accounts on one mobile: the customer picks a primary card (…/merge)."""
+
+    status: LoyaltyStatus
+    cards: list[CardChoice]

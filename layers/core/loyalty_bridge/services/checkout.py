@@ -1,0 +1,209 @@
+"""Checkout: quote a basket (C1, C3) and hold points for a cart (C2).
+
+The quote sends the platform the basket exactly as the order push will (truncated lines,
+order_lines.py), and the platform prices quotes and credits with the same earn rules, so
+"you will earn N" is what the order credits.
+
+A hold belongs to a cart: asking again for the same cart (the customer changed the points)
+releases the cart's previous hold first, so one cart never stacks holds. Two carts racing
+for the same points: the platform lets one win and refuses the other with
+InsufficientPoints (409 ``insufficient_points``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from loyalty_bridge.errors import NotFound, Refused
+from loyalty_bridge.models.api_checkout import (
+    QuoteRequest,
+    QuoteResponse,
+    RedemptionRequest,
+    RedemptionResponse,
+)
+from loyalty_bridge.models.checkout_records import RedemptionRecord, RedemptionStatus
+from loyalty_bridge.models.domain import LoyaltyStatus
+from loyalty_bridge.models.records import CustomerRecord, utcnow
+from loyalty_bridge.observability import MetricName, logger, pseudonym
+from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.services.order_lines import as_platform_sees
+from loyalty_bridge.settings import Settings
+
+Clock = Callable[[], datetime]
+
+
+class MetricSink(Protocol):
+    """Business metrics (names from observability.MetricName only)."""
+
+    def count(self, name: str, value: float = 1) -> None: ...
+
+    def milliseconds(self, name: str, value: float) -> None: ...
+
+
+class PowertoolsMetrics:
+    """MetricSink over the shared Powertools Metrics (flushed by ``@metrics.log_metrics``)."""
+
+    def count(self, name: str, value: float = 1) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        from loyalty_bridge.observability import metrics
+
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def milliseconds(self, name: str, value: float) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        from loyalty_bridge.observability import metrics
+
+        metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
+
+
+def customer_or_404(customers: CustomerRepository, customer_id: str) -> CustomerRecord:
+    record = customers.get(customer_id)
+    if record is None:
+        raise NotFound("No customer with this id.", code="customer_not_found")
+    return record
+
+
+def joined_member_id(record: CustomerRecord) -> str | None:
+    """The customer's loyalty member id, when they are joined."""
+    if record.status == LoyaltyStatus.JOINED and record.member_id:
+        return record.member_id
+    return None
+
+
+def new_redemption_id() -> str:
+    return f"rd_{uuid.uuid4().hex}"
+
+
+class CheckoutService:
+    def __init__(
+        self,
+        *,
+        platform: LoyaltyPlatform,
+        customers: CustomerRepository,
+        store: CheckoutStore,
+        settings: Settings,
+        metrics: MetricSink | None = None,
+        clock: Clock = utcnow,
+        new_id: Callable[[], str] = new_redemption_id,
+    ) -> None:
+        self._platform = platform
+        self._customers = customers
+        self._store = store
+        self._settings = settings
+        self._metrics = metrics or PowertoolsMetrics()
+        self._clock = clock
+        self._new_id = new_id
+
+    # ------------------------------------------------------------------ C1, C3
+
+    def quote(self, request: QuoteRequest) -> QuoteResponse:
+        member_id = None
+        if request.customer_id is not None:
+            member_id = joined_member_id(customer_or_404(self._customers, request.customer_id))
+        accumulate_only = member_id is not None and self._platform.get_member(member_id).accumulate_only
+        basket = request.to_basket()
+        basket = basket.model_copy(update={"lines": [as_platform_sees(line) for line in basket.lines]})
+        as_is = self._platform.quote(member_id, basket, redeem_points=0)
+        redeemable = as_is.redeemable_points if member_id and not accumulate_only else 0
+        redeem = min(request.redeem_points, redeemable)
+        redeeming = self._platform.quote(member_id, basket, redeem_points=redeem) if redeem else as_is
+        # C3 is the bridge's promise whatever the platform's rules: a promo code earns nothing.
+        promo = basket.promo_code is not None
+        return QuoteResponse(
+            points_to_earn=0 if promo else as_is.points_to_earn,
+            points_to_earn_with_redemption=0 if promo else redeeming.points_to_earn,
+            balance=as_is.balance if member_id else 0,
+            redeemable_points=redeemable,
+            point_value=as_is.point_value,
+            max_discount=as_is.max_discount if redeemable else Decimal(0),
+            discount=redeeming.discount if redeem else Decimal(0),
+            redeem_points=redeem,
+            joined=member_id is not None,
+            accumulate_only=accumulate_only,
+        )
+
+    # ------------------------------------------------------------------ C2
+
+    def hold(self, request: RedemptionRequest) -> RedemptionResponse:
+        customer = customer_or_404(self._customers, request.customer_id)
+        member_id = joined_member_id(customer)
+        if member_id is None:
+            raise Refused("Only loyalty members can redeem points; join first.", code="not_joined")
+        if self._platform.get_member(member_id).accumulate_only:
+            # A9: points keep accruing but cannot be spent until the profile is complete.
+            raise Refused("Complete your profile to redeem points.", code="accumulate_only")
+        redemption_id = self._new_id()
+        previous = self._store.swap_cart_redemption(request.customer_id, request.cart_id, redemption_id)
+        if previous:
+            self.release(previous, missing_ok=True)
+        expires_at = self._clock() + timedelta(minutes=self._settings.hold_minutes)
+        hold = self._platform.hold_points(
+            member_id,
+            redemption_id,
+            request.points,
+            order_total=request.order_total,
+            expires_at=expires_at,
+        )
+        self._store.put_redemption(
+            RedemptionRecord(
+                redemption_id=redemption_id,
+                customer_id=request.customer_id,
+                member_id=member_id,
+                cart_id=request.cart_id,
+                points=hold.points,
+                discount=hold.discount,
+                expires_at=hold.expires_at,
+            )
+        )
+        self._metrics.count(MetricName.REDEMPTIONS_HELD)
+        logger.info(
+            "points held",
+            extra={
+                "customer": pseudonym(request.customer_id),
+                "redemption_id": redemption_id,
+                "points": hold.points,
+            },
+        )
+        return RedemptionResponse(
+            redemption_id=redemption_id,
+            points=hold.points,
+            discount=hold.discount,
+            expires_at=hold.expires_at,
+        )
+
+    def release(self, redemption_id: str, *, missing_ok: bool = False) -> None:
+        """Give the held points back. Releasing twice, or a hold already spent, is a no-op."""
+        record = self._store.get_redemption(redemption_id)
+        if record is None:
+            if missing_ok:
+                return
+            raise NotFound("No redemption with this id.", code="redemption_not_found")
+        if record.status != RedemptionStatus.HELD:
+            return
+        self._platform.release_hold(record.member_id, redemption_id)
+        self._store.set_redemption_status(redemption_id, RedemptionStatus.RELEASED)
+        logger.info("hold released", extra={"redemption_id": redemption_id})
+
+
+@runtime_checkable
+class ExpiringHolds(Protocol):
+    """A platform that keeps holds itself and must be told to let expired ones go (the
+    built-in ledger). External platforms expire holds on their side."""
+
+    def release_expired_holds(self, now: datetime) -> int: ...
+
+
+def sweep_expired_holds(platform: object, now: datetime) -> int | None:
+    """Release every hold that expired by ``now``; None when the platform expires holds itself."""
+    if not isinstance(platform, ExpiringHolds):
+        logger.info("holds expire on the platform side", extra={"platform": type(platform).__name__})
+        return None
+    released = platform.release_expired_holds(now)
+    logger.info("expired holds released", extra={"released": released, "now": now.isoformat()})
+    return released

@@ -1,0 +1,350 @@
+"""Program rules of the built-in ledger (R1 earn rules, R2 tiers, redemption limits).
+
+Pure functions over configuration: no I/O. The same ``earn`` call prices a quote and the
+credit of the posted order, so "you will earn N" is exactly what is credited. Reversal
+arithmetic (C5) lives here too so every implementation takes back the same points.
+
+Configuration is JSON in ``settings.earn_rules_json``; point value and the largest share of
+an order payable with points come from settings. Example::
+
+    {"rules": [{"kind": "spend", "points": 1, "per": 1},
+               {"kind": "sku", "skus": ["COFFEE-1"], "points_per_item": 5},
+               {"kind": "category", "categories": ["Garden"], "points": 2, "per": 1,
+                "channels": ["store"], "store_ids": ["S1"]},
+               {"kind": "visit", "points": 10}],
+     "tiers": [{"name": "Silver", "min_spend": 0},
+               {"name": "Gold", "min_spend": 1000, "earn_multiplier": 1.5}],
+     "spend_base": "after_discounts", "include_shipping": false,
+     "promo_code_blocks_earn": true}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from loyalty_bridge.models.domain import Basket, Channel, PlatformOrder
+from loyalty_bridge.settings import Settings
+
+CATEGORY_MATCH_CHARS = 10  # platform order lines carry categories cut to 10 characters (C4)
+CENT = Decimal("0.01")
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Scoped(_Config):
+    """Where a rule applies. Empty means everywhere."""
+
+    channels: frozenset[Channel] = frozenset()
+    store_ids: frozenset[str] = frozenset()
+
+    def applies(self, channel: Channel, store_id: str | None) -> bool:
+        if self.channels and channel not in self.channels:
+            return False
+        return not self.store_ids or store_id in self.store_ids
+
+
+class SpendRule(_Scoped):
+    """``points`` per whole ``per`` of currency spent on the order's earn base."""
+
+    kind: Literal["spend"] = "spend"
+    points: Decimal = Field(default=Decimal(1), ge=0)
+    per: Decimal = Field(default=Decimal(1), gt=0)
+
+
+class ProductRule(_Scoped):
+    """Fixed points for each item of the listed skus."""
+
+    kind: Literal["sku"] = "sku"
+    skus: frozenset[str] = Field(min_length=1)
+    points_per_item: int = Field(ge=0)
+
+
+class CategoryRule(_Scoped):
+    """Points for lines in a category (any level): per item and/or per amount spent."""
+
+    kind: Literal["category"] = "category"
+    categories: frozenset[str] = Field(min_length=1)
+    points_per_item: int = Field(default=0, ge=0)
+    points: Decimal = Field(default=Decimal(0), ge=0)
+    per: Decimal = Field(default=Decimal(1), gt=0)
+
+
+class VisitRule(_Scoped):
+    """Fixed points for each order (a visit)."""
+
+    kind: Literal["visit"] = "visit"
+    points: int = Field(ge=0)
+
+
+EarnRule = Annotated[SpendRule | ProductRule | CategoryRule | VisitRule, Field(discriminator="kind")]
+
+
+class Tier(_Config):
+    name: str = Field(min_length=1, max_length=50)
+    min_spend: Decimal = Field(ge=0)
+    earn_multiplier: Decimal = Field(default=Decimal(1), ge=0)
+    point_value: Decimal | None = Field(default=None, gt=0)  # redeem rate override
+
+
+class ProgramRules(_Config):
+    rules: tuple[EarnRule, ...] = (SpendRule(),)
+    tiers: tuple[Tier, ...] = ()
+    spend_base: Literal["after_discounts", "before_discounts"] = "after_discounts"
+    include_shipping: bool = False
+    promo_code_blocks_earn: bool = True  # C3: no double discount
+    point_value: Decimal = Field(default=Decimal("0.01"), gt=0)
+    max_redeem_share: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _tiers_ordered(self) -> ProgramRules:
+        spends = [tier.min_spend for tier in self.tiers]
+        if spends != sorted(spends) or len(set(spends)) != len(spends):
+            raise ValueError("tiers must have strictly increasing min_spend")
+        if self.tiers and self.tiers[0].min_spend != 0:
+            raise ValueError("the first tier must start at min_spend 0")
+        if len({tier.name for tier in self.tiers}) != len(self.tiers):
+            raise ValueError("tier names must be unique")
+        return self
+
+    # ---- tiers (R2)
+
+    def tier_for(self, lifetime_spend: Decimal) -> Tier | None:
+        current: Tier | None = None
+        for tier in self.tiers:
+            if lifetime_spend >= tier.min_spend:
+                current = tier
+        return current
+
+    def next_tier(self, lifetime_spend: Decimal) -> Tier | None:
+        return next((tier for tier in self.tiers if tier.min_spend > lifetime_spend), None)
+
+    def point_value_for(self, lifetime_spend: Decimal) -> Decimal:
+        tier = self.tier_for(lifetime_spend)
+        return tier.point_value if tier and tier.point_value else self.point_value
+
+    # ---- redemption (C1/C2)
+
+    def redeemable_points(self, available: int, order_amount: Decimal, lifetime_spend: Decimal) -> int:
+        """Points that may pay for ``order_amount``: at most the balance and at most
+        ``max_redeem_share`` of the amount."""
+        value = self.point_value_for(lifetime_spend)
+        cap = max(order_amount, Decimal(0)) * self.max_redeem_share
+        by_share = int((cap / value).to_integral_value(rounding=ROUND_FLOOR))
+        return max(min(available, by_share), 0)
+
+    def discount_for(self, points: int, lifetime_spend: Decimal) -> Decimal:
+        return (self.point_value_for(lifetime_spend) * points).quantize(CENT, rounding=ROUND_DOWN)
+
+
+class EarnLine(_Config):
+    sku: str
+    quantity: int = Field(gt=0)
+    unit_price: Decimal = Field(ge=0)
+    categories: tuple[str, ...] = ()
+
+
+class EarnInput(_Config):
+    """What earning depends on, from a basket (quote) or a posted order (credit)."""
+
+    lines: tuple[EarnLine, ...]
+    discount: Decimal = Decimal(0)  # every discount on the merchandise, points included
+    shipping: Decimal = Decimal(0)
+    channel: Channel = Channel.WEBSHOP
+    store_id: str | None = None
+    promo_code: str | None = None
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
+
+    @classmethod
+    def from_basket(cls, basket: Basket, extra_discount: Decimal = Decimal(0)) -> EarnInput:
+        return cls(
+            lines=tuple(
+                EarnLine(
+                    sku=ln.sku,
+                    quantity=ln.quantity,
+                    unit_price=ln.unit_price,
+                    categories=tuple(ln.categories),
+                )
+                for ln in basket.lines
+            ),
+            discount=basket.discount + extra_discount,
+            shipping=basket.shipping,
+            channel=basket.channel,
+            store_id=basket.store_id,
+            promo_code=basket.promo_code,
+        )
+
+    @classmethod
+    def from_order(cls, order: PlatformOrder) -> EarnInput:
+        lines = tuple(
+            EarnLine(
+                sku=ln.sku,
+                quantity=ln.quantity,
+                unit_price=ln.unit_price,
+                categories=tuple(c for c in (ln.department, ln.category, ln.subcategory) if c),
+            )
+            for ln in order.lines
+        )
+        subtotal = sum((ln.unit_price * ln.quantity for ln in lines), Decimal(0))
+        # total = merchandise + shipping - discounts, so the discounts are what is missing.
+        discount = max(subtotal + order.shipping - order.total, Decimal(0))
+        return cls(
+            lines=lines,
+            discount=discount,
+            shipping=order.shipping,
+            channel=order.channel,
+            store_id=order.store_id,
+            promo_code=order.promo_code,
+        )
+
+
+class LineEarn(_Config):
+    sku: str
+    quantity: int
+    points: int
+    amount: Decimal  # share of the earn base (what the customer paid for these items)
+
+
+class Earn(_Config):
+    points: int  # total credited
+    lines: tuple[LineEarn, ...]  # per sku (merged), for refunds by line
+    order_points: int  # points not tied to a line (visit rules): taken back on cancel only
+    base: Decimal  # spend that counts towards tiers
+    tier: str | None = None
+
+
+def _category_key(name: str) -> str:
+    return name.strip().casefold()[:CATEGORY_MATCH_CHARS]
+
+
+def _floor(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def _allocate(total: int, weights: Sequence[Decimal]) -> list[int]:
+    """Split ``total`` integer points along ``weights`` (largest remainder, stable)."""
+    weight_sum = sum(weights, Decimal(0))
+    if total <= 0 or weight_sum <= 0:
+        return [0] * len(weights)
+    exact = [total * w / weight_sum for w in weights]
+    shares = [_floor(x) for x in exact]
+    left = total - sum(shares)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in by_remainder[:left]:
+        shares[i] += 1
+    return shares
+
+
+def earn(rules: ProgramRules, data: EarnInput, lifetime_spend: Decimal = Decimal(0)) -> Earn:
+    """Points an order earns under ``rules`` for a member with ``lifetime_spend``."""
+    tier = rules.tier_for(lifetime_spend)
+    subtotal = data.subtotal
+    discount = min(data.discount, subtotal) if rules.spend_base == "after_discounts" else Decimal(0)
+    merchandise = subtotal - discount
+    base = merchandise + (data.shipping if rules.include_shipping else Decimal(0))
+    ratio = merchandise / subtotal if subtotal > 0 else Decimal(0)
+
+    # Merge lines by sku: refunds name skus, so points are tracked per sku.
+    merged: dict[str, tuple[int, Decimal, set[str]]] = {}
+    for line in data.lines:
+        qty, gross, cats = merged.get(line.sku, (0, Decimal(0), set()))
+        merged[line.sku] = (
+            qty + line.quantity,
+            gross + line.unit_price * line.quantity,
+            cats | {_category_key(c) for c in line.categories},
+        )
+    skus = list(merged)
+    amounts = [merged[sku][1] * ratio for sku in skus]
+
+    blocked = bool(data.promo_code) and rules.promo_code_blocks_earn
+    raw = [Decimal(0)] * len(skus)
+    order_raw = Decimal(0)
+    if not blocked:
+        for rule in rules.rules:
+            if not rule.applies(data.channel, data.store_id):
+                continue
+            if isinstance(rule, SpendRule):
+                spend_points = _floor(base / rule.per) * rule.points
+                line_total = sum(amounts, Decimal(0))
+                if line_total > 0:
+                    for i, amount in enumerate(amounts):
+                        raw[i] += spend_points * amount / line_total
+                else:
+                    order_raw += spend_points
+            elif isinstance(rule, ProductRule):
+                for i, sku in enumerate(skus):
+                    if sku in rule.skus:
+                        raw[i] += rule.points_per_item * merged[sku][0]
+            elif isinstance(rule, CategoryRule):
+                wanted = {_category_key(c) for c in rule.categories}
+                for i, sku in enumerate(skus):
+                    if merged[sku][2] & wanted:
+                        raw[i] += rule.points_per_item * merged[sku][0]
+                        raw[i] += _floor(amounts[i] / rule.per) * rule.points
+            else:
+                order_raw += rule.points
+
+    multiplier = tier.earn_multiplier if tier else Decimal(1)
+    raw = [x * multiplier for x in raw]
+    order_raw *= multiplier
+    total = _floor(sum(raw, Decimal(0)) + order_raw)
+    shares = _allocate(total, [*raw, order_raw])
+    lines = tuple(
+        LineEarn(sku=sku, quantity=merged[sku][0], points=shares[i], amount=amounts[i])
+        for i, sku in enumerate(skus)
+    )
+    return Earn(
+        points=total, lines=lines, order_points=shares[-1], base=base, tier=tier.name if tier else None
+    )
+
+
+def reversal_points(line: LineEarn, reversed_before: int, quantity: int) -> tuple[int, int]:
+    """Points to take back when ``quantity`` more items of ``line`` are refunded.
+
+    Cumulative, so several partial refunds never take back more than the line earned and
+    a full refund takes back exactly that. Returns (points, quantity actually counted)."""
+    counted = max(min(quantity, line.quantity - reversed_before), 0)
+    after = reversed_before + counted
+    points = (line.points * after) // line.quantity - (line.points * reversed_before) // line.quantity
+    return points, counted
+
+
+def refund_amount(line: LineEarn, reversed_before: int, counted: int) -> Decimal:
+    """The spend taken off lifetime spend for refunded items (same cumulative split)."""
+    after = reversed_before + counted
+    return (line.amount * after / line.quantity) - (line.amount * reversed_before / line.quantity)
+
+
+def merge_refund_lines(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for sku, quantity in lines:
+        merged[sku] = merged.get(sku, 0) + max(quantity, 0)
+    return merged
+
+
+def load_rules(settings: Settings) -> ProgramRules:
+    """Program rules from settings; a clear ValueError when the configuration is wrong."""
+    try:
+        raw = json.loads(settings.earn_rules_json) if settings.earn_rules_json.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"EARN_RULES_JSON is not valid JSON: {exc.msg} at {exc.pos}") from exc
+    if isinstance(raw, list):  # a bare list of rules is accepted too
+        raw = {"rules": raw}
+    if not isinstance(raw, dict):
+        raise ValueError("EARN_RULES_JSON must be an object or a list of rules")
+    raw.setdefault("point_value", str(settings.point_value))
+    raw.setdefault("max_redeem_share", str(settings.max_redeem_share))
+    try:
+        return ProgramRules.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ValueError(f"EARN_RULES_JSON is invalid: {problems}") from exc

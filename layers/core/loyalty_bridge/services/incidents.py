@@ -1,0 +1,203 @@
+"""Failures that need a human (PRODUCT.md "Errors that need a human"; P2).
+
+``IncidentReporter.report(record)`` stores the failure once per ``error_id`` and, when
+``settings.notify_admins``, emails the admins ONCE: which of the four categories, what was
+attempted, for whom (masked), what the platform answered, what to do, and how to replay.
+
+Callers build the ErrorRecord with a deterministic ``error_id`` (``error_id_for``) and a
+``replay`` = ``{"queue": "membership"|"profile_sync"|"order", "body": <envelope dict>}``.
+Workers that process a replayed message (``Envelope.replay_of``) call ``resolve`` once it
+went through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from loyalty_bridge import errors
+from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, ErrorStatus
+from loyalty_bridge.observability import MetricName, count_metric, logger, mask_email, mask_phone, pseudonym
+from loyalty_bridge.ports import ErrorStore, Mailer
+from loyalty_bridge.settings import Settings
+
+# What an admin can do about each category, unless the record says something more precise.
+DEFAULT_ACTION: dict[ErrorCategory, str] = {
+    ErrorCategory.NEW_ACCOUNT: (
+        "Check the customer's details against the loyalty platform (for example an email or "
+        "mobile already used by another loyalty account), fix them there or in the storefront, "
+        "then replay this error."
+    ),
+    ErrorCategory.ATTACH_ACCOUNT: (
+        "Check the card and the customer's email on the loyalty platform; correct the card "
+        "account if it is wrong, then replay this error."
+    ),
+    ErrorCategory.ACCOUNT_UPDATE: (
+        "Compare the change below with the loyalty platform (and Mailchimp). Fix the conflicting "
+        "data by hand, then replay this error so the change is applied."
+    ),
+    ErrorCategory.NEW_ORDER: (
+        "Check the order on the loyalty platform; fix what it refused (member, products, "
+        "amounts), then replay this error. Replays never award points twice."
+    ),
+}
+
+_EMAIL_KEYS = ("email", "email_address")
+_PHONE_KEYS = ("mobile", "phone")
+
+
+def error_id_for(category: ErrorCategory | str, *parts: str) -> str:
+    """Deterministic error id, e.g. ``account_update:msg-123:platform``: one failure, one id."""
+    return ":".join([ErrorCategory(category).value, *parts])
+
+
+def _masked(key: str, value: Any) -> Any:
+    """Personal contact data in an email is masked; an admin recognises it, nobody harvests it."""
+    if isinstance(value, Mapping):
+        return {str(k): _masked(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(key, v) for v in value]
+    if isinstance(value, str) and value:
+        lowered = key.lower()
+        if any(lowered.endswith(name) for name in _EMAIL_KEYS) or "@" in value:
+            return mask_email(value)
+        if any(lowered.endswith(name) for name in _PHONE_KEYS):
+            return mask_phone(value)
+    return value
+
+
+def _render(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return value or "(empty)"
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def masked_change(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[str]:
+    """One line per changed field: ``name: before -> after`` (emails and phones masked)."""
+    before = before or {}
+    after = after or {}
+    lines = []
+    for field in sorted(set(before) | set(after)):
+        old = _render(_masked(field, before.get(field)))
+        new = _render(_masked(field, after.get(field)))
+        lines.append(f"  {field}: {old} -> {new}")
+    return lines
+
+
+def subject_for(record: ErrorRecord, stage: str) -> str:
+    who = f" for customer {record.customer_id}" if record.customer_id else ""
+    return f"[loyalty-bridge {stage}] {record.category.title}: {record.attempted[:80]}{who}"[:200]
+
+
+def email_text(record: ErrorRecord, stage: str) -> str:
+    lines = [
+        f"{record.category.title}",
+        "",
+        f"What was attempted: {record.attempted}",
+        f"For: customer {record.customer_id or '(unknown)'}"
+        + (f", {record.subject_id}" if record.subject_id else ""),
+        f"What the platform answered: {record.platform_answer or '(no answer)'}",
+    ]
+    if record.change_before is not None or record.change_after is not None:
+        change = masked_change(record.change_before, record.change_after)
+        lines += ["", "The change (before -> after):", *change]
+    lines += [
+        "",
+        f"What to do: {record.action or DEFAULT_ACTION[record.category]}",
+        "",
+        f"Error id: {record.error_id}",
+        f"First seen: {record.created_at.isoformat()} (stage {stage})",
+        "To replay after the fix: POST /v1/admin/errors/{error_id}/replay with an admin key "
+        "(the error id URL-encoded); list open errors with GET /v1/admin/errors?status=open.",
+        "",
+        "You get one email per error; repeats of the same failure are counted on the record.",
+    ]
+    return "\n".join(lines)
+
+
+class IncidentReporter:
+    """Stores failures that need a human and tells the admins once."""
+
+    def __init__(self, store: ErrorStore, mailer: Mailer, settings: Settings) -> None:
+        self._store = store
+        self._mailer = mailer
+        self._settings = settings
+
+    def report(self, record: ErrorRecord) -> bool:
+        """Store ``record`` once per error id; email the admins once. True when it is new.
+
+        A mail failure that retrying can fix raises errors.Retryable (the caller's message goes
+        back to its queue and the next report sends the email); any other mail failure is
+        logged and the record stays listable.
+        """
+        new = self._store.record(record)
+        log_context = {
+            "error_id": record.error_id,
+            "category": record.category.value,
+            "customer": pseudonym(record.customer_id),
+            "new": new,
+        }
+        if new:
+            count_metric(MetricName.ERRORS_RECORDED, category=record.category.value)
+            logger.warning("incident recorded", extra=log_context)
+        else:
+            logger.info("incident repeated", extra=log_context)
+        self._notify(record)
+        return new
+
+    def _notify(self, record: ErrorRecord) -> None:
+        if not self._settings.notify_admins or not self._settings.admin_emails:
+            return
+        if not self._store.claim_notification(record.error_id):
+            return  # already emailed (or being emailed by a concurrent delivery)
+        stored = self._store.get(record.error_id) or record
+        try:
+            self._mailer.send(
+                to=list(self._settings.admin_emails),
+                subject=subject_for(stored, self._settings.stage),
+                text=email_text(stored, self._settings.stage),
+            )
+        except Exception as exc:
+            self._store.release_notification(record.error_id)
+            if errors.is_retryable(exc):
+                raise errors.Retryable("could not email the admins yet", error_id=record.error_id) from exc
+            logger.error(
+                "incident email refused",
+                extra={"error_id": record.error_id, "error_type": type(exc).__name__},
+            )
+
+    def resolve(self, error_id: str | None, *, note: str = "replayed successfully") -> bool:
+        """Mark a replayed failure resolved (workers call it when ``replay_of`` went through).
+        False when there is nothing to resolve."""
+        if not error_id:
+            return False
+        try:
+            self._store.set_status(error_id, ErrorStatus.RESOLVED.value, note=note)
+        except errors.NotFound:
+            logger.warning("replayed error not found", extra={"error_id": error_id})
+            return False
+        logger.info("incident resolved", extra={"error_id": error_id})
+        return True
+
+    def replay_failed(self, error_id: str | None, *, note: str = "replay failed") -> bool:
+        """A replay did not go through: the error is open again (the new failure, if it has
+        another id, is reported separately)."""
+        if not error_id:
+            return False
+        try:
+            self._store.set_status(error_id, ErrorStatus.OPEN.value, note=note)
+        except errors.NotFound:
+            return False
+        return True
+
+
+def resolve(error_id: str | None, *, note: str = "replayed successfully") -> bool:
+    """Convenience for handlers: resolve through the warm container's reporter."""
+    if not error_id:
+        return False
+    from loyalty_bridge import wiring
+
+    return wiring.incident_reporter().resolve(error_id, note=note)

@@ -1,0 +1,230 @@
+"""What every membership flow shares: queue messages, record updates under optimistic
+locking, linking a loyalty account to a web customer (A5), and the two incident kinds
+(New Account / Attach Existing Account Registration Errors).
+
+Use-case modules: signup.py (A1-A3), enrolment.py (the worker), attach.py (A4),
+phone.py (A7, A8), summary.py (A6).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from loyalty_bridge import errors
+from loyalty_bridge.models.domain import LoyaltyStatus, Member, MemberProfile
+from loyalty_bridge.models.messages import Envelope
+from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
+from loyalty_bridge.observability import logger, mask_email, metrics, pseudonym
+from loyalty_bridge.ports import (
+    BalanceSnapshots,
+    CustomerRepository,
+    IncidentSink,
+    LoyaltyPlatform,
+    MessageQueue,
+)
+from loyalty_bridge.services.incidents import error_id_for
+
+KIND_CREATE = "membership.create"
+KIND_ATTACH = "membership.attach"
+KINDS = (KIND_CREATE, KIND_ATTACH)
+
+# Reasons a customer is not joined (summary ``reason``; stable codes, no personal data).
+REASON_NOT_REQUESTED = "not_requested"
+REASON_UNAVAILABLE = "platform_unavailable"
+REASON_ALREADY_LINKED = "already_linked"
+REASON_ATTACH_REFUSED = "attach_refused"
+REASON_ATTACH_EXPIRED = "attach_expired"
+
+_SAVE_ATTEMPTS = 5
+_EMAIL_LIKE = re.compile(r"[^\s@<>\"']+@[^\s@<>\"']+")
+
+
+class MetricsSink(Protocol):
+    def add_metric(self, name: str, unit: MetricUnit, value: float) -> None: ...
+
+
+def count(sink: MetricsSink, name: str) -> None:
+    sink.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def default_metrics() -> MetricsSink:
+    return metrics
+
+
+def mask_card(number: str | None) -> str:
+    return f"****{number[-4:]}" if number else "(none)"
+
+
+def platform_answer(exc: errors.BridgeError) -> str:
+    """What the platform said, for an admin: code and message, any email in it masked."""
+    detail = _EMAIL_LIKE.sub(lambda m: mask_email(m.group(0)), exc.detail)
+    return f"{exc.code}: {detail}"
+
+
+def profile_of(record: CustomerRecord, *, mobile: str | None = None) -> MemberProfile:
+    return MemberProfile(
+        email=record.email,
+        first_name=record.first_name,
+        last_name=record.last_name,
+        mobile=mobile or record.mobile,
+        birthday=record.birthday,
+        address=record.address,
+    )
+
+
+def not_joined_reason(exc: errors.BridgeError) -> str:
+    if isinstance(exc, errors.DuplicateMember):
+        return f"duplicate_{exc.field}"
+    if isinstance(exc, errors.Retryable):
+        return REASON_UNAVAILABLE
+    return exc.code
+
+
+def envelope(kind: str, record: CustomerRecord, payload: dict[str, Any] | None = None) -> Envelope:
+    """A membership message. ``message_id`` is deterministic per customer and record version:
+    a repeated request re-sends the same id (the worker is idempotent), a new join attempt
+    gets a new one (and so its own incident, if refused again)."""
+    return Envelope(
+        kind=kind,
+        message_id=f"{kind}:{record.customer_id}:{record.version}",
+        customer_id=record.customer_id,
+        version=record.version,
+        payload=payload or {},
+    )
+
+
+def send(queue: MessageQueue, message: Envelope) -> None:
+    queue.send(message.model_dump_json(), dedup_id=message.message_id, group_id=message.customer_id)
+
+
+class RecordUpdater:
+    """Read-modify-write of a CustomerRecord, retried when another writer got there first."""
+
+    def __init__(self, customers: CustomerRepository) -> None:
+        self.customers = customers
+
+    def load(self, customer_id: str) -> CustomerRecord:
+        record = self.customers.get(customer_id)
+        if record is None:
+            raise errors.NotFound("No customer with this id.", code="customer_not_found")
+        return record
+
+    def update(
+        self, customer_id: str, change: Callable[[CustomerRecord], CustomerRecord | None]
+    ) -> CustomerRecord:
+        """Apply ``change`` to the current record and save it; ``change`` returns None to
+        leave the record as it is."""
+        for _ in range(_SAVE_ATTEMPTS):
+            current = self.load(customer_id)
+            changed = change(current)
+            if changed is None:
+                return current
+            try:
+                return self.customers.save(changed, expected_version=current.version)
+            except errors.Conflict:
+                continue
+        raise errors.Retryable("The customer is being changed by other requests; try again.")
+
+
+@dataclass
+class Incidents:
+    """Builds and reports the two membership incident categories."""
+
+    sink: IncidentSink
+
+    def new_account(
+        self, record: CustomerRecord, message: Envelope, answer: str, *, action: str = ""
+    ) -> bool:
+        how = (
+            "after a replay"
+            if message.replay_of
+            else ("on join" if message.payload.get("join") else "at signup")
+        )
+        incident = ErrorRecord(
+            error_id=error_id_for(ErrorCategory.NEW_ACCOUNT, message.message_id),
+            category=ErrorCategory.NEW_ACCOUNT,
+            customer_id=record.customer_id,
+            subject_id=mask_email(record.email),
+            attempted=f"Create a loyalty account for {mask_email(record.email)} ({how})",
+            platform_answer=answer,
+            action=action,
+            replay={"queue": "membership", "body": message.model_dump(mode="json")},
+        )
+        return self.sink.report(incident)
+
+    def attach(
+        self,
+        record: CustomerRecord,
+        card_number: str,
+        answer: str,
+        *,
+        action: str = "",
+        message: Envelope | None = None,
+        via: str = "email code",
+    ) -> bool:
+        replay: dict[str, Any] = {}
+        if message is not None:
+            replay = {"queue": "membership", "body": message.model_dump(mode="json")}
+        incident = ErrorRecord(
+            error_id=error_id_for(ErrorCategory.ATTACH_ACCOUNT, record.customer_id, pseudonym(card_number)),
+            category=ErrorCategory.ATTACH_ACCOUNT,
+            customer_id=record.customer_id,
+            subject_id=f"card {mask_card(card_number)}",
+            attempted=f"Attach card {mask_card(card_number)} to {mask_email(record.email)} ({via})",
+            platform_answer=answer,
+            action=action,
+            replay=replay,
+        )
+        return self.sink.report(incident)
+
+
+class Linker:
+    """Links a loyalty account to a customer (A5) and marks the customer joined."""
+
+    def __init__(
+        self,
+        updater: RecordUpdater,
+        platform: LoyaltyPlatform,
+        snapshots: BalanceSnapshots | None = None,
+    ) -> None:
+        self.updater = updater
+        self.platform = platform
+        self.snapshots = snapshots
+
+    def link(self, customer_id: str, member: Member, **changes: Any) -> CustomerRecord:
+        """Claim ``member`` for ``customer_id`` (errors.Conflict when it belongs to another
+        web account, or the customer already has another) and save status joined."""
+        self.updater.customers.link_member(customer_id, member.member_id, member.card.number)
+
+        def joined(current: CustomerRecord) -> CustomerRecord:
+            return current.model_copy(
+                update={
+                    "status": LoyaltyStatus.JOINED,
+                    "status_reason": None,
+                    "member_id": member.member_id,
+                    "card_number": member.card.number,
+                    "card_kind": member.card.kind.value,
+                    "verifying_until": None,
+                    **changes,
+                }
+            )
+
+        saved = self.updater.update(customer_id, joined)
+        self.refresh_snapshot(member.member_id)
+        return saved
+
+    def refresh_snapshot(self, member_id: str) -> None:
+        """REST platforms: keep the login summary's balance current (never fails the flow)."""
+        if self.snapshots is None:
+            return
+        try:
+            self.snapshots.put(self.platform.get_balance(member_id))
+        except errors.BridgeError as exc:
+            logger.warning(
+                "balance snapshot not refreshed", extra={"code": exc.code, "member": pseudonym(member_id)}
+            )

@@ -1,0 +1,666 @@
+"""Orders: credit points at once (C4), refunds and cancellations (C5), exactly once (C6).
+
+``POST /v1/orders`` stores the order (BridgeTable) and, for a joined customer, calls the
+platform within a short deadline so the storefront can show the new balance. When the
+platform is slow or down the order goes to the OrderQueue (202) and the order worker settles
+it. Guests and customers without a loyalty account are accepted with 0 points. A customer
+whose account is being created (``pending``) has the order wait in the queue until joined.
+
+Exactly once: every platform write carries a business key (order id, refund id,
+``cancel:{order_id}``) that the platform treats as a no-op on replay, the order's credit is
+stored once, and a repeated order answers with the points of the first credit.
+
+An order (or a refund) the platform refuses, or that runs out of retries, becomes a
+**New Order Error**: stored, emailed once, and replayable (``{"queue": "order", ...}``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from loyalty_bridge import errors
+from loyalty_bridge.models.api_checkout import (
+    CancelResponse,
+    OrderReason,
+    OrderRequest,
+    OrderResponse,
+    RefundRequest,
+    RefundResponse,
+)
+from loyalty_bridge.models.checkout_records import (
+    OrderLoyalty,
+    OrderRecord,
+    RedemptionStatus,
+    ReversalRecord,
+)
+from loyalty_bridge.models.domain import LoyaltyStatus, OrderResult, PlatformOrder, Reversal, ReversalResult
+from loyalty_bridge.models.messages import Envelope
+from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, utcnow
+from loyalty_bridge.observability import MetricName, logger, pseudonym
+from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, MessageQueue
+from loyalty_bridge.services.checkout import Clock, MetricSink, PowertoolsMetrics, customer_or_404
+from loyalty_bridge.services.incidents import error_id_for
+from loyalty_bridge.services.order_lines import platform_lines
+from loyalty_bridge.settings import Settings
+
+ORDER_POST = "order.post"
+ORDER_REFUND = "order.refund"
+ORDER_CANCEL = "order.cancel"
+ORDER_KINDS = (ORDER_POST, ORDER_REFUND, ORDER_CANCEL)
+
+
+class IncidentSink(Protocol):
+    """What orders need from services.incidents.IncidentReporter."""
+
+    def report(self, record: ErrorRecord) -> bool: ...
+
+    def resolve(self, error_id: str | None, *, note: str = ...) -> bool: ...
+
+
+class OrderJob(BaseModel):
+    """Payload of ``order.post``: the order exactly as the platform gets it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order: PlatformOrder
+    member_id: str | None = None  # none while the customer's account is being created
+
+
+class ReversalJob(BaseModel):
+    """Payload of ``order.refund`` and ``order.cancel``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reversal: Reversal
+
+
+def cancel_id(order_id: str) -> str:
+    return f"cancel:{order_id}"
+
+
+def platform_answer(exc: BaseException) -> str:
+    if isinstance(exc, errors.BridgeError):
+        return f"{exc.code}: {exc.detail}"
+    return f"{type(exc).__name__}: no answer"
+
+
+# ---------------------------------------------------------------- the in-request deadline
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="platform-call")
+        return _executor
+
+
+def within[T](seconds: float | None, call: Callable[[], T]) -> T:
+    """Run ``call``; PlatformUnavailable if it has not answered after ``seconds``.
+
+    The call itself carries on in the background and may still succeed: harmless, since
+    every platform write is keyed by its business id and the queue settles it anyway."""
+    if seconds is None:
+        return call()
+    future = _pool().submit(call)
+    try:
+        return future.result(timeout=seconds)
+    except FuturesTimeout:
+        raise errors.PlatformUnavailable("the platform did not answer in time") from None
+
+
+class OrderService:
+    def __init__(
+        self,
+        *,
+        platform: LoyaltyPlatform,
+        customers: CustomerRepository,
+        store: CheckoutStore,
+        queue: MessageQueue,
+        incidents: IncidentSink,
+        settings: Settings,
+        metrics: MetricSink | None = None,
+        clock: Clock = utcnow,
+        deadline_seconds: float | None = None,
+    ) -> None:
+        self._platform = platform
+        self._customers = customers
+        self._store = store
+        self._queue = queue
+        self._incidents = incidents
+        self._settings = settings
+        self._metrics = metrics or PowertoolsMetrics()
+        self._clock = clock
+        self._deadline = (
+            settings.order_sync_deadline_seconds if deadline_seconds is None else deadline_seconds
+        )
+
+    # ================================================================== API: C4
+
+    def place(self, request: OrderRequest) -> OrderResponse:
+        existing = self._store.get_order(request.order_id)
+        if existing is not None:
+            return self._repeat(existing, request)
+        loyalty, member_id = self._whose(request.customer_id)
+        if loyalty is OrderLoyalty.MEMBER and request.redemption_id:
+            self._check_redemption(request.redemption_id, request.customer_id)
+        record = OrderRecord(
+            order_id=request.order_id,
+            customer_id=request.customer_id,
+            member_id=member_id,
+            loyalty=loyalty,
+            order=self._platform_order(request),
+            received_at=self._clock(),
+        )
+        if not self._store.create_order(record):
+            # The same order arrived twice at once: answer like the one that stored it.
+            stored = self._store.get_order(request.order_id)
+            if stored is None:  # pragma: no cover - the store just said it exists
+                raise errors.Retryable("order store inconsistent; try again")
+            return self._repeat(stored, request)
+        logger.info(
+            "order received",
+            extra={
+                "order_id": record.order_id,
+                "customer": pseudonym(record.customer_id),
+                "loyalty": loyalty.value,
+                "lines": len(record.order.lines),
+            },
+        )
+        return self._settle_now(record)
+
+    def _repeat(self, record: OrderRecord, request: OrderRequest) -> OrderResponse:
+        if record.customer_id != request.customer_id:
+            raise errors.Conflict(
+                "This order id was already used for another customer.", code="order_id_reused"
+            )
+        if record.credit is not None:
+            return self._credited_answer(record.credit)
+        if record.loyalty is OrderLoyalty.PENDING:
+            loyalty, member_id = self._whose(record.customer_id)
+            if loyalty is not OrderLoyalty.PENDING:  # joined (or gave up) since the first post
+                self._store.set_order_loyalty(record.order_id, loyalty, member_id)
+                record = record.model_copy(update={"loyalty": loyalty, "member_id": member_id})
+        return self._settle_now(record)
+
+    def _settle_now(self, record: OrderRecord) -> OrderResponse:
+        """Credit within the request when the platform is quick; otherwise queue (202)."""
+        if record.loyalty in (OrderLoyalty.GUEST, OrderLoyalty.NOT_JOINED):
+            reason: OrderReason = "guest" if record.loyalty is OrderLoyalty.GUEST else "not_joined"
+            return OrderResponse(
+                order_id=record.order_id,
+                status="not_credited",
+                reason=reason,
+                points_earned=0,
+                points_redeemed=0,
+                balance=None,
+            )
+        if record.loyalty is OrderLoyalty.PENDING or record.member_id is None:
+            self._enqueue_order(record)
+            return self._queued_answer(record.order_id, "joining")
+        member_id = record.member_id
+        try:
+            result = within(self._deadline, lambda: self._platform.post_order(member_id, record.order))
+        except errors.PlatformRefused as exc:
+            self._order_refused(record, exc, self._order_envelope(record))
+            return OrderResponse(
+                order_id=record.order_id,
+                status="not_credited",
+                reason="platform_refused",
+                points_earned=0,
+                points_redeemed=0,
+                balance=None,
+            )
+        except errors.Retryable as exc:
+            logger.warning(
+                "order queued: platform unavailable",
+                extra={"order_id": record.order_id, "error": platform_answer(exc)},
+            )
+            self._enqueue_order(record)
+            return self._queued_answer(record.order_id, "platform_unavailable")
+        return self._credited_answer(self._credited(record, member_id, result))
+
+    # ================================================================== API: C5
+
+    def refund(self, order_id: str, request: RefundRequest) -> RefundResponse:
+        record = self._order_or_404(order_id)
+        done = record.reversal(request.refund_id)
+        if done is None:
+            self._check_refund_lines(record, request)
+            reversal = Reversal(
+                reversal_id=request.refund_id,
+                order_id=order_id,
+                lines=[(line.sku, line.quantity) for line in request.lines],
+            )
+            done = self._reverse_now(record, reversal)
+        if done is None:
+            status = "not_applicable" if not self._earns(record) else "queued"
+            return RefundResponse(
+                order_id=order_id,
+                refund_id=request.refund_id,
+                status=status,
+                points_reversed=0 if status == "not_applicable" else None,
+                shortfall=0 if status == "not_applicable" else None,
+                balance=None,
+            )
+        return RefundResponse(
+            order_id=order_id,
+            refund_id=request.refund_id,
+            status="reversed",
+            points_reversed=done.result.points_reversed,
+            shortfall=done.result.shortfall,
+            balance=done.result.balance,
+        )
+
+    def cancel(self, order_id: str) -> CancelResponse:
+        record = self._order_or_404(order_id)
+        reversal_id = cancel_id(order_id)
+        done = record.reversal(reversal_id)
+        if done is None:
+            done = self._reverse_now(
+                record, Reversal(reversal_id=reversal_id, order_id=order_id, cancel=True)
+            )
+        if done is None:
+            if not self._earns(record):
+                return CancelResponse(
+                    order_id=order_id,
+                    status="not_applicable",
+                    points_reversed=0,
+                    points_returned=0,
+                    shortfall=0,
+                    balance=None,
+                )
+            return CancelResponse(
+                order_id=order_id,
+                status="queued",
+                points_reversed=None,
+                points_returned=None,
+                shortfall=None,
+                balance=None,
+            )
+        return CancelResponse(
+            order_id=order_id,
+            status="reversed",
+            points_reversed=done.result.points_reversed,
+            points_returned=done.result.points_returned,
+            shortfall=done.result.shortfall,
+            balance=done.result.balance,
+        )
+
+    def _reverse_now(self, record: OrderRecord, reversal: Reversal) -> ReversalRecord | None:
+        """The stored reversal, or None when there is nothing to reverse (guest, not joined)
+        or it was queued (the order is not credited yet, or the platform is slow)."""
+        if not self._earns(record):
+            return None
+        if record.credit is None or record.member_id is None:
+            self._enqueue_reversal(record, reversal)
+            return None
+        member_id = record.member_id
+        try:
+            result = within(self._deadline, lambda: self._platform.reverse(member_id, reversal))
+        except errors.PlatformRefused as exc:
+            self._reversal_refused(record, reversal, exc, self._reversal_envelope(record, reversal))
+            raise
+        except errors.Retryable as exc:
+            logger.warning(
+                "reversal queued: platform unavailable",
+                extra={
+                    "order_id": record.order_id,
+                    "reversal_id": reversal.reversal_id,
+                    "error": platform_answer(exc),
+                },
+            )
+            self._enqueue_reversal(record, reversal)
+            return None
+        return self._reversed(record, reversal, result)
+
+    # ================================================================== worker
+
+    def settle(self, envelope: Envelope) -> None:
+        """Settle one queued message. Raises Retryable to have it delivered again; records a
+        New Order Error for what the platform refuses (and returns: the message is done)."""
+        if envelope.kind == ORDER_POST:
+            self._settle_order(envelope)
+        elif envelope.kind in (ORDER_REFUND, ORDER_CANCEL):
+            self._settle_reversal(envelope)
+        else:
+            raise errors.Permanent(f"unknown order message kind {envelope.kind!r}")
+
+    def give_up(self, envelope: Envelope, exc: BaseException) -> None:
+        """The message ran out of deliveries (or cannot be read): a New Order Error with the
+        last answer, replayable once the cause is fixed."""
+        order_id, reversal_id = _ids(envelope)
+        attempted = {
+            ORDER_POST: f"Credit the points of order {order_id}",
+            ORDER_REFUND: f"Take back the points of refund {reversal_id} of order {order_id}",
+            ORDER_CANCEL: f"Take back the points of cancelled order {order_id}",
+        }.get(envelope.kind, f"Process order message {envelope.kind!r}")
+        detail = _order_summary(envelope)
+        record = ErrorRecord(
+            error_id=error_id_for(ErrorCategory.NEW_ORDER, *[p for p in (order_id, reversal_id) if p]),
+            category=ErrorCategory.NEW_ORDER,
+            customer_id=envelope.customer_id,
+            subject_id=f"order {order_id}" if order_id else None,
+            attempted=attempted + " (gave up after repeated failures)",
+            platform_answer=platform_answer(exc),
+            change_after=detail,
+            replay={"queue": "order", "body": envelope.model_dump(mode="json")},
+        )
+        self._incidents.report(record)
+        if envelope.kind == ORDER_POST and order_id:
+            self._store.record_failure(order_id, platform_answer(exc))
+
+    def _settle_order(self, envelope: Envelope) -> None:
+        job = _payload(OrderJob, envelope)
+        order = job.order
+        record = self._store.get_order(order.order_id)
+        if record is None:
+            # A replay whose record was lost, or a message older than the record: rebuild it.
+            record = OrderRecord(
+                order_id=order.order_id,
+                customer_id=envelope.customer_id,
+                member_id=job.member_id,
+                loyalty=OrderLoyalty.MEMBER if job.member_id else OrderLoyalty.PENDING,
+                order=order,
+            )
+            self._store.create_order(record)
+            record = self._store.get_order(order.order_id) or record
+        if record.credit is not None:
+            self._incidents.resolve(envelope.replay_of, note="order was already credited")
+            return
+        member_id = record.member_id or job.member_id
+        if member_id is None:
+            member_id = self._member_when_joined(record)
+            if member_id is None:
+                return
+        try:
+            result = self._platform.post_order(member_id, record.order)
+        except errors.PlatformRefused as exc:
+            self._order_refused(record, exc, envelope)
+            return
+        self._credited(record, member_id, result)
+        self._incidents.resolve(envelope.replay_of, note="order credited on replay")
+
+    def _member_when_joined(self, record: OrderRecord) -> str | None:
+        """A pending order's member once the customer joined; Retryable while joining."""
+        customer = self._customers.get(record.customer_id or "")
+        if customer is not None and customer.status == LoyaltyStatus.JOINED and customer.member_id:
+            self._store.set_order_loyalty(record.order_id, OrderLoyalty.MEMBER, customer.member_id)
+            return customer.member_id
+        if customer is not None and customer.status == LoyaltyStatus.PENDING:
+            raise errors.Retryable("the customer's loyalty account is still being created")
+        self._store.set_order_loyalty(record.order_id, OrderLoyalty.NOT_JOINED, None)
+        logger.info("order not credited: customer did not join", extra={"order_id": record.order_id})
+        return None
+
+    def _settle_reversal(self, envelope: Envelope) -> None:
+        job = _payload(ReversalJob, envelope)
+        reversal = job.reversal
+        record = self._store.get_order(reversal.order_id)
+        if record is None:
+            raise errors.Permanent(f"order {reversal.order_id} is unknown to the bridge")
+        if record.reversal(reversal.reversal_id) is not None or not self._earns(record):
+            self._incidents.resolve(envelope.replay_of, note="nothing left to reverse")
+            return
+        if record.credit is None or record.member_id is None:
+            raise errors.Retryable("the order is not credited yet; the reversal waits for it")
+        try:
+            result = self._platform.reverse(record.member_id, reversal)
+        except errors.PlatformRefused as exc:
+            self._reversal_refused(record, reversal, exc, envelope)
+            return
+        self._reversed(record, reversal, result)
+        self._incidents.resolve(envelope.replay_of, note="reversal applied on replay")
+
+    # ================================================================== shared steps
+
+    def _whose(self, customer_id: str | None) -> tuple[OrderLoyalty, str | None]:
+        if customer_id is None:
+            return OrderLoyalty.GUEST, None
+        customer = customer_or_404(self._customers, customer_id)
+        if customer.status == LoyaltyStatus.JOINED and customer.member_id:
+            return OrderLoyalty.MEMBER, customer.member_id
+        if customer.status == LoyaltyStatus.PENDING:
+            return OrderLoyalty.PENDING, None
+        return OrderLoyalty.NOT_JOINED, None
+
+    def _check_redemption(self, redemption_id: str, customer_id: str | None) -> None:
+        redemption = self._store.get_redemption(redemption_id)
+        if redemption is None or redemption.customer_id != customer_id:
+            raise errors.InvalidInput(
+                "Unknown redemption for this customer.",
+                errors=[{"field": "redemption_id", "message": "no such redemption for this customer"}],
+                code="redemption_not_found",
+            )
+
+    @staticmethod
+    def _platform_order(request: OrderRequest) -> PlatformOrder:
+        return PlatformOrder(
+            order_id=request.order_id,
+            placed_at=request.placed_at,
+            currency=request.currency,
+            channel=request.channel,
+            store_id=request.store_id,
+            staff_id=request.staff_id,
+            lines=platform_lines(line.to_basket_line() for line in request.lines),
+            shipping=request.shipping,
+            total=request.total,
+            promo_code=request.promo_code,
+            redemption_id=request.redemption_id,
+        )
+
+    @staticmethod
+    def _earns(record: OrderRecord) -> bool:
+        return record.loyalty in (OrderLoyalty.MEMBER, OrderLoyalty.PENDING)
+
+    def _order_or_404(self, order_id: str) -> OrderRecord:
+        record = self._store.get_order(order_id)
+        if record is None:
+            raise errors.NotFound("No order with this id.", code="order_not_found")
+        return record
+
+    @staticmethod
+    def _check_refund_lines(record: OrderRecord, request: RefundRequest) -> None:
+        ordered: dict[str, int] = {}
+        for sent in record.order.lines:
+            ordered[sent.sku] = ordered.get(sent.sku, 0) + sent.quantity
+        asked: dict[str, int] = {}
+        for line in request.lines:
+            asked[line.sku] = asked.get(line.sku, 0) + line.quantity
+        problems = []
+        for index, line in enumerate(request.lines):
+            if line.sku not in ordered:
+                problems.append({"field": f"lines.{index}.sku", "message": "not a line of this order"})
+            elif asked[line.sku] > ordered[line.sku]:
+                problems.append(
+                    {
+                        "field": f"lines.{index}.quantity",
+                        "message": f"more than the {ordered[line.sku]} ordered",
+                    }
+                )
+        if problems:
+            raise errors.InvalidInput("The refund does not match the order's lines.", errors=problems)
+
+    def _credited(self, record: OrderRecord, member_id: str, result: OrderResult) -> OrderResult:
+        stored, first = self._store.record_credit(record.order_id, member_id, result)
+        if record.order.redemption_id:
+            self._store.set_redemption_status(
+                record.order.redemption_id, RedemptionStatus.CAPTURED, order_id=record.order_id
+            )
+        if first:
+            latency_ms = max((self._clock() - record.order.placed_at).total_seconds() * 1000, 0.0)
+            self._metrics.count(MetricName.ORDERS_CREDITED)
+            self._metrics.milliseconds(MetricName.ORDER_TO_POINTS_MS, latency_ms)
+            logger.info(
+                "order credited",
+                extra={
+                    "order_id": record.order_id,
+                    "customer": pseudonym(record.customer_id),
+                    "points_earned": stored.points_earned,
+                    "points_redeemed": stored.points_redeemed,
+                    "latency_ms": round(latency_ms),
+                },
+            )
+        return stored
+
+    def _reversed(self, record: OrderRecord, reversal: Reversal, result: ReversalResult) -> ReversalRecord:
+        stored, first = self._store.record_reversal(
+            record.order_id,
+            ReversalRecord(
+                reversal_id=reversal.reversal_id,
+                cancel=reversal.cancel,
+                lines=list(reversal.lines),
+                result=result,
+            ),
+        )
+        if first:
+            self._metrics.count(MetricName.POINTS_REVERSED, stored.result.points_reversed)
+        context = {
+            "order_id": record.order_id,
+            "reversal_id": reversal.reversal_id,
+            "points_reversed": stored.result.points_reversed,
+            "points_returned": stored.result.points_returned,
+            "shortfall": stored.result.shortfall,
+        }
+        if stored.result.shortfall:
+            # The customer already spent the points: recorded on the reversal, never hidden.
+            logger.warning("reversal shortfall", extra=context)
+        else:
+            logger.info("points reversed", extra=context)
+        return stored
+
+    def _order_refused(self, record: OrderRecord, exc: errors.PlatformRefused, envelope: Envelope) -> None:
+        self._store.record_failure(record.order_id, platform_answer(exc))
+        self._incidents.report(
+            ErrorRecord(
+                error_id=error_id_for(ErrorCategory.NEW_ORDER, record.order_id),
+                category=ErrorCategory.NEW_ORDER,
+                customer_id=record.customer_id,
+                subject_id=f"order {record.order_id}",
+                attempted=f"Credit the points of order {record.order_id}",
+                platform_answer=platform_answer(exc),
+                change_after=_order_dict(record.order),
+                replay={"queue": "order", "body": envelope.model_dump(mode="json")},
+            )
+        )
+
+    def _reversal_refused(
+        self, record: OrderRecord, reversal: Reversal, exc: errors.PlatformRefused, envelope: Envelope
+    ) -> None:
+        what = "cancelled order" if reversal.cancel else f"refund {reversal.reversal_id} of order"
+        self._incidents.report(
+            ErrorRecord(
+                error_id=error_id_for(ErrorCategory.NEW_ORDER, record.order_id, reversal.reversal_id),
+                category=ErrorCategory.NEW_ORDER,
+                customer_id=record.customer_id,
+                subject_id=f"order {record.order_id}",
+                attempted=f"Take back the points of {what} {record.order_id}",
+                platform_answer=platform_answer(exc),
+                change_after={
+                    "reversal_id": reversal.reversal_id,
+                    "cancel": reversal.cancel,
+                    "lines": [list(line) for line in reversal.lines],
+                },
+                replay={"queue": "order", "body": envelope.model_dump(mode="json")},
+            )
+        )
+
+    # ---------------------------------------------------------------- queue
+
+    def _order_envelope(self, record: OrderRecord) -> Envelope:
+        return Envelope(
+            kind=ORDER_POST,
+            message_id=f"{ORDER_POST}:{record.order_id}",
+            customer_id=record.customer_id,
+            payload=OrderJob(order=record.order, member_id=record.member_id).model_dump(mode="json"),
+        )
+
+    def _reversal_envelope(self, record: OrderRecord, reversal: Reversal) -> Envelope:
+        kind = ORDER_CANCEL if reversal.cancel else ORDER_REFUND
+        return Envelope(
+            kind=kind,
+            message_id=f"{kind}:{reversal.order_id}:{reversal.reversal_id}",
+            customer_id=record.customer_id,
+            payload=ReversalJob(reversal=reversal).model_dump(mode="json"),
+        )
+
+    def _enqueue_order(self, record: OrderRecord) -> None:
+        envelope = self._order_envelope(record)
+        self._queue.send(envelope.model_dump_json(), dedup_id=envelope.message_id)
+
+    def _enqueue_reversal(self, record: OrderRecord, reversal: Reversal) -> None:
+        envelope = self._reversal_envelope(record, reversal)
+        self._queue.send(envelope.model_dump_json(), dedup_id=envelope.message_id)
+
+    # ---------------------------------------------------------------- answers
+
+    @staticmethod
+    def _credited_answer(result: OrderResult) -> OrderResponse:
+        return OrderResponse(
+            order_id=result.order_id,
+            status="credited",
+            points_earned=result.points_earned,
+            points_redeemed=result.points_redeemed,
+            balance=result.balance,
+        )
+
+    @staticmethod
+    def _queued_answer(order_id: str, reason: OrderReason) -> OrderResponse:
+        return OrderResponse(
+            order_id=order_id,
+            status="queued",
+            reason=reason,
+            points_earned=None,
+            points_redeemed=None,
+            balance=None,
+        )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _payload[M: BaseModel](model: type[M], envelope: Envelope) -> M:
+    try:
+        return model.model_validate(envelope.payload)
+    except ValidationError as exc:
+        raise errors.Permanent(
+            f"unreadable {envelope.kind} message", fields=[".".join(map(str, e["loc"])) for e in exc.errors()]
+        ) from exc
+
+
+def _ids(envelope: Envelope) -> tuple[str | None, str | None]:
+    payload = envelope.payload
+    order = payload.get("order")
+    reversal = payload.get("reversal")
+    if isinstance(order, dict):
+        return str(order.get("order_id") or "") or None, None
+    if isinstance(reversal, dict):
+        return (str(reversal.get("order_id") or "") or None, str(reversal.get("reversal_id") or "") or None)
+    return None, envelope.message_id
+
+
+def _order_dict(order: PlatformOrder) -> dict[str, Any]:
+    """The order as the admin email shows it (no personal data: products and amounts)."""
+    data = order.model_dump(mode="json")
+    data["lines"] = [{k: v for k, v in line.items() if v is not None} for line in data["lines"]]
+    return data
+
+
+def _order_summary(envelope: Envelope) -> dict[str, Any] | None:
+    try:
+        if envelope.kind == ORDER_POST:
+            return _order_dict(OrderJob.model_validate(envelope.payload).order)
+        if envelope.kind in (ORDER_REFUND, ORDER_CANCEL):
+            return ReversalJob.model_validate(envelope.payload).reversal.model_dump(mode="json")
+    except ValidationError:
+        return {"payload": "unreadable"}
+    return None

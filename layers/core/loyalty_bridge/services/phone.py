@@ -1,0 +1,235 @@
+"""Join or attach by mobile with a 4-digit SMS code (A7), and pick a primary card when one
+mobile holds several loyalty accounts (A8).
+
+Entering the code proves the mobile is the customer's and records their consent to the
+program terms and to messages (SMS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from loyalty_bridge import errors
+from loyalty_bridge.models.api_membership import CardChoice
+from loyalty_bridge.models.domain import CardState, Consents, LoyaltyStatus, Member
+from loyalty_bridge.models.records import CustomerRecord
+from loyalty_bridge.models.verification import Challenge, Purpose
+from loyalty_bridge.observability import MetricName, logger, mask_phone, pseudonym
+from loyalty_bridge.ports import LoyaltyPlatform, MessageQueue, SmsSender
+from loyalty_bridge.services.membership import (
+    KIND_CREATE,
+    REASON_ALREADY_LINKED,
+    Incidents,
+    Linker,
+    MetricsSink,
+    RecordUpdater,
+    count,
+    default_metrics,
+    envelope,
+    mask_card,
+    not_joined_reason,
+    platform_answer,
+    profile_of,
+    send,
+)
+from loyalty_bridge.services.verification import CODE_TTL, CodeBook
+
+# How long a verified mobile may be used to merge its cards (A8).
+CHOICE_TTL = timedelta(minutes=30)
+
+JOIN_REFUSED = "We could not create a loyalty account with these details. Please contact customer service."
+NOT_LINKABLE = "This loyalty account cannot be added to your web account. Please contact customer service."
+
+
+@dataclass(frozen=True)
+class PhoneOutcome:
+    record: CustomerRecord
+    cards: list[CardChoice] | None = None  # several accounts on the mobile: choose a primary
+
+
+class PhoneService:
+    def __init__(
+        self,
+        updater: RecordUpdater,
+        platform: LoyaltyPlatform,
+        codes: CodeBook,
+        sms: SmsSender,
+        incidents: Incidents,
+        linker: Linker,
+        queue: MessageQueue,
+        *,
+        metrics: MetricsSink | None = None,
+    ) -> None:
+        self._updater = updater
+        self._platform = platform
+        self._codes = codes
+        self._sms = sms
+        self._incidents = incidents
+        self._linker = linker
+        self._queue = queue
+        self._metrics = metrics or default_metrics()
+
+    def start(self, customer_id: str, mobile: str) -> Challenge:
+        self._updater.load(customer_id)
+        self._codes.limit([f"phone:customer:{customer_id}", f"phone:mobile:{pseudonym(mobile)}"])
+        code, challenge = self._codes.issue(customer_id, Purpose.PHONE, mobile=mobile)
+        minutes = int(CODE_TTL.total_seconds() // 60)
+        self._sms.send(
+            to=mobile,
+            text=f"{code} is your loyalty program code. It expires in {minutes} minutes. "
+            "By entering it you accept the program terms and messages.",
+        )
+        logger.info(
+            "phone code sent", extra={"customer": pseudonym(customer_id), "mobile": mask_phone(mobile)}
+        )
+        return challenge
+
+    def confirm(self, customer_id: str, code: str) -> PhoneOutcome:
+        challenge = self._codes.check(customer_id, Purpose.PHONE, code)
+        mobile = challenge.mobile or ""
+        now = self._codes.clock()
+
+        def consented(current: CustomerRecord) -> CustomerRecord:
+            consents = current.consents.model_copy(update={"sms": True})
+            return current.model_copy(
+                update={"mobile": mobile, "consents": consents, "terms_accepted_at": now}
+            )
+
+        record = self._updater.update(customer_id, consented)
+        if record.status is LoyaltyStatus.JOINED and record.member_id:
+            self._platform.set_consents(
+                record.member_id,
+                record.consents,
+                idempotency_key=f"phone-consent:{customer_id}:{record.version}",
+            )
+            return PhoneOutcome(record)
+        found = [
+            m for m in self._platform.find_members(mobile=mobile) if m.card.state is not CardState.BLOCKED
+        ]
+        if not found:
+            return PhoneOutcome(self._join(record))
+        if len(found) == 1:
+            return PhoneOutcome(self._attach(record, found[0]))
+        self._codes.store.put_challenge(
+            Challenge(
+                customer_id=customer_id,
+                purpose=Purpose.PHONE_VERIFIED,
+                expires_at=now + CHOICE_TTL,
+                mobile=mobile,
+                member_ids=[m.member_id for m in found],
+            )
+        )
+        cards = [
+            CardChoice(
+                number=m.card.number, kind=m.card.kind, points=self._platform.get_balance(m.member_id).balance
+            )
+            for m in found
+        ]
+        return PhoneOutcome(record, cards)
+
+    def _join(self, record: CustomerRecord) -> CustomerRecord:
+        """No account on this mobile: create one now (queued when the platform is down)."""
+        consents = Consents(email=record.consents.email, sms=True)
+        try:
+            member = self._platform.create_member(
+                profile_of(record), consents, idempotency_key=record.customer_id
+            )
+        except errors.Retryable:
+            pending = self._updater.update(
+                record.customer_id,
+                lambda current: current.model_copy(
+                    update={"status": LoyaltyStatus.PENDING, "status_reason": None}
+                ),
+            )
+            send(self._queue, envelope(KIND_CREATE, pending, {"join": True}))
+            return pending
+        except errors.PlatformRefused as exc:
+            reason = not_joined_reason(exc)
+            refused = self._updater.update(
+                record.customer_id,
+                lambda current: current.model_copy(
+                    update={"status": LoyaltyStatus.NOT_JOINED, "status_reason": reason}
+                ),
+            )
+            count(self._metrics, MetricName.JOIN_REFUSED)
+            self._incidents.new_account(
+                refused, envelope(KIND_CREATE, refused, {"join": True}), platform_answer(exc)
+            )
+            raise errors.Refused(JOIN_REFUSED, code="join_refused") from exc
+        saved = self._link(record, member)
+        count(self._metrics, MetricName.JOINS)
+        return saved
+
+    def _attach(self, record: CustomerRecord, member: Member) -> CustomerRecord:
+        saved = self._link(record, member)
+        if saved.member_id:
+            self._platform.set_consents(
+                saved.member_id,
+                saved.consents,
+                idempotency_key=f"phone-consent:{record.customer_id}:{saved.version}",
+            )
+        count(self._metrics, MetricName.ATTACH_COMPLETED)
+        return saved
+
+    def _link(self, record: CustomerRecord, member: Member) -> CustomerRecord:
+        try:
+            return self._linker.link(record.customer_id, member)
+        except errors.Conflict as exc:
+            count(self._metrics, MetricName.ATTACH_FAILED)
+            self._incidents.attach(
+                record,
+                member.card.number,
+                "refused by the bridge: this loyalty account is already linked to another web account (A5)",
+                action=(
+                    f"Check which web account owns card {mask_card(member.card.number)}; correct the link, "
+                    "then ask the customer to verify their mobile again."
+                ),
+                via="SMS code",
+            )
+            self._updater.update(
+                record.customer_id,
+                lambda current: (
+                    None
+                    if current.status is LoyaltyStatus.JOINED
+                    else current.model_copy(
+                        update={"status": LoyaltyStatus.NOT_JOINED, "status_reason": REASON_ALREADY_LINKED}
+                    )
+                ),
+            )
+            raise errors.Refused(NOT_LINKABLE, code="already_linked") from exc
+
+    # ------------------------------------------------------------------ A8
+
+    def merge(self, customer_id: str, primary_card: str, cards: list[str]) -> CustomerRecord:
+        """Keep ``primary_card``; block ``cards`` and move their points to it, in one step
+        on the platform. Only cards found on the customer's verified mobile qualify."""
+        record = self._updater.load(customer_id)
+        verified = self._codes.store.get_challenge(customer_id, Purpose.PHONE_VERIFIED)
+        if verified is None or verified.expires_at <= self._codes.clock() or not verified.mobile:
+            raise errors.Refused("Verify your mobile number first.", code="phone_not_verified")
+        others = [c for c in dict.fromkeys(cards) if c != primary_card]
+        on_phone = {
+            m.card.number: m
+            for m in self._platform.find_members(mobile=verified.mobile)
+            if m.member_id in verified.member_ids
+        }
+        if primary_card not in on_phone or any(c not in on_phone for c in others):
+            raise errors.Refused(
+                "Choose cards found on your verified mobile number.", code="cards_not_on_phone"
+            )
+        for number in [primary_card, *others]:
+            owner = self._updater.customers.linked_customer(member_id=on_phone[number].member_id)
+            if owner is not None and owner != customer_id:
+                self._link(record, on_phone[number])  # records the A5 refusal and raises
+        member = on_phone[primary_card]
+        if others:
+            member = self._platform.merge_cards(
+                primary_card,
+                others,
+                idempotency_key=f"merge:{customer_id}:{primary_card}:{','.join(sorted(others))}",
+            )
+        saved = self._link(record, member)
+        self._codes.store.delete_challenge(customer_id, Purpose.PHONE_VERIFIED)
+        logger.info("cards merged", extra={"customer": pseudonym(customer_id), "merged": len(others)})
+        return saved

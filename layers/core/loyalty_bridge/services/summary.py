@@ -1,0 +1,102 @@
+"""Login summary (A6) from the bridge's own store: no remote platform call on this path.
+
+Reads: the customer record (one GetItem), then, for a joined customer, the balance from a
+``BalanceSource`` (one GetItem):
+- built-in ledger: the ledger adapter itself; its ``get_balance`` reads the ledger's own
+  balance item, which every points movement updates in the same transaction, so it is never
+  stale and there is no second copy to keep in step;
+- REST platform: ``SnapshotBalances`` below, the last balance the bridge saw (written when
+  an account is linked and whenever an order, refund or redemption answers with a balance);
+  only a missing snapshot costs one platform call, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from loyalty_bridge import errors
+from loyalty_bridge.models.api_membership import CardView, Expiry, LoyaltySummary, PointsView, TierView
+from loyalty_bridge.models.domain import Balance, CardKind, LoyaltyStatus
+from loyalty_bridge.models.records import CustomerRecord, utcnow
+from loyalty_bridge.ports import BalanceSnapshots, BalanceSource, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.services.membership import REASON_ATTACH_EXPIRED, RecordUpdater
+from loyalty_bridge.settings import Settings
+
+
+class SnapshotBalances:
+    """BalanceSource for platforms that must not be called on the login path."""
+
+    def __init__(self, snapshots: BalanceSnapshots, platform: LoyaltyPlatform) -> None:
+        self._snapshots = snapshots
+        self._platform = platform
+
+    def get_balance(self, member_id: str) -> Balance:
+        snapshot = self._snapshots.get(member_id)
+        if snapshot is not None:
+            return snapshot
+        balance = self._platform.get_balance(member_id)
+        self._snapshots.put(balance)
+        return balance
+
+
+class SummaryService:
+    def __init__(
+        self,
+        customers: CustomerRepository,
+        balances: BalanceSource,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._updater = RecordUpdater(customers)
+        self._balances = balances
+        self._settings = settings
+        self._clock = clock
+
+    def summary(self, customer_id: str) -> LoyaltySummary:
+        return self.of(self._updater.load(customer_id))
+
+    def of(self, record: CustomerRecord) -> LoyaltySummary:
+        status, reason = record.status, record.status_reason
+        if (
+            status is LoyaltyStatus.VERIFYING
+            and record.verifying_until is not None
+            and record.verifying_until <= self._clock()
+        ):
+            # The emailed code lapsed unused: the customer may join or attach again.
+            status, reason = LoyaltyStatus.NOT_JOINED, REASON_ATTACH_EXPIRED
+        if status is not LoyaltyStatus.JOINED or not record.member_id or not record.card_number:
+            not_joined = status is LoyaltyStatus.NOT_JOINED
+            return LoyaltySummary(
+                customer_id=record.customer_id,
+                status=status,
+                join_prompt=not_joined,
+                reason=reason if not_joined else None,
+            )
+        try:
+            balance = self._balances.get_balance(record.member_id)
+        except errors.NotFound:
+            balance = Balance(member_id=record.member_id, balance=0)
+        expiry = None
+        if balance.next_expiry_on is not None and balance.next_expiry_points:
+            expiry = Expiry(points=balance.next_expiry_points, on=balance.next_expiry_on)
+        tier = None
+        if balance.tier:
+            tier = TierView(
+                name=balance.tier, next=balance.next_tier, spend_to_next=balance.spend_to_next_tier
+            )
+        return LoyaltySummary(
+            customer_id=record.customer_id,
+            status=LoyaltyStatus.JOINED,
+            join_prompt=False,
+            card=CardView(number=record.card_number, kind=CardKind(record.card_kind or CardKind.VIRTUAL)),
+            points=PointsView(
+                balance=balance.balance,
+                pending=balance.pending,
+                redeemable=balance.available,
+                point_value=self._settings.point_value,
+                next_expiry=expiry,
+            ),
+            tier=tier,
+        )

@@ -1,0 +1,369 @@
+"""In-memory fakes of the ports (ports.py) for unit tests. Shared: add your fake additively."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loyalty_bridge.errors import Conflict, NotFound
+from loyalty_bridge.models.checkout_records import (
+    OrderLoyalty,
+    OrderRecord,
+    RedemptionRecord,
+    RedemptionStatus,
+    ReversalRecord,
+)
+from loyalty_bridge.models.domain import AudienceMember, OrderResult
+from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, ErrorStatus, SyncState, utcnow
+
+from tests.fake_platform import FakeClock, InMemoryPlatform  # noqa: F401  (re-exported)
+
+
+class InMemoryCustomers:
+    """CustomerRepository with the same rules as adapters/customers.py (versions, A5 claims)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, CustomerRecord] = {}
+        self.member_owner: dict[str, str] = {}  # member_id -> customer_id
+        self.card_owner: dict[str, str] = {}  # card_number -> customer_id
+        self.customer_member: dict[str, str] = {}  # customer_id -> member_id
+
+    def get(self, customer_id: str) -> CustomerRecord | None:
+        record = self.records.get(customer_id)
+        return record.model_copy(deep=True) if record else None
+
+    def create(self, record: CustomerRecord) -> bool:
+        if record.customer_id in self.records:
+            return False
+        self.records[record.customer_id] = record.model_copy(deep=True)
+        return True
+
+    def save(self, record: CustomerRecord, *, expected_version: int) -> CustomerRecord:
+        current = self.records.get(record.customer_id)
+        if current is None or current.version != expected_version:
+            raise Conflict("The customer was changed by another request; try again.", code="version_conflict")
+        saved = record.model_copy(update={"version": expected_version + 1, "updated_at": utcnow()}, deep=True)
+        self.records[record.customer_id] = saved
+        return saved.model_copy(deep=True)
+
+    def link_member(self, customer_id: str, member_id: str, card_number: str) -> None:
+        if (
+            self.member_owner.get(member_id, customer_id) != customer_id
+            or self.card_owner.get(card_number, customer_id) != customer_id
+            or self.customer_member.get(customer_id, member_id) != member_id
+        ):
+            raise Conflict(
+                "This loyalty account is already linked to another web account.", code="already_linked"
+            )
+        self.member_owner[member_id] = customer_id
+        self.card_owner[card_number] = customer_id
+        self.customer_member[customer_id] = member_id
+
+    def linked_customer(self, *, member_id: str | None = None, card_number: str | None = None) -> str | None:
+        if member_id is not None:
+            return self.member_owner.get(member_id)
+        if card_number is not None:
+            return self.card_owner.get(card_number)
+        return None
+
+
+class InMemoryErrorStore:
+    """ErrorStore with the same rules as adapters/error_store.py (once per id, newest first,
+    repeats counted and reopened, one notification claim per error)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, ErrorRecord] = {}
+
+    def record(self, record: ErrorRecord) -> bool:
+        current = self.records.get(record.error_id)
+        if current is None:
+            self.records[record.error_id] = record.model_copy(deep=True)
+            return True
+        update: dict[str, Any] = {
+            "attempts": current.attempts + 1,
+            "updated_at": utcnow(),
+            "platform_answer": record.platform_answer,
+        }
+        if current.status != ErrorStatus.OPEN:
+            update |= {"status": ErrorStatus.OPEN, "note": "failed again after a replay"}
+        self.records[record.error_id] = current.model_copy(update=update)
+        return False
+
+    def get(self, error_id: str) -> ErrorRecord | None:
+        record = self.records.get(error_id)
+        return record.model_copy(deep=True) if record else None
+
+    def list(
+        self, *, category: str | None, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[ErrorRecord], str | None]:
+        ordered = sorted(
+            self.records.values(), key=lambda r: (r.created_at.isoformat(), r.error_id), reverse=True
+        )
+        chosen = [
+            r
+            for r in ordered
+            if (not category or r.category == category) and (not status or r.status == status)
+        ]
+        start = int(cursor) if cursor else 0
+        page = chosen[start : start + limit]
+        more = start + limit < len(chosen)
+        return [r.model_copy(deep=True) for r in page], (str(start + limit) if more else None)
+
+    def set_status(self, error_id: str, status: str, *, note: str = "") -> ErrorRecord:
+        current = self.records.get(error_id)
+        if current is None:
+            raise NotFound("No such error.", code="error_not_found")
+        updated = current.model_copy(
+            update={"status": ErrorStatus(status), "note": note, "updated_at": utcnow()}
+        )
+        self.records[error_id] = updated
+        return updated.model_copy(deep=True)
+
+    def claim_notification(self, error_id: str) -> bool:
+        current = self.records.get(error_id)
+        if current is None or current.notified_at is not None:
+            return False
+        self.records[error_id] = current.model_copy(update={"notified_at": utcnow()})
+        return True
+
+    def release_notification(self, error_id: str) -> None:
+        current = self.records.get(error_id)
+        if current is not None:
+            self.records[error_id] = current.model_copy(update={"notified_at": None})
+
+
+@dataclass
+class SentMail:
+    to: list[str]
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class CapturingMailer:
+    """Mailer that keeps every email; ``fail_with`` makes the next sends raise."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentMail] = []
+        self.fail_with: Exception | None = None
+
+    def send(self, *, to: Sequence[str], subject: str, text: str, html: str | None = None) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append(SentMail(list(to), subject, text, html))
+        return f"mail-{len(self.sent)}"
+
+
+@dataclass
+class QueuedMessage:
+    body: str
+    group_id: str | None = None
+    dedup_id: str | None = None
+    delay_seconds: int = 0
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class InMemoryQueue:
+    """MessageQueue that keeps what was sent, in order. ``fifo=True`` drops a dedup id seen
+    before, as an SQS FIFO queue does within its deduplication window."""
+
+    def __init__(self, *, fifo: bool = False) -> None:
+        self.fifo = fifo
+        self.messages: list[QueuedMessage] = []
+        self._dedup: set[str] = set()
+
+    def send(
+        self, body: str, *, group_id: str | None = None, dedup_id: str | None = None, delay_seconds: int = 0
+    ) -> None:
+        if self.fifo:
+            if not group_id:
+                raise ValueError("a FIFO queue needs a group_id")
+            if dedup_id and dedup_id in self._dedup:
+                return
+            if dedup_id:
+                self._dedup.add(dedup_id)
+        self.messages.append(QueuedMessage(body, group_id, dedup_id, delay_seconds))
+
+    def drain(self) -> list[QueuedMessage]:
+        taken, self.messages = self.messages, []
+        return taken
+
+
+@dataclass
+class SentSms:
+    to: str
+    text: str
+
+
+class CapturingSms:
+    """SmsSender that keeps every SMS; ``fail_with`` makes the next sends raise."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentSms] = []
+        self.fail_with: Exception | None = None
+
+    def send(self, *, to: str, text: str) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append(SentSms(to, text))
+        return f"sms-{len(self.sent)}"
+
+
+class InMemoryCheckoutStore:
+    """CheckoutStore (ports.py) with the same once-only rules as adapters/checkout_store.py."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, OrderRecord] = {}
+        self.redemptions: dict[str, RedemptionRecord] = {}
+        self.carts: dict[tuple[str, str], str] = {}
+
+    def get_order(self, order_id: str) -> OrderRecord | None:
+        record = self.orders.get(order_id)
+        return record.model_copy(deep=True) if record else None
+
+    def create_order(self, record: OrderRecord) -> bool:
+        if record.order_id in self.orders:
+            return False
+        self.orders[record.order_id] = record.model_copy(
+            update={"credit": None, "failure": None, "reversals": []}
+        )
+        return True
+
+    def record_credit(self, order_id: str, member_id: str, result: OrderResult) -> tuple[OrderResult, bool]:
+        record = self.orders[order_id]
+        if record.credit is not None:
+            return record.credit, False
+        self.orders[order_id] = record.model_copy(
+            update={"credit": result, "member_id": member_id, "loyalty": OrderLoyalty.MEMBER, "failure": None}
+        )
+        return result, True
+
+    def record_failure(self, order_id: str, answer: str) -> None:
+        record = self.orders.get(order_id)
+        if record is not None and record.credit is None:
+            self.orders[order_id] = record.model_copy(update={"failure": answer})
+
+    def set_order_loyalty(self, order_id: str, loyalty: str, member_id: str | None) -> None:
+        record = self.orders[order_id]
+        update: dict[str, Any] = {"loyalty": OrderLoyalty(loyalty)}
+        if member_id:
+            update["member_id"] = member_id
+        self.orders[order_id] = record.model_copy(update=update)
+
+    def record_reversal(self, order_id: str, reversal: ReversalRecord) -> tuple[ReversalRecord, bool]:
+        record = self.orders[order_id]
+        stored = record.reversal(reversal.reversal_id)
+        if stored is not None:
+            return stored, False
+        self.orders[order_id] = record.model_copy(update={"reversals": [*record.reversals, reversal]})
+        return reversal, True
+
+    def get_redemption(self, redemption_id: str) -> RedemptionRecord | None:
+        return self.redemptions.get(redemption_id)
+
+    def put_redemption(self, record: RedemptionRecord) -> None:
+        self.redemptions[record.redemption_id] = record
+
+    def set_redemption_status(self, redemption_id: str, status: str, *, order_id: str | None = None) -> None:
+        record = self.redemptions.get(redemption_id)
+        if record is None:
+            return
+        update: dict[str, Any] = {"status": RedemptionStatus(status)}
+        if order_id is not None:
+            update["order_id"] = order_id
+        self.redemptions[redemption_id] = record.model_copy(update=update)
+
+    def swap_cart_redemption(self, customer_id: str, cart_id: str, redemption_id: str) -> str | None:
+        previous = self.carts.get((customer_id, cart_id))
+        self.carts[(customer_id, cart_id)] = redemption_id
+        return previous if previous != redemption_id else None
+
+
+class InMemorySyncState:
+    """SyncStateStore with the rules of adapters/profile_sync_state.py (versions only go up)."""
+
+    def __init__(self) -> None:
+        self.states: dict[tuple[str, str], SyncState] = {}
+        self.emails: dict[str, str] = {}
+
+    def load(self, customer_id: str, target: str) -> SyncState:
+        state = self.states.get((customer_id, target))
+        return state.model_copy(deep=True) if state else SyncState(customer_id=customer_id, target=target)
+
+    def mark_applied(
+        self,
+        customer_id: str,
+        target: str,
+        version: int,
+        fields: Sequence[str],
+        *,
+        facts: dict[str, str] | None = None,
+    ) -> None:
+        state = self.load(customer_id, target)
+        for name in fields:
+            state.versions[name] = max(state.versions.get(name, -1), version)
+        state.facts.update(facts or {})
+        self.states[(customer_id, target)] = state
+
+    def remember_email(self, email: str, customer_id: str) -> None:
+        self.emails[email.strip().lower()] = customer_id
+
+    def customer_for_email(self, email: str) -> str | None:
+        return self.emails.get(email.strip().lower())
+
+
+class RecordingMailingList:
+    """MailingList that keeps the audience as Mailchimp would (by lowercased email) and every
+    upsert; ``fail_next(exc)`` makes the next upserts raise."""
+
+    def __init__(self) -> None:
+        self.upserts: list[AudienceMember] = []
+        self.members: dict[str, dict[str, Any]] = {}
+        self._failures: list[BaseException] = []
+
+    def fail_next(self, exc: BaseException, times: int = 1) -> None:
+        self._failures.extend([exc] * times)
+
+    def upsert_member(self, member: AudienceMember) -> None:
+        if self._failures:
+            raise self._failures.pop(0)
+        self.upserts.append(member)
+        key = (member.previous_email or member.email).strip().lower()
+        current = self.members.pop(key, None) or self.members.pop(member.email.strip().lower(), None)
+        if current is None:
+            current = {"status": "subscribed" if member.subscribed_if_new else "unsubscribed", "merge": {}}
+        if member.subscribed is not None:
+            current["status"] = "subscribed" if member.subscribed else "unsubscribed"
+        if member.first_name is not None:
+            current["merge"]["FNAME"] = member.first_name
+        if member.last_name is not None:
+            current["merge"]["LNAME"] = member.last_name
+        if member.loyalty_member is not None:
+            current["merge"]["LOYALTY"] = "yes" if member.loyalty_member else "no"
+        current["email"] = member.email
+        self.members[member.email.strip().lower()] = current
+
+
+class InMemorySmsOptOuts:
+    def __init__(self) -> None:
+        self.opted_out: dict[str, str] = {}  # phone -> customer id
+        self._failures: list[BaseException] = []
+
+    def fail_next(self, exc: BaseException, times: int = 1) -> None:
+        self._failures.extend([exc] * times)
+
+    def set_opted_out(self, phone: str, opted_out: bool, *, customer_id: str) -> None:
+        if self._failures:
+            raise self._failures.pop(0)
+        if opted_out:
+            self.opted_out[phone] = customer_id
+        else:
+            self.opted_out.pop(phone, None)
+
+    def is_opted_out(self, phone: str) -> bool:
+        return phone in self.opted_out

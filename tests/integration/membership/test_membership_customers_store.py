@@ -1,0 +1,75 @@
+"""DynamoCustomers against moto: create once, optimistic versions, A5 claims in one transaction."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from loyalty_bridge.adapters.customers import DynamoCustomers
+from loyalty_bridge.errors import Conflict
+from loyalty_bridge.models.domain import Address, Consents, LoyaltyStatus
+from loyalty_bridge.models.records import CustomerRecord
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store(dynamodb: Any) -> DynamoCustomers:
+    return DynamoCustomers(dynamodb, "bridge")
+
+
+def _record(customer_id: str = "c-1") -> CustomerRecord:
+    return CustomerRecord(
+        customer_id=customer_id,
+        email="ann@example.com",
+        first_name="Ann",
+        birthday=date(1990, 5, 17),
+        address=Address(line1="1 High St", city="York", country="GB"),
+        consents=Consents(email=True),
+    )
+
+
+def test_create_then_get_round_trips_every_field(store: DynamoCustomers) -> None:
+    record = _record()
+    assert store.create(record) is True
+    assert store.get("c-1") == record
+    assert store.get("nobody") is None
+
+
+def test_create_twice_keeps_the_first(store: DynamoCustomers) -> None:
+    assert store.create(_record()) is True
+    assert store.create(_record().model_copy(update={"first_name": "Bob"})) is False
+    stored = store.get("c-1")
+    assert stored is not None
+    assert stored.first_name == "Ann"
+
+
+def test_save_bumps_version_and_refuses_stale_writes(store: DynamoCustomers) -> None:
+    store.create(_record())
+    current = store.get("c-1")
+    assert current is not None
+    saved = store.save(current.model_copy(update={"status": LoyaltyStatus.JOINED}), expected_version=0)
+    assert saved.version == 1
+    stored = store.get("c-1")
+    assert stored is not None
+    assert stored.status is LoyaltyStatus.JOINED
+    assert stored.version == 1
+    with pytest.raises(Conflict):
+        store.save(current.model_copy(update={"status": LoyaltyStatus.NOT_JOINED}), expected_version=0)
+
+
+def test_link_member_is_one_to_one_both_ways(store: DynamoCustomers) -> None:
+    store.link_member("c-1", "m-1", "7000001")
+    store.link_member("c-1", "m-1", "7000001")  # the same link again changes nothing
+    with pytest.raises(Conflict):
+        store.link_member("c-2", "m-1", "7000001")  # member held by c-1
+    with pytest.raises(Conflict):
+        store.link_member("c-2", "m-2", "7000001")  # card held by c-1
+    with pytest.raises(Conflict):
+        store.link_member("c-1", "m-3", "7000003")  # c-1 already has a loyalty account
+    # nothing of the refused attempts was written
+    assert store.linked_customer(member_id="m-2") is None
+    assert store.linked_customer(card_number="7000003") is None
+    assert store.linked_customer(member_id="m-1") == "c-1"
+    assert store.linked_customer(card_number="7000001") == "c-1"
