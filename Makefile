@@ -8,11 +8,29 @@ PY313 := $(shell for c in python3.13 "$$HOME/.pyenv/versions/3.13.0/bin/python3.
 	  [ -n "$$v" ] && echo "$$(pyenv root)/versions/$$v/bin/python3.13"; fi)
 VENV := .venv
 PY := $(VENV)/bin/python
+# Tools that pin older boto3/pydantic live in their own virtualenvs, never in .venv.
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 export SAM_CLI_TELEMETRY := 0
+# `sam build` runs the python3.13 workflow: it needs a python3.13 on PATH that really is
+# 3.13 (a pyenv shim may point elsewhere), so the project venv's bin goes first.
+SAM_ENV := PATH="$(abspath $(VENV))/bin:$$PATH" AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-us-east-1}"
+
+ARGS ?=
+PYTEST_ARGS ?=
 
 help:
 	@echo "make run    - start the whole API locally on http://127.0.0.1:3000 (moto, no AWS, no Docker)"
-	@echo "make test   - set up and run every check and test"
+	@echo "              options: make run ARGS='--port 3001 --param AutoJoin=false'"
+	@echo "make test   - set up and run every check and test (lint + pytest)"
+	@echo "make lint   - ruff, ruff format --check, mypy, cfn-lint, sam validate --lint, checkov"
+	@echo "make call   - one signed request: make call ARGS='GET /v1/customers/c-1/loyalty'"
+	@echo "make build  - sam build (arm64 layers and functions into .aws-sam/)"
+	@echo "make deploy - sam deploy --guided"
+	@echo "make bench  - benchmark figures (bench/results.json)"
+	@echo "make soak   - fault-injection soak through the local stack, then an audit"
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PY313)" || { echo "Python 3.13 not found (install python3.13 or pyenv install 3.13.0)"; exit 1; }
@@ -21,6 +39,77 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-venv: $(VENV)/.installed
+$(SAM_VENV)/.installed:
+	@test -n "$(PY313)" || { echo "Python 3.13 not found (install python3.13 or pyenv install 3.13.0)"; exit 1; }
+	$(PY313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli
+	touch $@
 
-.PHONY: help venv
+$(CHECKOV_VENV)/.installed:
+	@test -n "$(PY313)" || { echo "Python 3.13 not found (install python3.13 or pyenv install 3.13.0)"; exit 1; }
+	$(PY313) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q checkov
+	touch $@
+
+venv: $(VENV)/.installed
+tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+
+# ---------------------------------------------------------------- daily use
+
+run: venv
+	$(VENV)/bin/bridge-local $(ARGS)
+
+call: venv
+	$(VENV)/bin/bridge-call $(ARGS)
+
+# ---------------------------------------------------------------- checks
+
+lint: venv tools
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV) $(SAM) validate --lint --template template.yaml
+	@if [ -f .checkov.yaml ]; then echo "$(CHECKOV) --config-file .checkov.yaml"; \
+	  $(CHECKOV) --config-file .checkov.yaml; fi
+
+# pytest exit code 5 ("no tests collected") is a failure here too: never green on nothing.
+test: lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Tests only, without the linters (quicker while developing).
+pytest: venv
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------- AWS
+
+build: venv $(SAM_VENV)/.installed
+	$(SAM_ENV) $(SAM) build --template template.yaml
+
+deploy: build
+	$(SAM_ENV) $(SAM) deploy --guided
+
+# ---------------------------------------------------------------- figures (ops: bench/)
+
+bench: venv
+	@if [ -f bench/__main__.py ]; then $(PY) -m bench $(ARGS); \
+	  else echo "bench/__main__.py is not there yet"; exit 1; fi
+
+soak: venv
+	@if [ -f bench/soak.py ]; then $(PY) -m bench.soak $(ARGS); \
+	  else echo "bench/soak.py is not there yet"; exit 1; fi
+
+clean:
+	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help venv tools run call lint test pytest build deploy bench soak clean
+
+# ---------------------------------------------------------------- contract (ops: tools/openapi.py)
+
+# Regenerate openapi.yaml from the route code (tests/ops/test_openapi.py fails when stale).
+openapi: venv
+	$(PY) tools/openapi.py
+
+.PHONY: openapi

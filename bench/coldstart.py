@@ -19,10 +19,11 @@ from bridge_local.template import load_template
 ROOT = Path(__file__).resolve().parents[1]
 
 _IMPORT_HANDLER = """
-import importlib.util, time
+import importlib.util, sys, time
 t = time.perf_counter()
 spec = importlib.util.spec_from_file_location("app", {path!r})
 module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module  # as Lambda's runtime imports it: a real module named app
 spec.loader.exec_module(module)
 getattr(module, {attr!r})
 print(time.perf_counter() - t)

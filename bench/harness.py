@@ -247,3 +247,30 @@ def measure(
     after_log, after_inv = bench.snapshot()
     invocations = {k: v - before_inv.get(k, 0) for k, v in after_inv.items() if v - before_inv.get(k, 0)}
     return result, after_log.minus(before_log), invocations
+
+
+@contextmanager
+def output_to(path: Path) -> Any:
+    """Send this process's stdout and stderr (the functions' JSON logs, EMF metrics and the
+    local stack's tracebacks of injected failures) to ``path`` while the stack runs; yields
+    a text stream on the real stderr for progress lines."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved_err), "w", buffering=1)
+    with path.open("ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield console
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            console.close()

@@ -95,12 +95,9 @@ class Storefront:
             {"customer_id": customer_id, "currency": "EUR", "lines": lines, **extra},
         )
 
-    def hold(self, customer_id: str, cart_id: str, points: int) -> Outcome:
-        return self.call(
-            "POST",
-            "/v1/checkout/redemptions",
-            {"customer_id": customer_id, "cart_id": cart_id, "points": points},
-        )
+    def hold(self, customer_id: str, cart_id: str, points: int, *, order_total: str = "100.00") -> Outcome:
+        body = {"customer_id": customer_id, "cart_id": cart_id, "points": points, "order_total": order_total}
+        return self.call("POST", "/v1/checkout/redemptions", body)
 
     def release(self, redemption_id: str) -> Outcome:
         return self.call("DELETE", f"/v1/checkout/redemptions/{redemption_id}")

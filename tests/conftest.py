@@ -139,11 +139,19 @@ class _Stacks:
         self.base_dir = base_dir
         self.running: dict[tuple[tuple[str, str], ...], LocalStackProcess] = {}
 
-    def get(self, env: dict[str, str] | None = None, params: dict[str, str] | None = None) -> LocalStackProcess:
+    def get(
+        self, env: dict[str, str] | None = None, params: dict[str, str] | None = None
+    ) -> LocalStackProcess:
         from bridge_local.stack import LocalStackProcess
 
-        key = tuple(sorted({**{f"env:{k}": v for k, v in (env or {}).items()},
-                            **{f"param:{k}": v for k, v in (params or {}).items()}}.items()))
+        key = tuple(
+            sorted(
+                {
+                    **{f"env:{k}": v for k, v in (env or {}).items()},
+                    **{f"param:{k}": v for k, v in (params or {}).items()},
+                }.items()
+            )
+        )
         if key not in self.running:
             stack = LocalStackProcess(
                 port=0,
@@ -250,7 +258,9 @@ class Mailbox:
             found.append(message)
         return found
 
-    def wait_for(self, to: str | None = None, subject: str | None = None, timeout: float = WAIT_SECONDS) -> EmailMessage:
+    def wait_for(
+        self, to: str | None = None, subject: str | None = None, timeout: float = WAIT_SECONDS
+    ) -> EmailMessage:
         """The newest matching message, waiting for it to arrive."""
         return _wait_for(lambda: (self.messages(to, subject) or [None])[-1], f"mail to {to!r}", timeout)
 
@@ -286,3 +296,14 @@ def mailbox(local_stack: LocalStackProcess) -> Mailbox:
 @pytest.fixture
 def sms_outbox(local_stack: LocalStackProcess) -> SmsOutbox:
     return SmsOutbox(local_stack.sms_dir)
+
+
+@pytest.fixture
+def mailbox_for() -> Callable[[LocalStackProcess], Mailbox]:
+    """``mailbox_for(stack)`` for stacks from local_stack_factory."""
+    return lambda stack: Mailbox(stack.mail_dir)
+
+
+@pytest.fixture
+def sms_outbox_for() -> Callable[[LocalStackProcess], SmsOutbox]:
+    return lambda stack: SmsOutbox(stack.sms_dir)

@@ -210,7 +210,7 @@ class InMemoryPlatform:
 
     def _member(self, member_id: str) -> Member:
         account = self._account(member_id)
-        tier = self.rules.tier_for(self._owner(member_id).lifetime_spend)
+        tier = self.rules.tier_for(account.lifetime_spend)
         kind, state, _ = self.cards[account.member.card.number]
         return account.member.model_copy(
             update={
@@ -324,7 +324,8 @@ class InMemoryPlatform:
             first: Member = self.requests[key]
             return first
         account = self._account(member_id)
-        update = changes.model_dump(exclude_unset=True, exclude_none=True)
+        update = {name: getattr(changes, name) for name in changes.model_fields_set}
+        update = {k: v for k, v in update.items() if v is not None}
         old_email = normalize_email(account.member.profile.email)
         if "email" in update:
             new_email = normalize_email(update["email"])

@@ -367,3 +367,64 @@ class InMemorySmsOptOuts:
 
     def is_opted_out(self, phone: str) -> bool:
         return phone in self.opted_out
+
+
+class InMemoryVerificationStore:
+    """VerificationStore (ports.py) like adapters/verification.py: one challenge per customer
+    and purpose, tries spent atomically, fixed-window attempt counters on ``clock``."""
+
+    def __init__(self, clock: Any = None) -> None:
+        from loyalty_bridge.models.records import utcnow as _utcnow
+
+        self.clock = clock or _utcnow
+        self.challenges: dict[tuple[str, str], Any] = {}
+        self.counters: dict[tuple[str, int], int] = {}
+
+    def put_challenge(self, challenge: Any) -> None:
+        self.challenges[(challenge.customer_id, challenge.purpose.value)] = challenge
+
+    def get_challenge(self, customer_id: str, purpose: Any) -> Any:
+        return self.challenges.get((customer_id, purpose.value))
+
+    def use_try(self, customer_id: str, purpose: Any) -> int | None:
+        current = self.challenges.get((customer_id, purpose.value))
+        if current is None or current.tries_left <= 0:
+            return None
+        left = int(current.tries_left) - 1
+        self.challenges[(customer_id, purpose.value)] = current.model_copy(update={"tries_left": left})
+        return left
+
+    def delete_challenge(self, customer_id: str, purpose: Any) -> None:
+        self.challenges.pop((customer_id, purpose.value), None)
+
+    def count_attempt(self, key: str, *, window_seconds: int) -> Any:
+        from loyalty_bridge.models.verification import AttemptCount
+
+        now = int(self.clock().timestamp())
+        start = now - now % window_seconds
+        self.counters[(key, start)] = self.counters.get((key, start), 0) + 1
+        count = self.counters[(key, start)]
+        return AttemptCount(count=count, retry_after=max(start + window_seconds - now, 1))
+
+
+class InMemoryBalanceSnapshots:
+    """BalanceSnapshots (ports.py): last known balance per member."""
+
+    def __init__(self) -> None:
+        self.balances: dict[str, Any] = {}
+
+    def get(self, member_id: str) -> Any:
+        return self.balances.get(member_id)
+
+    def put(self, balance: Any) -> None:
+        self.balances[balance.member_id] = balance
+
+
+class RecordingMetrics:
+    """Metrics sink for services: ``counts["Joins"]`` is how often Joins was added."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, float] = {}
+
+    def add_metric(self, name: str, unit: Any, value: float) -> None:
+        self.counts[name] = self.counts.get(name, 0) + value

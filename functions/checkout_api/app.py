@@ -6,6 +6,7 @@ status. Idempotency-Key, signatures and problem+json come from make_resolver().
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -28,10 +29,29 @@ from loyalty_bridge.models.api_checkout import (
     RefundResponse,
 )
 from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.services.checkout import CheckoutService
+from loyalty_bridge.services.orders import OrderService
 
 app = make_resolver()
 
 JSON = "application/json"
+
+
+@dataclass
+class Services:
+    """The services the routes call: from wiring unless a test hands in fake-backed ones."""
+
+    checkout: CheckoutService | None = None
+    orders: OrderService | None = None
+
+    def checkout_service(self) -> CheckoutService:
+        return self.checkout or wiring.checkout_service()
+
+    def order_service(self) -> OrderService:
+        return self.orders or wiring.order_service()
+
+
+services = Services()
 
 
 def _accepted_or_ok(queued: bool) -> int:
@@ -41,38 +61,77 @@ def _accepted_or_ok(queued: bool) -> int:
 
 @app.post("/v1/checkout/quote")
 def quote(body: Annotated[QuoteRequest, Body()]) -> QuoteResponse:
-    return wiring.checkout_service().quote(body)
+    return services.checkout_service().quote(body)
 
 
-@app.post("/v1/checkout/redemptions")
+@app.post(
+    "/v1/checkout/redemptions",
+    responses={
+        201: {"description": "Points held for the cart", "content": {JSON: {"model": RedemptionResponse}}}
+    },
+)
 def hold_points(body: Annotated[RedemptionRequest, Body()]) -> Response[RedemptionResponse]:
-    held = wiring.checkout_service().hold(body)
+    held = services.checkout_service().hold(body)
     return Response(status_code=201, content_type=JSON, body=held)
 
 
-@app.delete("/v1/checkout/redemptions/<redemption_id>")
+@app.delete(
+    "/v1/checkout/redemptions/<redemption_id>",
+    responses={204: {"description": "Released (or already released or spent)"}},
+)
 def release_hold(redemption_id: Annotated[BusinessIdPath, Path()]) -> Response[None]:
-    wiring.checkout_service().release(redemption_id)
-    return Response(status_code=204, content_type=JSON, body=None)
+    services.checkout_service().release(redemption_id)
+    # An empty body is what Powertools sends as "no content" (None would be sent as "null").
+    return Response(status_code=204, body="")  # type: ignore[arg-type]
 
 
-@app.post("/v1/orders")
+@app.post(
+    "/v1/orders",
+    responses={
+        200: {
+            "description": "Credited, or accepted without points",
+            "content": {JSON: {"model": OrderResponse}},
+        },
+        202: {
+            "description": "The platform is slow: queued, settled later",
+            "content": {JSON: {"model": OrderResponse}},
+        },
+    },
+)
 def post_order(body: Annotated[OrderRequest, Body()]) -> Response[OrderResponse]:
-    answer = wiring.order_service().place(body)
+    answer = services.order_service().place(body)
     return Response(status_code=_accepted_or_ok(answer.status == "queued"), content_type=JSON, body=answer)
 
 
-@app.post("/v1/orders/<order_id>/refunds")
+@app.post(
+    "/v1/orders/<order_id>/refunds",
+    responses={
+        200: {"description": "Points taken back", "content": {JSON: {"model": RefundResponse}}},
+        202: {
+            "description": "Queued until the platform answers",
+            "content": {JSON: {"model": RefundResponse}},
+        },
+    },
+)
 def refund(
     order_id: Annotated[BusinessIdPath, Path()], body: Annotated[RefundRequest, Body()]
 ) -> Response[RefundResponse]:
-    answer = wiring.order_service().refund(order_id, body)
+    answer = services.order_service().refund(order_id, body)
     return Response(status_code=_accepted_or_ok(answer.status == "queued"), content_type=JSON, body=answer)
 
 
-@app.post("/v1/orders/<order_id>/cancel")
+@app.post(
+    "/v1/orders/<order_id>/cancel",
+    responses={
+        200: {"description": "Points taken back and returned", "content": {JSON: {"model": CancelResponse}}},
+        202: {
+            "description": "Queued until the platform answers",
+            "content": {JSON: {"model": CancelResponse}},
+        },
+    },
+)
 def cancel(order_id: Annotated[BusinessIdPath, Path()]) -> Response[CancelResponse]:
-    answer = wiring.order_service().cancel(order_id)
+    answer = services.order_service().cancel(order_id)
     return Response(status_code=_accepted_or_ok(answer.status == "queued"), content_type=JSON, body=answer)
 
 

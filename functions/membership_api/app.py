@@ -7,6 +7,7 @@ problem+json come from make_resolver(); errors are raised as domain errors.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -33,11 +34,40 @@ from loyalty_bridge.models.api_membership import (
     StartPhone,
 )
 from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.services.attach import AttachService
+from loyalty_bridge.services.phone import PhoneService
+from loyalty_bridge.services.signup import SignupService
+from loyalty_bridge.services.summary import SummaryService
 
 app = make_resolver()
 
 JSON = "application/json"
 CUSTOMER = "/v1/customers/<customer_id>"
+
+
+@dataclass
+class Services:
+    """The services the routes call: from wiring unless a test hands in fake-backed ones."""
+
+    signup: SignupService | None = None
+    summary: SummaryService | None = None
+    attach: AttachService | None = None
+    phone: PhoneService | None = None
+
+    def signup_service(self) -> SignupService:
+        return self.signup or wiring.signup_service()
+
+    def summary_service(self) -> SummaryService:
+        return self.summary or wiring.summary_service()
+
+    def attach_service(self) -> AttachService:
+        return self.attach or wiring.attach_service()
+
+    def phone_service(self) -> PhoneService:
+        return self.phone or wiring.phone_service()
+
+
+services = Services()
 
 
 def _accepted[T](body: T) -> Response[T]:
@@ -46,24 +76,28 @@ def _accepted[T](body: T) -> Response[T]:
 
 @app.post("/v1/customers")
 def create_customer(body: Annotated[CreateCustomer, Body()]) -> Response[CustomerAccepted]:
-    record = wiring.signup_service().signup(body)
-    return _accepted(CustomerAccepted(customer_id=record.customer_id, loyalty=LoyaltyState(status=record.status)))
+    record = services.signup_service().signup(body)
+    return _accepted(
+        CustomerAccepted(customer_id=record.customer_id, loyalty=LoyaltyState(status=record.status))
+    )
 
 
 @app.get(f"{CUSTOMER}/loyalty")
 def loyalty_summary(customer_id: Annotated[CustomerId, Path()]) -> LoyaltySummary:
-    return wiring.summary_service().summary(customer_id)
+    return services.summary_service().summary(customer_id)
 
 
 @app.post(f"{CUSTOMER}/loyalty/join")
 def join(customer_id: Annotated[CustomerId, Path()]) -> Response[JoinAccepted]:
-    record = wiring.signup_service().join(customer_id)
+    record = services.signup_service().join(customer_id)
     return _accepted(JoinAccepted(status=record.status))
 
 
 @app.post(f"{CUSTOMER}/loyalty/attach")
-def attach(customer_id: Annotated[CustomerId, Path()], body: Annotated[AttachCard, Body()]) -> Response[AttachStarted]:
-    challenge = wiring.attach_service().start(customer_id, body.card_number, body.email)
+def attach(
+    customer_id: Annotated[CustomerId, Path()], body: Annotated[AttachCard, Body()]
+) -> Response[AttachStarted]:
+    challenge = services.attach_service().start(customer_id, body.card_number, body.email)
     return _accepted(AttachStarted(expires_at=challenge.expires_at))
 
 
@@ -71,13 +105,15 @@ def attach(customer_id: Annotated[CustomerId, Path()], body: Annotated[AttachCar
 def attach_confirm(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[ConfirmEmailCode, Body()]
 ) -> LoyaltySummary:
-    record = wiring.attach_service().confirm(customer_id, body.code)
-    return wiring.summary_service().of(record)
+    record = services.attach_service().confirm(customer_id, body.code)
+    return services.summary_service().of(record)
 
 
 @app.post(f"{CUSTOMER}/loyalty/phone")
-def phone(customer_id: Annotated[CustomerId, Path()], body: Annotated[StartPhone, Body()]) -> Response[PhoneCodeSent]:
-    challenge = wiring.phone_service().start(customer_id, body.mobile)
+def phone(
+    customer_id: Annotated[CustomerId, Path()], body: Annotated[StartPhone, Body()]
+) -> Response[PhoneCodeSent]:
+    challenge = services.phone_service().start(customer_id, body.mobile)
     return _accepted(PhoneCodeSent(expires_at=challenge.expires_at))
 
 
@@ -85,16 +121,16 @@ def phone(customer_id: Annotated[CustomerId, Path()], body: Annotated[StartPhone
 def phone_confirm(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[ConfirmSmsCode, Body()]
 ) -> LoyaltySummary | PhoneCards:
-    outcome = wiring.phone_service().confirm(customer_id, body.code)
+    outcome = services.phone_service().confirm(customer_id, body.code)
     if outcome.cards is not None:
         return PhoneCards(status=outcome.record.status, cards=outcome.cards)
-    return wiring.summary_service().of(outcome.record)
+    return services.summary_service().of(outcome.record)
 
 
 @app.post(f"{CUSTOMER}/loyalty/merge")
 def merge(customer_id: Annotated[CustomerId, Path()], body: Annotated[MergeCards, Body()]) -> LoyaltySummary:
-    record = wiring.phone_service().merge(customer_id, body.primary_card, list(body.cards))
-    return wiring.summary_service().of(record)
+    record = services.phone_service().merge(customer_id, body.primary_card, list(body.cards))
+    return services.summary_service().of(record)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

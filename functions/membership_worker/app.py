@@ -34,7 +34,8 @@ def enrol_record(record: SQSRecord, service: EnrolmentService | None = None) -> 
         message = Envelope.model_validate_json(record.body)
     except ValidationError as exc:
         logger.error(
-            "unreadable membership message", extra={"message_id": record.message_id, "errors": exc.error_count()}
+            "unreadable membership message",
+            extra={"message_id": record.message_id, "errors": exc.error_count()},
         )
         raise
     receives = int(record.attributes.approximate_receive_count or 1)
@@ -44,7 +45,8 @@ def enrol_record(record: SQSRecord, service: EnrolmentService | None = None) -> 
     except Exception as exc:
         if errors.is_retryable(exc) and receives < MAX_RECEIVES:
             logger.warning(
-                "membership message will be retried", extra={"receives": receives, "error_type": type(exc).__name__}
+                "membership message will be retried",
+                extra={"receives": receives, "error_type": type(exc).__name__},
             )
             raise
         logger.error("membership message recorded as an error", extra={"error_type": type(exc).__name__})
@@ -53,13 +55,16 @@ def enrol_record(record: SQSRecord, service: EnrolmentService | None = None) -> 
         logger.remove_keys(["message_id", "kind"])
 
 
-def handle(event: dict[str, Any], context: LambdaContext, service: EnrolmentService | None = None) -> dict[str, Any]:
-    return process_partial_response(
+def handle(
+    event: dict[str, Any], context: LambdaContext, service: EnrolmentService | None = None
+) -> dict[str, Any]:
+    response = process_partial_response(
         event=event,
         record_handler=lambda record: enrol_record(record, service),
         processor=processor,
         context=context,
     )
+    return dict(response)
 
 
 @logger.inject_lambda_context

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -25,7 +26,9 @@ from loyalty_bridge.services.orders import OrderService
 # OrderQueue's redrive policy in template.yaml (maxReceiveCount).
 MAX_RECEIVES = 5
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# Failed records are reported in batchItemFailures even when all of them failed, so only
+# those go back to the queue (never the whole batch as an invocation error).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def settle_record(record: SQSRecord, service: OrderService | None = None) -> None:
@@ -34,7 +37,9 @@ def settle_record(record: SQSRecord, service: OrderService | None = None) -> Non
         envelope = Envelope.model_validate_json(record.body)
     except ValidationError as exc:
         # Not an order message at all: retrying cannot help; the DLQ monitor records it.
-        logger.error("unreadable order message", extra={"message_id": record.message_id, "errors": exc.error_count()})
+        logger.error(
+            "unreadable order message", extra={"message_id": record.message_id, "errors": exc.error_count()}
+        )
         raise
     logger.append_keys(message_id=envelope.message_id, kind=envelope.kind)
     try:
@@ -52,7 +57,9 @@ def settle_record(record: SQSRecord, service: OrderService | None = None) -> Non
         logger.remove_keys(["message_id", "kind"])
 
 
-def handle(event: dict[str, Any], context: LambdaContext, service: OrderService | None = None) -> dict[str, Any]:
+def handle(
+    event: dict[str, Any], context: LambdaContext, service: OrderService | None = None
+) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event,
         record_handler=lambda record: settle_record(record, service),
@@ -64,5 +71,5 @@ def handle(event: dict[str, Any], context: LambdaContext, service: OrderService 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return handle(event, context)

@@ -32,23 +32,52 @@ def build_parser() -> argparse.ArgumentParser:
         "the SQS workers and schedules; mail and SMS captured to files. No AWS account, no Docker.",
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("BRIDGE_LOCAL_PORT", "3000")),
-                        help="HTTP API port (0: a free one)")
-    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("BRIDGE_LOCAL_MOTO_PORT", "0")),
-                        help="moto server port (0: a free one)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("BRIDGE_LOCAL_PORT", "3000")),
+        help="HTTP API port (0: a free one)",
+    )
+    parser.add_argument(
+        "--moto-port",
+        type=int,
+        default=int(os.environ.get("BRIDGE_LOCAL_MOTO_PORT", "0")),
+        help="moto server port (0: a free one)",
+    )
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
-    parser.add_argument("--state-dir", type=Path, default=PROJECT_ROOT / ".local",
-                        help="where mail/ and sms/ are written")
+    parser.add_argument(
+        "--state-dir", type=Path, default=PROJECT_ROOT / ".local", help="where mail/ and sms/ are written"
+    )
     parser.add_argument("--stack-name", default="loyalty-bridge")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="template parameter override, e.g. AutoJoin=false")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="function environment override, e.g. AUTO_JOIN=false")
-    parser.add_argument("--visibility-seconds", type=int, default=None,
-                        help="visibility timeout after a failed record (env BRIDGE_LOCAL_VISIBILITY_SECONDS, default 2)")
-    parser.add_argument("--schedule-speedup", type=float, default=None,
-                        help="run rate(...) schedules N times faster (env BRIDGE_LOCAL_SCHEDULE_SPEEDUP, default 1)")
-    parser.add_argument("--ready-file", type=Path, help="write the stack's coordinates as JSON here when ready")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameter override, e.g. AutoJoin=false",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="function environment override, e.g. AUTO_JOIN=false",
+    )
+    parser.add_argument(
+        "--visibility-seconds",
+        type=int,
+        default=None,
+        help="visibility timeout after a failed record (env BRIDGE_LOCAL_VISIBILITY_SECONDS, default 2)",
+    )
+    parser.add_argument(
+        "--schedule-speedup",
+        type=float,
+        default=None,
+        help="run rate(...) schedules N times faster (env BRIDGE_LOCAL_SCHEDULE_SPEEDUP, default 1)",
+    )
+    parser.add_argument(
+        "--ready-file", type=Path, help="write the stack's coordinates as JSON here when ready"
+    )
     parser.add_argument("--no-banner", action="store_true")
     parser.add_argument("--log-level", default=os.environ.get("BRIDGE_LOCAL_LOG_LEVEL", "INFO"))
     return parser
@@ -70,8 +99,8 @@ def banner(stack: object) -> str:
         "    (set BRIDGE_LOCAL_SECRET / BRIDGE_LOCAL_ADMIN_SECRET to choose the secrets)",
         f"  mail        {stack.mail_dir}/*.eml",
         f"  SMS         {stack.sms_dir}/*.json",
-        f"  try         .venv/bin/bridge-call POST /v1/customers '{{\"customer_id\": \"c-1\", "
-        f"\"email\": \"ann@example.com\", \"first_name\": \"Ann\", \"last_name\": \"Lee\"}}'",
+        '  try         .venv/bin/bridge-call POST /v1/customers \'{"customer_id": "c-1", '
+        '"email": "ann@example.com", "first_name": "Ann", "last_name": "Lee"}\'',
         "",
     ]
     assert stack.runtime is not None
@@ -117,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
     except OSError as exc:
-        print(f"bridge-local: cannot start: {exc} (is port {args.port} in use? try --port 0)", file=sys.stderr)
+        print(
+            f"bridge-local: cannot start: {exc} (is port {args.port} in use? try --port 0)", file=sys.stderr
+        )
         stack.stop()
         return 1
     try:

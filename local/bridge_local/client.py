@@ -123,7 +123,10 @@ def local_client(base_url: str | None = None, *, admin: bool = False, timeout: f
         key_id = os.environ.get("BRIDGE_KEY_ID", "local")
         secret = os.environ.get("BRIDGE_LOCAL_SECRET") or DEV_SECRET
     return SignedClient(
-        base_url or os.environ.get("BRIDGE_URL", DEFAULT_BASE_URL), key_id=key_id, secret=secret, timeout=timeout
+        base_url or os.environ.get("BRIDGE_URL", DEFAULT_BASE_URL),
+        key_id=key_id,
+        secret=secret,
+        timeout=timeout,
     )
 
 
@@ -139,7 +142,9 @@ def _read_body(argument: str | None) -> bytes | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bridge-call", description="Send one signed request to the bridge API.")
+    parser = argparse.ArgumentParser(
+        prog="bridge-call", description="Send one signed request to the bridge API."
+    )
     parser.add_argument("method", help="GET, POST, PUT, PATCH, DELETE")
     parser.add_argument("path", help="raw path with query, e.g. /v1/customers/c-1/loyalty")
     parser.add_argument("body", nargs="?", help="JSON text, @file, or - for stdin")

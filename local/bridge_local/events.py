@@ -267,10 +267,7 @@ def http_api_response(result: Any) -> HttpResponse:
     """Payload 2.0 response rules: a dict with statusCode is used as is; any other valid
     JSON is returned as a 200 application/json body."""
     if not (isinstance(result, dict) and "statusCode" in result):
-        if isinstance(result, str):
-            body = result.encode()
-        else:
-            body = json.dumps(result).encode()
+        body = result.encode() if isinstance(result, str) else json.dumps(result).encode()
         return HttpResponse(200, [("content-type", "application/json")], body)
     status = result["statusCode"]
     if isinstance(status, str) and status.isdigit():

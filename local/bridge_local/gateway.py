@@ -57,6 +57,7 @@ class Gateway:
         ]
         self._patterns = [pattern for pattern, _ in self.routes]
         self._by_pattern = {id(pattern): route for pattern, route in self.routes}
+        self.host = host
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -67,7 +68,7 @@ class Gateway:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
@@ -191,7 +192,14 @@ class Gateway:
                     self._send(gateway_message(413, "Request Entity Too Large"))
                     self.close_connection = True
                     return
-                body = self.rfile.read(length) if length else b""
+                if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                    body = self._read_chunked()
+                    if body is None:
+                        self._send(gateway_message(413, "Request Entity Too Large"))
+                        self.close_connection = True
+                        return
+                else:
+                    body = self.rfile.read(length) if length else b""
                 request = HttpRequest(
                     method=self.command.upper(),
                     target=self.path,
@@ -206,6 +214,21 @@ class Gateway:
                     log.exception("gateway error")
                     response = gateway_message(500, "Internal Server Error")
                 self._send(response)
+
+            def _read_chunked(self) -> bytes | None:
+                chunks: list[bytes] = []
+                total = 0
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return b"".join(chunks)
+                    total += size
+                    if total > MAX_PAYLOAD:
+                        return None
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()  # CRLF after each chunk
 
             def _send(self, response: HttpResponse) -> None:
                 self.send_response(response.status)
@@ -222,7 +245,7 @@ class Gateway:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # the gateway announces requests itself
 
         return Handler

@@ -73,7 +73,9 @@ class SqsPoller:
                 self._stop.wait(FIFO_PAUSE_SECONDS)
             return []
         deadline = time.monotonic() + self.source.window_seconds
-        while len(messages) < self.source.batch_size and time.monotonic() < deadline and not self._stop.is_set():
+        while (
+            len(messages) < self.source.batch_size and time.monotonic() < deadline and not self._stop.is_set()
+        ):
             more = self._receive(self.source.batch_size - len(messages), 0)
             if not more:
                 self._stop.wait(0.1)
@@ -106,7 +108,9 @@ class SqsPoller:
             log.error("%s is not available: %s", self.source.function, exc)
             failed = set(ids)
         except Exception:
-            log.exception("%s failed on a batch of %d from %s", self.source.function, len(ids), self.queue.name)
+            log.exception(
+                "%s failed on a batch of %d from %s", self.source.function, len(ids), self.queue.name
+            )
             failed = set(ids)
         log.info(
             "%s <- %s: %d message(s), %d failed (%.0f ms)",
@@ -127,7 +131,11 @@ class SqsPoller:
             self._sqs.change_message_visibility_batch(
                 QueueUrl=self.queue.url,
                 Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.visibility_seconds}
+                    {
+                        "Id": str(i),
+                        "ReceiptHandle": m["ReceiptHandle"],
+                        "VisibilityTimeout": self.visibility_seconds,
+                    }
                     for i, m in enumerate(chunk)
                 ],
             )
@@ -140,7 +148,9 @@ def _chunks(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]
 class ScheduleRunner:
     """Runs a Schedule event's function every rate(...) / speedup seconds."""
 
-    def __init__(self, source: ScheduleSource, runtime: Runtime, *, speedup: float, stop: threading.Event) -> None:
+    def __init__(
+        self, source: ScheduleSource, runtime: Runtime, *, speedup: float, stop: threading.Event
+    ) -> None:
         self.source = source
         self.runtime = runtime
         interval = schedule_interval(source.expression) or 60

@@ -29,7 +29,8 @@ from bridge_local.template import (
     Unresolvable,
 )
 
-FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # noqa: S105
+FAKE_ACCESS_KEY = "testing"
+FAKE_SECRET_KEY = "testing"  # noqa: S105 (moto accepts any credentials)
 
 # Signing keys the local stack adds next to the template's own (API.md: key id "local").
 DEV_SECRET = "local-dev-secret-change-me"  # noqa: S105 (a published local default)
@@ -80,12 +81,23 @@ class Provisioned:
         raise KeyError(arn)
 
 
+_SESSIONS: dict[str, Any] = {}
+_SESSION_LOCK = threading.Lock()
+
+
 def aws_client(service: str, endpoint_url: str, region: str) -> Any:
-    return boto3.session.Session(region_name=region, **FAKE_CREDENTIALS).client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint_url,
-        config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30),
-    )
+    """A client on moto with fake credentials. One boto3 session per region, so service
+    models are loaded once; sessions are not thread-safe, hence the lock."""
+    with _SESSION_LOCK:
+        if region not in _SESSIONS:
+            _SESSIONS[region] = boto3.session.Session(
+                aws_access_key_id=FAKE_ACCESS_KEY, aws_secret_access_key=FAKE_SECRET_KEY, region_name=region
+            )
+        return _SESSIONS[region].client(
+            service,
+            endpoint_url=endpoint_url,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30),
+        )
 
 
 def _fallback(resolver: Resolver) -> Any:
@@ -137,7 +149,9 @@ def _depends_on(value: Any, candidates: set[str]) -> set[str]:
 def _creation_order(template: Template) -> list[str]:
     """Tables, queues and secrets in dependency order (a DLQ before the queue that uses it)."""
     wanted = {lid for lid, res in template.resources.items() if res.get("Type") in (TABLE, QUEUE, SECRET)}
-    deps = {lid: _depends_on(template.resources[lid].get("Properties") or {}, wanted - {lid}) for lid in wanted}
+    deps = {
+        lid: _depends_on(template.resources[lid].get("Properties") or {}, wanted - {lid}) for lid in wanted
+    }
     order: list[str] = []
     while deps:
         ready = sorted(lid for lid, needs in deps.items() if needs <= set(order))

@@ -20,7 +20,6 @@ import os
 import sys
 import threading
 import time
-import types
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -97,7 +96,9 @@ def _applied(env: Mapping[str, str]) -> Any:
 
 
 class Runtime:
-    def __init__(self, specs: Mapping[str, FunctionSpec], envs: Mapping[str, dict[str, str]], stack_name: str):
+    def __init__(
+        self, specs: Mapping[str, FunctionSpec], envs: Mapping[str, dict[str, str]], stack_name: str
+    ):
         self.mode = decide_mode(envs)
         self.stack_name = stack_name
         self.containers = {lid: Container(spec=spec, env=dict(envs[lid])) for lid, spec in specs.items()}
@@ -206,7 +207,3 @@ class Runtime:
 @contextmanager
 def _noop() -> Any:
     yield
-
-
-def as_module(obj: Any) -> types.ModuleType | None:
-    return obj if isinstance(obj, types.ModuleType) else None

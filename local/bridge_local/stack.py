@@ -33,7 +33,8 @@ from bridge_local.pollers import ScheduleRunner, SqsPoller
 from bridge_local.resources import (
     DEV_ADMIN_SECRET,
     DEV_SECRET,
-    FAKE_CREDENTIALS,
+    FAKE_ACCESS_KEY,
+    FAKE_SECRET_KEY,
     Provisioned,
     SigningKey,
     aws_client,
@@ -70,7 +71,7 @@ class DrainTimeout(TimeoutError):
 
 
 class LocalStack:
-    def __init__(  # noqa: PLR0913 (every knob is a documented option)
+    def __init__(
         self,
         *,
         template: Path | str = DEFAULT_TEMPLATE,
@@ -105,7 +106,9 @@ class LocalStack:
             else _int_env("BRIDGE_LOCAL_VISIBILITY_SECONDS", 2)
         )
         self.schedule_speedup = (
-            schedule_speedup if schedule_speedup is not None else _float_env("BRIDGE_LOCAL_SCHEDULE_SPEEDUP", 1.0)
+            schedule_speedup
+            if schedule_speedup is not None
+            else _float_env("BRIDGE_LOCAL_SCHEDULE_SPEEDUP", 1.0)
         )
         self.keys = signing_keys if signing_keys is not None else signing_keys_from_env()
         self.run_pollers = run_pollers
@@ -153,11 +156,12 @@ class LocalStack:
         self.moto_url = f"http://{host}:{port}"
 
     def function_environments(self) -> dict[str, dict[str, str]]:
-        assert self.provisioned is not None and self.moto_url is not None
+        assert self.provisioned is not None, "start() first"
+        assert self.moto_url is not None, "start() first"
         runtime_env = {
             "AWS_ENDPOINT_URL": self.moto_url,
-            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
             "AWS_SESSION_TOKEN": "testing",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
@@ -216,9 +220,10 @@ class LocalStack:
         self._stop.set()
         if self.gateway is not None:
             self.gateway.stop()
-        for worker in [*self.pollers, *self.schedules]:
-            if worker.thread.is_alive():
-                worker.thread.join(timeout=LONG_STOP_SECONDS)
+        threads = [p.thread for p in self.pollers] + [s.thread for s in self.schedules]
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(timeout=LONG_STOP_SECONDS)
         if self.capture is not None:
             self.capture.collect()  # whatever was sent during the last moments
         if self.runtime is not None:
@@ -271,7 +276,9 @@ class LocalStack:
             self.capture.collect()
 
     def status(self) -> dict[str, Any]:
-        assert self.provisioned is not None and self.runtime is not None and self.gateway is not None
+        assert self.provisioned is not None, "start() first"
+        assert self.runtime is not None, "start() first"
+        assert self.gateway is not None, "start() first"
         return {
             "base_url": self.base_url,
             "moto_url": self.moto_url,
@@ -368,7 +375,7 @@ LONG_STOP_SECONDS = 5.0
 class LocalStackProcess:
     """``python -m bridge_local`` as a child process, with the same helpers as LocalStack."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         template: Path | str = DEFAULT_TEMPLATE,

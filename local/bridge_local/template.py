@@ -25,7 +25,7 @@ API_ID = "localapi01"
 FUNCTION = "AWS::Serverless::Function"
 TABLE = "AWS::DynamoDB::Table"
 QUEUE = "AWS::SQS::Queue"
-SECRET = "AWS::SecretsManager::Secret"
+SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 (a resource type)
 HTTP_API = "AWS::Serverless::HttpApi"
 
 
@@ -42,8 +42,10 @@ def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dic
         value = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected node for !{suffix}", node.start_mark)
     if suffix == "Ref":
         return {"Ref": value}
     if suffix == "GetAtt" and isinstance(value, str):
@@ -236,7 +238,9 @@ def load_template(path: Path | str = DEFAULT_TEMPLATE) -> Template:
                 route_auth = (eprops.get("Auth") or {}).get("Authorizer", default_auth)
                 template.routes.append(
                     Route(
-                        method=str(eprops.get("Method", "ANY")).upper().replace("X-AMAZON-APIGATEWAY-ANY-METHOD", "ANY"),
+                        method=str(eprops.get("Method", "ANY"))
+                        .upper()
+                        .replace("X-AMAZON-APIGATEWAY-ANY-METHOD", "ANY"),
                         path=str(eprops.get("Path", "$default")),
                         function=lid,
                         event=event_name,
@@ -254,7 +258,8 @@ def load_template(path: Path | str = DEFAULT_TEMPLATE) -> Template:
                         queue=queue,
                         batch_size=int(eprops.get("BatchSize", 10)),
                         window_seconds=int(eprops.get("MaximumBatchingWindowInSeconds", 0)),
-                        report_failures="ReportBatchItemFailures" in (eprops.get("FunctionResponseTypes") or ()),
+                        report_failures="ReportBatchItemFailures"
+                        in (eprops.get("FunctionResponseTypes") or ()),
                         enabled=bool(eprops.get("Enabled", True)),
                     )
                 )
@@ -265,7 +270,8 @@ def load_template(path: Path | str = DEFAULT_TEMPLATE) -> Template:
                         function=lid,
                         event=event_name,
                         expression=str(expression),
-                        enabled=bool(eprops.get("Enabled", True)) and eprops.get("State", "ENABLED") != "DISABLED",
+                        enabled=bool(eprops.get("Enabled", True))
+                        and eprops.get("State", "ENABLED") != "DISABLED",
                         input=eprops.get("Input"),
                     )
                 )
@@ -315,7 +321,9 @@ class Resolver:
             "AWS::AccountId": self.account_id,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local",
+            "AWS::StackId": (
+                f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local"
+            ),
             "AWS::NotificationARNs": [],
             "AWS::NoValue": _NO_VALUE,
         }
@@ -357,14 +365,14 @@ class Resolver:
 
         return _SUB_VAR.sub(replace, text).replace("${!", "${")
 
-    def resolve(self, value: Any) -> Any:  # noqa: C901, PLR0911, PLR0912 (one branch per intrinsic)
+    def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             items = [self.resolve(item) for item in value]
             return [item for item in items if item is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(str(arg))
             if key == "Fn::GetAtt":

@@ -19,6 +19,7 @@ from loyalty_bridge.errors import (
     PlatformRefused,
 )
 from loyalty_bridge.models.domain import (
+    Address,
     Basket,
     BasketLine,
     CardKind,
@@ -165,6 +166,14 @@ def test_profile_update_and_consents(platform: PlatformHarness) -> None:
     assert p.find_members(email="ann@example.com") == []
     with pytest.raises(DuplicateMember):
         p.update_profile(member.member_id, ProfileChanges(email="BOB@example.com"), idempotency_key="u-2")
+
+    home = Address(line1="1 High St", city="Leeds", postal_code="LS1 1AA", country="GB")
+    moved = p.update_profile(
+        member.member_id, ProfileChanges(address=home, mobile="+447700900099"), idempotency_key="u-3"
+    )
+    assert moved.profile.address == home
+    assert p.get_member(member.member_id).profile.address == home
+    assert [m.member_id for m in p.find_members(mobile="+447700900099")] == [member.member_id]
 
     p.set_consents(member.member_id, Consents(email=False, sms=True), idempotency_key="c-1")
     assert p.get_member(member.member_id).consents == Consents(email=False, sms=True)

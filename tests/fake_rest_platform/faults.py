@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 FaultKind = Literal["latency", "timeout", "status", "throttle", "malformed", "refuse", "disconnect"]
@@ -77,35 +77,39 @@ class Fault:
 
 
 @dataclass
+class _Queued:
+    fault: Fault
+    remaining: int
+
+
+@dataclass
 class FaultPlan:
     """Queued faults, consumed first-in first-out by matching requests. Thread-safe."""
 
-    _faults: list[list[Any]] = field(default_factory=list)  # [fault, remaining]
+    _queued: list[_Queued] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, fault: Fault) -> None:
         if fault.times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._faults.append([fault, fault.times])
+            self._queued.append(_Queued(fault, fault.times))
 
     def clear(self) -> None:
         with self._lock:
-            self._faults.clear()
+            self._queued.clear()
 
     def take(self, operation: str) -> Fault | None:
         """The fault for this request, if any (counts one use)."""
         with self._lock:
-            for entry in self._faults:
-                fault, remaining = entry
-                if fault.operation is None or fault.operation == operation:
-                    if remaining <= 1:
-                        self._faults.remove(entry)
-                    else:
-                        entry[1] = remaining - 1
-                    return replace(fault)
+            for entry in self._queued:
+                if entry.fault.operation in (None, operation):
+                    entry.remaining -= 1
+                    if entry.remaining == 0:
+                        self._queued.remove(entry)
+                    return entry.fault
         return None
 
     def pending(self) -> list[tuple[Fault, int]]:
         with self._lock:
-            return [(fault, remaining) for fault, remaining in self._faults]
+            return [(entry.fault, entry.remaining) for entry in self._queued]

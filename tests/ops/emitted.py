@@ -18,6 +18,10 @@ from tests.ops.cfn import ROOT
 SOURCE_DIRS = (ROOT / "layers" / "core" / "loyalty_bridge", ROOT / "functions")
 CATALOGUE = {attr: value for attr, value in vars(MetricName).items() if attr.isupper()}
 BASE_DIMENSIONS = frozenset({"service"})
+# The services' metric-sink helpers (services/membership.count, services/checkout
+# PowertoolsMetrics.count/.milliseconds) call Powertools ``metrics.add_metric`` with no
+# dimension of their own; scan() checks that their definitions add none.
+SINK_HELPERS = frozenset({"count", "milliseconds"})
 UNKNOWN = frozenset({"?"})  # dimensions not decidable from the source (charted any way is fine)
 
 
@@ -62,8 +66,21 @@ def python_files() -> list[Path]:
     return sorted(files)
 
 
+def _helpers_add_dimensions() -> bool:
+    for path in python_files():
+        for fn in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (
+                isinstance(fn, ast.FunctionDef)
+                and fn.name in SINK_HELPERS
+                and any(isinstance(n, ast.Call) and _call_name(n) == "add_dimension" for n in ast.walk(fn))
+            ):
+                return True
+    return False
+
+
 def scan() -> Emissions:
     found = Emissions()
+    helper_dims = UNKNOWN if _helpers_add_dimensions() else BASE_DIMENSIONS
     for path in python_files():
         tree = ast.parse(path.read_text(), filename=str(path))
         rel = path.relative_to(ROOT)
@@ -78,6 +95,13 @@ def scan() -> Emissions:
             if not isinstance(node, ast.Call):
                 continue
             kind = _call_name(node)
+            if kind in SINK_HELPERS:
+                for arg in node.args:
+                    attr = _catalogue_name(arg)
+                    if attr in CATALOGUE:
+                        in_emit_call.add(id(arg))
+                        found.dims[CATALOGUE[attr]].add(UNKNOWN if adds_dimensions else helper_dims)
+                continue
             if kind not in {"count_metric", "add_metric", "single_metric"}:
                 continue
             arg = _metric_arg(node)

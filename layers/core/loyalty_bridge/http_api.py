@@ -298,6 +298,7 @@ class BridgeResolver(APIGatewayHttpResolver):
             },
             "request": {"body_sha256": admitted.body_sha256, "query": str(event.get("rawQueryString") or "")},
         }
+
         def run_route(request: dict[str, Any]) -> dict[str, Any]:
             result = APIGatewayHttpResolver.resolve(self, event, context)
             status = int(result.get("statusCode", 500))

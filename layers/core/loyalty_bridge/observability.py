@@ -7,12 +7,14 @@ POWERTOOLS_METRICS_NAMESPACE set in template.yaml.
 from __future__ import annotations
 
 import hashlib
+import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+# A default namespace so a flush never fails where the env var is unset (tests, scripts).
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LoyaltyBridge"))
 
 
 def pseudonym(value: str | None) -> str:

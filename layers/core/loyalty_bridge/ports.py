@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
 from loyalty_bridge.models.domain import (
     AudienceMember,
     Balance,
@@ -25,7 +26,6 @@ from loyalty_bridge.models.domain import (
     Reversal,
     ReversalResult,
 )
-from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
 from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
 from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
 
@@ -222,7 +222,9 @@ class CheckoutStore(Protocol):
 
     def put_redemption(self, record: RedemptionRecord) -> None: ...
 
-    def set_redemption_status(self, redemption_id: str, status: str, *, order_id: str | None = None) -> None: ...
+    def set_redemption_status(
+        self, redemption_id: str, status: str, *, order_id: str | None = None
+    ) -> None: ...
 
     def swap_cart_redemption(self, customer_id: str, cart_id: str, redemption_id: str) -> str | None:
         """Make ``redemption_id`` the cart's hold; answers the cart's previous hold, if any."""

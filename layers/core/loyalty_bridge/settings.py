@@ -53,16 +53,23 @@ class Settings(BaseModel):
     platform_backoff_base_seconds: float = 0.2
     platform_backoff_max_seconds: float = 2.0
     platform_retry_after_max_seconds: float = 5.0  # a longer Retry-After fails fast instead
+    # No retry starts past this (per call, all attempts): API functions time out at 10 s.
+    platform_call_budget_seconds: float = 8.0
     platform_max_connections: int = 10
     mailchimp_secret_arn: str = ""
     mailchimp_base_url: str = ""
     mailchimp_list_id: str = ""
+    mailchimp_merge_tag: str = "LOYALTY"  # P4: the audience merge field flagging loyalty members
+    # A queue message is tried this often before it is recorded as an incident (the
+    # template's maxReceiveCount; the DLQ gets only what crashed past it).
+    queue_max_receives: int = 5
     sms_adapter: Literal["sns", "capture"] = "sns"
     # sms_adapter="capture": one JSON file per SMS in this folder (local stack).
     sms_capture_dir: str = ".local/sms"
     signing_secret_prefix: str = "loyalty-bridge/keys/"
     # Secret holding the pepper that one-time codes are hashed with (A4, A7): {"pepper": "..."}.
     verification_secret_arn: str = ""
+    verification_code_ttl_seconds: int = 600  # one-time codes expire after 10 minutes (A4, A7)
     signing_window_seconds: int = 300
     idempotency_ttl_seconds: int = 24 * 3600 + 3600
 

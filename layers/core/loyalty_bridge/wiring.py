@@ -125,9 +125,15 @@ def verification_pepper() -> bytes:
 
 @cached
 def code_book() -> CodeBook:
+    from datetime import timedelta
+
     from loyalty_bridge.services.verification import CodeBook
 
-    return CodeBook(verification_store(), verification_pepper())
+    return CodeBook(
+        verification_store(),
+        verification_pepper(),
+        ttl=timedelta(seconds=settings().verification_code_ttl_seconds),
+    )
 
 
 @cached
@@ -374,3 +380,101 @@ def order_service() -> OrderService:
         incidents=incident_reporter(),
         settings=settings(),
     )
+
+
+# ---------------------------------------------------------------- profile sync (P1-P5), Mailchimp
+
+if TYPE_CHECKING:
+    from loyalty_bridge.adapters.mailchimp import MailchimpAudience, MailchimpCredentials
+    from loyalty_bridge.adapters.profile_sync_state import DynamoSyncState
+    from loyalty_bridge.adapters.sms_optouts import DynamoSmsOptOuts
+    from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates
+
+
+@cached
+def sync_state() -> DynamoSyncState:
+    from loyalty_bridge.adapters.profile_sync_state import DynamoSyncState
+
+    return DynamoSyncState(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def sms_optouts() -> DynamoSmsOptOuts:
+    from loyalty_bridge.adapters.sms_optouts import DynamoSmsOptOuts
+
+    sns = aws_client("sns") if settings().sms_adapter == "sns" else None
+    return DynamoSmsOptOuts(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table, sns=sns)
+
+
+def mailchimp_credentials() -> MailchimpCredentials:
+    """The Mailchimp secret ({"api_key", "webhook_secret"}), cached by the secrets reader."""
+    from loyalty_bridge.adapters.mailchimp import MailchimpCredentials
+
+    arn = settings().mailchimp_secret_arn
+    if not arn:
+        return MailchimpCredentials()
+    return MailchimpCredentials.model_validate(secrets().read_json_secret(arn))
+
+
+@cached
+def mailchimp_http() -> httpx.Client:
+    """At most 10 connections: Mailchimp's limit of simultaneous connections per API key."""
+    import httpx
+
+    from loyalty_bridge.adapters.mailchimp import MAX_CONNECTIONS
+
+    return httpx.Client(
+        timeout=httpx.Timeout(5.0, connect=2.0, pool=20.0),
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
+        headers={"User-Agent": "loyalty-bridge"},
+    )
+
+
+@cached
+def mailing_list() -> MailchimpAudience | None:
+    """Mailchimp, or None when no audience (MAILCHIMP_LIST_ID) is configured."""
+    from loyalty_bridge.adapters.mailchimp import MailchimpAudience
+
+    current = settings()
+    if not current.mailchimp_list_id:
+        return None
+    return MailchimpAudience(
+        mailchimp_http(),
+        current.mailchimp_list_id,
+        mailchimp_credentials,
+        base_url=current.mailchimp_base_url,
+        merge_tag=current.mailchimp_merge_tag,
+    )
+
+
+@cached
+def profile_updates() -> ProfileUpdates:
+    from loyalty_bridge.services.profile_sync import ProfileUpdates
+
+    return ProfileUpdates(customers(), queue("profile_sync"), sync_state(), incident_reporter())
+
+
+@cached
+def profile_sync() -> ProfileSync:
+    from loyalty_bridge.services.profile_sync import ProfileSync
+
+    return ProfileSync(
+        customers(),
+        platform(),
+        sync_state(),
+        incident_reporter(),
+        mailing_list=mailing_list(),
+        sms_optouts=sms_optouts(),
+        max_receives=settings().queue_max_receives,
+    )
+
+
+if TYPE_CHECKING:
+    from loyalty_bridge.services.admin import AdminErrors
+
+
+@cached
+def admin_errors() -> AdminErrors:
+    from loyalty_bridge.services.admin import AdminErrors
+
+    return AdminErrors(error_store(), queue)

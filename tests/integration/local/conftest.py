@@ -38,7 +38,7 @@ class SampleStack:
             time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sample_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleStack]:
     base = tmp_path_factory.mktemp("sample-stack")
     record_dir = base / "records"

@@ -57,7 +57,9 @@ def test_every_function_is_loaded(status: dict[str, Any]) -> None:
     assert broken == {}
 
 
-def test_every_table_exists_with_its_keys_and_indexes(local_stack: LocalStackProcess, status: dict[str, Any]) -> None:
+def test_every_table_exists_with_its_keys_and_indexes(
+    local_stack: LocalStackProcess, status: dict[str, Any]
+) -> None:
     tables = _of_type("AWS::DynamoDB::Table")
     assert set(status["tables"]) == set(tables)
     ddb = local_stack.client("dynamodb")
@@ -66,7 +68,9 @@ def test_every_table_exists_with_its_keys_and_indexes(local_stack: LocalStackPro
         described = ddb.describe_table(TableName=status["tables"][lid])["Table"]
         assert described["KeySchema"] == props["KeySchema"], lid
         indexes = {i["IndexName"]: i["KeySchema"] for i in described.get("GlobalSecondaryIndexes", [])}
-        assert indexes == {i["IndexName"]: i["KeySchema"] for i in props.get("GlobalSecondaryIndexes", [])}, lid
+        assert indexes == {i["IndexName"]: i["KeySchema"] for i in props.get("GlobalSecondaryIndexes", [])}, (
+            lid
+        )
         ttl = ddb.describe_time_to_live(TableName=status["tables"][lid])["TimeToLiveDescription"]
         if "TimeToLiveSpecification" in props:
             assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"], lid
@@ -109,12 +113,20 @@ def test_local_signing_keys_are_stored_where_the_functions_look(local_stack: Loc
 
 
 def test_every_sqs_event_source_has_a_running_poller(status: dict[str, Any]) -> None:
-    expected = {(lid, name, _target(props["Queue"]), props.get("BatchSize", 10)) for lid, name, props in _events("SQS")}
-    running = {(p["function"], p["event"], p["queue"], p["batch_size"]) for p in status["pollers"] if p["alive"]}
+    expected = {
+        (lid, name, _target(props["Queue"]), props.get("BatchSize", 10))
+        for lid, name, props in _events("SQS")
+    }
+    running = {
+        (p["function"], p["event"], p["queue"], p["batch_size"]) for p in status["pollers"] if p["alive"]
+    }
     assert expected
     assert running == expected
-    reporting = {(lid, name) for lid, name, props in _events("SQS")
-                 if "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])}
+    reporting = {
+        (lid, name)
+        for lid, name, props in _events("SQS")
+        if "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
+    }
     assert {(p["function"], p["event"]) for p in status["pollers"] if p["report_failures"]} == reporting
 
 

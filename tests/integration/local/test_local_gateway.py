@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,13 @@ def test_event_values_follow_payload_2_0(sample_stack: SampleStack) -> None:
         sample_stack,
         "PUT",
         "/open/caf%C3%A9?b=2&a=1&a=3&empty=",
-        headers=[("X-Dup", "one"), ("x-dup", "two"), ("Cookie", "c1=v1; c2=v2"), ("User-Agent", "pytest"), ("content-type", "application/json")],
+        headers=[
+            ("X-Dup", "one"),
+            ("x-dup", "two"),
+            ("Cookie", "c1=v1; c2=v2"),
+            ("User-Agent", "pytest"),
+            ("content-type", "application/json"),
+        ],
         content=b'{"x": 1}',
     )
     event = document["event"]
@@ -106,7 +113,11 @@ def test_optional_keys_are_left_out_when_empty(sample_stack: SampleStack) -> Non
 def test_binary_bodies_arrive_base64_encoded(sample_stack: SampleStack) -> None:
     payload = bytes(range(256))
     event = _echo(
-        sample_stack, "POST", "/open/bin", content=payload, headers={"content-type": "application/octet-stream"}
+        sample_stack,
+        "POST",
+        "/open/bin",
+        content=payload,
+        headers={"content-type": "application/octet-stream"},
     )["event"]
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == payload
@@ -141,7 +152,11 @@ def test_function_environment_comes_from_the_template(sample_stack: SampleStack)
 
 def test_authorizer_allows_and_its_context_reaches_the_function(sample_stack: SampleStack) -> None:
     event = _echo(
-        sample_stack, "POST", "/guarded/g-1?q=1", headers={"x-allow": "yes", "x-who": "ann"}, content=b"secret body"
+        sample_stack,
+        "POST",
+        "/guarded/g-1?q=1",
+        headers={"x-allow": "yes", "x-who": "ann"},
+        content=b"secret body",
     )["event"]
     assert event["requestContext"]["authorizer"] == {"lambda": {"who": "ann", "level": 3}}
     seen = [e for e in sample_stack.records("authorizer") if e["rawPath"] == "/guarded/g-1"][-1]
@@ -205,3 +220,39 @@ def test_cookies_become_set_cookie_headers(sample_stack: SampleStack) -> None:
     assert response.status_code == 201
     assert response.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2"]
     assert response.headers["x-one"] == "1"
+
+
+# ---------------------------------------------------------------- capture
+
+
+def test_mail_and_sms_are_captured_to_files(sample_stack: SampleStack) -> None:
+    from tests.conftest import Mailbox, SmsOutbox
+
+    tag = uuid.uuid4().hex[:8]
+    to, phone = f"cap-{tag}@example.com", f"+4470000{int(tag, 16) % 100000:05d}"
+    response = sample_stack.http.post(
+        "/send",
+        json={"to": to, "subject": f"hello {tag}", "text": f"code {tag}", "phone": phone},
+    )
+    assert response.status_code == 200, response.text
+    mailbox, outbox = Mailbox(sample_stack.stack.mail_dir), SmsOutbox(sample_stack.stack.sms_dir)
+
+    simple = mailbox.wait_for(to=to, subject=f"hello {tag}")
+    assert simple["from"] == "sample-sender@example.com"
+    assert Mailbox.text(simple).strip() == f"code {tag}"
+    raw = mailbox.wait_for(to=to, subject=f"raw hello {tag}")
+    assert Mailbox.text(raw).strip() == f"code {tag}"
+    text = outbox.wait_for(to=phone)
+    assert text["message"] == f"code {tag}"
+    assert f"mail captured: {sample_stack.stack.mail_dir}" in sample_stack.stack.log_path.read_text()
+
+
+def test_a_chunked_request_body_arrives_whole(sample_stack: SampleStack) -> None:
+    event = _echo(
+        sample_stack,
+        "POST",
+        "/open/chunked",
+        content=iter([b'{"part": ', b'"one", ', b'"more": 2}']),
+        headers={"content-type": "application/json"},
+    )["event"]
+    assert event["body"] == '{"part": "one", "more": 2}'

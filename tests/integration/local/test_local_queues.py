@@ -29,16 +29,21 @@ def _sent(sample: SampleStack, queue: str, bodies: list[str], **extra: Any) -> d
 def _dlq_bodies(sample: SampleStack) -> list[str]:
     sqs = sample.stack.client("sqs")
     url = sample.stack.status()["queues"]["WorkDLQ"]["url"]
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+        "Messages", []
+    )
     return [m["Body"] for m in messages]
 
 
 def test_partial_batch_failures_retry_then_redrive_to_the_dlq(sample_stack: SampleStack) -> None:
     tag = uuid.uuid4().hex[:8]
     ok_1, bad, ok_2 = f"ok-{tag}-1", f"fail-{tag}", f"ok-{tag}-2"
-    ids = _sent(sample_stack, "WorkQueue", [ok_1, bad, ok_2], MessageAttributes={
-        "kind": {"DataType": "String", "StringValue": "sample"}
-    })
+    ids = _sent(
+        sample_stack,
+        "WorkQueue",
+        [ok_1, bad, ok_2],
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "sample"}},
+    )
 
     sample_stack.wait_until(lambda: bad in _dlq_bodies(sample_stack), "failed message in the DLQ")
     sample_stack.stack.wait_until_drained()
@@ -63,8 +68,7 @@ def test_partial_batch_failures_retry_then_redrive_to_the_dlq(sample_stack: Samp
 
 
 def test_records_have_the_shape_of_a_real_sqs_event(sample_stack: SampleStack) -> None:
-    expected = json.loads((EVENTS / "sam_sqs_receive_message.json")
-                          .read_text())["Records"][0]
+    expected = json.loads((EVENTS / "sam_sqs_receive_message.json").read_text())["Records"][0]
     tag = uuid.uuid4().hex[:8]
     _sent(sample_stack, "WorkQueue", [f"shape-{tag}"])
     sample_stack.stack.wait_until_drained()
@@ -94,7 +98,9 @@ def test_schedules_run_their_function_with_a_scheduled_event(sample_stack: Sampl
     assert runs[-1]["detail-type"] == "Scheduled Event"
     assert runs[-1]["source"] == "aws.events"
     status = sample_stack.stack.status()
-    assert [(s["function"], s["interval_seconds"]) for s in status["schedules"]] == [("TickerFunction", 3600.0)]
+    assert [(s["function"], s["interval_seconds"]) for s in status["schedules"]] == [
+        ("TickerFunction", 3600.0)
+    ]
 
 
 def test_resources_are_created_from_the_template(sample_stack: SampleStack) -> None:
@@ -108,13 +114,20 @@ def test_resources_are_created_from_the_template(sample_stack: SampleStack) -> N
     sqs = sample_stack.stack.client("sqs")
     work = sqs.get_queue_attributes(QueueUrl=status["queues"]["WorkQueue"]["url"], AttributeNames=["All"])
     redrive = json.loads(work["Attributes"]["RedrivePolicy"])
-    assert redrive == {"deadLetterTargetArn": status["queues"]["WorkDLQ"]["arn"], "maxReceiveCount": MAX_RECEIVES}
+    assert redrive == {
+        "deadLetterTargetArn": status["queues"]["WorkDLQ"]["arn"],
+        "maxReceiveCount": MAX_RECEIVES,
+    }
     assert work["Attributes"]["VisibilityTimeout"] == "30"  # the template's value, untouched
-    ordered = sqs.get_queue_attributes(QueueUrl=status["queues"]["OrderedQueue"]["url"], AttributeNames=["All"])
+    ordered = sqs.get_queue_attributes(
+        QueueUrl=status["queues"]["OrderedQueue"]["url"], AttributeNames=["All"]
+    )
     assert ordered["Attributes"]["FifoQueue"] == "true"
     assert status["queues"]["OrderedQueue"]["name"].endswith(".fifo")
 
-    secret = sample_stack.stack.client("secretsmanager").get_secret_value(SecretId=status["secrets"]["SampleSecret"])
+    secret = sample_stack.stack.client("secretsmanager").get_secret_value(
+        SecretId=status["secrets"]["SampleSecret"]
+    )
     document = json.loads(secret["SecretString"])
     assert document["scope"] == "sample"
     assert len(document["secret"]) == 24

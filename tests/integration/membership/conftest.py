@@ -1,33 +1,31 @@
-"""Membership integration fixtures: a BridgeTable in moto (in-process), shaped like template.yaml."""
+"""Membership integration fixtures over the root ``aws`` fixture (template.yaml's own
+resources in moto)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from moto import mock_aws
+
+if TYPE_CHECKING:
+    from bridge_local.resources import Provisioned
 
 
 @pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="bridge",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-        )
-        yield client
+def dynamodb(aws: Provisioned) -> Any:
+    return aws.client("dynamodb")
+
+
+@pytest.fixture
+def bridge_table(aws: Provisioned) -> str:
+    return str(aws.tables["BridgeTable"])
+
+
+@pytest.fixture(autouse=True)
+def _metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Lambda POWERTOOLS_METRICS_NAMESPACE is set before observability is imported; here
+    the shared Metrics object may predate it, and a handler's flush needs one."""
+    from loyalty_bridge.observability import metrics
+
+    if not metrics.namespace:
+        monkeypatch.setattr(metrics, "namespace", "LoyaltyBridge")

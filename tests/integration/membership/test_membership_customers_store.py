@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+
 from loyalty_bridge.adapters.customers import DynamoCustomers
 from loyalty_bridge.errors import Conflict
 from loyalty_bridge.models.domain import Address, Consents, LoyaltyStatus
@@ -15,8 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def store(dynamodb: Any) -> DynamoCustomers:
-    return DynamoCustomers(dynamodb, "bridge")
+def store(dynamodb: Any, bridge_table: str) -> DynamoCustomers:
+    return DynamoCustomers(dynamodb, bridge_table)
 
 
 def _record(customer_id: str = "c-1") -> CustomerRecord:

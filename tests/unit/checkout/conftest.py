@@ -59,7 +59,9 @@ class Shop:
     orders: OrderService
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def customer(self, customer_id: str = "c-1", *, status: LoyaltyStatus = LoyaltyStatus.JOINED) -> CustomerRecord:
+    def customer(
+        self, customer_id: str = "c-1", *, status: LoyaltyStatus = LoyaltyStatus.JOINED
+    ) -> CustomerRecord:
         """A web customer; joined ones get a member on the platform."""
         record = CustomerRecord(customer_id=customer_id, email=f"{customer_id}@example.com", status=status)
         if status == LoyaltyStatus.JOINED:
@@ -147,7 +149,9 @@ def build_shop(settings: Settings | None = None, *, platform: InMemoryPlatform |
         clock=clock,
         deadline_seconds=30.0,
     )
-    return Shop(settings, clock, platform, customers, store, queue, error_store, mailer, metrics, checkout, orders)
+    return Shop(
+        settings, clock, platform, customers, store, queue, error_store, mailer, metrics, checkout, orders
+    )
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from loyalty_bridge.services.order_lines import as_platform_sees, cut, platform_
 
 
 def basket_line(sku: str = "SKU", title: str = "", categories: list[str] | None = None) -> BasketLine:
-    return BasketLine(sku=sku, title=title, quantity=2, unit_price=Decimal("3.50"), categories=categories or [])
+    return BasketLine(
+        sku=sku, title=title, quantity=2, unit_price=Decimal("3.50"), categories=categories or []
+    )
 
 
 def test_each_field_keeps_its_first_characters() -> None:
@@ -36,7 +38,11 @@ def test_missing_category_levels_are_left_out() -> None:
     only_top = platform_line(basket_line(categories=["Garden"]))
     assert (only_top.department, only_top.category, only_top.subcategory) == ("Garden", None, None)
     blank_middle = platform_line(basket_line(categories=["Garden", "  ", "Hoses"]))
-    assert (blank_middle.department, blank_middle.category, blank_middle.subcategory) == ("Garden", None, "Hoses")
+    assert (blank_middle.department, blank_middle.category, blank_middle.subcategory) == (
+        "Garden",
+        None,
+        "Hoses",
+    )
 
 
 def test_emoji_and_cjk_count_as_one_character_each() -> None:

@@ -37,7 +37,12 @@ def basket() -> list[Any]:
 def test_a_members_order_is_credited_within_the_request(shop: Shop) -> None:
     shop.customer("c-1")
     answer = shop.orders.place(order("o-1", "c-1", basket(), shipping=Decimal("4.95")))
-    assert (answer.status, answer.points_earned, answer.points_redeemed, answer.balance) == ("credited", 70, 0, 70)
+    assert (answer.status, answer.points_earned, answer.points_redeemed, answer.balance) == (
+        "credited",
+        70,
+        0,
+        70,
+    )
     assert shop.balance("c-1") == 70
     assert shop.queue.messages == []
     assert shop.metrics.total(MetricName.ORDERS_CREDITED) == 1
@@ -48,14 +53,18 @@ def test_a_members_order_is_credited_within_the_request(shop: Shop) -> None:
 
 def test_the_platform_receives_the_truncated_lines(shop: Shop) -> None:
     shop.customer("c-1")
-    long_line = line("SKU-" + "9" * 30, "1.00", title="\U0001f600" * 70, categories=["Electronics", None, "Headphones!"])
+    long_line = line(
+        "SKU-" + "9" * 30, "1.00", title="\U0001f600" * 70, categories=["Electronics", None, "Headphones!"]
+    )
     shop.orders.place(order("o-1", "c-1", [long_line]))
     [(_, call)] = [c for c in shop.platform.calls if c[0] == "post_order"]
     sent: PlatformOrder = call["order"]
     assert sent.lines[0].product_code == "SKU-" + "9" * 16
     assert sent.lines[0].title == "\U0001f600" * 50
     assert (sent.lines[0].department, sent.lines[0].category, sent.lines[0].subcategory) == (
-        "Electronic", None, "Headphones"
+        "Electronic",
+        None,
+        "Headphones",
     )
 
 
@@ -64,7 +73,11 @@ def test_guest_and_not_joined_orders_are_accepted_without_points(shop: Shop) -> 
     guest = shop.orders.place(order("o-guest", None, basket()))
     not_joined = shop.orders.place(order("o-nj", "c-2", basket()))
     assert (guest.status, guest.reason, guest.points_earned) == ("not_credited", "guest", 0)
-    assert (not_joined.status, not_joined.reason, not_joined.points_earned) == ("not_credited", "not_joined", 0)
+    assert (not_joined.status, not_joined.reason, not_joined.points_earned) == (
+        "not_credited",
+        "not_joined",
+        0,
+    )
     assert [c for c in shop.platform.calls if c[0] == "post_order"] == []
     assert shop.orders.refund("o-guest", refund("r-1", ("SHIRT", 1))).status == "not_applicable"
     assert shop.orders.cancel("o-nj").points_reversed == 0
@@ -191,7 +204,8 @@ def test_a_refused_order_is_a_new_order_error_emailed_once_and_replayable(shop: 
     assert incident.category == ErrorCategory.NEW_ORDER
     assert incident.error_id == "new_order:o-1"
     assert "product_blocked" in incident.platform_answer
-    assert incident.change_after is not None and incident.change_after["order_id"] == "o-1"
+    assert incident.change_after is not None
+    assert incident.change_after["order_id"] == "o-1"
     assert len(shop.mailer.sent) == 1
     assert "New Order Errors" in shop.mailer.sent[0].subject
     assert shop.balance("c-1") == 0
@@ -290,7 +304,8 @@ def test_a_refund_the_balance_no_longer_covers_records_the_shortfall(shop: Shop)
     answer = shop.orders.refund("o-1", refund("r-1", ("SHIRT", 2), ("SOCKS", 4)))
     assert (answer.points_reversed, answer.shortfall, answer.balance) == (10, 60, 0)
     stored = shop.store.orders["o-1"].reversal("r-1")
-    assert stored is not None and stored.result.shortfall == 60
+    assert stored is not None
+    assert stored.result.shortfall == 60
 
 
 def test_refund_lines_must_match_the_order(shop: Shop) -> None:
@@ -346,3 +361,13 @@ def test_placed_at_is_kept_in_utc(shop: Shop) -> None:
     request = order("o-1", "c-1", basket(), placed_at=datetime.fromisoformat("2025-01-15T13:59:00+02:00"))
     shop.orders.place(request)
     assert shop.store.orders["o-1"].order.placed_at.isoformat() == "2025-01-15T11:59:00+00:00"
+
+
+def test_an_unexpected_platform_failure_is_queued_not_lost(shop: Shop) -> None:
+    shop.customer("c-1")
+    shop.platform.fail_next("post_order", RuntimeError("connection reset in a way nobody wrapped"))
+    answer = shop.orders.place(order("o-1", "c-1", basket()))
+    assert (answer.status, answer.reason) == ("queued", "platform_unavailable")
+    [envelope] = queued_envelopes(shop)
+    shop.orders.settle(envelope)
+    assert shop.balance("c-1") == 70

@@ -66,7 +66,10 @@ def test_guests_and_customers_not_joined_see_what_joining_would_earn(shop: Shop)
     for customer_id in (None, "c-2"):
         answer = shop.checkout.quote(quote_request(customer_id, redeem_points=50))
         assert (answer.joined, answer.balance, answer.redeemable_points, answer.discount) == (
-            False, 0, 0, Decimal(0)
+            False,
+            0,
+            0,
+            Decimal(0),
         )
         assert answer.points_to_earn == 100
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from loyalty_bridge import http_api, signing
 from tests.fake_core import InMemoryIdempotencyStore
 from tests.lambda_harness import FakeLambdaContext, http_event, signed_http_event
-from tests.unit.core.conftest import ADMIN, OTHER_STOREFRONT, STOREFRONT, ThingApi, build_api
+from tests.unit.core.thing_api import ADMIN, OTHER_STOREFRONT, STOREFRONT, ThingApi, build_api
 
 THING = {"name": "lamp", "size": 3}
 

@@ -88,7 +88,7 @@ def test_each_category_has_its_own_subject(
 ) -> None:
     reporter(store, mailer).report(make_record(error_id=error_id_for(category, "k"), category=category))
 
-    assert category.title in mailer.sent[0].subject
+    assert category.label in mailer.sent[0].subject
 
 
 def test_no_email_when_notifications_are_off(store: InMemoryErrorStore, mailer: CapturingMailer) -> None:

@@ -841,10 +841,9 @@ class DynamoDbLedger:
             current = self._get(_member_pk(member_id), "PROFILE")
             if current is None:
                 raise MemberNotFound("no such loyalty member", code="member_not_found")
-            update = changes.model_dump(exclude_unset=True, exclude_none=True)
             old = MemberProfile.model_validate_json(current["profile"])
-            new = old.model_copy(update=update)
-            new = MemberProfile.model_validate(new.model_dump())
+            update = {name: getattr(changes, name) for name in changes.model_fields_set}
+            new = old.model_copy(update={k: v for k, v in update.items() if v is not None})
             old_email, new_email = normalize_email(old.email), normalize_email(new.email)
             if not new_email:
                 raise InvalidInput("email must not be blank")

@@ -228,7 +228,7 @@ class MailchimpAudience:
         raise MailchimpUnavailable(f"Mailchimp did not answer ({last}) after {self._max_attempts} attempts")
 
     def _delay(self, attempt: int) -> float:
-        ceiling = min(self._backoff * 2 ** (attempt - 1), 8.0)
+        ceiling = min(self._backoff * 2.0 ** (attempt - 1), 8.0)
         return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
 
     @staticmethod
@@ -253,8 +253,9 @@ class MailchimpAudience:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+    value = str(response.headers.get("Retry-After") or "")
     try:
-        return min(max(float(value), 0.0), 10.0) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    return None if seconds is None else max(0.0, min(seconds, 10.0))

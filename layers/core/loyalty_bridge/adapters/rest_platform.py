@@ -4,7 +4,9 @@ Failure policy, in one place (``RestPlatform._call``):
 - technical failures (connect errors, timeouts, 408, 429, 5xx) are retried a few times
   with capped exponential backoff and FULL jitter; 429/503 ``Retry-After`` is honoured
   (one longer than ``platform_retry_after_max_seconds`` fails fast: better to let the
-  queue retry than to sleep in a Lambda). Out of attempts: ``PlatformUnavailable``.
+  queue retry than to sleep in a Lambda). Out of attempts, or out of the per-call time
+  budget (``platform_call_budget_seconds``, under the API functions' Lambda timeout; the
+  last attempt's timeouts are shortened to fit): ``PlatformUnavailable``.
 - every write carries an ``Idempotency-Key`` derived from its business id and the SAME
   key (and the same bytes) go out on every retry, so a retried write has one effect.
 - a validation refusal (any other 4xx with a contract error body) is mapped by its
@@ -296,7 +298,6 @@ class RestPlatform:
         self._base_url = base_url.rstrip("/")
         self._token = token_provider
         self._settings = settings
-        self._timeout = _timeout(settings)
         self._sleep = sleep
         self._rng = rng or random.SystemRandom()
         self._metrics = metrics
@@ -479,12 +480,14 @@ class RestPlatform:
         if idempotency_key is not None:
             headers["Idempotency-Key"] = header_key(idempotency_key)
         max_attempts = max(1, self._settings.platform_max_attempts)
+        deadline = self._clock() + self._settings.platform_call_budget_seconds
         token_refreshed = False
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._attempt(operation, method, path, model, expect, content, headers)
+                timeout = self._attempt_timeout(deadline)
+                return self._attempt(operation, method, path, model, expect, content, headers, timeout)
             except _Unauthorized:
                 if token_refreshed or attempt >= max_attempts:
                     logger.error("platform rejected our credentials", extra={"operation": operation})
@@ -496,6 +499,9 @@ class RestPlatform:
                 continue
             except _Technical as failure:
                 delay = self._backoff(attempt, failure.retry_after)
+                if delay is not None and self._clock() + delay >= deadline:
+                    failure.reason += "+budget_exhausted"
+                    delay = None
                 if attempt >= max_attempts or delay is None:
                     logger.warning(
                         "platform unavailable, giving up",
@@ -536,6 +542,7 @@ class RestPlatform:
         expect: int,
         content: bytes | None,
         headers: dict[str, str],
+        timeout: httpx.Timeout,
     ) -> W:
         request_headers = {**headers, "Authorization": f"Bearer {self._token()}"}
         started = self._clock()
@@ -545,7 +552,7 @@ class RestPlatform:
                 self._base_url + path,
                 content=content,
                 headers=request_headers,
-                timeout=self._timeout,
+                timeout=timeout,
             )
         except httpx.TimeoutException as exc:
             self._record(started, failed=True)
@@ -653,6 +660,16 @@ class RestPlatform:
             return domain.model_validate(wire.model_dump())
         except ValidationError as exc:
             self._malformed(operation, None, exc)
+
+    def _attempt_timeout(self, deadline: float) -> httpx.Timeout:
+        """The configured timeouts, shortened so the last attempt ends by the deadline."""
+        remaining = max(deadline - self._clock(), 0.05)
+        settings = self._settings
+        return httpx.Timeout(
+            min(settings.platform_read_timeout_seconds, remaining),
+            connect=min(settings.platform_connect_timeout_seconds, remaining),
+            pool=min(settings.platform_connect_timeout_seconds, remaining),
+        )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
         """Full jitter: uniform(0, min(cap, base * 2**(attempt-1))); at least Retry-After.

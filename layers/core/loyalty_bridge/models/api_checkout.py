@@ -55,7 +55,9 @@ def _blank_is_none(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-PromoCode = Annotated[Annotated[str, StringConstraints(max_length=64)] | None, BeforeValidator(_blank_is_none)]
+PromoCode = Annotated[
+    Annotated[str, StringConstraints(max_length=64)] | None, BeforeValidator(_blank_is_none)
+]
 
 
 class CheckoutLine(Strict):

@@ -47,7 +47,7 @@ class ErrorCategory(StrEnum):
     NEW_ORDER = "new_order"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return {
             "new_account_registration": "New Account Registration Errors",
             "attach_existing_account_registration": "Attach Existing Account Registration Errors",

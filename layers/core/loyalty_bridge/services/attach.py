@@ -2,12 +2,20 @@
 
 Rules: the email the customer gives must be their web account's email and the email on the
 card's loyalty account (trimmed, case-insensitive); a never-registered physical card takes
-the customer's details. A wrong card, a wrong email, a blocked card and a card that belongs
-to another web account all get the same reply, so the API never tells whether a card
-exists. Attempts are limited per customer and per card; refusals are recorded for the admins.
+the customer's details.
+
+Nothing in the replies tells whether a card exists. Starting an attach always mails a code
+to the customer's address (which is the card's email whenever the attach can succeed) and
+answers the same; a wrong card, a wrong email, a blocked card or a card held by another web
+account is refused only after the right code, with one and the same reply. This is also the
+only way to serve never-registered physical cards, which the platform cannot tell from
+unknown numbers until it attaches them. Attempts are limited per customer and per card;
+every refusal is recorded for the admins (Attach Existing Account Registration Errors).
 """
 
 from __future__ import annotations
+
+from typing import NoReturn
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_membership import normalize_email
@@ -33,7 +41,7 @@ from loyalty_bridge.services.membership import (
     platform_answer,
     profile_of,
 )
-from loyalty_bridge.services.verification import CODE_TTL, CodeBook
+from loyalty_bridge.services.verification import CodeBook
 
 # The one reply for every reason an attach is refused (A4: reveal nothing about the card).
 NOT_ATTACHABLE = (
@@ -52,8 +60,7 @@ def not_attachable() -> errors.CardNotAttachable:
     return errors.CardNotAttachable(NOT_ATTACHABLE)
 
 
-def code_email(code: str, card_number: str) -> tuple[str, str]:
-    minutes = int(CODE_TTL.total_seconds() // 60)
+def code_email(code: str, card_number: str, minutes: int) -> tuple[str, str]:
     subject = "Your code to add your loyalty card"
     text = (
         f"Your verification code is {code}.\n\n"
@@ -89,20 +96,26 @@ class AttachService:
     def start(
         self, customer_id: str, card_number: str, email: str, *, message: Envelope | None = None
     ) -> Challenge:
-        """Check the card and mail a code to its email; the customer is then ``verifying``."""
+        """Mail a code for attaching ``card_number``; the customer is then ``verifying``."""
         record = self._updater.load(customer_id)
         if record.status is LoyaltyStatus.JOINED:
             raise errors.Conflict("This customer already has a loyalty account.", code="already_joined")
         self._codes.limit([f"attach:customer:{customer_id}", f"attach:card:{pseudonym(card_number)}"])
         replay = message or envelope(KIND_ATTACH, record, {"card_number": card_number, "email": email})
-        member, send_to = self._attachable(record, card_number, email, replay)
+        if normalize_email(email) != normalize_email(record.email):
+            # About the customer's own account, not the card: refused at once.
+            self._refuse(record, card_number, "the email given is not the web account's email", replay)
+        member, send_to, refusal = self._examine(record, card_number)
+        if refusal:
+            self._record(record, card_number, f"refused: {refusal}", replay)
         code, challenge = self._codes.issue(
             customer_id,
             Purpose.ATTACH,
             card_number=card_number,
             member_id=member.member_id if member else None,
+            refusal=refusal,
         )
-        subject, text = code_email(code, card_number)
+        subject, text = code_email(code, card_number, self._codes.ttl_minutes)
         self._mailer.send(to=[send_to], subject=subject, text=text)
         self._updater.update(
             customer_id,
@@ -120,55 +133,42 @@ class AttachService:
         )
         return challenge
 
-    def _attachable(
-        self, record: CustomerRecord, card_number: str, email: str, message: Envelope
-    ) -> tuple[Member | None, str]:
-        """The card's member (None: a never-registered card) and where to mail the code;
-        otherwise record the reason for the admins and refuse with the one reply."""
-        given = normalize_email(email)
-        reason = ""
-        member: Member | None = None
-        send_to = record.email
-        if given != normalize_email(record.email):
-            reason = "the email given is not the web account's email"
-        else:
-            found = [
-                m
-                for m in self._platform.find_members(card_number=card_number)
-                if m.card.number == card_number
-            ]
-            if not found:
-                reason = "no loyalty account has this card number"
-            else:
-                member = found[0]
-                owner = self._updater.customers.linked_customer(member_id=member.member_id)
-                if member.card.state is CardState.BLOCKED:
-                    reason = "the card is blocked"
-                elif owner is not None and owner != record.customer_id:
-                    reason = f"the card's account is already linked to another web account ({owner})"
-                elif member.card.state is CardState.UNREGISTERED or not member.profile.email:
-                    member = None  # a never-registered card takes the customer's details
-                elif normalize_email(member.profile.email) != given:
-                    reason = "the email on the card's loyalty account is different"
-                else:
-                    send_to = member.profile.email
-        if reason:
-            self._refuse(record, card_number, reason, message)
-        return member, send_to
+    def _examine(self, record: CustomerRecord, card_number: str) -> tuple[Member | None, str, str | None]:
+        """The card's member (None: unknown, or never registered, which only the platform's
+        attach can tell apart), where to mail the code, and why the attach will be refused."""
+        found = [
+            m for m in self._platform.find_members(card_number=card_number) if m.card.number == card_number
+        ]
+        if not found:
+            return None, record.email, None
+        member = found[0]
+        owner = self._updater.customers.linked_customer(member_id=member.member_id)
+        if member.card.state is CardState.BLOCKED:
+            return member, record.email, "the card is blocked"
+        if owner is not None and owner != record.customer_id:
+            return (
+                member,
+                record.email,
+                f"the card's account is already linked to another web account ({owner})",
+            )
+        if member.card.state is CardState.UNREGISTERED or not member.profile.email:
+            return None, record.email, None
+        if normalize_email(member.profile.email) != normalize_email(record.email):
+            return member, record.email, "the email on the card's loyalty account is different"
+        return member, member.profile.email, None
 
-    def _refuse(self, record: CustomerRecord, card_number: str, reason: str, message: Envelope) -> None:
+    def _record(self, record: CustomerRecord, card_number: str, answer: str, message: Envelope) -> None:
+        self._incidents.attach(
+            record, card_number, answer, action=_ACTION.format(card=mask_card(card_number)), message=message
+        )
+
+    def _refuse(self, record: CustomerRecord, card_number: str, answer: str, message: Envelope) -> NoReturn:
         count(self._metrics, MetricName.ATTACH_FAILED)
         logger.info(
             "attach refused",
             extra={"customer": pseudonym(record.customer_id), "card": mask_card(card_number)},
         )
-        self._incidents.attach(
-            record,
-            card_number,
-            f"refused: {reason}",
-            action=_ACTION.format(card=mask_card(card_number)),
-            message=message,
-        )
+        self._record(record, card_number, answer, message)
         raise not_attachable()
 
     # ------------------------------------------------------------------ confirm
@@ -185,34 +185,28 @@ class AttachService:
             raise
         card_number = challenge.card_number or ""
         message = envelope(KIND_ATTACH, record, {"card_number": card_number, "email": record.email})
+        if challenge.refusal:
+            self._back_to_not_joined(customer_id, REASON_ATTACH_REFUSED)
+            self._refuse(record, card_number, f"refused: {challenge.refusal}", message)
         try:
             member = self._platform.attach_card(
                 card_number, profile_of(record), idempotency_key=f"attach:{customer_id}:{card_number}"
             )
         except errors.PlatformRefused as exc:
             self._back_to_not_joined(customer_id, REASON_ATTACH_REFUSED)
-            count(self._metrics, MetricName.ATTACH_FAILED)
-            self._incidents.attach(
-                record,
-                card_number,
-                platform_answer(exc),
-                action=_ACTION.format(card=mask_card(card_number)),
-                message=message,
-            )
-            raise not_attachable() from exc
+            self._refuse(record, card_number, platform_answer(exc), message)
         try:
             saved = self._linker.link(customer_id, member)
         except errors.Conflict as exc:
+            if exc.code == "version_conflict":
+                raise
             self._back_to_not_joined(customer_id, REASON_ALREADY_LINKED)
-            count(self._metrics, MetricName.ATTACH_FAILED)
-            self._incidents.attach(
+            self._refuse(
                 record,
                 card_number,
                 "refused by the bridge: this loyalty account is already linked to another web account (A5)",
-                action=_ACTION.format(card=mask_card(card_number)),
-                message=message,
+                message,
             )
-            raise not_attachable() from exc
         count(self._metrics, MetricName.ATTACH_COMPLETED)
         logger.info(
             "card attached", extra={"customer": pseudonym(customer_id), "card": mask_card(card_number)}

@@ -13,6 +13,7 @@ went through.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,6 +44,8 @@ DEFAULT_ACTION: dict[ErrorCategory, str] = {
     ),
 }
 
+_EMAIL_IN_TEXT = re.compile(r"[^\s@\"'<>,;:()\[\]{}]+@[^\s@\"'<>,;:()\[\]{}]+\.[A-Za-z]{2,}")
+_PHONE_IN_TEXT = re.compile(r"\+\d[\d .-]{6,}\d|\b\d{9,15}\b")
 _EMAIL_KEYS = ("email", "email_address")
 _PHONE_KEYS = ("mobile", "phone")
 
@@ -52,12 +55,18 @@ def error_id_for(category: ErrorCategory | str, *parts: str) -> str:
     return ":".join([ErrorCategory(category).value, *parts])
 
 
-def _masked(key: str, value: Any) -> Any:
+def masked_text(text: str, limit: int = 500) -> str:
+    """Free text (a platform's answer, a raw message) with addresses and phone numbers masked."""
+    text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)[:limit]
+
+
+def masked_value(key: str, value: Any) -> Any:
     """Personal contact data in an email is masked; an admin recognises it, nobody harvests it."""
     if isinstance(value, Mapping):
-        return {str(k): _masked(str(k), v) for k, v in value.items()}
+        return {str(k): masked_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_masked(key, v) for v in value]
+        return [masked_value(key, v) for v in value]
     if isinstance(value, str) and value:
         lowered = key.lower()
         if any(lowered.endswith(name) for name in _EMAIL_KEYS) or "@" in value:
@@ -81,20 +90,20 @@ def masked_change(before: Mapping[str, Any] | None, after: Mapping[str, Any] | N
     after = after or {}
     lines = []
     for field in sorted(set(before) | set(after)):
-        old = _render(_masked(field, before.get(field)))
-        new = _render(_masked(field, after.get(field)))
+        old = _render(masked_value(field, before.get(field)))
+        new = _render(masked_value(field, after.get(field)))
         lines.append(f"  {field}: {old} -> {new}")
     return lines
 
 
 def subject_for(record: ErrorRecord, stage: str) -> str:
     who = f" for customer {record.customer_id}" if record.customer_id else ""
-    return f"[loyalty-bridge {stage}] {record.category.title}: {record.attempted[:80]}{who}"[:200]
+    return f"[loyalty-bridge {stage}] {record.category.label}: {record.attempted[:80]}{who}"[:200]
 
 
 def email_text(record: ErrorRecord, stage: str) -> str:
     lines = [
-        f"{record.category.title}",
+        f"{record.category.label}",
         "",
         f"What was attempted: {record.attempted}",
         f"For: customer {record.customer_id or '(unknown)'}"

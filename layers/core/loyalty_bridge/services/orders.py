@@ -220,7 +220,10 @@ class OrderService:
                 points_redeemed=0,
                 balance=None,
             )
-        except errors.Retryable as exc:
+        except Exception as exc:
+            if not errors.is_retryable(exc):
+                raise
+            # Slow, down, or failing in a way retrying may fix: the order worker settles it.
             logger.warning(
                 "order queued: platform unavailable",
                 extra={"order_id": record.order_id, "error": platform_answer(exc)},
@@ -310,7 +313,9 @@ class OrderService:
         except errors.PlatformRefused as exc:
             self._reversal_refused(record, reversal, exc, self._reversal_envelope(record, reversal))
             raise
-        except errors.Retryable as exc:
+        except Exception as exc:
+            if not errors.is_retryable(exc):
+                raise
             logger.warning(
                 "reversal queued: platform unavailable",
                 extra={

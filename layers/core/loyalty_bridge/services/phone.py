@@ -33,7 +33,7 @@ from loyalty_bridge.services.membership import (
     profile_of,
     send,
 )
-from loyalty_bridge.services.verification import CODE_TTL, CodeBook
+from loyalty_bridge.services.verification import CodeBook
 
 # How long a verified mobile may be used to merge its cards (A8).
 CHOICE_TTL = timedelta(minutes=30)
@@ -74,7 +74,7 @@ class PhoneService:
         self._updater.load(customer_id)
         self._codes.limit([f"phone:customer:{customer_id}", f"phone:mobile:{pseudonym(mobile)}"])
         code, challenge = self._codes.issue(customer_id, Purpose.PHONE, mobile=mobile)
-        minutes = int(CODE_TTL.total_seconds() // 60)
+        minutes = self._codes.ttl_minutes
         self._sms.send(
             to=mobile,
             text=f"{code} is your loyalty program code. It expires in {minutes} minutes. "

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from loyalty_bridge import errors
+from loyalty_bridge.models.api_profile import MailchimpWebhook
 from loyalty_bridge.models.domain import (
     AudienceMember,
     Consents,
@@ -46,7 +47,7 @@ from loyalty_bridge.models.messages import (
     SyncedFields,
 )
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
-from loyalty_bridge.observability import MetricName, count_metric, logger, mask_email, pseudonym
+from loyalty_bridge.observability import MetricName, count_metric, logger, pseudonym
 from loyalty_bridge.ports import (
     CustomerRepository,
     LoyaltyPlatform,
@@ -55,7 +56,7 @@ from loyalty_bridge.ports import (
     SmsOptOutList,
     SyncStateStore,
 )
-from loyalty_bridge.services.incidents import error_id_for
+from loyalty_bridge.services.incidents import error_id_for, masked_text
 
 QUEUE_NAME = "profile_sync"
 
@@ -74,7 +75,6 @@ MAILCHIMP_KEYS = ("email", "first_name", "last_name", "consent_email", "loyalty"
 SMS_KEYS = ("mobile", "consent_sms")
 
 _TARGET_WORDS = {PLATFORM: "the loyalty platform", MAILCHIMP: "Mailchimp", SMS: "the SMS opt-out list"}
-_EMAIL_IN_TEXT = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}")
 _MAX_UPDATE_TRIES = 5
 
 
@@ -157,11 +157,6 @@ def _apply_to_record(record: CustomerRecord, values: Mapping[str, Any]) -> Custo
     return record.model_copy(update=update)
 
 
-def masked_text(text: str) -> str:
-    """Platform and Mailchimp answers may quote an address: mask it before it is stored."""
-    return _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)[:500]
-
-
 # ---------------------------------------------------------------------------- API side
 
 
@@ -211,6 +206,26 @@ class ProfileUpdates:
         # Both consents travel together: the platform sets them as a pair.
         wanted = {"consent_email": False, "consent_sms": record.consents.sms}
         return self._change(customer_id, wanted, kind=CONSENTS_UPDATE, source=f"mailchimp:{event}"[:32])
+
+    def apply_mailchimp_event(self, event: MailchimpWebhook, *, list_id: str) -> str:
+        """P5: "applied", "unchanged" or "ignored" (other audience, unknown person, or an
+        event type that changes nothing here - the web account is the master of profile
+        data, so Mailchimp profile and email edits are not copied back)."""
+        data = event.data
+        if list_id and data.list_id and data.list_id != list_id:
+            logger.info("mailchimp event for another audience ignored", extra={"event": event.type})
+            return "ignored"
+        if event.type not in ("unsubscribe", "cleaned"):
+            logger.info("mailchimp event ignored", extra={"event": event.type})
+            return "ignored"
+        if not data.email:
+            raise errors.InvalidInput(
+                "The webhook has no data[email].", errors=[{"field": "data[email]", "message": "required"}]
+            )
+        result = self.opt_out_from_mailchimp(data.email, event=event.type)
+        if result is None:
+            return "ignored"
+        return "unchanged" if result.sync == "unchanged" else "applied"
 
     def _change(self, customer_id: str, wanted: Mapping[str, Any], *, kind: str, source: str) -> ChangeResult:
         for _ in range(_MAX_UPDATE_TRIES):

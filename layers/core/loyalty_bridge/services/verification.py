@@ -35,6 +35,7 @@ class CodeBook:
         pepper: bytes,
         *,
         clock: Callable[[], datetime] = utcnow,
+        ttl: timedelta = CODE_TTL,
         digits: dict[Purpose, int] | None = None,
     ) -> None:
         if not pepper:
@@ -42,7 +43,12 @@ class CodeBook:
         self.store = store
         self._pepper = pepper
         self.clock = clock
+        self.ttl = ttl
         self._digits = digits or {Purpose.ATTACH: 6, Purpose.PHONE: 4}
+
+    @property
+    def ttl_minutes(self) -> int:
+        return max(int(self.ttl.total_seconds() // 60), 1)
 
     def _hash(self, customer_id: str, purpose: Purpose, code: str) -> str:
         message = f"{customer_id}\n{purpose.value}\n{code}".encode()
@@ -58,7 +64,7 @@ class CodeBook:
                 "customer_id": customer_id,
                 "purpose": purpose,
                 "code_hash": self._hash(customer_id, purpose, code),
-                "expires_at": self.clock() + CODE_TTL,
+                "expires_at": self.clock() + self.ttl,
                 "tries_left": CODE_TRIES,
                 **details,
             }

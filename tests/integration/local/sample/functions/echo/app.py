@@ -8,15 +8,39 @@ import os
 from typing import Any
 
 
+def _send(event: dict[str, Any]) -> dict[str, Any]:
+    """Mail (simple and raw MIME) and one SMS through moto, as the real adapters would."""
+    import boto3
+
+    order = json.loads(event["body"])
+    sender = os.environ["SENDER_EMAIL"]
+    ses = boto3.client("ses")
+    ses.send_email(
+        Source=sender,
+        Destination={"ToAddresses": [order["to"]]},
+        Message={"Subject": {"Data": order["subject"]}, "Body": {"Text": {"Data": order["text"]}}},
+    )
+    raw = f"From: {sender}\r\nTo: {order['to']}\r\nSubject: raw {order['subject']}\r\n\r\n{order['text']}\r\n"
+    ses.send_raw_email(Source=sender, Destinations=[order["to"]], RawMessage={"Data": raw})
+    boto3.client("sns").publish(PhoneNumber=order["phone"], Message=order["text"])
+    return {"sent": 3}
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+    if event["rawPath"] == "/send":
+        return _send(event)
     kind = (event.get("queryStringParameters") or {}).get("kind", "echo")
     if kind == "string":
         return "plain words"
     if kind == "dict":
         return {"answer": 42}
     if kind == "binary":
-        return {"statusCode": 200, "isBase64Encoded": True, "body": base64.b64encode(b"\x00\x01bin").decode(),
-                "headers": {"content-type": "application/octet-stream"}}
+        return {
+            "statusCode": 200,
+            "isBase64Encoded": True,
+            "body": base64.b64encode(b"\x00\x01bin").decode(),
+            "headers": {"content-type": "application/octet-stream"},
+        }
     if kind == "cookies":
         return {"statusCode": 201, "cookies": ["a=1; Path=/", "b=2"], "headers": {"x-one": "1"}, "body": ""}
     if kind == "bad":

@@ -1,0 +1,69 @@
+"""Bodies of the admin routes (API.md "Admin"): failures that need a human, listed and
+replayed. Contact data (emails, phones) is masked, as in the admin emails."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loyalty_bridge.models.records import ErrorCategory, ErrorStatus
+
+CategoryName = Literal[
+    "new_account_registration", "attach_existing_account_registration", "account_update", "new_order"
+]
+StatusName = Literal["open", "replaying", "resolved"]
+
+
+class ErrorView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    error_id: str
+    category: ErrorCategory
+    category_title: str
+    status: ErrorStatus
+    customer_id: str | None = None
+    subject_id: str | None = None
+    attempted: str
+    platform_answer: str
+    action: str
+    change_before: dict[str, Any] | None = None
+    change_after: dict[str, Any] | None = None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    note: str = ""
+    notified: bool = Field(description="the admins were emailed")
+    replayable: bool = Field(description="POST .../replay can send the failed message again")
+    raw_message: str | None = Field(default=None, description="an unreadable message's text (masked)")
+
+
+class ErrorPage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    errors: list[ErrorView]
+    next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
+
+
+class ResolveError(BaseModel):
+    """POST /v1/admin/errors/{error_id}/resolve: the admin fixed it by hand."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    note: str = Field(default="", max_length=500)
+
+
+class ResolvedError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    error_id: str
+    status: ErrorStatus
+
+
+class ReplayAccepted(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    error_id: str
+    status: ErrorStatus
+    queue: str

@@ -1,0 +1,149 @@
+"""Checkout against an external platform (PLATFORM_ADAPTER=rest) over the local stack:
+the fake platform server (tests/fake_rest_platform) on loopback, with faults on demand.
+
+- A platform outage during checkout: the order is accepted (202), queued, and credited
+  exactly once by the order worker after the platform comes back (C4, C6).
+- What the platform receives for each line follows seed 000, cut on characters: emoji,
+  CJK and combining accents count as one character each (C4).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bridge_local.client import SignedClient
+from bridge_local.stack import LocalStackProcess
+from loyalty_bridge.models.domain import PlatformOrder
+from tests.acceptance.test_checkout_flows import BASKET, join, line, order_body, quote, wait_for
+from tests.fake_rest_platform import DEFAULT_TOKEN, FakePlatformServer, Fault
+from tests.fakes import InMemoryPlatform
+
+
+@pytest.fixture(scope="module")
+def platform_backend() -> InMemoryPlatform:
+    return InMemoryPlatform(clock=lambda: datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
+def fake_platform(platform_backend: InMemoryPlatform) -> Iterator[FakePlatformServer]:
+    server = FakePlatformServer(platform_backend, token=DEFAULT_TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def rest_stack(
+    local_stack_factory: Callable[..., LocalStackProcess], fake_platform: FakePlatformServer
+) -> LocalStackProcess:
+    stack = local_stack_factory(env={"PLATFORM_ADAPTER": "rest", "PLATFORM_BASE_URL": fake_platform.url})
+    secret_arn = stack.status()["secrets"]["PlatformSecret"]
+    stack.client("secretsmanager").put_secret_value(
+        SecretId=secret_arn, SecretString=json.dumps({"token": DEFAULT_TOKEN})
+    )
+    return stack
+
+
+@pytest.fixture
+def client(
+    rest_stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
+) -> Iterator[SignedClient]:
+    with client_for(rest_stack, "storefront") as signed:
+        yield signed
+
+
+def posted_orders(backend: InMemoryPlatform, order_id: str) -> list[PlatformOrder]:
+    return [
+        call["order"]
+        for name, call in list(backend.calls)
+        if name == "post_order" and call["order"].order_id == order_id
+    ]
+
+
+def test_an_outage_during_checkout_ends_with_the_order_credited_once(
+    rest_stack: LocalStackProcess,
+    client: SignedClient,
+    fake_platform: FakePlatformServer,
+    platform_backend: InMemoryPlatform,
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    customer_id = join(client, rest_stack, new_customer)
+    order_id = f"o-{uuid.uuid4().hex[:10]}"
+    fake_platform.inject(Fault(kind="status", status=503, times=10_000, operation="postOrder"))
+    try:
+        posted = client.post("/v1/orders", json=order_body(order_id, customer_id, BASKET))
+        assert posted.status_code == 202, posted.text
+        assert (posted.json()["status"], posted.json()["reason"]) == ("queued", "platform_unavailable")
+        assert platform_backend.order_results.get(order_id) is None
+    finally:
+        fake_platform.faults.clear()  # the platform comes back
+
+    credited = wait_for(lambda: platform_backend.order_results.get(order_id), f"order {order_id} credited")
+    rest_stack.wait_until_drained()
+    # The 202 put the order on the queue and the order worker took it from there.
+    assert rest_stack.status()["functions"]["OrderWorkerFunction"]["invocations"] >= 1
+    assert credited.points_earned == 70
+    again = client.post("/v1/orders", json=order_body(order_id, customer_id, BASKET))
+    assert again.status_code == 200, again.text
+    assert (again.json()["status"], again.json()["points_earned"], again.json()["balance"]) == (
+        "credited",
+        70,
+        70,
+    )
+    assert quote(client, customer_id, [line("PROBE", "0.00")])["balance"] == 70  # credited once
+    # Retries carried the same business key: every post of this order was the same write.
+    assert {o.order_id for o in posted_orders(platform_backend, order_id)} == {order_id}
+
+
+def test_multibyte_titles_reach_the_platform_cut_on_characters(
+    rest_stack: LocalStackProcess,
+    client: SignedClient,
+    platform_backend: InMemoryPlatform,
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    customer_id = join(client, rest_stack, new_customer)
+    order_id = f"o-{uuid.uuid4().hex[:10]}"
+    furniture = (
+        "\u5bb6\u5177\u548c\u5bb6\u5c45\u7528\u54c1\u90e8\u95e8\u5927\u5168"  # 11 characters, 33 bytes
+    )
+    kitchen = "\u53a8\u623f\u7528\u54c1\u548c\u9910\u5177\u7c7b"  # 8 characters
+    lines = [
+        line(
+            "\u5546\u54c1-" + "\u7de8\u53f7" * 12,
+            "1.00",
+            1,
+            "\u6f22\u5b57\u306e\u540d\u524d" * 15,
+            [furniture, kitchen, None],
+        ),
+        line("EMOJI-1", "2.00", 1, "Party pack " + "\U0001f389" * 60, ["\U0001f381" * 12]),
+        line(
+            "ACCENTS",
+            "3.00",
+            1,
+            "Cre\u0300me bru\u0302le\u0301e " * 6,
+            ["Pa\u0302tisserie fine", "Ge\u0301teaux"],
+        ),
+        line("FAMILY", "4.00", 1, "x" * 48 + "\U0001f468\u200d\U0001f469\u200d\U0001f467 family", []),
+    ]
+    posted = client.post("/v1/orders", json=order_body(order_id, customer_id, lines))
+    assert posted.status_code == 200, posted.text
+    [sent] = {o.model_dump_json(): o for o in posted_orders(platform_backend, order_id)}.values()
+    cjk, emoji, accents, family = sent.lines
+    assert cjk.product_code == ("\u5546\u54c1-" + "\u7de8\u53f7" * 12)[:20]
+    assert cjk.title == ("\u6f22\u5b57\u306e\u540d\u524d" * 15)[:50]
+    assert (cjk.department, cjk.category, cjk.subcategory) == (furniture[:10], kitchen, None)
+    assert emoji.title == ("Party pack " + "\U0001f389" * 60)[:50]
+    assert emoji.department == "\U0001f381" * 10
+    assert accents.title == ("Cr\u00e8me br\u00fbl\u00e9e " * 6)[:50]  # composed: one character per letter
+    assert (accents.department, accents.category) == ("P\u00e2tisserie", "G\u00e9teaux")
+    assert family.title == "x" * 48  # the family emoji is not split in half
+    for sent_line in sent.lines:
+        assert len(sent_line.title) <= 50
+        assert len(sent_line.product_code) <= 20
+    assert posted.json()["points_earned"] == int(sum((Decimal(ln["unit_price"]) for ln in lines), Decimal(0)))

@@ -1,0 +1,255 @@
+"""Checkout on template.yaml's own resources in moto (the ``aws`` fixture): the checkout
+store's once-only writes, and the order flow over the real adapters (built-in ledger,
+DynamoDB customers, SQS order queue) as wiring builds them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from loyalty_bridge import errors, wiring
+from loyalty_bridge.adapters.checkout_store import DynamoCheckoutStore
+from loyalty_bridge.models.api_checkout import (
+    CheckoutLine,
+    OrderRequest,
+    RedemptionRequest,
+    RefundLine,
+    RefundRequest,
+)
+from loyalty_bridge.models.checkout_records import (
+    OrderLoyalty,
+    OrderRecord,
+    RedemptionRecord,
+    ReversalRecord,
+)
+from loyalty_bridge.models.domain import (
+    Consents,
+    LoyaltyStatus,
+    MemberProfile,
+    OrderResult,
+    PlatformOrder,
+    PlatformOrderLine,
+    ReversalResult,
+)
+from loyalty_bridge.models.messages import Envelope
+from loyalty_bridge.models.records import CustomerRecord
+from loyalty_bridge.services.checkout import sweep_expired_holds
+from loyalty_bridge.services.orders import OrderService
+
+if TYPE_CHECKING:
+    from bridge_local.resources import Provisioned
+
+pytestmark = pytest.mark.integration
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def platform_order(order_id: str) -> PlatformOrder:
+    return PlatformOrder(
+        order_id=order_id,
+        placed_at=datetime(2025, 1, 15, 12, tzinfo=UTC),
+        currency="EUR",
+        lines=[PlatformOrderLine(product_code="A", title="A", quantity=1, unit_price=Decimal("5"), sku="A")],
+        total=Decimal("5"),
+    )
+
+
+def test_the_store_writes_credits_and_reversals_once(aws: Provisioned) -> None:
+    store = wiring.checkout_store()
+    assert isinstance(store, DynamoCheckoutStore)
+    order_id = f"o-{tag()}"
+    record = OrderRecord(
+        order_id=order_id, customer_id="c-1", loyalty=OrderLoyalty.PENDING, order=platform_order(order_id)
+    )
+    assert store.create_order(record) is True
+    assert store.create_order(record) is False
+    assert store.get_order(order_id) == record
+    assert store.get_order("missing") is None
+
+    store.record_failure(order_id, "platform_refused: nope")
+    assert store.get_order(order_id).failure == "platform_refused: nope"  # type: ignore[union-attr]
+    store.set_order_loyalty(order_id, OrderLoyalty.MEMBER, "m-1")
+    credit = OrderResult(order_id=order_id, points_earned=5, points_redeemed=0, balance=5)
+    assert store.record_credit(order_id, "m-1", credit) == (credit, True)
+    other = credit.model_copy(update={"points_earned": 99})
+    assert store.record_credit(order_id, "m-1", other) == (credit, False)
+    store.record_failure(order_id, "late refusal")  # credited: kept as credited
+
+    first = ReversalRecord(
+        reversal_id="r-1", lines=[("A", 1)], result=ReversalResult(points_reversed=5, balance=0)
+    )
+    assert store.record_reversal(order_id, first)[1] is True
+    stored, new = store.record_reversal(order_id, first.model_copy(update={"lines": [("A", 2)]}))
+    assert (stored.lines, new) == ([("A", 1)], False)
+
+    loaded = store.get_order(order_id)
+    assert loaded is not None
+    assert (loaded.loyalty, loaded.member_id, loaded.credit, loaded.failure) == (
+        "member",
+        "m-1",
+        credit,
+        None,
+    )
+    assert [r.reversal_id for r in loaded.reversals] == ["r-1"]
+
+
+def test_the_store_keeps_redemptions_and_one_hold_per_cart(aws: Provisioned) -> None:
+    store = wiring.checkout_store()
+    rid = f"rd_{tag()}"
+    record = RedemptionRecord(
+        redemption_id=rid,
+        customer_id="c-1",
+        member_id="m-1",
+        cart_id="cart",
+        points=10,
+        discount=Decimal("0.10"),
+        expires_at=datetime.now(UTC) + timedelta(minutes=30),
+    )
+    store.put_redemption(record)
+    assert store.get_redemption(rid) == record
+    store.set_redemption_status(rid, "captured", order_id="o-1")
+    assert store.get_redemption(rid).status == "captured"  # type: ignore[union-attr]
+    cart = f"cart-{tag()}"
+    assert store.swap_cart_redemption("c-1", cart, "rd_a") is None
+    assert store.swap_cart_redemption("c-1", cart, "rd_b") == "rd_a"
+    assert store.swap_cart_redemption("c-1", cart, "rd_b") is None
+
+
+def joined_customer(points: int = 0) -> str:
+    customer_id = f"c-{tag()}"
+    email = f"{customer_id}@example.com"
+    member = wiring.platform().create_member(
+        MemberProfile(email=email), Consents(), idempotency_key=customer_id
+    )
+    wiring.customers().create(
+        CustomerRecord(
+            customer_id=customer_id,
+            email=email,
+            status=LoyaltyStatus.JOINED,
+            member_id=member.member_id,
+            card_number=member.card.number,
+        )
+    )
+    if points:
+        wiring.order_service().place(order(f"seed-{tag()}", customer_id, [line("SEED", str(points))]))
+    return customer_id
+
+
+def line(sku: str, price: str, quantity: int = 1) -> CheckoutLine:
+    return CheckoutLine(
+        sku=sku,
+        title=f"{sku} \u2615",
+        quantity=quantity,
+        unit_price=Decimal(price),
+        categories=["Kitchen & Dining", "Mugs"],
+    )
+
+
+def order(order_id: str, customer_id: str, lines: list[CheckoutLine], **extra: Any) -> OrderRequest:
+    total = sum((ln.unit_price * ln.quantity for ln in lines), Decimal(0)) - extra.pop("discount", Decimal(0))
+    return OrderRequest(
+        order_id=order_id,
+        customer_id=customer_id,
+        placed_at=datetime.now(UTC),
+        currency="EUR",
+        lines=lines,
+        total=total,
+        **extra,
+    )
+
+
+def balance(customer_id: str) -> int:
+    record = wiring.customers().get(customer_id)
+    assert record is not None
+    return wiring.platform().get_balance(record.member_id or "").balance
+
+
+def test_hold_order_refund_cancel_on_the_built_in_ledger(aws: Provisioned) -> None:
+    customer_id = joined_customer(points=1000)
+    checkout, orders = wiring.checkout_service(), wiring.order_service()
+    held = checkout.hold(
+        RedemptionRequest(customer_id=customer_id, cart_id="cart", points=200, order_total=Decimal("60.00"))
+    )
+    order_id = f"o-{tag()}"
+    request = order(
+        order_id,
+        customer_id,
+        [line("MUG", "12.00", 5)],
+        discount=held.discount,
+        redemption_id=held.redemption_id,
+    )
+    answer = orders.place(request)
+    assert (answer.status, answer.points_earned, answer.points_redeemed) == ("credited", 58, 200)
+    assert orders.place(request) == answer
+    assert balance(customer_id) == 1000 - 200 + 58
+
+    refunded = orders.refund(
+        order_id, RefundRequest(refund_id=f"r-{tag()}", lines=[RefundLine(sku="MUG", quantity=1)])
+    )
+    cancelled = orders.cancel(order_id)
+    assert (refunded.points_reversed or 0) + (cancelled.points_reversed or 0) == 58
+    assert cancelled.points_returned == 200
+    assert balance(customer_id) == 1000
+
+
+def test_expired_holds_are_released_by_the_sweeper(aws: Provisioned) -> None:
+    customer_id = joined_customer(points=100)
+    wiring.checkout_service().hold(
+        RedemptionRequest(customer_id=customer_id, cart_id="cart", points=50, order_total=Decimal("100"))
+    )
+    later = datetime.now(UTC) + timedelta(minutes=wiring.settings().hold_minutes + 1)
+    assert (sweep_expired_holds(wiring.platform(), later) or 0) >= 1
+    record = wiring.customers().get(customer_id)
+    assert record is not None
+    assert wiring.platform().get_balance(record.member_id or "").held == 0
+
+
+class DownPlatform:
+    """The real ledger behind an outage switch."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.down = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def post_order(self, member_id: str, order: PlatformOrder) -> OrderResult:
+        if self.down:
+            raise errors.PlatformUnavailable("platform down")
+        result: OrderResult = self.inner.post_order(member_id, order)
+        return result
+
+
+def test_an_outage_goes_through_the_real_order_queue_and_credits_once(aws: Provisioned) -> None:
+    customer_id = joined_customer()
+    platform = DownPlatform(wiring.platform())
+    orders = OrderService(
+        platform=platform,
+        customers=wiring.customers(),
+        store=wiring.checkout_store(),
+        queue=wiring.queue("order"),
+        incidents=wiring.incident_reporter(),
+        settings=wiring.settings(),
+    )
+    order_id = f"o-{tag()}"
+    request = order(order_id, customer_id, [line("MUG", "12.00", 2)])
+    assert orders.place(request).status == "queued"
+    sqs = aws.client("sqs")
+    url = wiring.settings().order_queue_url
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    )
+    envelopes = [Envelope.model_validate_json(m["Body"]) for m in messages]
+    [envelope] = [e for e in envelopes if e.message_id == f"order.post:{order_id}"]
+    platform.down = False
+    orders.settle(envelope)
+    orders.settle(envelope)
+    assert orders.place(request).points_earned == 24
+    assert balance(customer_id) == 24

@@ -1,0 +1,347 @@
+"""Profile sync through the real handlers and adapters: template.yaml's tables, FIFO queue,
+secrets and SES in moto, the built-in ledger as platform, FakeMailchimp over HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from loyalty_bridge import wiring
+from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile, ProfileChanges
+from loyalty_bridge.models.records import CustomerRecord
+from tests.fake_mailchimp import FakeMailchimp, webhook_form
+from tests.lambda_harness import FakeLambdaContext, http_event, load_function, signed_http_event
+
+if TYPE_CHECKING:
+    from bridge_local.resources import Provisioned, SigningKey
+
+pytestmark = pytest.mark.integration
+
+HOOK_SECRET = "hook-secret-123"
+
+
+@pytest.fixture
+def stack(
+    aws: Provisioned, fake_mailchimp: FakeMailchimp, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Provisioned]:
+    aws.client("secretsmanager").put_secret_value(
+        SecretId=aws.secrets["MailchimpSecret"],
+        SecretString=json.dumps({"api_key": fake_mailchimp.api_key, "webhook_secret": HOOK_SECRET}),
+    )
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", fake_mailchimp.list_id)
+    monkeypatch.setenv("MAILCHIMP_BASE_URL", fake_mailchimp.url)
+    monkeypatch.setenv("ADMIN_EMAILS", "ops@example.com")
+    wiring.reset()
+    yield aws
+    wiring.reset()
+
+
+def key(aws: Provisioned, scope: str) -> SigningKey:
+    return next(k for k in aws.signing_keys if k.scope == scope)
+
+
+def call(
+    aws: Provisioned,
+    function: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    scope: str = "storefront",
+    query: str = "",
+) -> tuple[int, Any]:
+    signing = key(aws, scope)
+    event = signed_http_event(
+        method,
+        path,
+        key_id=signing.key_id,
+        secret=signing.secret,
+        body=body,
+        query=query,
+        idempotency_key=uuid.uuid4().hex if method in ("POST", "PUT", "PATCH") else None,
+    )
+    answer = load_function(function).lambda_handler(event, FakeLambdaContext())
+    return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
+
+
+def run_sync(aws: Provisioned, *, rounds: int = 20) -> list[dict[str, Any]]:
+    """Deliver ProfileSyncQueue to the worker as Lambda would, deleting what succeeded."""
+    sqs = aws.client("sqs")
+    queue = aws.queues["ProfileSyncQueue"]
+    worker = load_function("profile_sync_worker")
+    answers = []
+    for _ in range(rounds):
+        received = sqs.receive_message(
+            QueueUrl=queue.url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0
+        ).get("Messages", [])
+        if not received:
+            break
+        event = {"Records": [sqs_record(m, queue.arn) for m in received]}
+        answer = worker.lambda_handler(event, FakeLambdaContext())
+        answers.append(answer)
+        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+        for message in received:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+    return answers
+
+
+def sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message["Attributes"],
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": "us-east-1",
+    }
+
+
+def joined_customer(email_prefix: str = "c") -> CustomerRecord:
+    customer_id = f"{email_prefix}-{uuid.uuid4().hex[:10]}"
+    record = CustomerRecord(
+        customer_id=customer_id,
+        email=f"{customer_id}@example.com",
+        first_name="Ann",
+        last_name="Lee",
+        mobile="+15550001111",
+    )
+    member = wiring.platform().create_member(
+        MemberProfile(email=record.email, first_name="Ann", last_name="Lee"),
+        Consents(),
+        idempotency_key=f"create-{customer_id}",
+    )
+    record = record.model_copy(
+        update={
+            "status": LoyaltyStatus.JOINED,
+            "member_id": member.member_id,
+            "card_number": member.card.number,
+        }
+    )
+    assert wiring.customers().create(record)
+    return record
+
+
+def sent_mail(aws: Provisioned, to: str) -> list[Any]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    sent = ses_backends[DEFAULT_ACCOUNT_ID][aws.region].sent_messages
+    return [m for m in sent if to in (m.destinations or {}).get("ToAddresses", [])]
+
+
+def test_profile_and_consents_reach_the_platform_and_mailchimp(
+    stack: Provisioned, fake_mailchimp: FakeMailchimp
+) -> None:
+    customer = joined_customer()
+    path = f"/v1/customers/{customer.customer_id}"
+
+    status, body = call(stack, "profile_api", "PATCH", path, {"first_name": "Anna", "birthday": "1990-02-03"})
+    assert (status, body["sync"]) == (202, "queued")
+    for n in range(6):
+        status, _ = call(
+            stack, "profile_api", "PUT", f"{path}/consents", {"email": n % 2 == 1, "sms": n % 2 == 0}
+        )
+        assert status == 202
+
+    answers = run_sync(stack)
+
+    assert all(a["batchItemFailures"] == [] for a in answers)
+    member = wiring.platform().get_member(customer.member_id or "")
+    assert member.profile.first_name == "Anna"
+    assert member.consents == Consents(email=True, sms=False)  # n = 5
+    mailchimp = fake_mailchimp.member(customer.email)
+    assert mailchimp is not None
+    assert (mailchimp.status, mailchimp.merge_fields["LOYALTY"], mailchimp.merge_fields["FNAME"]) == (
+        "subscribed",
+        "yes",
+        "Anna",
+    )
+    assert wiring.sms_optouts().is_opted_out("+15550001111")
+
+
+def test_bad_profile_bodies_are_422_and_unknown_customers_404(stack: Provisioned) -> None:
+    customer = joined_customer()
+    path = f"/v1/customers/{customer.customer_id}"
+
+    assert call(stack, "profile_api", "PATCH", path, {})[0] == 422
+    assert call(stack, "profile_api", "PATCH", path, {"mobile": None})[0] == 422
+    assert call(stack, "profile_api", "PATCH", path, {"email": "not-an-email"})[0] == 422
+    assert call(stack, "profile_api", "PATCH", path, {"nickname": "x"})[0] == 422
+    assert call(stack, "profile_api", "PUT", f"{path}/consents", {"email": "yes", "sms": False})[0] == 422
+    assert call(stack, "profile_api", "PATCH", "/v1/customers/nobody-here", {"first_name": "X"})[0] == 404
+
+
+def test_a_mailchimp_unsubscribe_reaches_the_platform(
+    stack: Provisioned, fake_mailchimp: FakeMailchimp
+) -> None:
+    customer = joined_customer()
+    call(
+        stack,
+        "profile_api",
+        "PUT",
+        f"/v1/customers/{customer.customer_id}/consents",
+        {"email": True, "sms": True},
+    )
+    run_sync(stack)
+    webhook = load_function("mailchimp_webhook")
+
+    verify = webhook.lambda_handler(
+        http_event("GET", "/v1/webhooks/mailchimp", query=f"secret={HOOK_SECRET}"), FakeLambdaContext()
+    )
+    assert verify["statusCode"] == 200
+    form = webhook_form("unsubscribe", customer.email, fake_mailchimp.list_id)
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    wrong = webhook.lambda_handler(
+        http_event("POST", "/v1/webhooks/mailchimp", body=form, headers=headers, query="secret=nope"),
+        FakeLambdaContext(),
+    )
+    assert wrong["statusCode"] == 401
+    answer = webhook.lambda_handler(
+        http_event(
+            "POST", "/v1/webhooks/mailchimp", body=form, headers=headers, query=f"secret={HOOK_SECRET}"
+        ),
+        FakeLambdaContext(),
+    )
+    assert (answer["statusCode"], json.loads(answer["body"])) == (200, {"result": "applied"})
+    other = webhook.lambda_handler(
+        http_event(
+            "POST",
+            "/v1/webhooks/mailchimp",
+            headers=headers,
+            query=f"secret={HOOK_SECRET}",
+            body=webhook_form("campaign", customer.email, fake_mailchimp.list_id),
+        ),
+        FakeLambdaContext(),
+    )
+    assert (other["statusCode"], json.loads(other["body"])) == (200, {"result": "ignored"})
+
+    run_sync(stack)
+
+    assert wiring.platform().get_member(customer.member_id or "").consents == Consents(email=False, sms=True)
+
+
+def test_a_platform_refusal_is_listed_emailed_once_and_replayed_after_the_fix(stack: Provisioned) -> None:
+    first = joined_customer("a")
+    second = joined_customer("b")
+    status, _ = call(
+        stack, "profile_api", "PATCH", f"/v1/customers/{first.customer_id}", {"email": second.email}
+    )
+    assert status == 202
+
+    run_sync(stack)
+
+    status, page = call(
+        stack,
+        "admin_api",
+        "GET",
+        "/v1/admin/errors",
+        scope="admin",
+        query="category=account_update&status=open",
+    )
+    assert status == 200
+    mine = [e for e in page["errors"] if e["customer_id"] == first.customer_id]
+    assert len(mine) == 1
+    error = mine[0]
+    assert error["category_title"] == "Account Update Errors"
+    assert error["replayable"] is True
+    assert error["change_after"]["email"].startswith("b***@")
+    mails = [m for m in sent_mail(stack, "ops@example.com") if first.customer_id in m.subject]
+    assert len(mails) == 1
+    assert "Account Update Errors" in mails[0].subject
+    # A storefront key may not use the admin routes.
+    assert call(stack, "admin_api", "GET", "/v1/admin/errors")[0] == 403
+
+    # The admin frees the email on the platform, then replays.
+    wiring.platform().update_profile(
+        second.member_id or "",
+        ProfileChanges(email=f"moved-{second.email}"),
+        idempotency_key=uuid.uuid4().hex,
+    )
+    status, replay = call(
+        stack, "admin_api", "POST", f"/v1/admin/errors/{error['error_id']}/replay", scope="admin"
+    )
+    assert (status, replay["status"], replay["queue"]) == (202, "replaying", "profile_sync")
+    run_sync(stack)
+
+    assert wiring.platform().get_member(first.member_id or "").profile.email == second.email
+    stored = wiring.error_store().get(error["error_id"])
+    assert stored is not None
+    assert stored.status == "resolved"
+    assert len([m for m in sent_mail(stack, "ops@example.com") if first.customer_id in m.subject]) == 1
+    status, again = call(
+        stack, "admin_api", "POST", f"/v1/admin/errors/{error['error_id']}/replay", scope="admin"
+    )
+    assert (status, again["code"]) == (409, "already_resolved")
+
+
+def test_dead_letters_are_recorded_and_emailed(stack: Provisioned) -> None:
+    monitor = load_function("dlq_monitor")
+    dlq = stack.queues["ProfileSyncDLQ"]
+    poison = f"not json {uuid.uuid4().hex} from a.b@example.com"
+    envelope = {
+        "v": 1,
+        "kind": "order.create",
+        "message_id": f"o-{uuid.uuid4().hex[:8]}",
+        "customer_id": "c-x",
+        "payload": {"order_id": "o-1"},
+    }
+    event = {
+        "Records": [
+            {
+                "messageId": f"m-{uuid.uuid4().hex[:8]}",
+                "receiptHandle": "r1",
+                "body": poison,
+                "attributes": {"ApproximateReceiveCount": "6"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": dlq.arn,
+                "awsRegion": "us-east-1",
+            },
+            {
+                "messageId": f"m-{uuid.uuid4().hex[:8]}",
+                "receiptHandle": "r2",
+                "body": json.dumps(envelope),
+                "attributes": {"ApproximateReceiveCount": "5"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": stack.queues["OrderDLQ"].arn,
+                "awsRegion": "us-east-1",
+            },
+        ]
+    }
+
+    assert monitor.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert monitor.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}  # redelivered
+
+    unreadable = wiring.error_store().get(f"account_update:unreadable:{event['Records'][0]['messageId']}")
+    assert unreadable is not None
+    assert unreadable.replay["raw"] == poison
+    assert unreadable.attempts == 2
+    order = wiring.error_store().get(f"new_order:dlq:{envelope['message_id']}")
+    assert order is not None
+    assert order.replay["queue"] == "order"
+    assert order.replay["body"]["message_id"] == envelope["message_id"]
+    subjects = [m.subject for m in sent_mail(stack, "ops@example.com")]
+    assert sum("New Order Errors" in s and "c-x" in s for s in subjects) == 1
+    status, page = call(stack, "admin_api", "GET", "/v1/admin/errors", scope="admin", query="limit=100")
+    assert status == 200
+    listed = {e["error_id"]: e for e in page["errors"]}
+    assert listed[unreadable.error_id]["replayable"] is False
+    assert "a***@e***.com" in listed[unreadable.error_id]["raw_message"]
+    path = f"/v1/admin/errors/{unreadable.error_id}"
+    status, refused = call(stack, "admin_api", "POST", f"{path}/replay", scope="admin")
+    assert (status, refused["code"]) == (409, "not_replayable")
+    status, closed = call(stack, "admin_api", "POST", f"{path}/resolve", {"note": "producer fixed"}, scope="admin")
+    assert (status, closed) == (200, {"error_id": unreadable.error_id, "status": "resolved"})
+    status, missing = call(stack, "admin_api", "POST", "/v1/admin/errors/nope/resolve", {}, scope="admin")
+    assert (status, missing["code"]) == (404, "error_not_found")

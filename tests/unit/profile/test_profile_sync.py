@@ -1,0 +1,303 @@
+"""Profile and consent sync on fakes: order, last write wins, nothing twice, nothing lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from loyalty_bridge import errors
+from loyalty_bridge.adapters.mailchimp import MailchimpRefused
+from loyalty_bridge.models.api_profile import MailchimpWebhook
+from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
+from loyalty_bridge.models.messages import PROFILE_UPDATE, Envelope, SyncedFields
+from loyalty_bridge.models.records import ErrorCategory, ErrorStatus
+from loyalty_bridge.services.profile_sync import queue_snapshot
+from tests.unit.profile.conftest import World
+
+
+def test_a_profile_change_is_saved_and_queued_in_the_customers_group(world: World) -> None:
+    world.customer("c-1")
+
+    result = world.updates.update_profile("c-1", SyncedFields(first_name="Anna", email="anna@example.org"))
+
+    assert result.sync == "queued"
+    record = world.customers.get("c-1")
+    assert record is not None
+    assert (record.first_name, record.email, record.version) == ("Anna", "anna@example.org", result.version)
+    [message] = world.queue.messages
+    assert message.group_id == "c-1"
+    envelope = Envelope.model_validate_json(message.body)
+    assert envelope.kind == PROFILE_UPDATE
+    assert envelope.version == result.version
+    assert envelope.payload["before"] == {"first_name": "Ann", "email": "c-1@example.com"}
+    assert envelope.payload["after"] == {"first_name": "Anna", "email": "anna@example.org"}
+
+
+def test_an_unchanged_profile_queues_nothing(world: World) -> None:
+    world.customer("c-1")
+
+    result = world.updates.update_profile("c-1", SyncedFields(first_name="Ann"))
+
+    assert result.sync == "unchanged"
+    assert world.queue.messages == []
+
+
+def test_an_unknown_customer_is_not_found(world: World) -> None:
+    with pytest.raises(errors.NotFound):
+        world.updates.update_profile("nobody", SyncedFields(first_name="X"))
+
+
+def test_the_change_reaches_the_platform_mailchimp_and_sms(world: World) -> None:
+    world.customer("c-1")
+    world.updates.update_profile("c-1", SyncedFields(first_name="Anna", mobile="+15550000002"))
+    world.updates.set_consents("c-1", Consents(email=True, sms=False))
+
+    outcomes = world.run()
+
+    assert all(o.failed == [] and o.retry == [] for o in outcomes)
+    member = world.platform.get_member(world.member_of("c-1"))
+    assert member.profile.first_name == "Anna"
+    assert member.profile.mobile == "+15550000002"
+    assert member.consents == Consents(email=True, sms=False)
+    audience = world.mailchimp.members["c-1@example.com"]
+    assert audience["status"] == "subscribed"
+    assert audience["merge"]["FNAME"] == "Anna"
+    assert audience["merge"]["LOYALTY"] == "yes"
+    assert world.sms.is_opted_out("+15550000002")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_burst_of_opt_in_and_out_ends_with_the_last_choice(world: World, reverse: bool) -> None:
+    world.customer("c-1")
+    for n in range(9):
+        world.updates.set_consents("c-1", Consents(email=n % 2 == 0, sms=n % 2 == 1))
+
+    world.run(reverse=reverse)
+
+    last = Consents(email=True, sms=False)  # n = 8
+    assert world.platform.get_member(world.member_of("c-1")).consents == last
+    assert world.mailchimp.members["c-1@example.com"]["status"] == "subscribed"
+    assert world.sms.is_opted_out("+15550000001")  # sms consent off
+    if reverse:
+        # The newest came first; every older one was stale and skipped.
+        assert len([c for c in world.platform.calls if c[0] == "set_consents"]) == 1
+
+
+def test_a_duplicate_delivery_changes_nothing_twice(world: World) -> None:
+    world.customer("c-1")
+    world.updates.update_profile("c-1", SyncedFields(last_name="Lu"))
+    [message] = world.queue.drain()
+    envelope = Envelope.model_validate_json(message.body)
+
+    first = world.sync.handle(envelope)
+    again = world.sync.handle(envelope)
+
+    assert sorted(first.applied) == ["mailchimp", "platform", "sms"]
+    assert again.applied == []
+    assert (
+        len([c for c in world.platform.calls if c[0] == "update_profile"]) == 1
+    )  # first contact: whole record
+    assert len(world.mailchimp.upserts) == 1
+
+
+def test_a_customer_not_joined_reaches_mailchimp_and_the_platform_once_joined(world: World) -> None:
+    world.customer("c-2", joined=False)
+    world.updates.update_profile("c-2", SyncedFields(first_name="Bea"))
+    outcome = world.run()[0]
+
+    assert "platform" in outcome.skipped
+    assert world.mailchimp.members["c-2@example.com"]["merge"]["LOYALTY"] == "no"
+
+    # The membership flow joins the customer, then queues a snapshot.
+    member = world.platform.create_member(
+        MemberProfile(email="c-2@example.com", first_name="Old"),
+        Consents(),
+        idempotency_key="join-c-2",
+    )
+    record = world.customers.get("c-2")
+    assert record is not None
+    world.customers.save(
+        record.model_copy(update={"status": LoyaltyStatus.JOINED, "member_id": member.member_id}),
+        expected_version=record.version,
+    )
+    queue_snapshot(world.queue, "c-2", reason="joined")
+    world.run()
+
+    assert world.platform.get_member(member.member_id).profile.first_name == "Bea"
+    assert world.mailchimp.members["c-2@example.com"]["merge"]["LOYALTY"] == "yes"
+
+
+def test_a_platform_refusal_is_one_error_one_email_and_replays_after_the_fix(world: World) -> None:
+    world.customer("c-1")
+    world.run()  # nothing queued yet; first contact happens with the change below
+    world.platform.fail_next("update_profile", errors.DuplicateMember(field="email"), times=2)
+    world.updates.update_profile("c-1", SyncedFields(email="taken@example.com"))
+
+    outcome = world.run()[0]
+
+    assert outcome.failed == ["platform"]
+    assert sorted(outcome.applied) == ["mailchimp", "sms"]
+    [record] = world.errors.records.values()
+    assert record.category == ErrorCategory.ACCOUNT_UPDATE
+    assert record.change_before == {"email": "c-1@example.com"}
+    assert record.change_after == {"email": "taken@example.com"}
+    assert "duplicate_member" in record.platform_answer
+    [mail] = world.mailer.sent
+    assert "Account Update Errors" in mail.subject
+    assert "email: c***@e***.com -> t***@e***.com" in mail.text
+
+    # The admin replays before fixing: it fails again - same record, no second email.
+    world.admin.replay(record.error_id)
+    world.run()
+    again = world.errors.get(record.error_id)
+    assert again is not None
+    assert (again.status, again.attempts, len(world.mailer.sent)) == (ErrorStatus.OPEN, 2, 1)
+
+    # After the fix, the replay goes through and the error is resolved.
+    world.admin.replay(record.error_id)
+    world.run()
+    assert world.platform.get_member(world.member_of("c-1")).profile.email == "taken@example.com"
+    resolved = world.errors.get(record.error_id)
+    assert resolved is not None
+    assert resolved.status == ErrorStatus.RESOLVED
+    assert len(world.errors.records) == 1
+
+
+def test_technical_failures_are_retried_then_recorded_on_the_last_attempt(world: World) -> None:
+    world.customer("c-1")
+    world.updates.set_consents("c-1", Consents(email=True, sms=True))
+    [message] = world.queue.drain()
+    envelope = Envelope.model_validate_json(message.body)
+    world.platform.fail_next("update_profile", errors.PlatformUnavailable("timeout"), times=5)
+
+    for attempt in range(1, 5):
+        with pytest.raises(errors.Retryable):
+            world.sync.handle(envelope, receive_count=attempt)
+    assert world.errors.records == {}
+    outcome = world.sync.handle(envelope, receive_count=5)
+
+    assert outcome.failed == ["platform"]
+    [record] = world.errors.records.values()
+    assert "still failing after 5 attempts" in record.platform_answer
+    assert len(world.mailer.sent) == 1
+    # Mailchimp was applied on the first attempt and never again.
+    assert len(world.mailchimp.upserts) == 1
+
+
+def test_a_mailchimp_refusal_is_recorded_for_mailchimp_only(world: World) -> None:
+    world.customer("c-1")
+    world.mailchimp.fail_next(MailchimpRefused("Member In Compliance State", "x@y.io cannot be subscribed"))
+    world.updates.set_consents("c-1", Consents(email=True, sms=False))
+
+    outcome = world.run()[0]
+
+    assert outcome.failed == ["mailchimp"]
+    [record] = world.errors.records.values()
+    assert record.error_id.endswith(":mailchimp")
+    assert "Member In Compliance State" in record.platform_answer
+    assert "x@y.io" not in record.platform_answer
+    assert world.platform.get_member(world.member_of("c-1")).consents.email is True
+
+
+def test_an_email_change_moves_the_mailchimp_member(world: World) -> None:
+    world.customer("c-1")
+    world.updates.set_consents("c-1", Consents(email=True, sms=False))
+    world.run()
+    world.updates.update_profile("c-1", SyncedFields(email="new@example.com"))
+
+    world.run()
+
+    assert world.mailchimp.upserts[-1].previous_email == "c-1@example.com"
+    assert "c-1@example.com" not in world.mailchimp.members
+    assert world.mailchimp.members["new@example.com"]["status"] == "subscribed"
+    assert world.state.customer_for_email("new@example.com") == "c-1"
+
+
+def test_a_mailchimp_unsubscribe_reaches_the_platform(world: World) -> None:
+    world.customer("c-1")
+    world.updates.set_consents("c-1", Consents(email=True, sms=True))
+    world.run()
+
+    event = MailchimpWebhook.model_validate(
+        {"type": "unsubscribe", "data": {"email": "C-1@example.com", "list_id": "L1"}}
+    )
+    assert world.updates.apply_mailchimp_event(event, list_id="L1") == "applied"
+    world.run()
+
+    member = world.platform.get_member(world.member_of("c-1"))
+    assert member.consents == Consents(email=False, sms=True)
+    record = world.customers.get("c-1")
+    assert record is not None
+    assert record.consents.email is False
+    # The echo of our own push (or a second delivery) changes nothing.
+    assert world.updates.apply_mailchimp_event(event, list_id="L1") == "unchanged"
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "expected"),
+    [
+        ("subscribe", {"email": "c-1@example.com", "list_id": "L1"}, "ignored"),
+        ("profile", {"email": "c-1@example.com", "list_id": "L1"}, "ignored"),
+        ("unsubscribe", {"email": "c-1@example.com", "list_id": "OTHER"}, "ignored"),
+        ("unsubscribe", {"email": "stranger@example.com", "list_id": "L1"}, "ignored"),
+        ("cleaned", {"email": "c-1@example.com", "list_id": "L1"}, "unchanged"),
+    ],
+)
+def test_other_mailchimp_events_change_nothing(
+    world: World, kind: str, data: dict[str, str], expected: str
+) -> None:
+    world.customer("c-1")
+    world.state.remember_email("c-1@example.com", "c-1")
+
+    event = MailchimpWebhook.model_validate({"type": kind, "data": data})
+
+    assert world.updates.apply_mailchimp_event(event, list_id="L1") == expected
+    assert world.queue.messages == []
+
+
+def test_when_the_queue_is_down_the_change_stands_and_waits_in_the_error_list(world: World) -> None:
+    world.customer("c-1")
+
+    def broken_send(*_args: object, **_kwargs: object) -> None:
+        raise errors.Retryable("sqs down")
+
+    world.queue.send = broken_send  # type: ignore[method-assign]
+    result = world.updates.update_profile("c-1", SyncedFields(first_name="Zed"))
+
+    assert result.sync == "deferred"
+    record = world.customers.get("c-1")
+    assert record is not None
+    assert record.first_name == "Zed"
+    [error] = world.errors.records.values()
+    assert error.replay["queue"] == "profile_sync"
+    assert error.change_after == {"first_name": "Zed"}
+
+
+def test_a_message_that_makes_no_sense_is_recorded_not_retried(world: World) -> None:
+    world.customer("c-1")
+    envelope = Envelope(
+        kind="profile.update", message_id="m-bad", customer_id="c-1", version=3, payload={"x": 1}
+    )
+
+    outcome = world.sync.handle(envelope)
+
+    assert outcome.failed == ["all"]
+    [record] = world.errors.records.values()
+    assert record.error_id == "account_update:m-bad:all"
+
+
+def test_replaying_a_change_that_newer_ones_overtook_resolves_without_undoing_them(world: World) -> None:
+    world.customer("c-1")
+    world.platform.fail_next("set_consents", errors.PlatformRefused("nope"))
+    world.updates.set_consents("c-1", Consents(email=True, sms=False))
+    world.run()
+    [error] = world.errors.records.values()
+    world.updates.set_consents("c-1", Consents(email=False, sms=True))
+    world.run()
+
+    world.admin.replay(error.error_id)
+    world.run()
+
+    assert world.platform.get_member(world.member_of("c-1")).consents == Consents(email=False, sms=True)
+    resolved = world.errors.get(error.error_id)
+    assert resolved is not None
+    assert resolved.status == ErrorStatus.RESOLVED
