@@ -165,7 +165,7 @@ def authorizer_event(
     path_parameters: dict[str, str],
     port: int,
     req_id: str,
-    identity_source: list[str] | None,
+    identity_source: list[str],
 ) -> dict[str, Any]:
     """HTTP API Lambda authorizer request, payload format 2.0 (no body: authorizers never
     see it, which is why the functions verify the body hash themselves)."""

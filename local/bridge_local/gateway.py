@@ -140,9 +140,8 @@ class Gateway:
         if authorizer is None:
             log.error("route %s names unknown authorizer %s", route.route_key, route.authorizer)
             return gateway_message(500, "Internal Server Error"), None
-        identity: list[str] | None = None
+        identity: list[str] = []
         if authorizer.identity_headers or authorizer.identity_query:
-            identity = []
             query = parse_qs(request.raw_query)
             for header in authorizer.identity_headers:
                 value = request.header(header)

@@ -22,9 +22,11 @@ from bridge_local.template import ScheduleSource, SqsSource
 log = logging.getLogger("bridge_local")
 
 # moto's long poll busy-waits on FIFO queues whose message group is in flight, so FIFO
-# queues are short-polled with a pause instead (keeps CPU low on 2 shared cores).
-FIFO_PAUSE_SECONDS = 0.2
-LONG_POLL_SECONDS = 1
+# queues are short-polled with a pause that grows while they stay empty (CPU stays low on
+# 2 shared cores, a new message is still picked up within a second).
+FIFO_PAUSE_MIN_SECONDS = 0.1
+FIFO_PAUSE_MAX_SECONDS = 1.0
+LONG_POLL_SECONDS = 2
 
 
 class SqsPoller:
@@ -46,6 +48,7 @@ class SqsPoller:
         self._sqs = provisioned.client("sqs")
         self.busy = False
         self.batches = 0
+        self._pause = FIFO_PAUSE_MIN_SECONDS
         self.thread = threading.Thread(
             target=self._run, name=f"sqs-{source.function}-{source.event}", daemon=True
         )
@@ -70,8 +73,10 @@ class SqsPoller:
         messages = self._receive(self.source.batch_size, wait)
         if not messages:
             if self.queue.fifo:
-                self._stop.wait(FIFO_PAUSE_SECONDS)
+                self._stop.wait(self._pause)
+                self._pause = min(FIFO_PAUSE_MAX_SECONDS, self._pause * 2)
             return []
+        self._pause = FIFO_PAUSE_MIN_SECONDS
         deadline = time.monotonic() + self.source.window_seconds
         while (
             len(messages) < self.source.batch_size and time.monotonic() < deadline and not self._stop.is_set()

@@ -220,10 +220,13 @@ class LocalStack:
         self._stop.set()
         if self.gateway is not None:
             self.gateway.stop()
-        threads = [p.thread for p in self.pollers] + [s.thread for s in self.schedules]
-        for thread in threads:
-            if thread.is_alive():
-                thread.join(timeout=LONG_STOP_SECONDS)
+        # Workers finish the batch in hand; an idle poller waiting in a long poll is a
+        # daemon thread that exits when its receive returns: not waited for.
+        deadline = time.monotonic() + STOP_SECONDS
+        workers: list[SqsPoller | ScheduleRunner] = [*self.pollers, *self.schedules]
+        for worker in workers:
+            if worker.busy:
+                worker.thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.capture is not None:
             self.capture.collect()  # whatever was sent during the last moments
         if self.runtime is not None:
@@ -366,7 +369,7 @@ class LocalStack:
         raise KeyError(name)
 
 
-LONG_STOP_SECONDS = 5.0
+STOP_SECONDS = 10.0
 
 
 # ---------------------------------------------------------------- child-process variant

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from loyalty_bridge.adapters.customers import DynamoCustomers
+    from loyalty_bridge.models.records import CustomerRecord
 
 _CACHED: list[Any] = []
 
@@ -152,7 +153,13 @@ def _membership_parts() -> tuple[RecordUpdater, Incidents, Linker]:
 
     updater = RecordUpdater(customers())
     snapshots = None if settings().platform_adapter == "ledger" else balance_snapshots()
-    return updater, Incidents(incident_reporter()), Linker(updater, platform(), snapshots)
+    return updater, Incidents(incident_reporter()), Linker(updater, platform(), snapshots, on_joined=_announce_join)
+
+
+def _announce_join(record: CustomerRecord) -> None:
+    from loyalty_bridge.services.profile_sync import queue_snapshot
+
+    queue_snapshot(queue("profile_sync"), record.customer_id, reason="joined", version=record.version)
 
 
 @cached

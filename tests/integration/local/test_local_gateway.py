@@ -167,6 +167,11 @@ def test_authorizer_allows_and_its_context_reaches_the_function(sample_stack: Sa
     assert seen["pathParameters"] == {"item": "g-1"}
     assert seen["queryStringParameters"] == {"q": "1"}
     assert "body" not in seen  # authorizers never see the body
+    # Same keys as the sample the authorizer's own tests use (events/authorizer_request.json).
+    project_sample = json.loads((EVENTS / "authorizer_request.json").read_text())
+    optional = {"cookies", "queryStringParameters", "pathParameters", "stageVariables"}
+    assert set(project_sample) - optional <= set(seen)
+    assert set(project_sample["requestContext"]) <= set(seen["requestContext"])
 
 
 def test_authorizer_denial_is_api_gateways_403(sample_stack: SampleStack) -> None:

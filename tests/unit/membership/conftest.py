@@ -56,6 +56,7 @@ class World:
     summary: SummaryService
     enrolment: EnrolmentService
     outcomes: list[Outcome] = field(default_factory=list)
+    announced: list[str] = field(default_factory=list)  # joins told to the marketing sync
 
     # ---------------------------------------------------------------- helpers
 
@@ -124,7 +125,8 @@ def make_world(**overrides: Any) -> World:
     reporter = IncidentReporter(errors, mailer, settings)
     updater = RecordUpdater(customers)
     incidents = Incidents(reporter)
-    linker = Linker(updater, platform)
+    announced: list[str] = []
+    linker = Linker(updater, platform, on_joined=lambda record: announced.append(record.customer_id))
     codes = CodeBook(verifications, b"test-pepper", clock=clock)
     attach = AttachService(updater, platform, codes, mailer, incidents, linker, metrics=metrics)
     return World(
@@ -143,6 +145,7 @@ def make_world(**overrides: Any) -> World:
         phone=PhoneService(updater, platform, codes, sms, incidents, linker, queue, metrics=metrics),
         summary=SummaryService(customers, platform, settings, clock=clock),
         enrolment=EnrolmentService(updater, platform, incidents, reporter, linker, attach, metrics=metrics),
+        announced=announced,
     )
 
 

@@ -191,10 +191,13 @@ class Linker:
         updater: RecordUpdater,
         platform: LoyaltyPlatform,
         snapshots: BalanceSnapshots | None = None,
+        on_joined: Callable[[CustomerRecord], None] | None = None,
     ) -> None:
         self.updater = updater
         self.platform = platform
         self.snapshots = snapshots
+        # Tells the marketing side (P4: Mailchimp's loyalty flag) that the customer joined.
+        self.on_joined = on_joined
 
     def link(self, customer_id: str, member: Member, **changes: Any) -> CustomerRecord:
         """Claim ``member`` for ``customer_id`` (errors.Conflict when it belongs to another
@@ -216,6 +219,12 @@ class Linker:
 
         saved = self.updater.update(customer_id, joined)
         self.refresh_snapshot(member.member_id)
+        if self.on_joined is not None:
+            try:
+                self.on_joined(saved)
+            except errors.BridgeError as exc:
+                # The join stands; the flag follows with the customer's next synced change.
+                logger.warning("join not announced to marketing sync", extra={"code": exc.code})
         return saved
 
     def refresh_snapshot(self, member_id: str) -> None:
