@@ -17,7 +17,6 @@ from loyalty_bridge.models.checkout_records import (
 )
 from loyalty_bridge.models.domain import AudienceMember, OrderResult
 from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, ErrorStatus, SyncState, utcnow
-
 from tests.fake_platform import FakeClock, InMemoryPlatform  # noqa: F401  (re-exported)
 
 

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--ready-file", type=Path, help="write the stack's coordinates as JSON here when ready"
     )
     parser.add_argument("--no-banner", action="store_true")
+    parser.add_argument(
+        "--exit-with-parent", action="store_true", help="stop when the parent process goes away (test runs)"
+    )
     parser.add_argument("--log-level", default=os.environ.get("BRIDGE_LOCAL_LOG_LEVEL", "INFO"))
     return parser
 
@@ -130,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    if args.exit_with_parent:
+        parent = os.getppid()
+
+        def _watch_parent() -> None:
+            while not stop.wait(1.0):
+                if os.getppid() != parent:
+                    stop.set()
+
+        threading.Thread(target=_watch_parent, name="parent-watch", daemon=True).start()
 
     stack = LocalStack(
         template=args.template,

@@ -464,6 +464,7 @@ class LocalStackProcess:
             "--ready-file",
             str(ready),
             "--no-banner",
+            "--exit-with-parent",
         ]
         for key, value in self.parameter_overrides.items():
             command += ["--param", f"{key}={value}"]

@@ -119,8 +119,6 @@ def is_retryable(exc: BaseException) -> bool:
     """Worker policy in one place: retry technical failures, record permanent ones."""
     if isinstance(exc, Retryable):
         return True
-    if isinstance(exc, BridgeError):
-        return False
     # Unknown exceptions (bugs, unexpected SDK errors) are retried: the queue's redrive
     # policy moves a poisoned message to the DLQ, where it is recorded and emailed.
-    return True
+    return not isinstance(exc, BridgeError)

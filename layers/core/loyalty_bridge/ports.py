@@ -39,7 +39,9 @@ class LoyaltyPlatform(Protocol):
     PlatformUnavailable (retryable).
     """
 
-    def create_member(self, profile: MemberProfile, consents: Consents, *, idempotency_key: str) -> Member: ...
+    def create_member(
+        self, profile: MemberProfile, consents: Consents, *, idempotency_key: str
+    ) -> Member: ...
 
     def get_member(self, member_id: str) -> Member: ...
 
@@ -47,9 +49,7 @@ class LoyaltyPlatform(Protocol):
         self, *, card_number: str | None = None, email: str | None = None, mobile: str | None = None
     ) -> list[Member]: ...
 
-    def attach_card(
-        self, card_number: str, profile: MemberProfile, *, idempotency_key: str
-    ) -> Member:
+    def attach_card(self, card_number: str, profile: MemberProfile, *, idempotency_key: str) -> Member:
         """Attach an existing card to a person (A4 ownership rule: the card account's email
         must match; an unregistered physical card takes ``profile``). CardNotAttachable
         otherwise, whatever the reason."""
@@ -103,8 +103,9 @@ class CustomerRepository(Protocol):
 
 
 class MessageQueue(Protocol):
-    def send(self, body: str, *, group_id: str | None = None, dedup_id: str | None = None,
-             delay_seconds: int = 0) -> None: ...
+    def send(
+        self, body: str, *, group_id: str | None = None, dedup_id: str | None = None, delay_seconds: int = 0
+    ) -> None: ...
 
 
 class Mailer(Protocol):
@@ -127,8 +128,9 @@ class ErrorStore(Protocol):
 
     def get(self, error_id: str) -> ErrorRecord | None: ...
 
-    def list(self, *, category: str | None, status: str | None, limit: int,
-             cursor: str | None) -> tuple[list[ErrorRecord], str | None]: ...
+    def list(
+        self, *, category: str | None, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[ErrorRecord], str | None]: ...
 
     def set_status(self, error_id: str, status: str, *, note: str = "") -> ErrorRecord: ...
 
@@ -255,7 +257,12 @@ class SyncStateStore(Protocol):
     def load(self, customer_id: str, target: str) -> SyncState: ...
 
     def mark_applied(
-        self, customer_id: str, target: str, version: int, fields: Sequence[str], *,
+        self,
+        customer_id: str,
+        target: str,
+        version: int,
+        fields: Sequence[str],
+        *,
         facts: dict[str, str] | None = None,
     ) -> None:
         """Record ``fields`` as applied at ``version`` (never lowers a version)."""

@@ -66,7 +66,7 @@ class Settings(BaseModel):
     sms_adapter: Literal["sns", "capture"] = "sns"
     # sms_adapter="capture": one JSON file per SMS in this folder (local stack).
     sms_capture_dir: str = ".local/sms"
-    signing_secret_prefix: str = "loyalty-bridge/keys/"
+    signing_secret_prefix: str = "loyalty-bridge/keys/"  # noqa: S105 - a name prefix, not a secret
     # Secret holding the pepper that one-time codes are hashed with (A4, A7): {"pepper": "..."}.
     verification_secret_arn: str = ""
     verification_code_ttl_seconds: int = 600  # one-time codes expire after 10 minutes (A4, A7)
@@ -98,7 +98,6 @@ class Settings(BaseModel):
 _ENV_NAMES = {name: name.upper() for name in Settings.model_fields}
 _ENV_NAMES["region"] = "AWS_REGION"
 _ENV_NAMES["aws_endpoint_url"] = "AWS_ENDPOINT_URL"
-
 
 
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:

@@ -153,7 +153,8 @@ def _membership_parts() -> tuple[RecordUpdater, Incidents, Linker]:
 
     updater = RecordUpdater(customers())
     snapshots = None if settings().platform_adapter == "ledger" else balance_snapshots()
-    return updater, Incidents(incident_reporter()), Linker(updater, platform(), snapshots, on_joined=_announce_join)
+    linker = Linker(updater, platform(), snapshots, on_joined=_announce_join)
+    return updater, Incidents(incident_reporter()), linker
 
 
 def _announce_join(record: CustomerRecord) -> None:

@@ -341,7 +341,8 @@ def test_dead_letters_are_recorded_and_emailed(stack: Provisioned) -> None:
     path = f"/v1/admin/errors/{unreadable.error_id}"
     status, refused = call(stack, "admin_api", "POST", f"{path}/replay", scope="admin")
     assert (status, refused["code"]) == (409, "not_replayable")
-    status, closed = call(stack, "admin_api", "POST", f"{path}/resolve", {"note": "producer fixed"}, scope="admin")
+    note = {"note": "producer fixed"}
+    status, closed = call(stack, "admin_api", "POST", f"{path}/resolve", note, scope="admin")
     assert (status, closed) == (200, {"error_id": unreadable.error_id, "status": "resolved"})
     status, missing = call(stack, "admin_api", "POST", "/v1/admin/errors/nope/resolve", {}, scope="admin")
     assert (status, missing["code"]) == (404, "error_not_found")
