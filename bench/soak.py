@@ -19,7 +19,9 @@ Audit (after the faults stop and every queue, DLQ included, is drained):
 - credited: the operation's effect is on the platform (ledger entry, member, profile);
 - in the error store: not on the platform, but recorded for a human (and emailed);
 - not for points: orders of customers who are not members (their signup is in the
-  error store), answered with 0 points by design;
+  error store), answered with 0 points by design; refunds of orders that earned nothing;
+- refused to the caller: the API answered an error after the storefront's retries, so the
+  change was never accepted and the storefront knows (counted, not hidden);
 - lost: neither on the platform nor in the error store (must be 0);
 - moved twice: points moved more than once or by a wrong amount: a member whose balance is
   not the sum of its entries, an order entry that is not earn minus redeemed, reversals
@@ -221,6 +223,7 @@ class Audit:
     credited: Counter[str] = field(default_factory=Counter)
     in_error_store: Counter[str] = field(default_factory=Counter)
     not_for_points: Counter[str] = field(default_factory=Counter)
+    answered_error: Counter[str] = field(default_factory=Counter)  # never accepted; the storefront knows
     lost: list[str] = field(default_factory=list)
     moved_twice: list[str] = field(default_factory=list)
 
@@ -230,6 +233,7 @@ class Audit:
             "credited": dict(self.credited),
             "in_error_store": dict(self.in_error_store),
             "not_for_points": dict(self.not_for_points),
+            "answered_error": dict(self.answered_error),
             "lost": len(self.lost),
             "lost_examples": self.lost[:20],
             "moved_twice": len(self.moved_twice),
@@ -261,6 +265,8 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
             result.credited["signup"] += 1
         elif recorded(f'"{customer_id}"', "new_account_registration"):
             result.in_error_store["signup"] += 1
+        elif not sent.signups[customer_id].ok and not record:
+            result.answered_error["signup"] += 1
         else:
             result.lost.append(f"signup {customer_id}: status {record.get('status')!r}, no error record")
 
@@ -316,6 +322,8 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
             result.in_error_store["order"] += 1
         elif not joined(facts["customer_id"]):
             result.not_for_points["order"] += 1
+        elif not facts["outcome"].ok:
+            result.answered_error["order"] += 1
         else:
             result.lost.append(
                 f"order {order_id}: no ledger entry, no error record ({facts['outcome'].body})"
@@ -336,6 +344,8 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
                 result.in_error_store[kind] += 1
             elif f"order:{order_id}" not in entries or outcome.body.get("status") == "not_applicable":
                 result.not_for_points[kind] += 1  # the order earned nothing to take back
+            elif not outcome.ok:
+                result.answered_error[kind] += 1
             else:
                 result.lost.append(
                     f"{kind} {op_id} of {order_id}: no reversal entry, no error ({outcome.body})"
@@ -497,12 +507,14 @@ def report(results: dict[str, Any]) -> str:
         f"AWS calls {results['faults_injected']['aws_total']}; storefront retries after 5xx: "
         f"{results['storefront_retries_after_5xx']}",
         "",
-        f"{'operation':<{width}}  {'sent':>6}  {'credited':>8}  {'error store':>11}  {'not for points':>14}",
+        f"{'operation':<{width}}  {'sent':>6}  {'credited':>8}  {'error store':>11}  {'not for points':>14}"
+        f"  {'refused to caller':>17}",
     ]
     for kind in kinds:
         lines.append(
             f"{kind:<{width}}  {a['sent'][kind]:>6}  {a['credited'].get(kind, 0):>8}  "
             f"{a['in_error_store'].get(kind, 0):>11}  {a['not_for_points'].get(kind, 0):>14}"
+            f"  {a['answered_error'].get(kind, 0):>17}"
         )
     lines += [
         "",
@@ -521,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--customers", type=int, default=300, help="customers (about 11 operations each)")
+    parser.add_argument("--customers", type=int, default=200, help="customers (about 9 operations each)")
     parser.add_argument("--threads", type=int, default=4, help="concurrent storefront threads")
     parser.add_argument("--platform-fault-rate", type=float, default=3.0, help="platform faults per second")
     parser.add_argument("--aws-fault-rate", type=float, default=0.01, help="share of AWS calls faulted")

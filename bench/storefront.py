@@ -36,7 +36,7 @@ class Outcome:
 @dataclass
 class Storefront:
     client: SignedClient
-    max_attempts: int = 8
+    max_attempts: int = 12  # with the backoff, about 15 s: past a Lambda timeout (10 s)
     backoff: float = 0.05
     statuses: dict[int, int] = field(default_factory=dict)  # every HTTP status seen, counted
 
@@ -60,7 +60,7 @@ class Storefront:
                 status == 409 and document.get("code") != "request_in_progress"
             ):
                 break
-            time.sleep(min(self.backoff * 2 ** (attempt - 1), 1.0))
+            time.sleep(min(self.backoff * 2 ** (attempt - 1), 2.0))
         return Outcome(status, document, attempt, server_errors, time.perf_counter() - started)
 
     # ------------------------------------------------------------ API.md operations

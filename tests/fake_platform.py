@@ -3,7 +3,9 @@
 It follows the same rules as the built-in ledger (adapters/ledger.py) and runs in the
 contract suite next to it, so unit tests built on it see real platform behaviour:
 earn rules from services/earn_rules (quote == credit), holds that expire, pending points,
-replays that answer like the first time, proportional refunds, shortfalls, A4/A8 rules.
+replays that answer like the first time, proportional refunds, shortfalls, A4/A8 rules,
+points that expire oldest first (R3, services/point_lots), accumulate-only members (A9),
+rewards and coupons (R4), referral codes and bonuses (R5).
 
 Test helpers: ``fail_next(method, exc, times=1)`` injects a failure, ``calls`` records
 every port call, ``import_physical_cards`` adds card stock, ``clock.advance`` moves time.
@@ -24,6 +26,8 @@ from loyalty_bridge.errors import (
     InvalidInput,
     MemberNotFound,
     PlatformRefused,
+    ProfileIncomplete,
+    RewardNotFound,
 )
 from loyalty_bridge.models.domain import (
     Balance,
@@ -32,6 +36,7 @@ from loyalty_bridge.models.domain import (
     CardKind,
     CardState,
     Consents,
+    Coupon,
     Hold,
     Member,
     MemberProfile,
@@ -41,6 +46,7 @@ from loyalty_bridge.models.domain import (
     Quote,
     Reversal,
     ReversalResult,
+    Reward,
 )
 from loyalty_bridge.services import card_numbers
 from loyalty_bridge.services.earn_rules import (
@@ -53,6 +59,9 @@ from loyalty_bridge.services.earn_rules import (
     refund_amount,
     reversal_points,
 )
+from loyalty_bridge.services.point_lots import PointLots
+from loyalty_bridge.services.referrals import new_referral_code, normalize_referral_code
+from loyalty_bridge.services.rewards import new_coupon_code
 from loyalty_bridge.settings import Settings
 
 
@@ -80,6 +89,9 @@ class _Account:
     held: int = 0
     lifetime_spend: Decimal = Decimal(0)
     merged_into: str | None = None
+    lots: PointLots = field(default_factory=PointLots)  # balance by credit day (R3)
+    referred_by: str | None = None  # R5: the referrer's member id
+    expiries: int = 0
 
 
 @dataclass
@@ -127,6 +139,9 @@ class InMemoryPlatform:
         self.order_results: dict[str, OrderResult] = {}
         self.reversals: dict[str, ReversalResult] = {}
         self.lots: dict[str, list[_Lot]] = {}  # member -> pending lots
+        self.referral_codes: dict[str, str] = {}  # code -> member id (R5)
+        self.coupon_list: dict[str, list[Coupon]] = {}  # member -> coupons, oldest first (R4)
+        self.rewarded: dict[str, Coupon] = {}  # redeem idempotency key -> coupon
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._failures: dict[str, list[BaseException]] = {}
         self._ids = 0
@@ -167,8 +182,21 @@ class InMemoryPlatform:
 
     # ------------------------------------------------------------------ members
 
-    def create_member(self, profile: MemberProfile, consents: Consents, *, idempotency_key: str) -> Member:
-        self._enter("create_member", profile=profile, consents=consents, idempotency_key=idempotency_key)
+    def create_member(
+        self,
+        profile: MemberProfile,
+        consents: Consents,
+        *,
+        idempotency_key: str,
+        referral_code: str | None = None,
+    ) -> Member:
+        self._enter(
+            "create_member",
+            profile=profile,
+            consents=consents,
+            idempotency_key=idempotency_key,
+            referral_code=referral_code,
+        )
         key = f"create:{idempotency_key}"
         if key in self.requests:
             first: Member = self.requests[key]
@@ -188,11 +216,18 @@ class InMemoryPlatform:
             card=Card(number=number, kind=CardKind.VIRTUAL, state=CardState.ACTIVE),
         )
         self._store_new(member, email)
+        referrer = self.referral_codes.get(normalize_referral_code(referral_code or ""))
+        if referrer is not None:
+            self.accounts[member.member_id].referred_by = referrer
         self.requests[key] = member
         return self._member(member.member_id)
 
     def _store_new(self, member: Member, email: str) -> None:
-        self.accounts[member.member_id] = _Account(member=member)
+        code = new_referral_code()
+        while code in self.referral_codes:
+            code = new_referral_code()
+        self.referral_codes[code] = member.member_id
+        self.accounts[member.member_id] = _Account(member=member.model_copy(update={"referral_code": code}))
         self.cards[member.card.number] = (member.card.kind, CardState.ACTIVE, member.member_id)
         self.emails[email] = member.member_id
 
@@ -216,6 +251,7 @@ class InMemoryPlatform:
             update={
                 "card": Card(number=account.member.card.number, kind=kind, state=state),
                 "tier": tier.name if tier else None,
+                "accumulate_only": self.rules.accumulate_only(account.member.profile),
             }
         )
 
@@ -289,9 +325,9 @@ class InMemoryPlatform:
                 raise CardNotAttachable()
             others.append(other)
         now = self._now()
-        self._mature(primary, now)
+        self._settle_account(primary, now)
         for other in others:
-            self._mature(other, now)
+            self._settle_account(other, now)
             moved = other.available
             entry = f"merge:{idempotency_key}:{other.member.member_id}"
             self.entries[f"{entry}:out"] = (other.member.member_id, -moved, 0)
@@ -300,6 +336,7 @@ class InMemoryPlatform:
             other.available = 0
             primary.lifetime_spend += other.lifetime_spend
             other.lifetime_spend = Decimal(0)
+            primary.lots.absorb(other.lots)
             lots = self.lots.pop(other.member.member_id, [])
             self.lots.setdefault(primary.member.member_id, []).extend(lots)
             for lot in lots:
@@ -358,6 +395,7 @@ class InMemoryPlatform:
         for lot in [lot for lot in lots if lot.available_at <= now]:
             lots.remove(lot)
             account.available += lot.points
+            account.lots.credit(lot.available_at, lot.points)
             self.entries[f"mature:{lot.order_id}"] = (member_id, lot.points, -lot.points)
 
     def _release_expired(self, account: _Account, now: datetime) -> None:
@@ -374,26 +412,49 @@ class InMemoryPlatform:
         account.held -= state.hold.points
         account.available += state.hold.points
 
-    def _settle(self, member_id: str) -> _Account:
-        account = self._owner(member_id)
-        now = self._now()
+    def _expire(self, account: _Account, now: datetime) -> int:
+        """R3: points past their expiry go, oldest first (held points wait for their hold)."""
+        expired = account.lots.expire(now, self.rules.expiry_months, account.available)
+        if expired:
+            account.available -= expired
+            account.expiries += 1
+            member_id = account.member.member_id
+            self.entries[f"expire:{member_id}:{account.expiries}"] = (member_id, -expired, 0)
+        return expired
+
+    def _settle_account(self, account: _Account, now: datetime) -> int:
         self._mature(account, now)
         self._release_expired(account, now)
+        return self._expire(account, now)
+
+    def _settle(self, member_id: str) -> _Account:
+        account = self._owner(member_id)
+        self._settle_account(account, self._now())
         return account
+
+    def _debit(self, account: _Account, points: int) -> None:
+        """``points`` are about to leave the balance: the oldest lots go first. Call before
+        changing ``available`` / ``held``."""
+        account.lots.spend(points, account.available + account.held)
 
     def _balance(self, account: _Account) -> Balance:
         lots = sorted(self.lots.get(account.member.member_id, []), key=lambda lot: lot.available_at)
         tier = self.rules.tier_for(account.lifetime_spend)
         nxt = self.rules.next_tier(account.lifetime_spend)
+        expiring, expiry_on = account.lots.next_expiry(self._now(), self.rules.expiry_months)
         return Balance(
             member_id=account.member.member_id,
             balance=account.available + account.held,
             held=account.held,
             pending=sum(lot.points for lot in lots),
+            next_expiry_points=expiring,
+            next_expiry_on=expiry_on,
             tier=tier.name if tier else None,
             next_tier=nxt.name if nxt else None,
             spend_to_next_tier=(nxt.min_spend - account.lifetime_spend) if nxt else None,
             lifetime_spend=account.lifetime_spend,
+            accumulate_only=self.rules.accumulate_only(account.member.profile),
+            referral_code=account.member.referral_code,
         )
 
     def get_balance(self, member_id: str) -> Balance:
@@ -409,6 +470,20 @@ class InMemoryPlatform:
                 released += 1
         return released
 
+    def expire_points(self, now: datetime | None = None) -> int:
+        """The sweeper (R3): settle every member whose points expired by ``now``; answers
+        how many members lost points."""
+        moment = now or self._now()
+        touched = 0
+        for account in self.accounts.values():
+            if account.merged_into is None and self._settle_account(account, moment):
+                touched += 1
+        return touched
+
+    def lots_of(self, member_id: str) -> dict[str, int]:
+        """Test helper: the member's balance by credit day (R3)."""
+        return self._owner(member_id).lots.as_dict()
+
     # ------------------------------------------------------------------ checkout
 
     def quote(self, member_id: str | None, basket: Basket, *, redeem_points: int = 0) -> Quote:
@@ -418,6 +493,10 @@ class InMemoryPlatform:
         account = self._settle(member_id) if member_id is not None else None
         spend = account.lifetime_spend if account else Decimal(0)
         available = account.available if account else 0
+        if account is not None and self.rules.accumulate_only(account.member.profile):
+            if redeem_points:
+                raise self._incomplete(account)
+            available = 0  # A9: earning, not redeeming
         amount = EarnInput.from_basket(basket).subtotal - basket.discount
         redeemable = self.rules.redeemable_points(available, amount, spend)
         if redeem_points > redeemable:
@@ -454,6 +533,8 @@ class InMemoryPlatform:
             raise InvalidInput("points to hold must be positive")
         if expires_at <= self._now():
             raise InvalidInput("a hold must expire in the future")
+        if self.rules.accumulate_only(account.member.profile):
+            raise self._incomplete(account)
         total = Decimal(str(order_total))
         if points > account.available:
             raise InsufficientPoints("not enough points")
@@ -496,6 +577,7 @@ class InMemoryPlatform:
         earned = earn(self.rules, EarnInput.from_order(order), account.lifetime_spend)
         if redeemed:
             state.state = "captured"
+            self._debit(account, redeemed)
             account.held -= redeemed
         available_at = order.placed_at + timedelta(days=self.settings.pending_days)
         pending = earned.points if available_at > self._now() and earned.points else 0
@@ -505,6 +587,7 @@ class InMemoryPlatform:
             )
         else:
             account.available += earned.points
+            account.lots.credit(self._now(), earned.points)
         account.lifetime_spend += earned.base
         self.entries[f"order:{order.order_id}"] = (owner, earned.points - pending - redeemed, pending)
         self.orders[order.order_id] = _OrderState(member_id=owner, earn=earned, redeemed=redeemed)
@@ -515,7 +598,23 @@ class InMemoryPlatform:
             balance=account.available + account.held,
         )
         self.order_results[order.order_id] = result
+        self._credit_referrer(account)
         return result
+
+    def _credit_referrer(self, referred: _Account) -> None:
+        """R5: the referred member's first credited order earns the referrer the bonus, once."""
+        bonus = self.rules.referral_bonus_points
+        referred_id = referred.member.member_id
+        entry = f"referral:{referred_id}"
+        if not bonus or referred.referred_by is None or entry in self.entries:
+            return
+        referrer = self._owner(referred.referred_by)
+        if referrer is referred:
+            return
+        self._settle_account(referrer, self._now())
+        referrer.available += bonus
+        referrer.lots.credit(self._now(), bonus)
+        self.entries[entry] = (referrer.member.member_id, bonus, 0)
 
     def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult:
         self._enter("reverse", member_id=member_id, reversal=reversal)
@@ -542,6 +641,7 @@ class InMemoryPlatform:
         returned = order.redeemed - order.returned if reversal.cancel else 0
         order.returned += returned
         account.available += returned
+        account.lots.credit(self._now(), returned)
         # Take back from the order's still-pending points first, then from the balance.
         from_pending = 0
         for lot in list(self.lots.get(account.member.member_id, [])):
@@ -551,6 +651,7 @@ class InMemoryPlatform:
                 if lot.points == 0:
                     self.lots[account.member.member_id].remove(lot)
         from_balance = min(owed - from_pending, account.available)
+        self._debit(account, from_balance)
         account.available -= from_balance
         account.lifetime_spend = max(account.lifetime_spend - spend_back, Decimal(0))
         self.entries[f"reversal:{reversal.reversal_id}"] = (
@@ -566,3 +667,50 @@ class InMemoryPlatform:
         )
         self.reversals[reversal.reversal_id] = result
         return result
+
+    # ------------------------------------------------------------------ rewards (R4)
+
+    def _incomplete(self, account: _Account) -> ProfileIncomplete:
+        missing = self.rules.missing_profile_fields(account.member.profile)
+        return ProfileIncomplete("complete the profile to redeem points", missing=missing)
+
+    def rewards(self) -> list[Reward]:
+        self._enter("rewards")
+        return sorted(self.rules.rewards, key=lambda reward: (reward.points, reward.reward_id))
+
+    def redeem_reward(self, member_id: str, reward_id: str, *, idempotency_key: str) -> Coupon:
+        self._enter(
+            "redeem_reward", member_id=member_id, reward_id=reward_id, idempotency_key=idempotency_key
+        )
+        if idempotency_key in self.rewarded:
+            return self.rewarded[idempotency_key]
+        reward = self.rules.reward(reward_id)
+        if reward is None:
+            raise RewardNotFound("no such reward")
+        account = self._settle(member_id)
+        if self.rules.accumulate_only(account.member.profile):
+            raise self._incomplete(account)
+        if reward.points > account.available:
+            raise InsufficientPoints("not enough points for this reward")
+        owner = account.member.member_id
+        self._debit(account, reward.points)
+        account.available -= reward.points
+        coupon = Coupon(
+            code=new_coupon_code(),
+            member_id=owner,
+            reward_id=reward.reward_id,
+            name=reward.name,
+            kind=reward.kind,
+            value=reward.value,
+            points=reward.points,
+            issued_at=self._now(),
+        )
+        self.entries[f"reward:{idempotency_key}"] = (owner, -reward.points, 0)
+        self.coupon_list.setdefault(owner, []).append(coupon)
+        self.rewarded[idempotency_key] = coupon
+        return coupon
+
+    def coupons(self, member_id: str) -> list[Coupon]:
+        self._enter("coupons", member_id=member_id)
+        owner = self._owner(member_id).member.member_id
+        return list(reversed(self.coupon_list.get(owner, [])))

@@ -74,7 +74,15 @@ def _accepted[T](body: T) -> Response[T]:
     return Response(status_code=202, content_type=JSON, body=body)
 
 
-@app.post("/v1/customers")
+@app.post(
+    "/v1/customers",
+    responses={
+        202: {
+            "description": "Web account stored; loyalty account created in the background",
+            "content": {JSON: {"model": CustomerAccepted}},
+        }
+    },
+)
 def create_customer(body: Annotated[CreateCustomer, Body()]) -> Response[CustomerAccepted]:
     record = services.signup_service().signup(body)
     return _accepted(
@@ -87,13 +95,24 @@ def loyalty_summary(customer_id: Annotated[CustomerId, Path()]) -> LoyaltySummar
     return services.summary_service().summary(customer_id)
 
 
-@app.post(f"{CUSTOMER}/loyalty/join")
+@app.post(
+    f"{CUSTOMER}/loyalty/join",
+    responses={202: {"description": "Join queued", "content": {JSON: {"model": JoinAccepted}}}},
+)
 def join(customer_id: Annotated[CustomerId, Path()]) -> Response[JoinAccepted]:
     record = services.signup_service().join(customer_id)
     return _accepted(JoinAccepted(status=record.status))
 
 
-@app.post(f"{CUSTOMER}/loyalty/attach")
+@app.post(
+    f"{CUSTOMER}/loyalty/attach",
+    responses={
+        202: {
+            "description": "A one-time code was mailed to the email of the card",
+            "content": {JSON: {"model": AttachStarted}},
+        }
+    },
+)
 def attach(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[AttachCard, Body()]
 ) -> Response[AttachStarted]:
@@ -109,7 +128,12 @@ def attach_confirm(
     return services.summary_service().of(record)
 
 
-@app.post(f"{CUSTOMER}/loyalty/phone")
+@app.post(
+    f"{CUSTOMER}/loyalty/phone",
+    responses={
+        202: {"description": "A 4-digit code was sent by SMS", "content": {JSON: {"model": PhoneCodeSent}}}
+    },
+)
 def phone(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[StartPhone, Body()]
 ) -> Response[PhoneCodeSent]:

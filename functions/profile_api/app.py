@@ -23,12 +23,20 @@ app = make_resolver()
 CUSTOMER = "/v1/customers/<customer_id>"
 
 
+_ACCEPTED: dict[int, Any] = {
+    202: {
+        "description": "Saved; the sync to the platform and Mailchimp is queued",
+        "content": {"application/json": {"model": SyncAccepted}},
+    }
+}
+
+
 def _accepted(sync: str, version: int) -> Response[SyncAccepted]:
     body = SyncAccepted.model_validate({"sync": sync, "version": version})
     return Response(status_code=202, content_type="application/json", body=body)
 
 
-@app.patch(CUSTOMER)
+@app.patch(CUSTOMER, responses=_ACCEPTED)
 def update_profile(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[UpdateProfile, Body()]
 ) -> Response[SyncAccepted]:
@@ -36,7 +44,7 @@ def update_profile(
     return _accepted(result.sync, result.version)
 
 
-@app.put(f"{CUSTOMER}/consents")
+@app.put(f"{CUSTOMER}/consents", responses=_ACCEPTED)
 def set_consents(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[SetConsents, Body()]
 ) -> Response[SyncAccepted]:

@@ -39,7 +39,13 @@ from tests.fake_rest_platform.contract import ContractChecker, contract_checker
 from tests.fake_rest_platform.faults import Fault, FaultPlan
 
 DEFAULT_TOKEN = "fake-platform-token"
-_SUCCESS_STATUS = {"createMember": 201, "createHold": 201, "setConsents": 204, "releaseHold": 204}
+_SUCCESS_STATUS = {
+    "createMember": 201,
+    "createHold": 201,
+    "redeemReward": 201,
+    "setConsents": 204,
+    "releaseHold": 204,
+}
 
 
 # ---------------------------------------------------------------- request bodies (wire)
@@ -52,6 +58,7 @@ class _Body(BaseModel):
 class _MemberCreate(_Body):
     profile: MemberProfile
     consents: Consents
+    referral_code: str | None = None
 
 
 class _MemberSearch(_Body):
@@ -359,6 +366,8 @@ class FakePlatformServer:
             return _error(409, "insufficient_points", "Not enough points.")
         except errors.MemberNotFound:
             return _error(404, "member_not_found", "No such member.")
+        except errors.RewardNotFound:
+            return _error(404, "reward_not_found", "No such reward.")
         except errors.NotFound:
             return _error(404, "not_found", "Not found.")
         except errors.InvalidInput as exc:
@@ -376,7 +385,9 @@ class FakePlatformServer:
         match op_id:
             case "createMember":
                 create = _MemberCreate.model_validate_json(body)
-                member = platform.create_member(create.profile, create.consents, idempotency_key=key)
+                member = platform.create_member(
+                    create.profile, create.consents, idempotency_key=key, referral_code=create.referral_code
+                )
                 return _json(201, _dump(member))
             case "searchMembers":
                 search = _MemberSearch.model_validate_json(body)
@@ -435,6 +446,13 @@ class FakePlatformServer:
                     cancel=reversal.cancel,
                 )
                 return _json(200, _dump(platform.reverse(member_id, domain)))
+            case "listRewards":
+                return _json(200, {"rewards": [_dump(reward) for reward in platform.rewards()]})
+            case "redeemReward":
+                coupon = platform.redeem_reward(member_id, unquote(params["reward_id"]), idempotency_key=key)
+                return _json(201, _dump(coupon))
+            case "listCoupons":
+                return _json(200, {"coupons": [_dump(coupon) for coupon in platform.coupons(member_id)]})
         raise AssertionError(op_id)
 
     # ------------------------------------------------------------ admin (not in the contract)

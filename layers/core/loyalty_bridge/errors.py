@@ -115,6 +115,19 @@ class MemberNotFound(PlatformRefused, NotFound):
     code = "member_not_found"
 
 
+class ProfileIncomplete(PlatformRefused):
+    """A9: the member is accumulate-only (required profile fields missing): points accrue
+    but cannot be redeemed until the profile is complete."""
+
+    code = "profile_incomplete"
+
+
+class RewardNotFound(PlatformRefused, NotFound):
+    """R4: no reward with this id in the program's catalogue."""
+
+    code = "reward_not_found"
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Worker policy in one place: retry technical failures, record permanent ones."""
     if isinstance(exc, Retryable):

@@ -16,6 +16,7 @@ from loyalty_bridge.models.domain import (
     Balance,
     Basket,
     Consents,
+    Coupon,
     Hold,
     Member,
     MemberProfile,
@@ -25,6 +26,7 @@ from loyalty_bridge.models.domain import (
     Quote,
     Reversal,
     ReversalResult,
+    Reward,
 )
 from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
 from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
@@ -40,8 +42,16 @@ class LoyaltyPlatform(Protocol):
     """
 
     def create_member(
-        self, profile: MemberProfile, consents: Consents, *, idempotency_key: str
-    ) -> Member: ...
+        self,
+        profile: MemberProfile,
+        consents: Consents,
+        *,
+        idempotency_key: str,
+        referral_code: str | None = None,
+    ) -> Member:
+        """``referral_code`` (R5): the code of the member who referred this person; an
+        unknown code is ignored (joining never fails because of it)."""
+        ...
 
     def get_member(self, member_id: str) -> Member: ...
 
@@ -78,6 +88,21 @@ class LoyaltyPlatform(Protocol):
         ...
 
     def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult: ...
+
+    # ---- rewards (R4)
+
+    def rewards(self) -> list[Reward]:
+        """The program's reward catalogue, cheapest first."""
+        ...
+
+    def redeem_reward(self, member_id: str, reward_id: str, *, idempotency_key: str) -> Coupon:
+        """Spend the reward's points (oldest first) and issue a coupon, atomically.
+        RewardNotFound, InsufficientPoints, ProfileIncomplete (A9) otherwise."""
+        ...
+
+    def coupons(self, member_id: str) -> list[Coupon]:
+        """The member's coupons, newest first (unused ones stay available)."""
+        ...
 
 
 class CustomerRepository(Protocol):

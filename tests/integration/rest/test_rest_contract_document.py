@@ -33,6 +33,9 @@ PORT_TO_CONTRACT = {
     "release_hold": {"releaseHold"},
     "post_order": {"postOrder"},
     "reverse": {"reverseOrder"},
+    "rewards": {"listRewards"},
+    "redeem_reward": {"redeemReward"},
+    "coupons": {"listCoupons"},
 }
 
 

@@ -2,8 +2,10 @@
 
 LedgerTable layout (pk / sk, gsi1pk / gsi1sk):
 
-    MEMBER#{id}      PROFILE          profile, consents, card; gsi1 MOBILE#{mobile} (A8 lookups)
-    MEMBER#{id}      ACCOUNT          available, held, lifetime_spend, version
+    MEMBER#{id}      PROFILE          profile, consents, card, referral_code, referred_by;
+                                      gsi1 MOBILE#{mobile} (A8 lookups)
+    MEMBER#{id}      ACCOUNT          available, held, lifetime_spend, points_by_day, version;
+                                      gsi1 EXPIRY#DUE / {first expiry}#{id} when points can expire
     MEMBER#{id}      HOLD#{rid}       a redemption hold (C2); gsi1 HOLDS#OPEN / {expires_at} while open
     MEMBER#{id}      LOT#{order_id}   points still pending (return window) and when they mature
     CARD#{number}    CARD             kind, state, member_id (uniqueness of card numbers)
@@ -11,13 +13,20 @@ LedgerTable layout (pk / sk, gsi1pk / gsi1sk):
     ENTRY#{id}       ENTRY            ledger entry keyed by its business id; gsi1 ENTRIES#{member}
     ORDER#{id}       ORDER            what an order earned, per sku, and what was reversed
     REQUEST#{op}#{key} REQUEST        first answer of a keyed non-balance write (replays)
+    REFERRAL#{code}  REFERRAL         member_id (R5: the member's referral code, unique)
+    COUPONS#{id}     {issued}#{code}  a coupon issued for a reward (R4), newest last
+    COUPON#{code}    COUPON           member_id (coupon codes are unique)
 
 Every change to a balance is ONE ``TransactWriteItems``: the entry is put with
 ``attribute_not_exists`` (so a replay is a no-op that answers like the first time) and the
 ACCOUNT item is updated under ``version = :seen`` with values computed (never negative)
 from that version. A version race is retried from a fresh read. Expired holds and matured
 pending points are settled inside the same transaction as the next write; reads treat them
-as settled already. Balance = available + held = sum of the member's entries.
+as settled already. Points past their expiry (R3, services/point_lots: the balance is kept
+by credit day, spent and expired oldest first) are expired in the same transaction as the
+next write, or by a write of their own when a read or the sweeper (``expire_points``)
+finds them, so a balance shown is always a balance stored. Balance = available + held =
+sum of the member's entries.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ from loyalty_bridge.errors import (
     PlatformError,
     PlatformRefused,
     PlatformUnavailable,
+    ProfileIncomplete,
+    RewardNotFound,
 )
 from loyalty_bridge.models.domain import (
     Balance,
@@ -53,6 +64,7 @@ from loyalty_bridge.models.domain import (
     CardKind,
     CardState,
     Consents,
+    Coupon,
     Hold,
     Member,
     MemberProfile,
@@ -62,6 +74,7 @@ from loyalty_bridge.models.domain import (
     Quote,
     Reversal,
     ReversalResult,
+    Reward,
 )
 from loyalty_bridge.services import card_numbers
 from loyalty_bridge.services.earn_rules import (
@@ -74,6 +87,9 @@ from loyalty_bridge.services.earn_rules import (
     refund_amount,
     reversal_points,
 )
+from loyalty_bridge.services.point_lots import PointLots
+from loyalty_bridge.services.referrals import new_referral_code, normalize_referral_code
+from loyalty_bridge.services.rewards import new_coupon_code
 from loyalty_bridge.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,6 +104,8 @@ _DESERIALIZER = TypeDeserializer()
 _SETTLE_LIMIT = 20  # expired holds / matured lots settled per transaction (item limit 100)
 _MAX_MERGE = 10
 _CLOSED_HOLD_DAYS = 30  # closed holds are kept this long (TTL) for replays and audits
+_REFERRER_SETTLE_LIMIT = 5  # keeps an order that also credits a referrer under 100 items
+_EXPIRY_INDEX = "EXPIRY#DUE"
 
 
 def _utcnow() -> datetime:
@@ -172,10 +190,13 @@ class _Account:
     lifetime_spend: Decimal
     version: int
     holds: dict[str, _HoldRow] = field(default_factory=dict)
-    lots: dict[str, _LotRow] = field(default_factory=dict)
+    lots: dict[str, _LotRow] = field(default_factory=dict)  # pending points (return window)
+    aged: PointLots = field(default_factory=PointLots)  # the balance by credit day (R3)
+    expiry_months: int | None = None
     # Settlement this write will persist:
     released: list[_HoldRow] = field(default_factory=list)
     matured: list[_LotRow] = field(default_factory=list)
+    expired: int = 0
 
     @property
     def balance(self) -> int:
@@ -199,8 +220,17 @@ class _Account:
         for lot in ripe[:limit]:
             del self.lots[lot.order_id]
             self.available += lot.points
+            self.aged.credit(lot.available_at, lot.points)
             self.matured.append(lot)
+        expired = self.aged.expire(now, self.expiry_months, self.available)
+        self.available -= expired
+        self.expired += expired
         return self
+
+    def debit(self, points: int) -> None:
+        """``points`` are about to leave the balance: spend the oldest first (call before
+        changing ``available`` / ``held``)."""
+        self.aged.spend(points, self.balance)
 
     @property
     def pending(self) -> int:
@@ -388,6 +418,8 @@ class DynamoDbLedger:
             version=int(account["version"]),
             holds=holds,
             lots=lots,
+            aged=PointLots.from_json(account.get("points_by_day")),
+            expiry_months=self._rules.expiry_months,
         )
 
     def _owner_id(self, member_id: str) -> str:
@@ -408,9 +440,10 @@ class DynamoDbLedger:
 
     def _member_from(self, profile: Item, lifetime_spend: Decimal) -> Member:
         tier = self._rules.tier_for(lifetime_spend)
+        person = MemberProfile.model_validate_json(profile["profile"])
         return Member(
             member_id=profile["member_id"],
-            profile=MemberProfile.model_validate_json(profile["profile"]),
+            profile=person,
             card=Card(
                 number=profile["card_number"],
                 kind=CardKind(profile["card_kind"]),
@@ -418,7 +451,13 @@ class DynamoDbLedger:
             ),
             consents=Consents.model_validate_json(profile["consents"]),
             tier=tier.name if tier else None,
+            accumulate_only=self._rules.accumulate_only(person),
+            referral_code=profile.get("referral_code"),
         )
+
+    def _missing_fields(self, acc: _Account) -> list[str]:
+        """A9: required profile fields the member has not filled (accumulate-only if any)."""
+        return self._rules.missing_profile_fields(MemberProfile.model_validate_json(acc.profile["profile"]))
 
     def _member(self, member_id: str) -> Member:
         profile = self._get(_member_pk(member_id), "PROFILE")
@@ -431,26 +470,36 @@ class DynamoDbLedger:
 
     def _account_items(self, acc: _Account, now: datetime) -> list[tuple[str, TransactWriteItemTypeDef]]:
         """The version-checked ACCOUNT update plus the settlement it carries."""
-        if acc.available < 0 or acc.held < 0:
+        if acc.available < 0 or acc.held < 0 or acc.aged.total > acc.balance:
             raise AssertionError("ledger arithmetic produced a negative balance")  # a bug, never data
+        expression = "SET available = :a, held = :h, lifetime_spend = :l, points_by_day = :d, version = :next"
+        values: dict[str, Any] = {
+            ":a": acc.available,
+            ":h": acc.held,
+            ":l": acc.lifetime_spend,
+            ":d": acc.aged.to_json(),
+            ":next": acc.version + 1,
+            ":seen": acc.version,
+        }
+        first_expiry = acc.aged.first_expiry(acc.expiry_months)
+        if first_expiry is not None:
+            # The sweeper finds members with points due by this index (R3).
+            expression += ", gsi1pk = :gp, gsi1sk = :gs"
+            values |= {":gp": _EXPIRY_INDEX, ":gs": f"{first_expiry.isoformat()}#{acc.member_id}"}
+        else:
+            expression += " REMOVE gsi1pk, gsi1sk"
         items: list[tuple[str, TransactWriteItemTypeDef]] = [
             (
                 "account",
                 self._update(
-                    _member_pk(acc.member_id),
-                    "ACCOUNT",
-                    "SET available = :a, held = :h, lifetime_spend = :l, version = :next",
-                    {
-                        ":a": acc.available,
-                        ":h": acc.held,
-                        ":l": acc.lifetime_spend,
-                        ":next": acc.version + 1,
-                        ":seen": acc.version,
-                    },
-                    condition="version = :seen",
+                    _member_pk(acc.member_id), "ACCOUNT", expression, values, condition="version = :seen"
                 ),
             )
         ]
+        if acc.expired:
+            # Keyed by the version it settles: a replay of this settlement cannot apply twice.
+            entry_id = f"expire:{acc.member_id}:v{acc.version}"
+            items.append(("settle", self._entry(entry_id, acc.member_id, "expire", -acc.expired, 0, now)))
         for row in acc.released:
             items.append(("settle", self._close_hold(acc.member_id, row.redemption_id, "released", now)))
         for lot in acc.matured:
@@ -528,7 +577,14 @@ class DynamoDbLedger:
 
     # ------------------------------------------------------------------ members
 
-    def create_member(self, profile: MemberProfile, consents: Consents, *, idempotency_key: str) -> Member:
+    def create_member(
+        self,
+        profile: MemberProfile,
+        consents: Consents,
+        *,
+        idempotency_key: str,
+        referral_code: str | None = None,
+    ) -> Member:
         request_pk = f"REQUEST#create#{idempotency_key}"
         email = normalize_email(profile.email)
         if not email:
@@ -540,21 +596,35 @@ class DynamoDbLedger:
                 return self._member(str(first["member_id"]))
             member_id = uuid.uuid4().hex
             number = card_numbers.new_virtual_number()
+            items = self._new_member_items(
+                member_id,
+                number,
+                CardKind.VIRTUAL,
+                profile,
+                consents,
+                request_pk,
+                new_card=True,
+                referred_by=self._referrer(referral_code),
+            )
             try:
-                self._transact(
-                    self._new_member_items(
-                        member_id, number, CardKind.VIRTUAL, profile, consents, request_pk, new_card=True
-                    )
-                )
+                self._transact(items)
             except _Cancelled as exc:
                 if "request" in exc.failed:
                     raise _Retry from exc  # a twin request won: answer like it did
                 if "email" in exc.failed:
                     raise DuplicateMember(field="email") from exc
-                raise _Retry from exc  # card number collision (1 in 10^13): draw again
+                raise _Retry from exc  # card number or referral code collision: draw again
             return self._member(member_id)
 
         return self._retrying(attempt)
+
+    def _referrer(self, referral_code: str | None) -> str | None:
+        """R5: the member a referral code belongs to (unknown codes are ignored)."""
+        code = normalize_referral_code(referral_code or "")
+        if not code:
+            return None
+        found = self._get(f"REFERRAL#{code}", "REFERRAL")
+        return str(found["member_id"]) if found else None
 
     def _new_member_items(
         self,
@@ -566,8 +636,10 @@ class DynamoDbLedger:
         request_pk: str,
         *,
         new_card: bool,
+        referred_by: str | None = None,
     ) -> list[tuple[str, TransactWriteItemTypeDef]]:
         pk = _member_pk(member_id)
+        referral_code = new_referral_code()
         profile_item: Item = {
             "pk": pk,
             "sk": "PROFILE",
@@ -578,6 +650,8 @@ class DynamoDbLedger:
             "card_number": number,
             "card_kind": kind.value,
             "card_state": CardState.ACTIVE.value,
+            "referral_code": referral_code,
+            "referred_by": referred_by,  # None is left out
             "created_at": _iso(self._clock()),
         }
         if profile.mobile:
@@ -593,8 +667,16 @@ class DynamoDbLedger:
                         "available": 0,
                         "held": 0,
                         "lifetime_spend": Decimal(0),
+                        "points_by_day": "{}",
                         "version": 0,
                     },
+                    condition="attribute_not_exists(pk)",
+                ),
+            ),
+            (
+                "referral",
+                self._put(
+                    {"pk": f"REFERRAL#{referral_code}", "sk": "REFERRAL", "member_id": member_id},
                     condition="attribute_not_exists(pk)",
                 ),
             ),
@@ -700,7 +782,7 @@ class DynamoDbLedger:
                 try:
                     self._transact(items)
                 except _Cancelled as exc:
-                    if exc.failed & {"request", "card"}:
+                    if exc.failed & {"request", "card", "referral"}:
                         raise _Retry from exc  # a twin request or someone else registered it first
                     raise CardNotAttachable() from exc  # the email belongs to another account
                 return self._member(member_id)
@@ -765,6 +847,7 @@ class DynamoDbLedger:
                 )
                 primary.available += moved
                 primary.lifetime_spend += other.lifetime_spend
+                primary.aged.absorb(other.aged)
                 other.available = 0
                 other.lifetime_spend = Decimal(0)
                 for lot in other.lots.values():
@@ -976,30 +1059,91 @@ class DynamoDbLedger:
 
     # ------------------------------------------------------------------ balances
 
-    def _balance(self, acc: _Account) -> Balance:
+    def _balance(self, acc: _Account, now: datetime) -> Balance:
         tier = self._rules.tier_for(acc.lifetime_spend)
         nxt = self._rules.next_tier(acc.lifetime_spend)
+        expiring, expiry_on = acc.aged.next_expiry(now, acc.expiry_months)
         return Balance(
             member_id=acc.member_id,
             balance=acc.balance,
             pending=acc.pending,
             held=acc.held,
+            next_expiry_points=expiring,
+            next_expiry_on=expiry_on,
             tier=tier.name if tier else None,
             next_tier=nxt.name if nxt else None,
             spend_to_next_tier=(nxt.min_spend - acc.lifetime_spend) if nxt else None,
             lifetime_spend=acc.lifetime_spend,
+            accumulate_only=bool(self._missing_fields(acc)),
+            referral_code=acc.profile.get("referral_code"),
         )
 
+    def _settled(self, member_id: str, now: datetime) -> _Account:
+        """The member's account as of ``now`` for a read. Expiry changes the balance, so
+        points found expired are written off first (one transaction), never only shown."""
+        acc = self._load_owner(member_id).settle(now, limit=None)
+        if acc.expired:
+            self._write_off_expired(acc.member_id, now)
+            acc = self._load(acc.member_id).settle(now, limit=None)
+        return acc
+
+    def _write_off_expired(self, member_id: str, now: datetime) -> int:
+        """Persist the settlement of ``member_id`` (expired points, expired holds, matured
+        points) when points expired; the points written off."""
+
+        def attempt() -> int:
+            acc = self._load(member_id).settle(now)
+            if not acc.expired:
+                return 0
+            try:
+                self._transact(self._account_items(acc, now))
+            except _Cancelled as exc:
+                raise _Retry from exc
+            return acc.expired
+
+        return self._retrying(attempt)
+
+    def expire_points(self, now: datetime | None = None, *, limit: int = 500) -> int:
+        """The sweeper (R3): write off the points expired by ``now`` of up to ``limit``
+        members due (the rest on the next run). Answers how many members lost points."""
+        moment = now or self._clock()
+        due = self._query(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk AND gsi1sk <= :until",
+            ExpressionAttributeValues={
+                ":pk": {"S": _EXPIRY_INDEX},
+                ":until": {"S": moment.astimezone(UTC).date().isoformat() + "~"},
+            },
+        )
+        touched = 0
+        for count, item in enumerate(due):
+            if count >= limit:
+                break
+            member_id = str(item["pk"]).removeprefix("MEMBER#")
+            if self._write_off_expired(member_id, moment):
+                touched += 1
+        return touched
+
+    def points_by_day(self, member_id: str) -> dict[str, int]:
+        """The member's balance by credit day (R3; history and property tests)."""
+        return self._load_owner(member_id).aged.as_dict()
+
     def get_balance(self, member_id: str) -> Balance:
-        return self._balance(self._load_owner(member_id).settle(self._clock(), limit=None))
+        now = self._clock()
+        return self._balance(self._settled(member_id, now), now)
 
     def quote(self, member_id: str | None, basket: Basket, *, redeem_points: int = 0) -> Quote:
         if redeem_points < 0:
             raise InvalidInput("redeem_points must not be negative")
-        acc = self._load_owner(member_id).settle(self._clock(), limit=None) if member_id is not None else None
+        acc = self._settled(member_id, self._clock()) if member_id is not None else None
         spend = acc.lifetime_spend if acc else Decimal(0)
         amount = EarnInput.from_basket(basket).subtotal - basket.discount
-        redeemable = self._rules.redeemable_points(acc.available if acc else 0, amount, spend)
+        available = acc.available if acc else 0
+        if acc is not None and (missing := self._missing_fields(acc)):
+            if redeem_points:
+                raise ProfileIncomplete("complete the profile to redeem points", missing=missing)
+            available = 0  # A9: earning, not redeeming
+        redeemable = self._rules.redeemable_points(available, amount, spend)
         if redeem_points > redeemable:
             raise InsufficientPoints(f"at most {redeemable} points can be redeemed on this order")
         discount = self._rules.discount_for(redeem_points, spend)
@@ -1030,6 +1174,8 @@ class DynamoDbLedger:
                 raise InvalidInput("points to hold must be positive")
             if expires_at <= now:
                 raise InvalidInput("a hold must expire in the future")
+            if missing := self._missing_fields(acc):
+                raise ProfileIncomplete("complete the profile to redeem points", missing=missing)
             if points > acc.available:
                 raise InsufficientPoints("not enough points")
             if points > self._rules.redeemable_points(points, total, acc.lifetime_spend):
@@ -1145,6 +1291,7 @@ class DynamoDbLedger:
                 if row.state != "open":
                     raise PlatformRefused("the hold expired or was released", code="hold_expired")
                 redeemed = row.points
+                acc.debit(redeemed)
                 acc.held -= redeemed
                 items.append(("hold", self._close_hold(acc.member_id, row.redemption_id, "captured", now)))
             earned = earn(self._rules, EarnInput.from_order(order), acc.lifetime_spend)
@@ -1159,6 +1306,7 @@ class DynamoDbLedger:
                     )
                 )
             acc.available += earned.points - pending
+            acc.aged.credit(now, earned.points - pending)
             acc.lifetime_spend += earned.base
             result = OrderResult(
                 order_id=order.order_id,
@@ -1200,6 +1348,7 @@ class DynamoDbLedger:
                 )
             )
             items.extend(self._account_items(acc, now))
+            items.extend(self._referral_items(acc, now))
             try:
                 self._transact(items)
             except _Cancelled as exc:
@@ -1207,6 +1356,28 @@ class DynamoDbLedger:
             return result
 
         return self._retrying(attempt)
+
+    def _referral_items(
+        self, referred: _Account, now: datetime
+    ) -> list[tuple[str, TransactWriteItemTypeDef]]:
+        """R5: the referrer's bonus, written with the referred member's first credited order
+        (the entry is keyed by the referred member: it can only ever be written once)."""
+        bonus = self._rules.referral_bonus_points
+        referred_by = referred.profile.get("referred_by")
+        if not bonus or not referred_by:
+            return []
+        entry_id = f"referral:{referred.member_id}"
+        if self._get(f"ENTRY#{entry_id}", "ENTRY") is not None:
+            return []
+        referrer_id = self._owner_id(str(referred_by))
+        if referrer_id == referred.member_id:
+            return []
+        referrer = self._load(referrer_id).settle(now, limit=_REFERRER_SETTLE_LIMIT)
+        referrer.available += bonus
+        referrer.aged.credit(now, bonus)
+        items = [("referral", self._entry(entry_id, referrer_id, "referral", bonus, 0, now))]
+        items.extend(self._account_items(referrer, now))
+        return items
 
     def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult:
         entry_id = f"reversal:{reversal.reversal_id}"
@@ -1241,6 +1412,7 @@ class DynamoDbLedger:
             redeemed, returned_before = int(order["redeemed"]), int(order["returned"])
             returned = redeemed - returned_before if reversal.cancel else 0
             acc.available += returned
+            acc.aged.credit(now, returned)
             items: list[tuple[str, TransactWriteItemTypeDef]] = []
             from_pending = 0
             lot = acc.lots.get(reversal.order_id)
@@ -1262,6 +1434,7 @@ class DynamoDbLedger:
                         )
                     )
             from_balance = min(owed - from_pending, acc.available)
+            acc.debit(from_balance)
             acc.available -= from_balance
             acc.lifetime_spend = max(acc.lifetime_spend - spend_back, Decimal(0))
             result = ReversalResult(
@@ -1314,3 +1487,83 @@ class DynamoDbLedger:
             return result
 
         return self._retrying(attempt)
+
+    # ------------------------------------------------------------------ rewards (R4)
+
+    def rewards(self) -> list[Reward]:
+        return sorted(self._rules.rewards, key=lambda reward: (reward.points, reward.reward_id))
+
+    def redeem_reward(self, member_id: str, reward_id: str, *, idempotency_key: str) -> Coupon:
+        entry_id = f"reward:{idempotency_key}"
+
+        def attempt() -> Coupon:
+            first = self._get(f"ENTRY#{entry_id}", "ENTRY")
+            if first is not None:
+                return Coupon.model_validate_json(first["result"])
+            reward = self._rules.reward(reward_id)
+            if reward is None:
+                raise RewardNotFound("no such reward")
+            now = self._clock()
+            acc = self._load_owner(member_id).settle(now)
+            if missing := self._missing_fields(acc):
+                raise ProfileIncomplete("complete the profile to redeem points", missing=missing)
+            if reward.points > acc.available:
+                raise InsufficientPoints("not enough points for this reward")
+            acc.debit(reward.points)
+            acc.available -= reward.points
+            coupon = Coupon(
+                code=new_coupon_code(),
+                member_id=acc.member_id,
+                reward_id=reward.reward_id,
+                name=reward.name,
+                kind=reward.kind,
+                value=reward.value,
+                points=reward.points,
+                issued_at=now,
+            )
+            items = [
+                (
+                    "entry",
+                    self._entry(
+                        entry_id, acc.member_id, "reward", -reward.points, 0, now, coupon.model_dump_json()
+                    ),
+                ),
+                (
+                    "coupon",
+                    self._put(
+                        {
+                            "pk": f"COUPONS#{acc.member_id}",
+                            "sk": f"{_iso(now)}#{coupon.code}",
+                            "coupon": coupon.model_dump_json(),
+                        },
+                        condition="attribute_not_exists(pk)",
+                    ),
+                ),
+                (
+                    "code",
+                    self._put(
+                        {"pk": f"COUPON#{coupon.code}", "sk": "COUPON", "member_id": acc.member_id},
+                        condition="attribute_not_exists(pk)",
+                    ),
+                ),
+            ]
+            items.extend(self._account_items(acc, now))
+            try:
+                self._transact(items)
+            except _Cancelled as exc:
+                raise _Retry from exc  # a twin request, a concurrent change or a code collision
+            return coupon
+
+        return self._retrying(attempt)
+
+    def coupons(self, member_id: str) -> list[Coupon]:
+        owner = self._owner_id(member_id)
+        return [
+            Coupon.model_validate_json(item["coupon"])
+            for item in self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"COUPONS#{owner}"}},
+                ConsistentRead=True,
+                ScanIndexForward=False,
+            )
+        ]

@@ -45,6 +45,8 @@ from loyalty_bridge.models.domain import (
     CardKind,
     CardState,
     Consents,
+    Coupon,
+    CouponStatus,
     Hold,
     Member,
     MemberProfile,
@@ -54,6 +56,8 @@ from loyalty_bridge.models.domain import (
     Quote,
     Reversal,
     ReversalResult,
+    Reward,
+    RewardKind,
 )
 from loyalty_bridge.observability import MetricName, logger
 from loyalty_bridge.observability import metrics as _default_metrics
@@ -63,6 +67,7 @@ USER_AGENT: Final = "loyalty-bridge/rest-platform"
 _CODE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _HEADER_KEY: Final = re.compile(r"[\x21-\x7e]{1,255}")
 _MONEY: Final = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,10})?")
+_REWARDS_TTL_SECONDS: Final = 300.0  # the catalogue changes rarely; the summary reads it often
 
 
 class MetricsSink(Protocol):
@@ -196,6 +201,7 @@ class _MemberOut(_Wire):
     consents: _ConsentsOut
     tier: str | None = None
     accumulate_only: bool = False
+    referral_code: str | None = None
 
 
 class _MemberListOut(_Wire):
@@ -213,6 +219,36 @@ class _BalanceOut(_Wire):
     next_tier: str | None = None
     spend_to_next_tier: Money | None = None
     lifetime_spend: Money = Decimal("0")
+    accumulate_only: bool = False
+    referral_code: str | None = None
+
+
+class _RewardOut(_Wire):
+    reward_id: str
+    name: str
+    points: Count
+    kind: RewardKind
+    value: str
+
+
+class _RewardListOut(_Wire):
+    rewards: list[_RewardOut]
+
+
+class _CouponOut(_Wire):
+    code: str = Field(min_length=1)
+    member_id: str
+    reward_id: str
+    name: str
+    kind: RewardKind
+    value: str
+    points: Count
+    issued_at: AwareDatetime
+    status: CouponStatus
+
+
+class _CouponListOut(_Wire):
+    coupons: list[_CouponOut]
 
 
 class _QuoteOut(_Wire):
@@ -302,17 +338,28 @@ class RestPlatform:
         self._rng = rng or random.SystemRandom()
         self._metrics = metrics
         self._clock = clock
+        self._rewards: tuple[float, list[Reward]] | None = None  # (read at, catalogue)
 
     # ------------------------------------------------------------ members
 
-    def create_member(self, profile: MemberProfile, consents: Consents, *, idempotency_key: str) -> Member:
+    def create_member(
+        self,
+        profile: MemberProfile,
+        consents: Consents,
+        *,
+        idempotency_key: str,
+        referral_code: str | None = None,
+    ) -> Member:
+        body: dict[str, Any] = {"profile": _dump(profile, exclude_none=True), "consents": _dump(consents)}
+        if referral_code:
+            body["referral_code"] = referral_code
         wire = self._call(
             "createMember",
             "POST",
             "/v1/members",
             _MemberOut,
             expect=201,
-            body={"profile": _dump(profile, exclude_none=True), "consents": _dump(consents)},
+            body=body,
             idempotency_key=idempotency_key,
         )
         return self._member(wire)
@@ -457,6 +504,37 @@ class RestPlatform:
             idempotency_key=f"reversal:{reversal.reversal_id}",
         )
         return self._convert(ReversalResult, wire, "reverseOrder")
+
+    # ------------------------------------------------------------ rewards (R4)
+
+    def rewards(self) -> list[Reward]:
+        """The platform's catalogue, cached for a few minutes (the login summary's
+        ``next_reward`` reads it; it changes rarely)."""
+        cached = self._rewards
+        if cached is not None and self._clock() - cached[0] < _REWARDS_TTL_SECONDS:
+            return list(cached[1])
+        wire = self._call("listRewards", "GET", "/v1/rewards", _RewardListOut)
+        catalogue = sorted(
+            (self._convert(Reward, item, "listRewards") for item in wire.rewards),
+            key=lambda reward: (reward.points, reward.reward_id),
+        )
+        self._rewards = (self._clock(), catalogue)
+        return list(catalogue)
+
+    def redeem_reward(self, member_id: str, reward_id: str, *, idempotency_key: str) -> Coupon:
+        wire = self._call(
+            "redeemReward",
+            "POST",
+            f"/v1/members/{_seg(member_id)}/rewards/{_seg(reward_id)}/redeem",
+            _CouponOut,
+            expect=201,
+            idempotency_key=f"reward:{idempotency_key}",
+        )
+        return self._convert(Coupon, wire, "redeemReward")
+
+    def coupons(self, member_id: str) -> list[Coupon]:
+        wire = self._call("listCoupons", "GET", f"/v1/members/{_seg(member_id)}/coupons", _CouponListOut)
+        return [self._convert(Coupon, item, "listCoupons") for item in wire.coupons]
 
     # ------------------------------------------------------------ transport
 
@@ -622,6 +700,10 @@ class RestPlatform:
                 return errors.InsufficientPoints("Not enough points.", **context)
             case "member_not_found":
                 return errors.MemberNotFound("No such loyalty member.", **context)
+            case "reward_not_found":
+                return errors.RewardNotFound("No such reward.", **context)
+            case "profile_incomplete":
+                return errors.ProfileIncomplete("Complete the profile to redeem points.", **context)
             case "validation_error":
                 return PlatformInvalidInput(
                     "The loyalty platform refused the data.", field=body.field, **context

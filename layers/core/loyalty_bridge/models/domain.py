@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Points = Annotated[int, Field(ge=0)]
@@ -90,6 +90,7 @@ class Member(Frozen):
     consents: Consents = Consents()
     tier: str | None = None
     accumulate_only: bool = False
+    referral_code: str | None = None  # R5: the member's own code to share
 
 
 class Balance(Frozen):
@@ -103,10 +104,59 @@ class Balance(Frozen):
     next_tier: str | None = None
     spend_to_next_tier: Decimal | None = None
     lifetime_spend: Decimal = Decimal("0")
+    # Read with the points so the login summary (A6) needs nothing else from the platform:
+    accumulate_only: bool = False  # A9: points accrue but cannot be redeemed yet
+    referral_code: str | None = None  # R5
 
     @property
     def available(self) -> int:
         return max(self.balance - self.held, 0)
+
+
+class RewardKind(StrEnum):
+    PRODUCT = "product"  # value: the sku given for free
+    FIXED_DISCOUNT = "fixed_discount"  # value: the amount off, a decimal string
+
+
+class Reward(Frozen):
+    """A reward of the program's catalogue (R4), priced in points."""
+
+    reward_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(min_length=1, max_length=100)
+    points: int = Field(gt=0)
+    kind: RewardKind
+    value: str = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _value_fits_kind(self) -> Reward:
+        if self.kind is RewardKind.FIXED_DISCOUNT:
+            try:
+                amount = Decimal(self.value)
+            except ArithmeticError:
+                raise ValueError("a fixed_discount reward's value is an amount, e.g. 5.00") from None
+            if not amount.is_finite() or amount <= 0:
+                raise ValueError("a fixed_discount reward's value must be a positive amount")
+        return self
+
+
+class CouponStatus(StrEnum):
+    AVAILABLE = "available"
+    USED = "used"
+
+
+class Coupon(Frozen):
+    """A reward redeemed for points (R4): a code the customer applies to a cart; it stays
+    available until used."""
+
+    code: str
+    member_id: str
+    reward_id: str
+    name: str
+    kind: RewardKind
+    value: str
+    points: Points
+    issued_at: datetime
+    status: CouponStatus = CouponStatus.AVAILABLE
 
 
 class BasketLine(Frozen):

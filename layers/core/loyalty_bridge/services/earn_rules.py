@@ -15,7 +15,20 @@ an order payable with points come from settings. Example::
      "tiers": [{"name": "Silver", "min_spend": 0},
                {"name": "Gold", "min_spend": 1000, "earn_multiplier": 1.5}],
      "spend_base": "after_discounts", "include_shipping": false,
-     "promo_code_blocks_earn": true}
+     "promo_code_blocks_earn": true,
+     "expiry_months": 12,
+     "required_profile_fields": ["mobile", "birthday"],
+     "rewards": [{"reward_id": "free-shipping", "name": "Free shipping", "points": 500,
+                  "kind": "fixed_discount", "value": "4.95"},
+                 {"reward_id": "mug", "name": "Coffee mug", "points": 1500,
+                  "kind": "product", "value": "MUG-1"}],
+     "referral_bonus_points": 200}
+
+The program settings beyond earning: ``expiry_months`` (R3, points expire that many months
+after they were credited, oldest first; absent = never), ``required_profile_fields`` (A9, a
+member missing any of them is accumulate-only; empty = off), ``rewards`` (R4, the catalogue
+priced in points) and ``referral_bonus_points`` (R5, credited to the referrer once the
+referred member's first order is credited; 0 = off).
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from loyalty_bridge.models.domain import Basket, Channel, PlatformOrder
+from loyalty_bridge.models.domain import Basket, Channel, MemberProfile, PlatformOrder, Reward
 from loyalty_bridge.settings import Settings
 
 CATEGORY_MATCH_CHARS = 10  # platform order lines carry categories cut to 10 characters (C4)
@@ -85,6 +98,9 @@ class VisitRule(_Scoped):
 
 EarnRule = Annotated[SpendRule | ProductRule | CategoryRule | VisitRule, Field(discriminator="kind")]
 
+# Profile fields a program may require before points can be redeemed (A9).
+ProfileField = Literal["first_name", "last_name", "mobile", "birthday", "address"]
+
 
 class Tier(_Config):
     name: str = Field(min_length=1, max_length=50)
@@ -101,6 +117,16 @@ class ProgramRules(_Config):
     promo_code_blocks_earn: bool = True  # C3: no double discount
     point_value: Decimal = Field(default=Decimal("0.01"), gt=0)
     max_redeem_share: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+    expiry_months: int | None = Field(default=None, ge=1, le=120)  # R3; None: points never expire
+    required_profile_fields: tuple[ProfileField, ...] = ()  # A9; empty: never accumulate-only
+    rewards: tuple[Reward, ...] = ()  # R4
+    referral_bonus_points: int = Field(default=0, ge=0)  # R5; 0: no referral bonus
+
+    @model_validator(mode="after")
+    def _rewards_unique(self) -> ProgramRules:
+        if len({reward.reward_id for reward in self.rewards}) != len(self.rewards):
+            raise ValueError("reward ids must be unique")
+        return self
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> ProgramRules:
@@ -128,6 +154,23 @@ class ProgramRules(_Config):
     def point_value_for(self, lifetime_spend: Decimal) -> Decimal:
         tier = self.tier_for(lifetime_spend)
         return tier.point_value if tier and tier.point_value else self.point_value
+
+    # ---- accumulate-only (A9) and rewards (R4)
+
+    def missing_profile_fields(self, profile: MemberProfile) -> list[str]:
+        """Required profile fields ``profile`` lacks (blank counts as missing)."""
+        missing = []
+        for name in self.required_profile_fields:
+            value = getattr(profile, name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                missing.append(name)
+        return missing
+
+    def accumulate_only(self, profile: MemberProfile) -> bool:
+        return bool(self.missing_profile_fields(profile))
+
+    def reward(self, reward_id: str) -> Reward | None:
+        return next((reward for reward in self.rewards if reward.reward_id == reward_id), None)
 
     # ---- redemption (C1/C2)
 
