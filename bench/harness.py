@@ -93,6 +93,24 @@ class Faults:
             return kind
 
 
+class OneEnvironmentStack(LocalStack):
+    """The local stack with every function in one environment when their variables do not
+    conflict (a variable only one function sets is given to all: the others never read it).
+
+    The in-process runtime runs functions whose environments differ one at a time, resetting
+    the core caches around every invocation; a warm Lambda keeps its clients and cached
+    secrets, so counting AWS calls and timing invocations needs the shared mode."""
+
+    def function_environments(self) -> dict[str, dict[str, str]]:
+        environments = super().function_environments()
+        merged: dict[str, str] = {}
+        for environment in environments.values():
+            for key, value in environment.items():
+                if merged.setdefault(key, value) != value:
+                    return environments  # a real conflict: keep them apart
+        return {logical_id: dict(merged) for logical_id in environments}
+
+
 class BenchStack:
     """``LocalStack`` in-process with counters. Use as a context manager."""
 
@@ -105,7 +123,7 @@ class BenchStack:
         state_dir: Path | None = None,
     ) -> None:
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="bridge-bench-"))
-        self.stack = LocalStack(
+        self.stack = OneEnvironmentStack(
             port=0,
             state_dir=self.state_dir,
             env_overrides=env_overrides,
@@ -124,14 +142,24 @@ class BenchStack:
         self.stack.start()
         runtime = self.stack.runtime
         assert runtime is not None
-        if runtime.mode != "shared":
-            raise RuntimeError("functions have different environments: AWS calls cannot be counted")
         from loyalty_bridge import wiring
 
-        # Before any function builds a client: clients copy the session's event handlers.
-        events = wiring._boto_session().events
-        events.register("before-call", self._before_call)
-        events.register("after-call", self._after_call)
+        # Every client a function builds comes from wiring's one boto3 session, and a client
+        # copies the session's event handlers when it is created. The local runtime may
+        # rebuild that session between invocations (functions with different environments
+        # reset wiring's caches), so the hooks go on every session wiring hands out.
+        build_session = wiring._boto_session
+        self._restore = (wiring, build_session)
+
+        def instrumented_session() -> Any:
+            session = build_session()
+            if not getattr(session, "_bench_hooks", False):
+                session.events.register("before-call", self._before_call)
+                session.events.register("after-call", self._after_call)
+                session._bench_hooks = True
+            return session
+
+        wiring._boto_session = instrumented_session  # type: ignore[assignment]
         original = runtime.invoke
 
         def timed_invoke(logical_id: str, event: Any) -> Any:
@@ -148,6 +176,8 @@ class BenchStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stack.stop()
+        module, build_session = self._restore
+        module._boto_session = build_session
 
     # ------------------------------------------------------------ clients and helpers
 

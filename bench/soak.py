@@ -87,8 +87,9 @@ class PlatformChaos:
         ("refuse", {"operation": "updateMember", "field": "first_name"}, 1),
     )
 
-    def __init__(self, server: Any, rate: float, seed: int) -> None:
+    def __init__(self, server: Any, rate: float, seed: int, max_pending: int = 2) -> None:
         self.server = server
+        self.max_pending = max_pending
         self.rate = rate  # faults added per second
         self.random = random.Random(seed)  # noqa: S311 (a reproducible schedule, not crypto)
         self.injected: Counter[str] = Counter()
@@ -101,7 +102,12 @@ class PlatformChaos:
         kinds = [entry[:2] for entry in self.SPREAD]
         weights = [entry[2] for entry in self.SPREAD]
         while not self.stop.wait(0.1):
-            if self.random.random() >= self.rate / 10:
+            # Faults wait in a FIFO plan for the next matching call: with more than a few
+            # pending, every call fails (an outage, not faults). Keep the plan short.
+            if (
+                self.random.random() >= self.rate / 10
+                or len(self.server.faults.pending()) >= self.max_pending
+            ):
                 continue
             kind, options = self.random.choices(kinds, weights)[0]
             self.server.inject(Fault(kind=kind, **options))  # type: ignore[arg-type]

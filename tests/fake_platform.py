@@ -251,7 +251,7 @@ class InMemoryPlatform:
             update={
                 "card": Card(number=account.member.card.number, kind=kind, state=state),
                 "tier": tier.name if tier else None,
-                "accumulate_only": self.rules.accumulate_only(account.member.profile),
+                "accumulate_only": self._accumulate_only(account),
             }
         )
 
@@ -453,7 +453,7 @@ class InMemoryPlatform:
             next_tier=nxt.name if nxt else None,
             spend_to_next_tier=(nxt.min_spend - account.lifetime_spend) if nxt else None,
             lifetime_spend=account.lifetime_spend,
-            accumulate_only=self.rules.accumulate_only(account.member.profile),
+            accumulate_only=self._accumulate_only(account),
             referral_code=account.member.referral_code,
         )
 
@@ -493,7 +493,7 @@ class InMemoryPlatform:
         account = self._settle(member_id) if member_id is not None else None
         spend = account.lifetime_spend if account else Decimal(0)
         available = account.available if account else 0
-        if account is not None and self.rules.accumulate_only(account.member.profile):
+        if account is not None and self._accumulate_only(account):
             if redeem_points:
                 raise self._incomplete(account)
             available = 0  # A9: earning, not redeeming
@@ -533,7 +533,7 @@ class InMemoryPlatform:
             raise InvalidInput("points to hold must be positive")
         if expires_at <= self._now():
             raise InvalidInput("a hold must expire in the future")
-        if self.rules.accumulate_only(account.member.profile):
+        if self._accumulate_only(account):
             raise self._incomplete(account)
         total = Decimal(str(order_total))
         if points > account.available:
@@ -670,6 +670,10 @@ class InMemoryPlatform:
 
     # ------------------------------------------------------------------ rewards (R4)
 
+    def _accumulate_only(self, account: _Account) -> bool:
+        """A9 by the program's required fields (or set on the stored member by a test)."""
+        return account.member.accumulate_only or self.rules.accumulate_only(account.member.profile)
+
     def _incomplete(self, account: _Account) -> ProfileIncomplete:
         missing = self.rules.missing_profile_fields(account.member.profile)
         return ProfileIncomplete("complete the profile to redeem points", missing=missing)
@@ -688,7 +692,7 @@ class InMemoryPlatform:
         if reward is None:
             raise RewardNotFound("no such reward")
         account = self._settle(member_id)
-        if self.rules.accumulate_only(account.member.profile):
+        if self._accumulate_only(account):
             raise self._incomplete(account)
         if reward.points > account.available:
             raise InsufficientPoints("not enough points for this reward")

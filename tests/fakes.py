@@ -28,6 +28,7 @@ class InMemoryCustomers:
         self.member_owner: dict[str, str] = {}  # member_id -> customer_id
         self.card_owner: dict[str, str] = {}  # card_number -> customer_id
         self.customer_member: dict[str, str] = {}  # customer_id -> member_id
+        self.email_index: dict[str, set[str]] = {}  # trimmed lowercased email -> customer ids
 
     def get(self, customer_id: str) -> CustomerRecord | None:
         record = self.records.get(customer_id)
@@ -37,6 +38,7 @@ class InMemoryCustomers:
         if record.customer_id in self.records:
             return False
         self.records[record.customer_id] = record.model_copy(deep=True)
+        self.email_index.setdefault(record.email.strip().lower(), set()).add(record.customer_id)
         return True
 
     def save(self, record: CustomerRecord, *, expected_version: int) -> CustomerRecord:
@@ -45,7 +47,38 @@ class InMemoryCustomers:
             raise Conflict("The customer was changed by another request; try again.", code="version_conflict")
         saved = record.model_copy(update={"version": expected_version + 1, "updated_at": utcnow()}, deep=True)
         self.records[record.customer_id] = saved
+        old, new = current.email.strip().lower(), saved.email.strip().lower()
+        if old != new:
+            self.email_index.get(old, set()).discard(record.customer_id)
+            self.email_index.setdefault(new, set()).add(record.customer_id)
         return saved.model_copy(deep=True)
+
+    def customers_with_email(self, email: str) -> list[str]:
+        return sorted(self.email_index.get(email.strip().lower(), set()))
+
+    def relink_member(
+        self, customer_id: str, *, from_member_id: str, from_card: str, to_member_id: str, to_card: str
+    ) -> None:
+        if (
+            self.customer_member.get(customer_id) == to_member_id
+            and self.member_owner.get(to_member_id) == customer_id
+        ):
+            return
+        if (
+            self.member_owner.get(from_member_id, customer_id) != customer_id
+            or self.card_owner.get(from_card, customer_id) != customer_id
+            or self.member_owner.get(to_member_id, customer_id) != customer_id
+            or self.card_owner.get(to_card, customer_id) != customer_id
+            or self.customer_member.get(customer_id, from_member_id) != from_member_id
+        ):
+            raise Conflict(
+                "This loyalty account is already linked to another web account.", code="already_linked"
+            )
+        self.member_owner.pop(from_member_id, None)
+        self.card_owner.pop(from_card, None)
+        self.member_owner[to_member_id] = customer_id
+        self.card_owner[to_card] = customer_id
+        self.customer_member[customer_id] = to_member_id
 
     def link_member(self, customer_id: str, member_id: str, card_number: str) -> None:
         if (

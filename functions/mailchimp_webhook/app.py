@@ -2,9 +2,12 @@
 form-encoded events; ``GET`` answers Mailchimp's check when the webhook is created.
 
 Mailchimp cannot sign requests: the secret in the URL (the Mailchimp secret's
-``webhook_secret``) is compared in constant time. An unsubscribe or cleaned address turns
-the customer's email consent off, through the same ordered sync as a web change. Other
-event types are answered 200 and logged (Mailchimp retries anything else).
+``webhook_secret``) is compared in constant time. The customers an event is about are
+found through the email index (every web account with that email, synced before or not).
+An unsubscribe or cleaned address turns their email consent off, through the same ordered
+sync as a web change; an ``upemail`` notes the address Mailchimp now files them under.
+Other event types (``profile``: the web account is the master) are answered 200 and logged
+(Mailchimp retries anything else).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Membership API (A1-A8): signup, join, attach a card by emailed code, phone code, merge,
-login summary.
+login summary; rewards redeemed for coupons and the customer's coupons (R4).
 
 Thin: typed bodies in, one service call, status out. Signatures, Idempotency-Key and
 problem+json come from make_resolver(); errors are raised as domain errors.
@@ -15,13 +15,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty_bridge import wiring
-from loyalty_bridge.http_api import make_resolver
+from loyalty_bridge import errors, wiring
+from loyalty_bridge.http_api import current_idempotency_key, make_resolver
 from loyalty_bridge.models.api_membership import (
     AttachCard,
     AttachStarted,
     ConfirmEmailCode,
     ConfirmSmsCode,
+    CouponList,
+    CouponView,
     CreateCustomer,
     CustomerAccepted,
     CustomerId,
@@ -31,11 +33,13 @@ from loyalty_bridge.models.api_membership import (
     MergeCards,
     PhoneCards,
     PhoneCodeSent,
+    RewardId,
     StartPhone,
 )
 from loyalty_bridge.observability import logger, metrics, tracer
 from loyalty_bridge.services.attach import AttachService
 from loyalty_bridge.services.phone import PhoneService
+from loyalty_bridge.services.rewards import RewardsService
 from loyalty_bridge.services.signup import SignupService
 from loyalty_bridge.services.summary import SummaryService
 
@@ -53,6 +57,7 @@ class Services:
     summary: SummaryService | None = None
     attach: AttachService | None = None
     phone: PhoneService | None = None
+    rewards: RewardsService | None = None
 
     def signup_service(self) -> SignupService:
         return self.signup or wiring.signup_service()
@@ -65,6 +70,9 @@ class Services:
 
     def phone_service(self) -> PhoneService:
         return self.phone or wiring.phone_service()
+
+    def rewards_service(self) -> RewardsService:
+        return self.rewards or wiring.rewards_service()
 
 
 services = Services()
@@ -155,6 +163,31 @@ def phone_confirm(
 def merge(customer_id: Annotated[CustomerId, Path()], body: Annotated[MergeCards, Body()]) -> LoyaltySummary:
     record = services.phone_service().merge(customer_id, body.primary_card, list(body.cards))
     return services.summary_service().of(record)
+
+
+@app.post(
+    f"{CUSTOMER}/loyalty/rewards/<reward_id>/redeem",
+    responses={
+        201: {
+            "description": "The reward's points were spent; apply the coupon code to a cart",
+            "content": {JSON: {"model": CouponView}},
+        }
+    },
+)
+def redeem_reward(
+    customer_id: Annotated[CustomerId, Path()], reward_id: Annotated[RewardId, Path()]
+) -> Response[CouponView]:
+    request_key = current_idempotency_key(app)
+    if not request_key:  # make_resolver requires one on every POST; never redeem unkeyed
+        raise errors.InvalidInput("An Idempotency-Key header is required.", code="idempotency_key_required")
+    coupon = services.rewards_service().redeem(customer_id, reward_id, request_key=request_key)
+    return Response(status_code=201, content_type=JSON, body=CouponView.of(coupon))
+
+
+@app.get(f"{CUSTOMER}/loyalty/coupons")
+def coupons(customer_id: Annotated[CustomerId, Path()]) -> CouponList:
+    found = services.rewards_service().coupons(customer_id)
+    return CouponList(coupons=[CouponView.of(coupon) for coupon in found])
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -34,6 +34,8 @@ class PlatformHarness:
     release_expired_holds: Callable[[datetime], int] | None = None
     # Sum of the member's ledger entries, when the implementation can tell (property checks).
     entries_total: Callable[[str], int] | None = None
+    # The points sweeper (R3): writes off expired points of members nobody visits.
+    expire_points: Callable[[datetime], int] | None = None
 
 
 class OpenHarness(Protocol):

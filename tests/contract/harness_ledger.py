@@ -46,4 +46,5 @@ def open_harness(
         import_physical_cards=ledger.import_physical_cards,
         release_expired_holds=ledger.release_expired_holds,
         entries_total=lambda member_id: sum(int(e["delta"]) for e in ledger.entries(member_id)),
+        expire_points=ledger.expire_points,
     )

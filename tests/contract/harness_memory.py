@@ -25,4 +25,5 @@ def open_harness(
         import_physical_cards=platform.import_physical_cards,
         release_expired_holds=platform.release_expired_holds,
         entries_total=platform.balance_of,
+        expire_points=platform.expire_points,
     )

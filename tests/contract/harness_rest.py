@@ -64,4 +64,5 @@ def open_harness(
         import_physical_cards=backend.import_physical_cards,
         release_expired_holds=backend.release_expired_holds,
         entries_total=backend.balance_of,
+        expire_points=backend.expire_points,
     )

@@ -122,8 +122,8 @@ class ProfileIncomplete(PlatformRefused):
     code = "profile_incomplete"
 
 
-class RewardNotFound(PlatformRefused, NotFound):
-    """R4: no reward with this id in the program's catalogue."""
+class RewardNotFound(NotFound, PlatformRefused):
+    """R4: no reward with this id in the program's catalogue (a 404: NotFound first)."""
 
     code = "reward_not_found"
 

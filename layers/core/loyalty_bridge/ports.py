@@ -126,6 +126,24 @@ class CustomerRepository(Protocol):
         """A5: the web customer that holds this loyalty account (or card), if any."""
         ...
 
+    def relink_member(
+        self,
+        customer_id: str,
+        *,
+        from_member_id: str,
+        from_card: str,
+        to_member_id: str,
+        to_card: str,
+    ) -> None:
+        """A8: move the customer's link to another loyalty account in one step (after a
+        merge); Conflict if another web account holds the new one. Repeating is a no-op."""
+        ...
+
+    def customers_with_email(self, email: str) -> list[str]:
+        """The web customers whose current email is ``email`` (trimmed, case-insensitive;
+        several web accounts may share one). Kept in the same write as the record."""
+        ...
+
 
 class MessageQueue(Protocol):
     def send(

@@ -82,6 +82,9 @@ class Settings(BaseModel):
     order_sync_deadline_seconds: float = 3.0
     pending_days: int = 0
     earn_rules_json: str = ""
+    # R5: the shareable referral link; "{code}" is replaced by the member's code, otherwise
+    # "ref=<code>" is added to the query. Empty: the summary shows the code without a link.
+    referral_base_url: str = ""
 
     @field_validator("admin_emails", mode="before")
     @classmethod

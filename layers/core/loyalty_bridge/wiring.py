@@ -167,14 +167,36 @@ def _announce_join(record: CustomerRecord) -> None:
 def signup_service() -> SignupService:
     from loyalty_bridge.services.signup import SignupService
 
-    return SignupService(customers(), queue("membership"), settings(), verifications=verification_store())
+    return SignupService(
+        customers(),
+        queue("membership"),
+        settings(),
+        verifications=verification_store(),
+        sync_queue=queue("profile_sync"),
+        incidents=incident_reporter(),
+    )
 
 
 @cached
 def summary_service() -> SummaryService:
     from loyalty_bridge.services.summary import SummaryService
 
-    return SummaryService(customers(), balance_source(), settings())
+    # The reward catalogue (R4 next_reward): the ledger's configuration, or the REST
+    # adapter's cached copy of the platform's.
+    return SummaryService(customers(), balance_source(), settings(), rewards=platform())
+
+
+if TYPE_CHECKING:
+    from loyalty_bridge.services.rewards import RewardsService
+
+
+@cached
+def rewards_service() -> RewardsService:
+    """R4: redeem a reward for a coupon; the customer's coupons."""
+    from loyalty_bridge.services.rewards import RewardsService
+
+    snapshots = None if settings().platform_adapter == "ledger" else balance_snapshots()
+    return RewardsService(customers(), platform(), snapshots=snapshots)
 
 
 @cached
@@ -191,7 +213,14 @@ def phone_service() -> PhoneService:
 
     updater, incidents, linker = _membership_parts()
     return PhoneService(
-        updater, platform(), code_book(), sms_sender(), incidents, linker, queue("membership")
+        updater,
+        platform(),
+        code_book(),
+        sms_sender(),
+        incidents,
+        linker,
+        queue("membership"),
+        consents=profile_updates(),  # A7 consent goes through the ordered profile sync
     )
 
 

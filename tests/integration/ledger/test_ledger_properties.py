@@ -1,15 +1,18 @@
 """Stateful property tests of the built-in ledger on moto (hypothesis RuleBasedStateMachine).
 
-Whatever sequence of earns, holds, captures, releases, refunds, cancels, expiries, sweeps
-and replays happens: the balance never goes negative, holds never exceed it, the balance
-equals the sum of the ledger entries and of what the answers said, and replaying any
-operation changes nothing.
+Whatever sequence of earns, holds, captures, releases, refunds, cancels, expiries, sweeps,
+rewards, days passing (points expiring, R3) and replays happens: the balance never goes
+negative, holds never exceed it, the balance equals the sum of the ledger entries and of
+what the answers said (less what expired), the points kept by credit day never exceed the
+balance and none past its expiry is left available, and replaying any operation changes
+nothing.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from loyalty_bridge.errors import InsufficientPoints, PlatformRefused
 from loyalty_bridge.models.domain import Consents, MemberProfile, PlatformOrder, PlatformOrderLine, Reversal
 from loyalty_bridge.services.earn_rules import load_rules
+from loyalty_bridge.services.point_lots import add_months
 from loyalty_bridge.settings import Settings
 from tests.contract.harness_ledger import ledger_on_moto
 from tests.fake_platform import FakeClock
@@ -37,14 +41,23 @@ class LedgerMachine(RuleBasedStateMachine):
         self.holds: dict[str, int] = {}  # redemption id -> points, holds that were granted
         self.done: list[tuple[Callable[[], Any], Any]] = []  # (operation, first answer) for replays
         self.counter = 0
+        self.expired_seen = 0  # points written off by expiry so far (R3)
+        self.expiry_months: int | None = None
 
     def _next(self, prefix: str) -> str:
         self.counter += 1
         return f"{prefix}-{self.counter}"
 
-    @initialize(pending_days=st.sampled_from([0, 0, 1]))
-    def join(self, pending_days: int) -> None:
-        config = Settings(pending_days=pending_days, max_redeem_share=Decimal(1))
+    @initialize(pending_days=st.sampled_from([0, 0, 1]), expiry_months=st.sampled_from([None, 1, 1]))
+    def join(self, pending_days: int, expiry_months: int | None) -> None:
+        self.expiry_months = expiry_months
+        program = {
+            "expiry_months": expiry_months,
+            "rewards": [{"reward_id": "r40", "name": "R40", "points": 40, "kind": "product", "value": "X"}],
+        }
+        config = Settings(
+            pending_days=pending_days, max_redeem_share=Decimal(1), earn_rules_json=json.dumps(program)
+        )
         self.ledger = ledger_on_moto(config, load_rules(config), self.clock)
         member = self.ledger.create_member(
             MemberProfile(email="p@example.com"), Consents(), idempotency_key="j"
@@ -160,6 +173,29 @@ class LedgerMachine(RuleBasedStateMachine):
     def sweep(self) -> None:
         self.ledger.release_expired_holds(self.clock())
 
+    @rule(days=st.sampled_from([3, 20, 40]))
+    def days_pass(self, days: int) -> None:
+        self.clock.advance(days=days)
+
+    @rule()
+    def sweep_expired_points(self) -> None:
+        self.ledger.expire_points(self.clock())
+
+    @rule()
+    def redeem_reward(self) -> None:
+        key = self._next("reward")
+        before = self.ledger.get_balance(self.member_id)
+        try:
+            coupon = self.ledger.redeem_reward(self.member_id, "r40", idempotency_key=key)
+        except InsufficientPoints:
+            assert before.available < 40
+            return
+        assert before.available >= 40
+        self.said -= coupon.points
+        self.done.append(
+            (lambda: self.ledger.redeem_reward(self.member_id, "r40", idempotency_key=key), coupon)
+        )
+
     @precondition(lambda self: bool(self.done))
     @rule(data=st.data())
     def replay(self, data: st.DataObject) -> None:
@@ -181,7 +217,28 @@ class LedgerMachine(RuleBasedStateMachine):
             sum(int(e["delta"]) + int(e["pending_delta"]) for e in entries)
             == balance.balance + balance.pending
         )
+        expired = [-int(e["delta"]) for e in entries if e["kind"] == "expire"]
+        assert all(points > 0 for points in expired)
+        assert not expired or self.expiry_months is not None
+        self.said -= sum(expired) - self.expired_seen  # what the answers said, less what expired
+        self.expired_seen = sum(expired)
         assert self.said == balance.balance + balance.pending
+        # R3: the balance by credit day is the balance (this member never had untracked
+        # points); what is past its expiry is only what open holds keep (they are spent,
+        # or expire, when the hold ends).
+        by_day = self.ledger.points_by_day(self.member_id)
+        assert sum(by_day.values()) == balance.balance
+        if self.expiry_months is not None:
+            today = self.clock().date()
+            due = sum(
+                p
+                for day, p in by_day.items()
+                if add_months(date.fromisoformat(day), self.expiry_months) <= today
+            )
+            assert due <= balance.held
+            if balance.next_expiry_on is not None:
+                assert balance.next_expiry_on > today
+                assert 0 < balance.next_expiry_points <= balance.balance
 
 
 LedgerMachine.TestCase.settings = settings(

@@ -74,3 +74,57 @@ def test_link_member_is_one_to_one_both_ways(store: DynamoCustomers) -> None:
     assert store.linked_customer(card_number="7000003") is None
     assert store.linked_customer(member_id="m-1") == "c-1"
     assert store.linked_customer(card_number="7000001") == "c-1"
+
+
+def test_the_email_index_follows_signup_and_every_email_change(store: DynamoCustomers) -> None:
+    store.create(_record("c-1"))
+    store.create(_record("c-2").model_copy(update={"email": " ANN@example.com "}))
+    assert store.customers_with_email("Ann@Example.com ") == ["c-1", "c-2"]  # a shared email: both
+
+    first = store.get("c-1")
+    assert first is not None
+    moved = store.save(first.model_copy(update={"email": "ann.new@example.com"}), expected_version=0)
+    assert moved.version == 1
+    assert store.customers_with_email("ann@example.com") == ["c-2"]
+    assert store.customers_with_email("ANN.NEW@example.com") == ["c-1"]
+    # A save that keeps the email leaves the index as it is; a stale one changes nothing.
+    store.save(moved.model_copy(update={"first_name": "Annie"}), expected_version=1)
+    with pytest.raises(Conflict):
+        store.save(moved.model_copy(update={"email": "third@example.com"}), expected_version=1)
+    assert store.customers_with_email("third@example.com") == []
+    assert store.customers_with_email("ann.new@example.com") == ["c-1"]
+    assert store.customers_with_email("nobody@example.com") == []
+
+
+def test_a_record_saved_before_the_index_existed_is_indexed_on_its_next_save(
+    store: DynamoCustomers, dynamodb: Any, bridge_table: str
+) -> None:
+    legacy = _record("c-old")
+    item = {k: v for k, v in store._record_item(legacy).items() if k != "email_key"}
+    dynamodb.put_item(TableName=bridge_table, Item=item)
+    assert store.customers_with_email(legacy.email) == []
+
+    store.save(legacy.model_copy(update={"first_name": "Ann"}), expected_version=0)
+
+    assert store.customers_with_email(legacy.email) == ["c-old"]
+
+
+def test_relink_moves_every_claim_at_once_and_repeats_as_a_no_op(store: DynamoCustomers) -> None:
+    store.link_member("c-1", "m-1", "7000001")
+    store.link_member("c-9", "m-9", "7000009")
+    with pytest.raises(Conflict):  # the new account belongs to another web account
+        store.relink_member(
+            "c-1", from_member_id="m-1", from_card="7000001", to_member_id="m-9", to_card="7000009"
+        )
+    assert store.linked_customer(member_id="m-1") == "c-1"
+
+    for _ in range(2):
+        store.relink_member(
+            "c-1", from_member_id="m-1", from_card="7000001", to_member_id="m-2", to_card="7000002"
+        )
+    assert store.linked_customer(member_id="m-2") == "c-1"
+    assert store.linked_customer(card_number="7000002") == "c-1"
+    assert store.linked_customer(member_id="m-1") is None
+    assert store.linked_customer(card_number="7000001") is None
+    with pytest.raises(Conflict):  # c-1 now holds m-2: it cannot take a third account by link
+        store.link_member("c-1", "m-3", "7000003")

@@ -346,3 +346,79 @@ def test_dead_letters_are_recorded_and_emailed(stack: Provisioned) -> None:
     assert (status, closed) == (200, {"error_id": unreadable.error_id, "status": "resolved"})
     status, missing = call(stack, "admin_api", "POST", "/v1/admin/errors/nope/resolve", {}, scope="admin")
     assert (status, missing["code"]) == (404, "error_not_found")
+
+
+def _hook(body: str) -> tuple[int, Any]:
+    answer = load_function("mailchimp_webhook").lambda_handler(
+        http_event(
+            "POST",
+            "/v1/webhooks/mailchimp",
+            body=body,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            query=f"secret={HOOK_SECRET}",
+        ),
+        FakeLambdaContext(),
+    )
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_an_unsubscribe_for_a_customer_never_synced_is_found_through_the_email_index(
+    stack: Provisioned, fake_mailchimp: FakeMailchimp
+) -> None:
+    customer = joined_customer()  # stored (and indexed) but never pushed anywhere
+    twin = joined_customer().model_copy(update={"email": customer.email.upper()})
+    saved = wiring.customers().get(twin.customer_id)
+    assert saved is not None
+    wiring.customers().save(saved.model_copy(update={"email": twin.email}), expected_version=saved.version)
+    for who in (customer, twin):
+        wiring.profile_updates().set_consents(who.customer_id, Consents(email=True, sms=True))
+    for message in (
+        stack.client("sqs")
+        .receive_message(QueueUrl=stack.queues["ProfileSyncQueue"].url, MaxNumberOfMessages=10)
+        .get("Messages", [])
+    ):  # the opt-ins never reached Mailchimp: drop them
+        stack.client("sqs").delete_message(
+            QueueUrl=stack.queues["ProfileSyncQueue"].url, ReceiptHandle=message["ReceiptHandle"]
+        )
+
+    status, body = _hook(webhook_form("unsubscribe", f" {customer.email.title()} ", fake_mailchimp.list_id))
+    run_sync(stack)
+
+    assert (status, body) == (200, {"result": "applied"})
+    for who in (customer, twin):
+        assert wiring.platform().get_member(who.member_id or "").consents.email is False
+
+
+def test_cleaned_and_upemail_from_mailchimp(stack: Provisioned, fake_mailchimp: FakeMailchimp) -> None:
+    from urllib.parse import urlencode
+
+    customer = joined_customer()
+    call(
+        stack,
+        "profile_api",
+        "PUT",
+        f"/v1/customers/{customer.customer_id}/consents",
+        {"email": True, "sms": True},
+    )
+    run_sync(stack)
+    new_address = f"mc.{customer.email}"
+    moved = urlencode(
+        {
+            "type": "upemail",
+            "data[list_id]": fake_mailchimp.list_id,
+            "data[old_email]": customer.email,
+            "data[new_email]": new_address,
+            "data[new_id]": "abc",
+        }
+    )
+
+    assert _hook(moved) == (200, {"result": "applied"})
+    assert _hook(webhook_form("cleaned", new_address, fake_mailchimp.list_id)) == (200, {"result": "ignored"})
+    status, body = _hook(webhook_form("unsubscribe", new_address, fake_mailchimp.list_id))
+    run_sync(stack)
+
+    assert (status, body) == (200, {"result": "applied"})
+    assert wiring.platform().get_member(customer.member_id or "").consents == Consents(email=False, sms=True)
+    record = wiring.customers().get(customer.customer_id)
+    assert record is not None
+    assert record.email == customer.email  # the web account stays the master

@@ -18,6 +18,7 @@ from loyalty_bridge.services.enrolment import EnrolmentService, Outcome
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
 from loyalty_bridge.services.phone import PhoneService
+from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates, SyncOutcome, queue_snapshot
 from loyalty_bridge.services.signup import SignupService
 from loyalty_bridge.services.summary import SummaryService
 from loyalty_bridge.services.verification import CodeBook
@@ -30,7 +31,10 @@ from tests.fakes import (
     InMemoryErrorStore,
     InMemoryPlatform,
     InMemoryQueue,
+    InMemorySmsOptOuts,
+    InMemorySyncState,
     InMemoryVerificationStore,
+    RecordingMailingList,
     RecordingMetrics,
 )
 
@@ -55,6 +59,12 @@ class World:
     phone: PhoneService
     summary: SummaryService
     enrolment: EnrolmentService
+    sync_queue: InMemoryQueue  # the FIFO profile sync queue
+    sync_state: InMemorySyncState
+    mailchimp: RecordingMailingList
+    sms_optouts: InMemorySmsOptOuts
+    profile: ProfileUpdates
+    profile_sync: ProfileSync
     outcomes: list[Outcome] = field(default_factory=list)
     announced: list[str] = field(default_factory=list)  # joins told to the marketing sync
 
@@ -79,6 +89,12 @@ class World:
             )
         self.outcomes.extend(done)
         return done
+
+    def run_sync(self) -> list[SyncOutcome]:
+        """Deliver every queued profile-sync message once, in order (the FIFO worker)."""
+        return [
+            self.profile_sync.handle(Envelope.model_validate_json(m.body)) for m in self.sync_queue.drain()
+        ]
 
     def status(self, customer_id: str) -> LoyaltyStatus:
         record = self.customers.get(customer_id)
@@ -126,7 +142,20 @@ def make_world(**overrides: Any) -> World:
     updater = RecordUpdater(customers)
     incidents = Incidents(reporter)
     announced: list[str] = []
-    linker = Linker(updater, platform, on_joined=lambda record: announced.append(record.customer_id))
+    sync_queue = InMemoryQueue(fifo=True)
+    sync_state = InMemorySyncState()
+    mailchimp = RecordingMailingList()
+    sms_optouts = InMemorySmsOptOuts()
+    profile = ProfileUpdates(customers, sync_queue, sync_state, reporter)
+    profile_sync = ProfileSync(
+        customers, platform, sync_state, reporter, mailing_list=mailchimp, sms_optouts=sms_optouts
+    )
+
+    def on_joined(record: CustomerRecord) -> None:  # as wiring._announce_join
+        announced.append(record.customer_id)
+        queue_snapshot(sync_queue, record.customer_id, reason="joined", version=record.version)
+
+    linker = Linker(updater, platform, on_joined=on_joined)
     codes = CodeBook(verifications, b"test-pepper", clock=clock)
     attach = AttachService(updater, platform, codes, mailer, incidents, linker, metrics=metrics)
     return World(
@@ -140,11 +169,27 @@ def make_world(**overrides: Any) -> World:
         errors=errors,
         verifications=verifications,
         metrics=metrics,
-        signup=SignupService(customers, queue, settings, verifications=verifications, metrics=metrics),
+        signup=SignupService(
+            customers,
+            queue,
+            settings,
+            verifications=verifications,
+            sync_queue=sync_queue,
+            incidents=reporter,
+            metrics=metrics,
+        ),
         attach=attach,
-        phone=PhoneService(updater, platform, codes, sms, incidents, linker, queue, metrics=metrics),
+        phone=PhoneService(
+            updater, platform, codes, sms, incidents, linker, queue, consents=profile, metrics=metrics
+        ),
         summary=SummaryService(customers, platform, settings, clock=clock),
         enrolment=EnrolmentService(updater, platform, incidents, reporter, linker, attach, metrics=metrics),
+        sync_queue=sync_queue,
+        sync_state=sync_state,
+        mailchimp=mailchimp,
+        sms_optouts=sms_optouts,
+        profile=profile,
+        profile_sync=profile_sync,
         announced=announced,
     )
 

@@ -41,6 +41,7 @@ def test_phone_code_attaches_the_one_account_on_that_mobile(world: World) -> Non
     record = _verify(world).record
     assert record.status is LoyaltyStatus.JOINED
     assert record.member_id == existing.member_id
+    world.run_sync()  # the consent travels through the ordered profile sync
     assert world.platform.get_member(existing.member_id).consents.sms is True
 
 
@@ -125,4 +126,5 @@ def test_a_joined_customer_confirming_a_phone_only_records_consent(world: World)
     record = _verify(world).record
     assert record.status is LoyaltyStatus.JOINED
     assert record.consents.sms is True
+    world.run_sync()
     assert world.platform.get_member(record.member_id or "").consents.sms is True

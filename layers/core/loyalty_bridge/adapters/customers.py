@@ -6,13 +6,20 @@ Items (pk, sk):
 - ``MEMBER#{member_id}`` / ``LINK`` and ``CARD#{number}`` / ``LINK``: uniqueness claims, so
   a loyalty account (and its card) belongs to at most one web customer (A5).
 - ``MEMBER#{member_id}`` / ``BALANCE``: last known balance (login summary with a REST platform).
+- ``CUSTOMER_EMAIL#{sha256(trimmed lowercased email)}`` / ``CUSTOMER#{id}``: the email index
+  (a Mailchimp webhook only knows the email). Several web accounts may share an email (the
+  storefront owns web accounts), so one email has one item per customer. Hashed: no address
+  in a key. The profile item keeps ``email_key`` (the hash it is indexed under).
 
 The three LINK items are written in one TransactWriteItems: either every claim holds or
 none is written. Re-linking the same customer to the same member and card is a no-op.
+The email index is written in the same write as the profile item: with the new customer,
+and whenever a save changes the email (the old entry is deleted in that transaction).
 """
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -20,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge.adapters.aws_errors import error_code, raise_domain_error
 from loyalty_bridge.errors import Conflict, Retryable
+from loyalty_bridge.models.api_membership import normalize_email
 from loyalty_bridge.models.domain import Balance
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
 PROFILE = "PROFILE"
 LINK = "LINK"
 BALANCE = "BALANCE"
+_MAX_SHARED_EMAIL = 50  # web accounts looked at per email (a webhook acts on all of them)
 
 
 def customer_pk(customer_id: str) -> str:
@@ -43,6 +52,11 @@ def card_pk(card_number: str) -> str:
     return f"CARD#{card_number}"
 
 
+def email_key(email: str) -> str:
+    """The email index partition of ``email`` (trimmed, case-insensitive, hashed)."""
+    return "CUSTOMER_EMAIL#" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
 def plain(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal; integral ones become int again."""
     if isinstance(value, Decimal):
@@ -52,6 +66,15 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    reasons: list[Any] = list(exc.response.get("CancellationReasons", []))
+    return any(str(r.get("Code", "")) == "ConditionalCheckFailed" for r in reasons)
+
+
+def _version_conflict() -> Conflict:
+    return Conflict("The customer was changed by another request; try again.", code="version_conflict")
 
 
 class BridgeItems:
@@ -93,7 +116,23 @@ class DynamoCustomers(BridgeItems):
         data = record.model_dump(mode="json")
         data["pk"] = customer_pk(record.customer_id)
         data["sk"] = PROFILE
+        data["email_key"] = email_key(record.email)
         return self._item(data)
+
+    def _index_put(self, record: CustomerRecord) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": self._item(
+                    {
+                        "pk": email_key(record.email),
+                        "sk": customer_pk(record.customer_id),
+                        "customer_id": record.customer_id,
+                        "indexed_at": utcnow().isoformat(),
+                    }
+                ),
+            }
+        }
 
     # ------------------------------------------------------------------ port
 
@@ -102,39 +141,108 @@ class DynamoCustomers(BridgeItems):
         return CustomerRecord.model_validate(item) if item else None
 
     def create(self, record: CustomerRecord) -> bool:
+        """The profile item and its email index entry, in one transaction."""
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._record_item(record),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            self._index_put(record),
+        ]
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=self._record_item(record),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+            if error_code(exc) == "TransactionCanceledException":
+                if _condition_failed(exc):
+                    return False
+                raise Retryable("customer store temporarily unavailable") from exc
             self._fail(exc, "customer store write")
         except BotoCoreError as exc:
             self._fail(exc, "customer store write")
         return True
 
     def save(self, record: CustomerRecord, *, expected_version: int) -> CustomerRecord:
+        """Optimistic update. The usual save (same email) is one conditional put; when the
+        email changed, the stored item comes back with the failed condition and the save is
+        redone as one transaction that also moves the email index entry."""
         saved = record.model_copy(update={"version": expected_version + 1, "updated_at": utcnow()})
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item=self._record_item(saved),
-                ConditionExpression="attribute_exists(pk) AND #v = :expected",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues=self._item({":expected": expected_version}),
+                ConditionExpression="attribute_exists(pk) AND #v = :expected AND #ek = :ek",
+                ExpressionAttributeNames={"#v": "version", "#ek": "email_key"},
+                ExpressionAttributeValues=self._item(
+                    {":expected": expected_version, ":ek": email_key(saved.email)}
+                ),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise Conflict(
-                    "The customer was changed by another request; try again.", code="version_conflict"
-                ) from exc
-            self._fail(exc, "customer store write")
+            if error_code(exc) != "ConditionalCheckFailedException":
+                self._fail(exc, "customer store write")
+            stored = self._from_item(exc.response.get("Item") or {})  # type: ignore[arg-type]
+            if not stored or stored.get("version") != expected_version:
+                raise _version_conflict() from exc
+            self._save_with_new_email(saved, expected_version, stored)
         except BotoCoreError as exc:
             self._fail(exc, "customer store write")
         return saved
+
+    def _save_with_new_email(
+        self, saved: CustomerRecord, expected_version: int, stored: dict[str, Any]
+    ) -> None:
+        old_key = str(stored.get("email_key") or email_key(str(stored.get("email") or "")))
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._record_item(saved),
+                    "ConditionExpression": "attribute_exists(pk) AND #v = :expected",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": self._item({":expected": expected_version}),
+                }
+            },
+            self._index_put(saved),
+        ]
+        if old_key != email_key(saved.email):
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": self._item({"pk": old_key, "sk": customer_pk(saved.customer_id)}),
+                    }
+                }
+            )
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                if _condition_failed(exc):
+                    raise _version_conflict() from exc
+                raise Retryable("customer store temporarily unavailable") from exc
+            self._fail(exc, "customer store write")
+        except BotoCoreError as exc:
+            self._fail(exc, "customer store write")
+
+    def customers_with_email(self, email: str) -> list[str]:
+        """The web customers whose current email is ``email`` (trimmed, case-insensitive)."""
+        if not normalize_email(email):
+            return []
+        try:
+            answer = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=self._item({":pk": email_key(email)}),
+                ConsistentRead=True,
+                Limit=_MAX_SHARED_EMAIL,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            self._fail(exc, "customer email index read")
+        found = [self._from_item(item) for item in answer.get("Items", [])]
+        return [str(item["customer_id"]) for item in found if item.get("customer_id")]
 
     def link_member(self, customer_id: str, member_id: str, card_number: str) -> None:
         now = utcnow().isoformat()
@@ -159,8 +267,7 @@ class DynamoCustomers(BridgeItems):
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons", [])
-                if any(str(r.get("Code", "")) == "ConditionalCheckFailed" for r in reasons):
+                if _condition_failed(exc):
                     raise Conflict(
                         "This loyalty account is already linked to another web account.",
                         code="already_linked",
@@ -169,6 +276,93 @@ class DynamoCustomers(BridgeItems):
             self._fail(exc, "customer link")
         except BotoCoreError as exc:
             self._fail(exc, "customer link")
+
+    def relink_member(
+        self,
+        customer_id: str,
+        *,
+        from_member_id: str,
+        from_card: str,
+        to_member_id: str,
+        to_card: str,
+    ) -> None:
+        """A8: move the customer's link from one loyalty account to another (after a merge)
+        in one transaction: the old claims are released (only if this customer holds them),
+        the new ones taken (only if free or already this customer's), and the customer's own
+        link re-pointed (only if it still names the old account). Repeating it is a no-op."""
+        now = utcnow().isoformat()
+        mine = {"#o": "customer_id"}
+        owner = self._item({":c": customer_id})
+
+        def release(pk: str) -> dict[str, Any]:
+            return {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": self._item({"pk": pk, "sk": LINK}),
+                    "ConditionExpression": "attribute_not_exists(pk) OR #o = :c",
+                    "ExpressionAttributeNames": mine,
+                    "ExpressionAttributeValues": owner,
+                }
+            }
+
+        def take(pk: str, extra: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item(
+                        {"pk": pk, "sk": LINK, "customer_id": customer_id, "linked_at": now, **extra}
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk) OR #o = :c",
+                    "ExpressionAttributeNames": mine,
+                    "ExpressionAttributeValues": owner,
+                }
+            }
+
+        items: list[Any] = [
+            release(member_pk(from_member_id)),
+            take(member_pk(to_member_id), {"card_number": to_card}),
+            take(card_pk(to_card), {"member_id": to_member_id}),
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item(
+                        {
+                            "pk": customer_pk(customer_id),
+                            "sk": LINK,
+                            "member_id": to_member_id,
+                            "card_number": to_card,
+                            "linked_at": now,
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk) OR #m = :old",
+                    "ExpressionAttributeNames": {"#m": "member_id"},
+                    "ExpressionAttributeValues": self._item({":old": from_member_id}),
+                }
+            },
+        ]
+        if from_card != to_card:
+            items.insert(1, release(card_pk(from_card)))
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                self._fail(exc, "customer relink")
+            if not _condition_failed(exc):
+                raise Retryable("customer store temporarily unavailable") from exc
+            if (
+                self._linked_to(customer_id) == to_member_id
+                and self.linked_customer(member_id=to_member_id) == customer_id
+            ):
+                return  # done already (a repeated request)
+            raise Conflict(
+                "This loyalty account is already linked to another web account.", code="already_linked"
+            ) from exc
+        except BotoCoreError as exc:
+            self._fail(exc, "customer relink")
+
+    def _linked_to(self, customer_id: str) -> str | None:
+        item = self._get(customer_pk(customer_id), LINK)
+        return str(item["member_id"]) if item and item.get("member_id") else None
 
     # ------------------------------------------------------------------ extras (not in the port)
 

@@ -14,7 +14,7 @@ LedgerTable layout (pk / sk, gsi1pk / gsi1sk):
     ORDER#{id}       ORDER            what an order earned, per sku, and what was reversed
     REQUEST#{op}#{key} REQUEST        first answer of a keyed non-balance write (replays)
     REFERRAL#{code}  REFERRAL         member_id (R5: the member's referral code, unique)
-    COUPONS#{id}     {issued}#{code}  a coupon issued for a reward (R4), newest last
+    COUPONS#{id}     {issued}#{v}#{code} a coupon issued for a reward (R4), newest last
     COUPON#{code}    COUPON           member_id (coupon codes are unique)
 
 Every change to a balance is ONE ``TransactWriteItems``: the entry is put with
@@ -203,8 +203,9 @@ class _Account:
         return self.available + self.held
 
     def settle(self, now: datetime, limit: int | None = _SETTLE_LIMIT) -> _Account:
-        """Release expired holds and mature pending points (in memory; ``settle_items``
-        persists them). ``limit`` caps how many of each one transaction may carry."""
+        """Release expired holds, mature pending points, then expire points past their
+        expiry (R3) (in memory; ``_account_items`` persists them). ``limit`` caps how many
+        holds and lots one transaction may carry."""
         expired = sorted(
             (h for h in self.holds.values() if h.state == "open" and h.expires_at <= now),
             key=lambda h: h.expires_at,
@@ -222,9 +223,9 @@ class _Account:
             self.available += lot.points
             self.aged.credit(lot.available_at, lot.points)
             self.matured.append(lot)
-        expired = self.aged.expire(now, self.expiry_months, self.available)
-        self.available -= expired
-        self.expired += expired
+        written_off = self.aged.expire(now, self.expiry_months, self.available)
+        self.available -= written_off
+        self.expired += written_off
         return self
 
     def debit(self, points: int) -> None:
@@ -1125,8 +1126,8 @@ class DynamoDbLedger:
         return touched
 
     def points_by_day(self, member_id: str) -> dict[str, int]:
-        """The member's balance by credit day (R3; history and property tests)."""
-        return self._load_owner(member_id).aged.as_dict()
+        """The member's balance by credit day as of now (R3; history and property tests)."""
+        return self._load_owner(member_id).settle(self._clock(), limit=None).aged.as_dict()
 
     def get_balance(self, member_id: str) -> Balance:
         now = self._clock()
@@ -1533,7 +1534,8 @@ class DynamoDbLedger:
                     self._put(
                         {
                             "pk": f"COUPONS#{acc.member_id}",
-                            "sk": f"{_iso(now)}#{coupon.code}",
+                            # Newest last; the version orders coupons issued at the same instant.
+                            "sk": f"{_iso(now)}#{acc.version:012d}#{coupon.code}",
                             "coupon": coupon.model_dump_json(),
                         },
                         condition="attribute_not_exists(pk)",

@@ -109,7 +109,9 @@ class DynamoSyncState:
         self, customer_id: str, target: str, version: int, fields: Sequence[str], facts: dict[str, str]
     ) -> None:
         names: dict[str, str] = {}
-        values: dict[str, Any] = {":v": {"N": str(version)}, ":now": {"S": utcnow().isoformat()}}
+        values: dict[str, Any] = {":now": {"S": utcnow().isoformat()}}
+        if fields:  # DynamoDB refuses values no expression uses (facts-only updates)
+            values[":v"] = {"N": str(version)}
         sets = ["updated_at = :now"]
         conditions = []
         for n, field in enumerate(fields):

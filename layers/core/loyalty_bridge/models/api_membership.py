@@ -21,7 +21,15 @@ from pydantic import (
     model_serializer,
 )
 
-from loyalty_bridge.models.domain import Address, CardKind, Consents, LoyaltyStatus
+from loyalty_bridge.models.domain import (
+    Address,
+    CardKind,
+    Consents,
+    Coupon,
+    CouponStatus,
+    LoyaltyStatus,
+    RewardKind,
+)
 
 
 def normalize_card_number(value: object) -> object:
@@ -61,6 +69,8 @@ Mobile = Annotated[str, BeforeValidator(normalize_mobile), StringConstraints(pat
 CardNumber = Annotated[
     str, BeforeValidator(normalize_card_number), StringConstraints(pattern=r"^[0-9]{8,19}$")
 ]
+ReferralCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z-]{4,32}$")]
+RewardId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 EmailCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
 SmsCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4}$")]
 
@@ -98,6 +108,7 @@ class CreateCustomer(Request):
     consents: Consents = Consents()
     join: bool | None = None  # default: the auto-join setting (A1)
     card_number: CardNumber | None = None  # attach this card instead of creating one (A4)
+    referral_code: ReferralCode | None = None  # R5: another member's code (unknown codes are ignored)
 
 
 class AttachCard(Request):
@@ -179,6 +190,22 @@ class TierView(Reply):
         return None if value is None else f"{value:.2f}"
 
 
+class NextRewardView(Reply):
+    """Progress to the next reward (R4): the cheapest one not affordable yet."""
+
+    name: str
+    points_required: int
+    points_needed: int
+    progress: float = Field(ge=0, le=1)  # 0..1, two decimals
+
+
+class ReferralView(Reply):
+    """R5: the member's code to share, and the link built from it when configured."""
+
+    code: str
+    link: str | None = None
+
+
 class LoyaltySummary(Reply):
     """GET /v1/customers/{customer_id}/loyalty (A6)."""
 
@@ -189,7 +216,32 @@ class LoyaltySummary(Reply):
     card: CardView | None = None
     points: PointsView | None = None
     tier: TierView | None = None
-    accumulate_only: bool = False
+    next_reward: NextRewardView | None = None
+    referral: ReferralView | None = None
+    accumulate_only: bool = False  # A9: points accrue but cannot be redeemed yet
+
+
+class CouponView(Reply):
+    """A reward redeemed for points (R4): apply ``code`` to a cart."""
+
+    code: str
+    reward_id: str
+    name: str
+    kind: RewardKind
+    value: str  # product: the sku given; fixed_discount: the amount off
+    points: int
+    issued_at: datetime
+    status: CouponStatus
+
+    @classmethod
+    def of(cls, coupon: Coupon) -> CouponView:
+        return cls.model_validate(coupon.model_dump(exclude={"member_id"}))
+
+
+class CouponList(Reply):
+    """GET /v1/customers/{customer_id}/loyalty/coupons: newest first, used ones too."""
+
+    coupons: list[CouponView]
 
 
 class CardChoice(Reply):

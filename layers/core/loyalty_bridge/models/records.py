@@ -35,6 +35,7 @@ class CustomerRecord(BaseModel):
     # this time; terms_accepted_at is when the customer consented by phone code (A7).
     verifying_until: datetime | None = None
     terms_accepted_at: datetime | None = None
+    referral_code: str | None = None  # R5: the code this customer signed up with, if any
     version: int = 0  # bumped on every write (optimistic locking, stale-message checks)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

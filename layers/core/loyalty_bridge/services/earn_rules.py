@@ -159,7 +159,7 @@ class ProgramRules(_Config):
 
     def missing_profile_fields(self, profile: MemberProfile) -> list[str]:
         """Required profile fields ``profile`` lacks (blank counts as missing)."""
-        missing = []
+        missing: list[str] = []
         for name in self.required_profile_fields:
             value = getattr(profile, name)
             if value is None or (isinstance(value, str) and not value.strip()):

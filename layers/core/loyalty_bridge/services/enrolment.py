@@ -128,7 +128,10 @@ class EnrolmentService:
             return Outcome.SKIPPED  # the customer chose to attach a card meanwhile
         try:
             member = self._platform.create_member(
-                profile_of(record), record.consents, idempotency_key=customer_id
+                profile_of(record),
+                record.consents,
+                idempotency_key=customer_id,
+                referral_code=record.referral_code,  # R5: credits the referrer on the first order
             )
         except errors.Retryable as exc:
             if not last_attempt:

@@ -219,13 +219,50 @@ class Linker:
 
         saved = self.updater.update(customer_id, joined)
         self.refresh_snapshot(member.member_id)
-        if self.on_joined is not None:
-            try:
-                self.on_joined(saved)
-            except errors.BridgeError as exc:
-                # The join stands; the flag follows with the customer's next synced change.
-                logger.warning("join not announced to marketing sync", extra={"code": exc.code})
+        self._announce(saved)
         return saved
+
+    def relink(self, current: CustomerRecord, member: Member) -> CustomerRecord:
+        """A8: the customer's primary card is now ``member`` (another account than the one
+        linked): move the A5 claims in one step, then point the record at it. Safe to repeat
+        (a retried request finishes a relink that stopped half way)."""
+        if not current.member_id or not current.card_number:
+            return self.link(current.customer_id, member)
+        if current.member_id != member.member_id:
+            self.updater.customers.relink_member(
+                current.customer_id,
+                from_member_id=current.member_id,
+                from_card=current.card_number,
+                to_member_id=member.member_id,
+                to_card=member.card.number,
+            )
+
+        def primary(record: CustomerRecord) -> CustomerRecord:
+            return record.model_copy(
+                update={
+                    "status": LoyaltyStatus.JOINED,
+                    "status_reason": None,
+                    "member_id": member.member_id,
+                    "card_number": member.card.number,
+                    "card_kind": member.card.kind.value,
+                    "verifying_until": None,
+                }
+            )
+
+        saved = self.updater.update(current.customer_id, primary)
+        self.refresh_snapshot(member.member_id)
+        # The new account gets the customer's details and consents (a full push).
+        self._announce(saved)
+        return saved
+
+    def _announce(self, saved: CustomerRecord) -> None:
+        if self.on_joined is None:
+            return
+        try:
+            self.on_joined(saved)
+        except errors.BridgeError as exc:
+            # The join stands; the flag follows with the customer's next synced change.
+            logger.warning("join not announced to marketing sync", extra={"code": exc.code})
 
     def refresh_snapshot(self, member_id: str) -> None:
         """REST platforms: keep the login summary's balance current (never fails the flow)."""

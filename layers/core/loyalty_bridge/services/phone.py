@@ -2,13 +2,21 @@
 mobile holds several loyalty accounts (A8).
 
 Entering the code proves the mobile is the customer's and records their consent to the
-program terms and to messages (SMS).
+program terms and to messages (SMS). That consent is a change like any other: it is saved
+with the record's version and goes through the ordered profile sync (profile_sync.py) to
+the platform and the SMS opt-out list, in order with the customer's other changes.
+
+A8: when the mobile holds several loyalty accounts (the customer's own among them, if they
+are joined already), the customer is offered the choice of a primary card; ``merge`` blocks
+the others and moves their points to it in one platform step, then the customer's link (A5)
+follows the primary if it is another account than the one linked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_membership import CardChoice
@@ -42,6 +50,12 @@ JOIN_REFUSED = "We could not create a loyalty account with these details. Please
 NOT_LINKABLE = "This loyalty account cannot be added to your web account. Please contact customer service."
 
 
+class ConsentSync(Protocol):
+    """profile_sync.ProfileUpdates as the phone flow uses it."""
+
+    def confirm_phone(self, customer_id: str, mobile: str, *, accepted_at: datetime) -> CustomerRecord: ...
+
+
 @dataclass(frozen=True)
 class PhoneOutcome:
     record: CustomerRecord
@@ -59,6 +73,7 @@ class PhoneService:
         linker: Linker,
         queue: MessageQueue,
         *,
+        consents: ConsentSync,
         metrics: MetricsSink | None = None,
     ) -> None:
         self._updater = updater
@@ -68,6 +83,7 @@ class PhoneService:
         self._incidents = incidents
         self._linker = linker
         self._queue = queue
+        self._consents = consents
         self._metrics = metrics or default_metrics()
 
     def start(self, customer_id: str, mobile: str) -> Challenge:
@@ -89,51 +105,49 @@ class PhoneService:
         challenge = self._codes.check(customer_id, Purpose.PHONE, code)
         mobile = challenge.mobile or ""
         now = self._codes.clock()
-
-        def consented(current: CustomerRecord) -> CustomerRecord:
-            consents = current.consents.model_copy(update={"sms": True})
-            return current.model_copy(
-                update={"mobile": mobile, "consents": consents, "terms_accepted_at": now}
-            )
-
-        record = self._updater.update(customer_id, consented)
-        if record.status is LoyaltyStatus.JOINED and record.member_id:
-            self._platform.set_consents(
-                record.member_id,
-                record.consents,
-                idempotency_key=f"phone-consent:{customer_id}:{record.version}",
-            )
-            return PhoneOutcome(record)
+        record = self._consents.confirm_phone(customer_id, mobile, accepted_at=now)
         found = [
             m for m in self._platform.find_members(mobile=mobile) if m.card.state is not CardState.BLOCKED
         ]
+        if record.status is LoyaltyStatus.JOINED and record.member_id:
+            # Joined: offer a merge only when their own account is one of several on the phone.
+            mine = any(m.member_id == record.member_id for m in found)
+            if mine and len(found) > 1:
+                return PhoneOutcome(record, self._offer_choice(customer_id, mobile, found))
+            return PhoneOutcome(record)
         if not found:
             return PhoneOutcome(self._join(record))
         if len(found) == 1:
             return PhoneOutcome(self._attach(record, found[0]))
+        return PhoneOutcome(record, self._offer_choice(customer_id, mobile, found))
+
+    def _offer_choice(self, customer_id: str, mobile: str, found: list[Member]) -> list[CardChoice]:
+        """Several accounts on the verified mobile: remember them for ``merge`` and list them."""
         self._codes.store.put_challenge(
             Challenge(
                 customer_id=customer_id,
                 purpose=Purpose.PHONE_VERIFIED,
-                expires_at=now + CHOICE_TTL,
+                expires_at=self._codes.clock() + CHOICE_TTL,
                 mobile=mobile,
                 member_ids=[m.member_id for m in found],
             )
         )
-        cards = [
+        return [
             CardChoice(
                 number=m.card.number, kind=m.card.kind, points=self._platform.get_balance(m.member_id).balance
             )
             for m in found
         ]
-        return PhoneOutcome(record, cards)
 
     def _join(self, record: CustomerRecord) -> CustomerRecord:
         """No account on this mobile: create one now (queued when the platform is down)."""
         consents = Consents(email=record.consents.email, sms=True)
         try:
             member = self._platform.create_member(
-                profile_of(record), consents, idempotency_key=record.customer_id
+                profile_of(record),
+                consents,
+                idempotency_key=record.customer_id,
+                referral_code=record.referral_code,
             )
         except errors.Retryable:
             pending = self._updater.update(
@@ -162,13 +176,9 @@ class PhoneService:
         return saved
 
     def _attach(self, record: CustomerRecord, member: Member) -> CustomerRecord:
+        # The account's consents follow through the profile sync (the consent change queued
+        # by confirm, then the full push announced by the join).
         saved = self._link(record, member)
-        if saved.member_id:
-            self._platform.set_consents(
-                saved.member_id,
-                saved.consents,
-                idempotency_key=f"phone-consent:{record.customer_id}:{saved.version}",
-            )
         count(self._metrics, MetricName.ATTACH_COMPLETED)
         return saved
 
@@ -203,7 +213,9 @@ class PhoneService:
 
     def merge(self, customer_id: str, primary_card: str, cards: list[str]) -> CustomerRecord:
         """Keep ``primary_card``; block ``cards`` and move their points to it, in one step
-        on the platform. Only cards found on the customer's verified mobile qualify."""
+        on the platform. Only cards found on the customer's verified mobile qualify. A joined
+        customer's own card must be the primary or one of the merged cards; when it is
+        merged into another, the customer's link moves to the primary right after."""
         record = self._updater.load(customer_id)
         verified = self._codes.store.get_challenge(customer_id, Purpose.PHONE_VERIFIED)
         if verified is None or verified.expires_at <= self._codes.clock() or not verified.mobile:
@@ -218,18 +230,57 @@ class PhoneService:
             raise errors.Refused(
                 "Choose cards found on your verified mobile number.", code="cards_not_on_phone"
             )
+        linked = record.member_id if record.status is LoyaltyStatus.JOINED else None
+        chosen = {on_phone[number].member_id for number in [primary_card, *others]}
+        if linked and linked not in chosen:
+            raise errors.Refused(
+                "Your current loyalty card must be the primary card or one of the cards merged.",
+                code="current_card_not_chosen",
+            )
         for number in [primary_card, *others]:
             owner = self._updater.customers.linked_customer(member_id=on_phone[number].member_id)
             if owner is not None and owner != customer_id:
                 self._link(record, on_phone[number])  # records the A5 refusal and raises
         member = on_phone[primary_card]
         if others:
+            # The same request (a retry) gets the same key: the platform answers the first merge.
             member = self._platform.merge_cards(
                 primary_card,
                 others,
                 idempotency_key=f"merge:{customer_id}:{primary_card}:{','.join(sorted(others))}",
             )
-        saved = self._link(record, member)
+        if linked and linked != member.member_id:
+            saved = self._relink(record, member)
+        else:
+            saved = self._link(record, member)
         self._codes.store.delete_challenge(customer_id, Purpose.PHONE_VERIFIED)
-        logger.info("cards merged", extra={"customer": pseudonym(customer_id), "merged": len(others)})
+        logger.info(
+            "cards merged",
+            extra={
+                "customer": pseudonym(customer_id),
+                "merged": len(others),
+                "primary_changed": bool(linked and linked != member.member_id),
+            },
+        )
         return saved
+
+    def _relink(self, record: CustomerRecord, member: Member) -> CustomerRecord:
+        try:
+            return self._linker.relink(record, member)
+        except errors.Conflict as exc:
+            if exc.code == "version_conflict":
+                raise
+            count(self._metrics, MetricName.ATTACH_FAILED)
+            self._incidents.attach(
+                record,
+                member.card.number,
+                "refused by the bridge: the primary card's account was linked to another web account "
+                "after the cards were merged (A5)",
+                action=(
+                    f"The cards are merged into {mask_card(member.card.number)} on the platform, but the "
+                    f"customer is still linked to {mask_card(record.card_number)}. Check which web account "
+                    "owns the primary card, correct the link, then ask the customer to merge again."
+                ),
+                via="SMS code (merge)",
+            )
+            raise errors.Refused(NOT_LINKABLE, code="already_linked") from exc

@@ -25,11 +25,13 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from loyalty_bridge import errors
+from loyalty_bridge.models.api_membership import normalize_email
 from loyalty_bridge.models.api_profile import MailchimpWebhook
 from loyalty_bridge.models.domain import (
     AudienceMember,
@@ -183,38 +185,49 @@ class ProfileUpdates:
 
     def update_profile(self, customer_id: str, changes: SyncedFields) -> ChangeResult:
         wanted = {name: getattr(changes, name) for name in changes.model_fields_set if name in PROFILE_FIELDS}
-        return self._change(customer_id, wanted, kind=PROFILE_UPDATE, source="web")
+        return self._change(customer_id, wanted, kind=PROFILE_UPDATE, source="web")[0]
 
     def set_consents(self, customer_id: str, consents: Consents, *, source: str = "web") -> ChangeResult:
         wanted = {"consent_email": consents.email, "consent_sms": consents.sms}
-        return self._change(customer_id, wanted, kind=CONSENTS_UPDATE, source=source)
+        return self._change(customer_id, wanted, kind=CONSENTS_UPDATE, source=source)[0]
 
-    def opt_out_from_mailchimp(self, email: str, *, event: str) -> ChangeResult | None:
-        """P5: an unsubscribe (or a cleaned address) in Mailchimp turns the customer's email
-        consent off here and on the platform. None when the email is not a known customer."""
-        customer_id = self._state.customer_for_email(email)
-        if customer_id is None:
-            logger.info(
-                "mailchimp event for an unknown email", extra={"event": event, "who": pseudonym(email)}
-            )
-            return None
-        record = self._customers.get(customer_id)
-        if record is None or record.email.strip().lower() != email.strip().lower():
-            # The customer moved to another address since: this one is no longer theirs.
-            logger.info("mailchimp event for a former email", extra={"event": event})
-            return None
-        # Both consents travel together: the platform sets them as a pair.
-        wanted = {"consent_email": False, "consent_sms": record.consents.sms}
-        return self._change(customer_id, wanted, kind=CONSENTS_UPDATE, source=f"mailchimp:{event}"[:32])
+    def confirm_phone(self, customer_id: str, mobile: str, *, accepted_at: datetime) -> CustomerRecord:
+        """A7: an SMS code proved ``mobile`` and gave consent to the program terms and to
+        messages. Mobile, SMS consent and the time the terms were accepted are saved in one
+        write, and the change goes through the same ordered sync as ``PUT /consents`` (the
+        platform, the SMS opt-out list; Mailchimp's email status is not touched)."""
+        wanted = {"mobile": mobile, "consent_sms": True}
+        return self._change(
+            customer_id,
+            wanted,
+            kind=CONSENTS_UPDATE,
+            source="phone",
+            pair_consents=False,
+            also={"terms_accepted_at": accepted_at},
+        )[1]
+
+    # ------------------------------------------------------------------ Mailchimp webhook (P5)
 
     def apply_mailchimp_event(self, event: MailchimpWebhook, *, list_id: str) -> str:
-        """P5: "applied", "unchanged" or "ignored" (other audience, unknown person, or an
-        event type that changes nothing here - the web account is the master of profile
-        data, so Mailchimp profile and email edits are not copied back)."""
+        """P5: "applied", "unchanged" or "ignored".
+
+        - ``unsubscribe``: email consent off for every customer known under that address
+          (their web email, or the address Mailchimp files them under), through the same
+          ordered sync as a web change, so it reaches the loyalty platform.
+        - ``cleaned`` (the address bounced): email consent off for the customers whose web
+          email it is; nothing else is recorded.
+        - ``upemail`` (the person changed their address in Mailchimp): the bridge notes where
+          Mailchimp files them now, so later syncs update that member; the web account keeps
+          its email (it is the master of profile data).
+        - ``profile``, ``subscribe`` and others: ignored (the web account is the master, and
+          an opt-in is only taken from the customer's own choice on the website).
+        """
         data = event.data
         if list_id and data.list_id and data.list_id != list_id:
             logger.info("mailchimp event for another audience ignored", extra={"event": event.type})
             return "ignored"
+        if event.type == "upemail":
+            return self._moved_in_mailchimp(data.old_email, data.new_email)
         if event.type not in ("unsubscribe", "cleaned"):
             logger.info("mailchimp event ignored", extra={"event": event.type})
             return "ignored"
@@ -222,26 +235,114 @@ class ProfileUpdates:
             raise errors.InvalidInput(
                 "The webhook has no data[email].", errors=[{"field": "data[email]", "message": "required"}]
             )
-        result = self.opt_out_from_mailchimp(data.email, event=event.type)
-        if result is None:
+        results = self.opt_out_from_mailchimp(data.email, event=event.type)
+        if not results:
             return "ignored"
-        return "unchanged" if result.sync == "unchanged" else "applied"
+        return "unchanged" if all(r.sync == "unchanged" for r in results) else "applied"
 
-    def _change(self, customer_id: str, wanted: Mapping[str, Any], *, kind: str, source: str) -> ChangeResult:
+    def opt_out_from_mailchimp(self, email: str, *, event: str) -> list[ChangeResult]:
+        """Email consent off for each customer the event is about (empty: nobody known)."""
+        results = []
+        for record in self._known_under(email, bounced=event == "cleaned"):
+            # Both consents travel together: the platform sets them as a pair.
+            wanted = {"consent_email": False, "consent_sms": record.consents.sms}
+            result, _ = self._change(
+                record.customer_id,
+                wanted,
+                kind=CONSENTS_UPDATE,
+                source=f"mailchimp:{event}"[:32],
+                before_queue=self._already_in_mailchimp,
+            )
+            results.append(result)
+        if not results:
+            logger.info(
+                "mailchimp event for an unknown email", extra={"event": event, "who": pseudonym(email)}
+            )
+        return results
+
+    def _known_under(self, email: str, *, bounced: bool = False) -> list[CustomerRecord]:
+        """Customers whose web email is ``email`` or whom Mailchimp files under it (unless
+        ``bounced``: a bounce is about the address the customer has now)."""
+        wanted = normalize_email(email)
+        candidates = list(self._customers.customers_with_email(email))
+        filed_owner = self._state.customer_for_email(email)
+        if filed_owner and filed_owner not in candidates:
+            candidates.append(filed_owner)
+        found = []
+        for customer_id in candidates:
+            record = self._customers.get(customer_id)
+            if record is None:
+                continue
+            if normalize_email(record.email) == wanted or (
+                not bounced and normalize_email(self._filed_email(record)) == wanted
+            ):
+                found.append(record)
+        return found
+
+    def _filed_email(self, record: CustomerRecord) -> str:
+        """The address Mailchimp has this customer under (their web email until synced)."""
+        return self._state.load(record.customer_id, MAILCHIMP).facts.get("email") or record.email
+
+    def _already_in_mailchimp(self, saved: CustomerRecord) -> None:
+        """A change that came from Mailchimp is there already: the sync must not echo it back
+        (Mailchimp may refuse a status change on a cleaned address). A customer Mailchimp
+        never got from us keeps its first full push, which never changes a subscription."""
+        try:
+            if self._state.load(saved.customer_id, MAILCHIMP).versions:
+                self._state.mark_applied(saved.customer_id, MAILCHIMP, saved.version, ["consent_email"])
+        except errors.BridgeError as exc:
+            logger.warning("mailchimp echo not suppressed", extra={"code": exc.code})
+
+    def _moved_in_mailchimp(self, old_email: str, new_email: str) -> str:
+        if not old_email or not new_email:
+            raise errors.InvalidInput(
+                "The webhook needs data[old_email] and data[new_email].",
+                errors=[{"field": "data[old_email]", "message": "required"}],
+            )
+        moved = 0
+        for record in self._known_under(old_email):
+            if normalize_email(self._filed_email(record)) != normalize_email(old_email):
+                continue  # the web email matches, but Mailchimp files them under another address
+            self._state.mark_applied(
+                record.customer_id, MAILCHIMP, record.version, [], facts={"email": new_email}
+            )
+            self._state.remember_email(new_email, record.customer_id)
+            moved += 1
+        logger.info("mailchimp email change noted", extra={"customers": moved, "who": pseudonym(old_email)})
+        return "applied" if moved else "ignored"
+
+    # ------------------------------------------------------------------ save and queue
+
+    def _change(
+        self,
+        customer_id: str,
+        wanted: Mapping[str, Any],
+        *,
+        kind: str,
+        source: str,
+        pair_consents: bool = True,
+        also: Mapping[str, Any] | None = None,
+        before_queue: Callable[[CustomerRecord], None] | None = None,
+    ) -> tuple[ChangeResult, CustomerRecord]:
+        """Save the wanted values (and ``also``: record fields that are not synced) in one
+        write and queue the synced part. ``pair_consents``: when a consent changes, both
+        travel (the platform sets them as a pair)."""
         for _ in range(_MAX_UPDATE_TRIES):
             record = self._customers.get(customer_id)
             if record is None:
                 raise errors.NotFound("No such customer.", code="customer_not_found")
             current = record_fields(record)
             changed = {name: value for name, value in wanted.items() if not _same(current[name], value)}
-            if not changed:
-                return ChangeResult("unchanged", record.version)
-            if kind == CONSENTS_UPDATE:
-                changed = dict(wanted)  # consents always travel as a pair
+            extra = {name: value for name, value in (also or {}).items() if getattr(record, name) != value}
+            if not changed and not extra:
+                return ChangeResult("unchanged", record.version), record
+            if pair_consents and any(name in CONSENT_FIELDS for name in changed):
+                changed |= {name: wanted[name] for name in CONSENT_FIELDS if name in wanted}
             before = {name: current[name] for name in changed}
             try:
                 saved = self._customers.save(
-                    _apply_to_record(record, changed), expected_version=record.version
+                    _apply_to_record(record, changed).model_copy(update=extra),
+                    expected_version=record.version,
                 )
             except errors.Conflict:
                 continue  # another request changed the customer: read again and re-apply
@@ -250,6 +351,8 @@ class ProfileUpdates:
             raise errors.Conflict(
                 "The customer is being changed by other requests; try again.", code="version_conflict"
             )
+        if not changed:
+            return ChangeResult("unchanged", saved.version), saved
 
         envelope = Envelope(
             kind=kind,
@@ -260,8 +363,8 @@ class ProfileUpdates:
                 before=SyncedFields(**before), after=SyncedFields(**changed), source=source
             ).model_dump(mode="json", exclude_unset=True),
         )
-        if "email" in changed:
-            self._remember_email(str(changed["email"]), customer_id)
+        if before_queue is not None:
+            before_queue(saved)
         try:
             send_to_sync_queue(self._queue, envelope)
         except errors.BridgeError as exc:
@@ -269,7 +372,7 @@ class ProfileUpdates:
                 raise
             # The web change stands; the change waits in the error list until it is replayed.
             self._incidents.report(_queue_failure_record(envelope, before, changed, exc))
-            return ChangeResult("deferred", saved.version)
+            return ChangeResult("deferred", saved.version), saved
         logger.info(
             "profile change queued",
             extra={
@@ -277,16 +380,10 @@ class ProfileUpdates:
                 "kind": kind,
                 "version": saved.version,
                 "fields": sorted(changed),
+                "source": source,
             },
         )
-        return ChangeResult("queued", saved.version)
-
-    def _remember_email(self, email: str, customer_id: str) -> None:
-        try:
-            self._state.remember_email(email, customer_id)
-        except errors.BridgeError:
-            # Only the webhook lookup needs it; the worker writes it again after the sync.
-            logger.warning("could not index the new email", extra={"customer": pseudonym(customer_id)})
+        return ChangeResult("queued", saved.version), saved
 
 
 def _queue_failure_record(

@@ -2,6 +2,9 @@
 
 Signup only stores the customer and queues the loyalty work: it never waits for, nor fails
 because of, the loyalty platform. The worker (enrolment.py) creates or attaches the account.
+It also queues the customer's first full push to the profile sync (P3, P4): Mailchimp gets
+the member with the status their email consent says and the loyalty flag (still "no"; the
+join announces itself and flips it), the SMS opt-out list follows their SMS consent.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from typing import Any
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_membership import CreateCustomer
 from loyalty_bridge.models.domain import LoyaltyStatus
-from loyalty_bridge.models.records import CustomerRecord
+from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
 from loyalty_bridge.models.verification import Purpose
 from loyalty_bridge.observability import MetricName, logger, pseudonym
-from loyalty_bridge.ports import CustomerRepository, MessageQueue, VerificationStore
+from loyalty_bridge.ports import CustomerRepository, IncidentSink, MessageQueue, VerificationStore
+from loyalty_bridge.services.incidents import error_id_for
 from loyalty_bridge.services.membership import (
     KIND_ATTACH,
     KIND_CREATE,
@@ -27,6 +31,8 @@ from loyalty_bridge.services.membership import (
     envelope,
     send,
 )
+from loyalty_bridge.services.profile_sync import QUEUE_NAME as SYNC_QUEUE_NAME
+from loyalty_bridge.services.profile_sync import send_to_sync_queue, snapshot_message
 from loyalty_bridge.settings import Settings
 
 # The fields a repeated POST /v1/customers must repeat exactly to count as the same signup.
@@ -41,9 +47,13 @@ class SignupService:
         settings: Settings,
         *,
         verifications: VerificationStore | None = None,
+        sync_queue: MessageQueue | None = None,
+        incidents: IncidentSink | None = None,
         metrics: MetricsSink | None = None,
     ) -> None:
         self._customers = customers
+        self._sync_queue = sync_queue
+        self._incidents = incidents
         self._updater = RecordUpdater(customers)
         self._queue = queue
         self._settings = settings
@@ -74,6 +84,7 @@ class SignupService:
             consents=request.consents,
             status=status,
             status_reason=reason,
+            referral_code=request.referral_code,
         )
         if not self._customers.create(record):
             return self._repeat(record, request)
@@ -81,7 +92,32 @@ class SignupService:
         logger.info(
             "customer signed up", extra={"customer": pseudonym(record.customer_id), "status": status.value}
         )
+        self._announce(record)
         return self._queue_work(record, request.card_number)
+
+    def _announce(self, record: CustomerRecord) -> None:
+        """Queue the first full push of the new customer to the profile sync targets."""
+        if self._sync_queue is None:
+            return
+        message = snapshot_message(record.customer_id, reason="signup", version=record.version)
+        try:
+            send_to_sync_queue(self._sync_queue, message)
+        except errors.BridgeError as exc:
+            # The signup stands (A2); the push waits in the error list for a replay.
+            logger.warning("signup not announced to the profile sync", extra={"code": exc.code})
+            if self._incidents is not None:
+                self._incidents.report(
+                    ErrorRecord(
+                        error_id=error_id_for(ErrorCategory.ACCOUNT_UPDATE, message.message_id, "queue"),
+                        category=ErrorCategory.ACCOUNT_UPDATE,
+                        customer_id=record.customer_id,
+                        subject_id=f"change {message.message_id}",
+                        attempted="queue the new customer's details for Mailchimp and the SMS opt-out list",
+                        platform_answer=f"{exc.code}: the sync queue was unavailable",
+                        action="Nothing to fix by hand: replay this error to send the details now.",
+                        replay={"queue": SYNC_QUEUE_NAME, "body": message.model_dump(mode="json")},
+                    )
+                )
 
     def _repeat(self, record: CustomerRecord, request: CreateCustomer) -> CustomerRecord:
         existing = self._updater.load(record.customer_id)

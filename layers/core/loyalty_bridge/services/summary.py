@@ -8,20 +8,43 @@ Reads: the customer record (one GetItem), then, for a joined customer, the balan
 - REST platform: ``SnapshotBalances`` below, the last balance the bridge saw (written when
   an account is linked and whenever an order, refund or redemption answers with a balance);
   only a missing snapshot costs one platform call, once.
+
+The balance also says whether the member is accumulate-only (A9) and their referral code
+(R5). Progress to the next reward (R4) prices the points against the reward catalogue
+(``RewardCatalogue``: the ledger's configuration, or the REST adapter's cached copy of the
+platform's); a catalogue that cannot be read leaves ``next_reward`` out, never the summary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.api_membership import CardView, Expiry, LoyaltySummary, PointsView, TierView
-from loyalty_bridge.models.domain import Balance, CardKind, LoyaltyStatus
+from loyalty_bridge.models.api_membership import (
+    CardView,
+    Expiry,
+    LoyaltySummary,
+    NextRewardView,
+    PointsView,
+    ReferralView,
+    TierView,
+)
+from loyalty_bridge.models.domain import Balance, CardKind, LoyaltyStatus, Reward
 from loyalty_bridge.models.records import CustomerRecord, utcnow
+from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import BalanceSnapshots, BalanceSource, CustomerRepository, LoyaltyPlatform
 from loyalty_bridge.services.membership import REASON_ATTACH_EXPIRED, RecordUpdater
+from loyalty_bridge.services.referrals import referral_link
+from loyalty_bridge.services.rewards import next_reward
 from loyalty_bridge.settings import Settings
+
+
+class RewardCatalogue(Protocol):
+    """The rewards priced in points (R4): ``LoyaltyPlatform.rewards``."""
+
+    def rewards(self) -> list[Reward]: ...
 
 
 class SnapshotBalances:
@@ -48,11 +71,13 @@ class SummaryService:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utcnow,
+        rewards: RewardCatalogue | None = None,
     ) -> None:
         self._updater = RecordUpdater(customers)
         self._balances = balances
         self._settings = settings
         self._clock = clock
+        self._rewards = rewards
 
     def summary(self, customer_id: str) -> LoyaltySummary:
         return self.of(self._updater.load(customer_id))
@@ -86,6 +111,12 @@ class SummaryService:
             tier = TierView(
                 name=balance.tier, next=balance.next_tier, spend_to_next=balance.spend_to_next_tier
             )
+        referral = None
+        if balance.referral_code:
+            referral = ReferralView(
+                code=balance.referral_code,
+                link=referral_link(self._settings.referral_base_url, balance.referral_code),
+            )
         return LoyaltySummary(
             customer_id=record.customer_id,
             status=LoyaltyStatus.JOINED,
@@ -94,9 +125,31 @@ class SummaryService:
             points=PointsView(
                 balance=balance.balance,
                 pending=balance.pending,
-                redeemable=balance.available,
+                # A9: accumulate-only members cannot redeem yet.
+                redeemable=0 if balance.accumulate_only else balance.available,
                 point_value=self._settings.point_value,
                 next_expiry=expiry,
             ),
             tier=tier,
+            next_reward=self._next_reward(balance),
+            referral=referral,
+            accumulate_only=balance.accumulate_only,
+        )
+
+    def _next_reward(self, balance: Balance) -> NextRewardView | None:
+        if self._rewards is None:
+            return None
+        try:
+            catalogue = self._rewards.rewards()
+        except errors.BridgeError as exc:
+            logger.warning("reward catalogue unavailable", extra={"code": exc.code})
+            return None
+        found = next_reward(catalogue, balance.available)
+        if found is None:
+            return None
+        return NextRewardView(
+            name=found.reward.name,
+            points_required=found.reward.points,
+            points_needed=found.points_needed,
+            progress=float(found.progress),
         )
