@@ -230,6 +230,7 @@ class Audit:
     in_error_store: Counter[str] = field(default_factory=Counter)
     not_for_points: Counter[str] = field(default_factory=Counter)
     answered_error: Counter[str] = field(default_factory=Counter)  # never accepted; the storefront knows
+    error_records: Counter[str] = field(default_factory=Counter)  # category: platform answer
     lost: list[str] = field(default_factory=list)
     moved_twice: list[str] = field(default_factory=list)
 
@@ -240,6 +241,7 @@ class Audit:
             "in_error_store": dict(self.in_error_store),
             "not_for_points": dict(self.not_for_points),
             "answered_error": dict(self.answered_error),
+            "error_records": dict(self.error_records.most_common(15)),
             "lost": len(self.lost),
             "lost_examples": self.lost[:20],
             "moved_twice": len(self.moved_twice),
@@ -259,6 +261,9 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
     members = {str(i["pk"]).removeprefix("MEMBER#"): i for i in ledger if i.get("sk") == "PROFILE"}
     accounts = {str(i["pk"]).removeprefix("MEMBER#"): i for i in ledger if i.get("sk") == "ACCOUNT"}
     result = Audit()
+    for record in errors:
+        answer = str(record.get("platform_answer") or "")[:70]
+        result.error_records[f"{record.get('category')}: {answer}"] += 1
 
     def recorded(needle: str, category: str | None = None) -> bool:
         return any(needle in text and (category is None or category in text) for text in error_text)
@@ -326,7 +331,11 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
                 result.moved_twice.append(f"order {order_id}: redeemed {redeemed}, hold was {hold['points']}")
         elif recorded(order_id, "new_order"):
             result.in_error_store["order"] += 1
-        elif not joined(facts["customer_id"]):
+        elif not joined(facts["customer_id"]) or facts["outcome"].body.get("reason") in {
+            "not_joined",
+            "guest",
+        }:
+            # Not a member when the order came (the answer says so): 0 points by design.
             result.not_for_points["order"] += 1
         elif not facts["outcome"].ok:
             result.answered_error["order"] += 1
@@ -532,6 +541,8 @@ def report(results: dict[str, Any]) -> str:
     ]
     for example in a["lost_examples"] + a["moved_twice_examples"]:
         lines.append(f"  - {example}")
+    lines += ["", "error store, by category and platform answer (most common):"]
+    lines += [f"  {n:>5}  {what}" for what, n in a["error_records"].items()]
     return "\n".join(lines)
 
 
