@@ -345,6 +345,7 @@ class InMemoryPlatform:
             kind, _, mid = self.cards[other.member.card.number]
             self.cards[other.member.card.number] = (kind, CardState.BLOCKED, mid)
             other.merged_into = primary.member.member_id
+            self.emails.pop(normalize_email(other.member.profile.email), None)  # A8: frees the address
         self.requests[key] = primary.member.member_id
         return self._member(primary.member.member_id)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import signing, wiring
@@ -56,6 +57,6 @@ def authorize(event: dict[str, Any], keys: signing.KeyStore, *, window_seconds: 
     }
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return authorize(event, wiring.signing_keys(), window_seconds=wiring.settings().signing_window_seconds)

@@ -30,6 +30,13 @@ app = make_resolver(signed=False, idempotent_writes=False)
 
 PATH = "/v1/webhooks/mailchimp"
 Secret = Annotated[str, Query(max_length=256)]
+# Unsigned route: the only authentication is the URL secret, answered 401 when wrong.
+WRONG_SECRET: dict[int, Any] = {
+    401: {
+        "description": "The webhook secret is missing or wrong.",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+}
 
 
 def _check_secret(secret: str) -> None:
@@ -39,13 +46,13 @@ def _check_secret(secret: str) -> None:
         raise errors.Unauthorized("The webhook secret is missing or wrong.")
 
 
-@app.get(PATH)
+@app.get(PATH, responses=WRONG_SECRET)
 def verify(secret: Secret = "") -> WebhookAnswer:
     _check_secret(secret)
     return WebhookAnswer(result="ignored")
 
 
-@app.post(PATH)
+@app.post(PATH, responses=WRONG_SECRET)
 def receive(secret: Secret = "") -> WebhookAnswer:
     _check_secret(secret)
     try:

@@ -268,6 +268,21 @@ def test_merge_moves_points_to_the_primary_and_blocks_the_others(platform: Platf
         assert platform.entries_total(second.member_id) == 0
 
 
+def test_merged_cards_give_up_their_email_so_the_primary_can_take_it(platform: PlatformHarness) -> None:
+    p = platform.platform
+    mobile = "+447700900005"
+    primary = join(platform, "keep@example.com", mobile)
+    second = join(platform, "moving@example.com", mobile)
+
+    p.merge_cards(primary.card.number, [second.card.number], idempotency_key="m-email")
+    updated = p.update_profile(
+        primary.member_id, ProfileChanges(email="Moving@example.com"), idempotency_key="u-email"
+    )
+
+    assert updated.profile.email.lower() == "moving@example.com"
+    assert [m.member_id for m in p.find_members(email="moving@example.com")] == [primary.member_id]
+
+
 def test_merge_refuses_cards_on_another_phone(platform: PlatformHarness) -> None:
     primary = join(platform, "a@example.com", "+447700900005")
     stranger = join(platform, "b@example.com", "+447700900006")

@@ -84,7 +84,7 @@ def test_accumulate_only_customers_earn_but_cannot_redeem(shop: Shop) -> None:
     assert answer.points_to_earn == 100
     with pytest.raises(errors.Refused) as refused:
         shop.checkout.hold(hold_request(100))
-    assert refused.value.code == "accumulate_only"
+    assert refused.value.code == "profile_incomplete"
 
 
 def test_unknown_customer_is_404(shop: Shop) -> None:

@@ -896,6 +896,12 @@ class DynamoDbLedger:
                         ),
                     )
                 )
+                # A merged account gives up its email, so the customer's details can move to
+                # the primary card (A8) and a new account may use that address later.
+                other_profile = MemberProfile.model_validate_json(other.profile["profile"])
+                other_email = normalize_email(other_profile.email)
+                if other_email:
+                    items.append(("email", self._delete(f"EMAIL#{other_email}", "EMAIL")))
                 items.extend(self._account_items(other, now))
             items.extend(self._account_items(primary, now))
             items.append(

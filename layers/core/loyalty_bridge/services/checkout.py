@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from loyalty_bridge.errors import NotFound, Refused
+from loyalty_bridge.errors import NotFound, ProfileIncomplete, Refused
 from loyalty_bridge.models.api_checkout import (
     QuoteRequest,
     QuoteResponse,
@@ -137,7 +137,7 @@ class CheckoutService:
             raise Refused("Only loyalty members can redeem points; join first.", code="not_joined")
         if self._platform.get_member(member_id).accumulate_only:
             # A9: points keep accruing but cannot be spent until the profile is complete.
-            raise Refused("Complete your profile to redeem points.", code="accumulate_only")
+            raise ProfileIncomplete("Complete your profile to redeem points.")
         redemption_id = self._new_id()
         previous = self._store.swap_cart_redemption(request.customer_id, request.cart_id, redemption_id)
         if previous:
