@@ -26,6 +26,7 @@ from loyalty_bridge.errors import (
     InvalidInput,
     MemberNotFound,
     PlatformRefused,
+    PlatformUnavailable,
     ProfileIncomplete,
     RewardNotFound,
 )
@@ -144,6 +145,8 @@ class InMemoryPlatform:
         self.rewarded: dict[str, Coupon] = {}  # redeem idempotency key -> coupon
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._failures: dict[str, list[BaseException]] = {}
+        self._lost_replies: dict[str, int] = {}
+        self.create_bodies: dict[str, tuple[MemberProfile, Consents]] = {}  # key -> first body
         self._ids = 0
 
     # ------------------------------------------------------------------ test helpers
@@ -151,6 +154,18 @@ class InMemoryPlatform:
     def fail_next(self, method: str, exc: BaseException, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` raise ``exc`` (before doing anything)."""
         self._failures.setdefault(method, []).extend([exc] * times)
+
+    def lose_next_reply(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` do their work, then raise PlatformUnavailable
+        (the reply was lost on the way back). Supported by create_member."""
+        self._lost_replies[method] = self._lost_replies.get(method, 0) + times
+
+    def _reply_lost(self, method: str) -> bool:
+        left = self._lost_replies.get(method, 0)
+        if left <= 0:
+            return False
+        self._lost_replies[method] = left - 1
+        return True
 
     def import_physical_cards(self, numbers: Sequence[str]) -> int:
         added = 0
@@ -199,6 +214,10 @@ class InMemoryPlatform:
         )
         key = f"create:{idempotency_key}"
         if key in self.requests:
+            body = self.create_bodies.get(key)
+            if body is not None and body != (profile, consents):
+                # As the REST platform: one key, one request body.
+                raise PlatformRefused("This key was used for another request.", code="idempotency_key_reused")
             first: Member = self.requests[key]
             return self._member(first.member_id)
         email = normalize_email(profile.email)
@@ -220,6 +239,9 @@ class InMemoryPlatform:
         if referrer is not None:
             self.accounts[member.member_id].referred_by = referrer
         self.requests[key] = member
+        self.create_bodies[key] = (profile, consents)
+        if self._reply_lost("create_member"):
+            raise PlatformUnavailable("the reply was lost")
         return self._member(member.member_id)
 
     def _store_new(self, member: Member, email: str) -> None:
@@ -619,8 +641,9 @@ class InMemoryPlatform:
 
     def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult:
         self._enter("reverse", member_id=member_id, reversal=reversal)
-        if reversal.reversal_id in self.reversals:
-            return self.reversals[reversal.reversal_id]
+        key = reversal.key
+        if key in self.reversals:
+            return self.reversals[key]
         account = self._settle(member_id)
         order = self.orders.get(reversal.order_id)
         if order is None or self._owner(order.member_id) is not account:
@@ -655,7 +678,7 @@ class InMemoryPlatform:
         self._debit(account, from_balance)
         account.available -= from_balance
         account.lifetime_spend = max(account.lifetime_spend - spend_back, Decimal(0))
-        self.entries[f"reversal:{reversal.reversal_id}"] = (
+        self.entries[key] = (
             account.member.member_id,
             returned - from_balance,
             -from_pending,
@@ -666,7 +689,7 @@ class InMemoryPlatform:
             shortfall=owed - from_pending - from_balance,
             balance=account.available + account.held,
         )
-        self.reversals[reversal.reversal_id] = result
+        self.reversals[key] = result
         return result
 
     # ------------------------------------------------------------------ rewards (R4)

@@ -207,11 +207,14 @@ class InMemoryQueue:
     def __init__(self, *, fifo: bool = False) -> None:
         self.fifo = fifo
         self.messages: list[QueuedMessage] = []
+        self.fail_with: Exception | None = None  # every send raises it while set
         self._dedup: set[str] = set()
 
     def send(
         self, body: str, *, group_id: str | None = None, dedup_id: str | None = None, delay_seconds: int = 0
     ) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
         if self.fifo:
             if not group_id:
                 raise ValueError("a FIFO queue needs a group_id")

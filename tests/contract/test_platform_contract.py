@@ -559,6 +559,27 @@ def test_partial_refunds_take_back_proportionally_and_never_more(platform: Platf
     assert all(r.shortfall == 0 for r in (first, second, third, fourth))
 
 
+def test_the_same_refund_id_on_two_orders_reverses_both(platform: PlatformHarness) -> None:
+    # Refund ids come from the shop and are only unique within their order (e.g. "1").
+    p = platform.platform
+    member = join(platform)
+    p.post_order(member.member_id, order("o-1", ("A", 2, "10"), when=platform))  # 20
+    p.post_order(member.member_id, order("o-2", ("B", 3, "10"), when=platform))  # 30
+    assert p.get_balance(member.member_id).balance == 50
+
+    first = p.reverse(member.member_id, Reversal(reversal_id="r-1", order_id="o-1", lines=[("A", 1)]))
+    second = p.reverse(member.member_id, Reversal(reversal_id="r-1", order_id="o-2", lines=[("B", 2)]))
+
+    assert (first.points_reversed, second.points_reversed) == (10, 20)
+    assert p.get_balance(member.member_id).balance == 20
+    # Each one is still applied once when repeated.
+    again = Reversal(reversal_id="r-1", order_id="o-2", lines=[("B", 2)])
+    assert p.reverse(member.member_id, again) == second
+    assert p.get_balance(member.member_id).balance == 20
+    if platform.entries_total:
+        assert platform.entries_total(member.member_id) == 20
+
+
 def test_refund_of_an_unknown_order_is_refused(platform: PlatformHarness) -> None:
     member = join(platform)
     with pytest.raises(PlatformRefused):

@@ -1387,7 +1387,7 @@ class DynamoDbLedger:
         return items
 
     def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult:
-        entry_id = f"reversal:{reversal.reversal_id}"
+        entry_id = reversal.key  # refund ids are only unique within their order
 
         def attempt() -> ReversalResult:
             first = self._get(f"ENTRY#{entry_id}", "ENTRY")

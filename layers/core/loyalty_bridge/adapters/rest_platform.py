@@ -501,7 +501,7 @@ class RestPlatform:
             f"/v1/members/{_seg(member_id)}/orders/{_seg(reversal.order_id)}/reversals",
             _ReversalResultOut,
             body=body,
-            idempotency_key=f"reversal:{reversal.reversal_id}",
+            idempotency_key=reversal.key,  # refund ids are only unique within their order
         )
         return self._convert(ReversalResult, wire, "reverseOrder")
 

@@ -237,6 +237,11 @@ class Reversal(Frozen):
     lines: list[tuple[str, int]] = Field(default_factory=list)  # (sku, quantity); empty = all
     cancel: bool = False
 
+    @property
+    def key(self) -> str:
+        """Ledger entry / idempotency key: refund ids are only unique within their order."""
+        return f"reversal:{self.order_id}:{self.reversal_id}"
+
 
 class ReversalResult(Frozen):
     points_reversed: Points

@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.domain import LoyaltyStatus
+from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
 from loyalty_bridge.observability import MetricName, logger, pseudonym
@@ -36,6 +36,7 @@ from loyalty_bridge.services.membership import (
     not_joined_reason,
     platform_answer,
     profile_of,
+    requested_create,
 )
 
 _ACTION_DUPLICATE = (
@@ -126,11 +127,12 @@ class EnrolmentService:
             return Outcome.ALREADY_JOINED  # a duplicate delivery
         if record.status is LoyaltyStatus.VERIFYING and not message.replay_of:
             return Outcome.SKIPPED  # the customer chose to attach a card meanwhile
+        profile, consents, key = self._create_request(message, record)
         try:
             member = self._platform.create_member(
-                profile_of(record),
-                record.consents,
-                idempotency_key=customer_id,
+                profile,
+                consents,
+                idempotency_key=key,
                 referral_code=record.referral_code,  # R5: credits the referrer on the first order
             )
         except errors.Retryable as exc:
@@ -166,6 +168,21 @@ class EnrolmentService:
             return Outcome.REFUSED
         count(self._metrics, MetricName.JOINS)
         return Outcome.JOINED
+
+    @staticmethod
+    def _create_request(message: Envelope, record: CustomerRecord) -> tuple[MemberProfile, Consents, str]:
+        """What to send and under which idempotency key. Every delivery of one message sends
+        the body frozen in it when it was queued (its reply may have been lost after the
+        account was made: the same key with another body would be refused). A replay, made
+        after a fix, sends the current record under a key of its own. Either way the changes
+        made meanwhile reach the platform with the full push queued when the customer joins."""
+        customer_id = record.customer_id
+        if message.replay_of:
+            return profile_of(record), record.consents, f"{customer_id}:{message.replay_of}"
+        frozen = requested_create(message)
+        if frozen is None:  # queued before the body was frozen in the message
+            return profile_of(record), record.consents, customer_id
+        return frozen[0], frozen[1], customer_id
 
     def _not_joined(self, record: CustomerRecord, reason: str) -> CustomerRecord:
         def refuse(current: CustomerRecord) -> CustomerRecord | None:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.domain import LoyaltyStatus, Member, MemberProfile
+from loyalty_bridge.models.domain import Consents, LoyaltyStatus, Member, MemberProfile
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
 from loyalty_bridge.observability import logger, mask_email, metrics, pseudonym
@@ -75,6 +76,28 @@ def profile_of(record: CustomerRecord, *, mobile: str | None = None) -> MemberPr
         birthday=record.birthday,
         address=record.address,
     )
+
+
+def create_request(record: CustomerRecord, consents: Consents | None = None) -> dict[str, Any]:
+    """The body of the account creation a membership.create message asks for, frozen when the
+    message is made: every delivery of it sends exactly this under the same idempotency key
+    (a changed profile would make the platform refuse the key). Later changes reach the
+    platform with the full push queued when the customer joins."""
+    return {
+        "profile": profile_of(record).model_dump(mode="json"),
+        "consents": (consents or record.consents).model_dump(mode="json"),
+    }
+
+
+def requested_create(message: Envelope) -> tuple[MemberProfile, Consents] | None:
+    """The creation body frozen in ``message`` (None for messages made before it was)."""
+    profile, consents = message.payload.get("profile"), message.payload.get("consents")
+    if not isinstance(profile, dict) or not isinstance(consents, dict):
+        return None
+    try:
+        return MemberProfile.model_validate(profile), Consents.model_validate(consents)
+    except ValidationError as exc:
+        raise errors.Permanent("membership message with an invalid profile") from exc
 
 
 def not_joined_reason(exc: errors.BridgeError) -> str:

@@ -33,6 +33,7 @@ from loyalty_bridge.services.membership import (
     MetricsSink,
     RecordUpdater,
     count,
+    create_request,
     default_metrics,
     envelope,
     mask_card,
@@ -156,7 +157,9 @@ class PhoneService:
                     update={"status": LoyaltyStatus.PENDING, "status_reason": None}
                 ),
             )
-            send(self._queue, envelope(KIND_CREATE, pending, {"join": True}))
+            # The retry must send the very body this call sent (same idempotency key).
+            request = {"join": True, **create_request(record, consents)}
+            send(self._queue, envelope(KIND_CREATE, pending, request))
             return pending
         except errors.PlatformRefused as exc:
             reason = not_joined_reason(exc)

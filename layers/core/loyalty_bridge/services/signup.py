@@ -14,9 +14,10 @@ from typing import Any
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_membership import CreateCustomer
 from loyalty_bridge.models.domain import LoyaltyStatus
+from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
 from loyalty_bridge.models.verification import Purpose
-from loyalty_bridge.observability import MetricName, logger, pseudonym
+from loyalty_bridge.observability import MetricName, logger, mask_email, pseudonym
 from loyalty_bridge.ports import CustomerRepository, IncidentSink, MessageQueue, VerificationStore
 from loyalty_bridge.services.incidents import error_id_for
 from loyalty_bridge.services.membership import (
@@ -27,6 +28,7 @@ from loyalty_bridge.services.membership import (
     MetricsSink,
     RecordUpdater,
     count,
+    create_request,
     default_metrics,
     envelope,
     send,
@@ -139,23 +141,44 @@ class SignupService:
     def _queue_work(self, record: CustomerRecord, card_number: str | None) -> CustomerRecord:
         if record.status is LoyaltyStatus.NOT_JOINED:
             return record
-        payload: dict[str, Any] = {}
+        payload: dict[str, Any]
         if card_number:
             kind, payload = KIND_ATTACH, {"card_number": card_number}
         else:
-            kind = KIND_CREATE
+            kind, payload = KIND_CREATE, create_request(record)
+        message = envelope(kind, record, payload)
         try:
-            send(self._queue, envelope(kind, record, payload))
+            send(self._queue, message)
         except errors.BridgeError as exc:
-            # A2: the web signup stands; the customer is offered to join later.
+            # A2: the web signup stands; the customer is offered to join later, and the work
+            # waits in the error list (admins are told) so a replay sends it: nothing is lost.
             logger.warning("membership work not queued", extra={"code": exc.code})
-            return self._updater.update(
+            saved = self._updater.update(
                 record.customer_id,
                 lambda current: current.model_copy(
                     update={"status": LoyaltyStatus.NOT_JOINED, "status_reason": REASON_UNAVAILABLE}
                 ),
             )
+            self._report_unqueued(saved, message, exc)
+            return saved
         return record
+
+    def _report_unqueued(self, record: CustomerRecord, message: Envelope, exc: errors.BridgeError) -> None:
+        if self._incidents is None:
+            return
+        what = "attach the card" if message.kind == KIND_ATTACH else "create the loyalty account"
+        self._incidents.report(
+            ErrorRecord(
+                error_id=error_id_for(ErrorCategory.NEW_ACCOUNT, message.message_id, "queue"),
+                category=ErrorCategory.NEW_ACCOUNT,
+                customer_id=record.customer_id,
+                subject_id=mask_email(record.email),
+                attempted=f"Queue the request to {what} for {mask_email(record.email)}",
+                platform_answer=f"{exc.code}: the membership queue was unavailable",
+                action="Nothing to fix by hand: replay this error to send the request now.",
+                replay={"queue": "membership", "body": message.model_dump(mode="json")},
+            )
+        )
 
     def join(self, customer_id: str) -> CustomerRecord:
         """A3: join now. Joined or pending customers are answered as they are."""
