@@ -46,6 +46,7 @@ from typing import Any
 
 from bench.harness import BenchStack, Faults, output_to
 from bench.storefront import Outcome, Storefront, basket
+from loyalty_bridge.models.domain import Reversal
 
 SKU_REFUNDED = "SKU-0000"
 
@@ -249,6 +250,12 @@ class Audit:
         }
 
 
+def _reversal_key(kind: str, op_id: str, order_id: str) -> str:
+    """The ledger's entry id of a reversal (models.domain.Reversal.key)."""
+    reversal_id = f"cancel:{order_id}" if kind == "cancel" else op_id
+    return Reversal(reversal_id=reversal_id, order_id=order_id, cancel=kind == "cancel").key
+
+
 def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Audit:
     tables = bench.stack.provisioned.tables if bench.stack.provisioned else {}
     ddb = bench.aws("dynamodb")
@@ -345,15 +352,12 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
             )
 
     # Refunds and cancellations: a reversal entry, or an error, or nothing to reverse.
-    for kind, operations, entry_id in (
-        ("refund", sent.refunds, lambda op_id: f"reversal:{op_id}"),
-        ("cancel", sent.cancels, lambda op_id: f"reversal:cancel:{op_id}"),
-    ):
+    for kind, operations in (("refund", sent.refunds), ("cancel", sent.cancels)):
         for op_id, facts in operations.items():
             result.sent[kind] += 1
             order_id = facts.get("order_id", op_id)
             outcome: Outcome = facts["outcome"]
-            if entry_id(op_id) in entries:
+            if _reversal_key(kind, op_id, order_id) in entries:
                 result.credited[kind] += 1
             elif recorded(op_id, "new_order"):
                 result.in_error_store[kind] += 1
@@ -379,11 +383,12 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
 
     # Points moved exactly once: balances are the sum of entries; reversals within earnings.
     sums: Counter[str] = Counter()
+    sent_keys = {f"order:{o}" for o in sent.orders}
+    for kind, operations in (("refund", sent.refunds), ("cancel", sent.cancels)):
+        sent_keys |= {_reversal_key(kind, i, f.get("order_id", i)) for i, f in operations.items()}
     for entry in entries.values():
         sums[str(entry["member_id"])] += int(entry["delta"]) + int(entry.get("pending_delta") or 0)
-        known = entry["entry_id"] in {f"order:{o}" for o in sent.orders} | {
-            f"reversal:{r}" for r in sent.refunds
-        } | {f"reversal:cancel:{c}" for c in sent.cancels}
+        known = entry["entry_id"] in sent_keys
         if not known and str(entry.get("kind")) in {"order", "reversal"}:
             result.moved_twice.append(f"entry {entry['entry_id']} answers no operation that was sent")
     for member_id, account in accounts.items():
