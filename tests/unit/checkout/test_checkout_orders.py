@@ -371,3 +371,39 @@ def test_an_unexpected_platform_failure_is_queued_not_lost(shop: Shop) -> None:
     [envelope] = queued_envelopes(shop)
     shop.orders.settle(envelope)
     assert shop.balance("c-1") == 70
+
+
+def test_an_order_waiting_for_a_join_that_fails_is_kept_for_replay(shop: Shop) -> None:
+    """Nothing is lost: the order of a customer whose account creation then failed becomes a
+    New Order Error (the worker gives up on a Permanent error), and its replay credits it
+    once the customer has joined."""
+    shop.customer("c-1", status=LoyaltyStatus.PENDING)
+    shop.orders.place(order("o-1", "c-1", basket()))
+    [envelope] = queued_envelopes(shop)
+    record = shop.customers.get("c-1")
+    assert record is not None
+    shop.customers.save(
+        record.model_copy(update={"status": LoyaltyStatus.NOT_JOINED, "status_reason": "duplicate_email"}),
+        expected_version=record.version,
+    )
+
+    with pytest.raises(errors.Permanent) as refused:
+        shop.orders.settle(envelope)
+    shop.orders.give_up(envelope, refused.value)  # what the order worker does on Permanent
+
+    [kept] = shop.error_store.list(category=None, status=None, limit=10, cursor=None)[0]
+    assert (kept.category, kept.subject_id) == (ErrorCategory.NEW_ORDER, "order o-1")
+    assert "duplicate_email" in kept.platform_answer
+
+    joined = shop.platform.create_member(
+        MemberProfile(email="c-1@example.com"), Consents(), idempotency_key="join:c-1"
+    )
+    record = shop.customers.get("c-1")
+    assert record is not None
+    shop.customers.save(
+        record.model_copy(update={"status": LoyaltyStatus.JOINED, "member_id": joined.member_id}),
+        expected_version=record.version,
+    )
+    replay = Envelope.model_validate({**kept.replay["body"], "replay_of": kept.error_id})
+    shop.orders.settle(replay)
+    assert shop.balance("c-1") == 70

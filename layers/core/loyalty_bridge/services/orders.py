@@ -401,11 +401,18 @@ class OrderService:
         if customer is not None and customer.status == LoyaltyStatus.JOINED and customer.member_id:
             self._store.set_order_loyalty(record.order_id, OrderLoyalty.MEMBER, customer.member_id)
             return customer.member_id
-        if customer is not None and customer.status == LoyaltyStatus.PENDING:
+        if customer is not None and customer.status in (LoyaltyStatus.PENDING, LoyaltyStatus.VERIFYING):
             raise errors.Retryable("the customer's loyalty account is still being created")
         self._store.set_order_loyalty(record.order_id, OrderLoyalty.NOT_JOINED, None)
-        logger.info("order not credited: customer did not join", extra={"order_id": record.order_id})
-        return None
+        # The order was placed while the account was being created, and the join failed (its
+        # own error is recorded): keep the order as a New Order Error to replay once the
+        # customer has joined, rather than dropping its points (nothing is lost).
+        reason = customer.status_reason if customer is not None else "unknown customer"
+        raise errors.Permanent(
+            f"the customer's loyalty account could not be created ({reason}); "
+            "replay this error once the customer has joined",
+            code="customer_not_joined",
+        )
 
     def _settle_reversal(self, envelope: Envelope) -> None:
         job = _payload(ReversalJob, envelope)
