@@ -48,3 +48,19 @@ def raise_domain_error(exc: ClientError | BotoCoreError, what: str) -> NoReturn:
     if code in RETRYABLE_CODES or status >= 500:
         raise errors.Retryable(f"{what} temporarily unavailable", aws_code=code) from exc
     raise errors.Permanent(f"{what} refused the request", aws_code=code) from exc
+
+
+def code_of(exc: BaseException) -> str:
+    """The AWS error code of any exception ("" when it is not an AWS ClientError)."""
+    return error_code(exc) if isinstance(exc, ClientError) else ""
+
+
+def raise_if_retryable(exc: BaseException, what: str) -> None:
+    """Raise Retryable for throttling, 5xx and network trouble; return for anything else
+    (the caller decides what a refusal such as a failed condition means)."""
+    if isinstance(exc, BotoCoreError):
+        raise errors.Retryable(f"{what} unreachable", error_type=type(exc).__name__) from exc
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if error_code(exc) in RETRYABLE_CODES or status >= 500:
+            raise errors.Retryable(f"{what} temporarily unavailable", aws_code=error_code(exc)) from exc

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from loyalty_bridge import errors
+from loyalty_bridge.adapters.aws_errors import code_of, raise_if_retryable
 from loyalty_bridge.models.records import ErrorRecord, ErrorStatus, utcnow
 
 if TYPE_CHECKING:
@@ -32,25 +33,11 @@ MAX_PAGE = 100
 # Top-level attributes that override what ``data`` says (they change after the first write).
 _MUTABLE = ("status", "attempts", "updated_at", "note", "platform_answer", "notified_at")
 
-_THROTTLED = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
-
-
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
+_code = code_of
 
 
 def _technical(exc: Exception) -> None:
-    if _code(exc) in _THROTTLED:
-        raise errors.Retryable("error store temporarily unavailable") from exc
+    raise_if_retryable(exc, "error store")
 
 
 def _created_sk(record: ErrorRecord) -> str:

@@ -16,31 +16,17 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from loyalty_bridge import errors
+from loyalty_bridge.adapters.aws_errors import code_of, raise_if_retryable
 from loyalty_bridge.models.records import SyncState, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_THROTTLED = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
-
-
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
+_code = code_of
 
 
 def _technical(exc: Exception) -> None:
-    if _code(exc) in _THROTTLED:
-        raise errors.Retryable("sync state temporarily unavailable") from exc
+    raise_if_retryable(exc, "sync state")
 
 
 def email_key(email: str) -> str:
