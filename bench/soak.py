@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -431,6 +432,31 @@ def _expected_points(sf: Storefront, customer_id: str) -> dict[bool, int]:
     }
 
 
+def platform_traces(bench: BenchStack, server: Any, findings: list[str]) -> list[str]:
+    """For each finding naming a customer: the platform calls made for that customer (its
+    member's paths and the create/attach keys), in arrival order, with faults and answers."""
+    tables = bench.stack.provisioned.tables if bench.stack.provisioned else {}
+    bridge = {
+        str(item["customer_id"]): item
+        for item in _scan(bench.aws("dynamodb"), tables["BridgeTable"])
+        if item.get("sk") == "PROFILE" and "customer_id" in item
+    }
+    lines = []
+    for finding in findings:
+        for customer_id in sorted(set(re.findall(r"soak-[0-9a-f]{12}", finding))):
+            member_id = str(bridge.get(customer_id, {}).get("member_id") or "")
+            lines.append(f"platform calls for {customer_id} (member {member_id or '-'}):")
+            for n, call in enumerate(server.calls()):
+                about_member = bool(member_id) and member_id in call.path
+                about_customer = customer_id in (call.idempotency_key or "")
+                if about_member or about_customer:
+                    lines.append(
+                        f"  #{n} {call.method} {call.path} key={call.idempotency_key} fault={call.fault} "
+                        f"status={call.status} replayed={call.replayed}"
+                    )
+    return lines
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from loyalty_bridge.adapters.ledger import DynamoDbLedger
     from loyalty_bridge.settings import Settings
@@ -493,6 +519,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bench.stack.runtime.invoke("HoldSweeperFunction", {}) if bench.stack.runtime else None
         bench.drain(timeout=args.drain_timeout)
         result = audit(bench, sent, expected)
+        traces = platform_traces(bench, server, [*result.lost, *result.moved_twice])
+        for line in traces:
+            print(line)  # into the log: what the platform saw for each lost or doubled operation
         statuses: Counter[int] = Counter()
         server_errors = 0
         for outcome in [*sent.signups.values(), *(o["outcome"] for o in sent.orders.values())]:
@@ -512,6 +541,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "storefront_retries_after_5xx": server_errors,
         "audit": result.as_json(),
+        "platform_traces": traces,
         "expected_points": {"plain": expected[False], "with_10_redeemed": expected[True]},
     }
 

@@ -158,9 +158,9 @@ def _membership_parts() -> tuple[RecordUpdater, Incidents, Linker]:
 
 
 def _announce_join(record: CustomerRecord) -> None:
-    from loyalty_bridge.services.profile_sync import queue_snapshot
+    from loyalty_bridge.services.profile_sync import announce_join
 
-    queue_snapshot(queue("profile_sync"), record.customer_id, reason="joined", version=record.version)
+    announce_join(queue("profile_sync"), incident_reporter(), record)
 
 
 @cached

@@ -18,7 +18,7 @@ from loyalty_bridge.services.enrolment import EnrolmentService, Outcome
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
 from loyalty_bridge.services.phone import PhoneService
-from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates, SyncOutcome, queue_snapshot
+from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates, SyncOutcome, announce_join
 from loyalty_bridge.services.signup import SignupService
 from loyalty_bridge.services.summary import SummaryService
 from loyalty_bridge.services.verification import CodeBook
@@ -153,7 +153,7 @@ def make_world(**overrides: Any) -> World:
 
     def on_joined(record: CustomerRecord) -> None:  # as wiring._announce_join
         announced.append(record.customer_id)
-        queue_snapshot(sync_queue, record.customer_id, reason="joined", version=record.version)
+        announce_join(sync_queue, reporter, record)
 
     linker = Linker(updater, platform, on_joined=on_joined)
     codes = CodeBook(verifications, b"test-pepper", clock=clock)

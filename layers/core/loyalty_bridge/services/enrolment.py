@@ -124,7 +124,11 @@ class EnrolmentService:
         customer_id = message.customer_id or ""
         record = self._updater.load(customer_id)
         if record.status is LoyaltyStatus.JOINED and record.member_id:
-            return Outcome.ALREADY_JOINED  # a duplicate delivery
+            # A duplicate delivery, or a retry after the join was saved but its reply (or
+            # the join snapshot) was lost: the snapshot is queued again, so the changes made
+            # while the account was being created still reach the platform.
+            self._linker.announce(record)
+            return Outcome.ALREADY_JOINED
         if record.status is LoyaltyStatus.VERIFYING and not message.replay_of:
             return Outcome.SKIPPED  # the customer chose to attach a card meanwhile
         profile, consents, key = self._create_request(message, record)

@@ -242,7 +242,7 @@ class Linker:
 
         saved = self.updater.update(customer_id, joined)
         self.refresh_snapshot(member.member_id)
-        self._announce(saved)
+        self.announce(saved)
         return saved
 
     def relink(self, current: CustomerRecord, member: Member) -> CustomerRecord:
@@ -275,10 +275,13 @@ class Linker:
         saved = self.updater.update(current.customer_id, primary)
         self.refresh_snapshot(member.member_id)
         # The new account gets the customer's details and consents (a full push).
-        self._announce(saved)
+        self.announce(saved)
         return saved
 
-    def _announce(self, saved: CustomerRecord) -> None:
+    def announce(self, saved: CustomerRecord) -> None:
+        """Queue the full push of a joined customer (P4 flag, and the changes made while
+        the account was being created). Called again when a join is seen a second time (a
+        redelivered message after a lost reply or a failed announce): repeats are harmless."""
         if self.on_joined is None:
             return
         try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRe
 from loyalty_bridge.observability import MetricName, count_metric, logger, pseudonym
 from loyalty_bridge.ports import (
     CustomerRepository,
+    IncidentSink,
     LoyaltyPlatform,
     MailingList,
     MessageQueue,
@@ -127,6 +129,81 @@ def send_to_sync_queue(queue: MessageQueue, envelope: Envelope) -> None:
 def queue_snapshot(queue: MessageQueue, customer_id: str, *, reason: str, version: int | None = None) -> None:
     """For the membership flows: ``queue_snapshot(wiring.queue("profile_sync"), id, reason="joined")``."""
     send_to_sync_queue(queue, snapshot_message(customer_id, reason=reason, version=version))
+
+
+def queue_or_record(
+    queue: MessageQueue,
+    incidents: IncidentSink | None,
+    envelope: Envelope,
+    *,
+    attempted: str,
+    action: str = "Nothing to fix by hand: replay this error to send the change now.",
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    attempts: int = 3,
+    pause: float = 0.1,
+) -> bool:
+    """Send ``envelope`` to the sync queue; a queue failure that retrying can fix is retried
+    here, and if the queue still fails the message is recorded as an Account Update Error
+    whose replay sends it (the admins are mailed), so a change saved on the customer never
+    waits on nothing. Repeats are harmless (FIFO dedup id, and the worker skips what a
+    target already has). True when queued; a permanent queue error is raised."""
+    failure: errors.BridgeError | None = None
+    for attempt in range(max(1, attempts)):
+        try:
+            send_to_sync_queue(queue, envelope)
+            return True
+        except errors.BridgeError as exc:
+            if not errors.is_retryable(exc):
+                raise
+            failure = exc
+            if attempt + 1 < attempts:
+                time.sleep(pause * 2**attempt)
+    assert failure is not None
+    logger.error(
+        "sync message not queued",
+        extra={
+            "customer": pseudonym(envelope.customer_id),
+            "message_id": envelope.message_id,
+            "code": failure.code,
+            "recorded": incidents is not None,
+        },
+    )
+    if incidents is None:
+        return False
+    record = ErrorRecord(
+        error_id=error_id_for(ErrorCategory.ACCOUNT_UPDATE, envelope.message_id, "queue"),
+        category=ErrorCategory.ACCOUNT_UPDATE,
+        customer_id=envelope.customer_id,
+        subject_id=f"change {envelope.message_id}",
+        attempted=attempted,
+        platform_answer=f"{failure.code}: the sync queue was unavailable",
+        action=action,
+        change_before=_jsonable(before),
+        change_after=_jsonable(after),
+        replay={"queue": QUEUE_NAME, "body": envelope.model_dump(mode="json")},
+    )
+    try:
+        incidents.report(record)
+    except errors.BridgeError as exc:  # stored, but the mail failed: the record is listable
+        logger.error("sync message failure not fully reported", extra={"code": exc.code})
+    return False
+
+
+def announce_join(queue: MessageQueue, incidents: IncidentSink | None, record: CustomerRecord) -> bool:
+    """Queue the full push of a customer who joined (or whose join is seen again). Changes
+    made while the loyalty account was being created reached no platform (there was no
+    member yet): this snapshot carries them there, so it is never just dropped."""
+    return queue_or_record(
+        queue,
+        incidents,
+        snapshot_message(record.customer_id, reason="joined", version=record.version),
+        attempted="queue the push of the customer's details and consents after they joined",
+        action=(
+            "Nothing to fix by hand: replay this error to send the customer's current details, "
+            "including changes made while the loyalty account was being created."
+        ),
+    )
 
 
 def record_fields(record: CustomerRecord) -> dict[str, Any]:
@@ -365,13 +442,15 @@ class ProfileUpdates:
         )
         if before_queue is not None:
             before_queue(saved)
-        try:
-            send_to_sync_queue(self._queue, envelope)
-        except errors.BridgeError as exc:
-            if not errors.is_retryable(exc):
-                raise
+        if not queue_or_record(
+            self._queue,
+            self._incidents,
+            envelope,
+            attempted="queue a profile change for the loyalty platform, Mailchimp and SMS",
+            before=before,
+            after=changed,
+        ):
             # The web change stands; the change waits in the error list until it is replayed.
-            self._incidents.report(_queue_failure_record(envelope, before, changed, exc))
             return ChangeResult("deferred", saved.version), saved
         logger.info(
             "profile change queued",
@@ -384,23 +463,6 @@ class ProfileUpdates:
             },
         )
         return ChangeResult("queued", saved.version), saved
-
-
-def _queue_failure_record(
-    envelope: Envelope, before: Mapping[str, Any], after: Mapping[str, Any], exc: Exception
-) -> ErrorRecord:
-    return ErrorRecord(
-        error_id=error_id_for(ErrorCategory.ACCOUNT_UPDATE, envelope.message_id, "queue"),
-        category=ErrorCategory.ACCOUNT_UPDATE,
-        customer_id=envelope.customer_id,
-        subject_id=f"change {envelope.message_id}",
-        attempted="queue a profile change for the loyalty platform, Mailchimp and SMS",
-        platform_answer=f"{getattr(exc, 'code', type(exc).__name__)}: the sync queue was unavailable",
-        action="Nothing to fix by hand: replay this error to send the change now.",
-        change_before=SyncedFields(**before).model_dump(mode="json", exclude_unset=True),
-        change_after=SyncedFields(**after).model_dump(mode="json", exclude_unset=True),
-        replay={"queue": QUEUE_NAME, "body": envelope.model_dump(mode="json")},
-    )
 
 
 # ---------------------------------------------------------------------------- worker side

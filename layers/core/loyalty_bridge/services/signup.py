@@ -33,8 +33,7 @@ from loyalty_bridge.services.membership import (
     envelope,
     send,
 )
-from loyalty_bridge.services.profile_sync import QUEUE_NAME as SYNC_QUEUE_NAME
-from loyalty_bridge.services.profile_sync import send_to_sync_queue, snapshot_message
+from loyalty_bridge.services.profile_sync import queue_or_record, snapshot_message
 from loyalty_bridge.settings import Settings
 
 # The fields a repeated POST /v1/customers must repeat exactly to count as the same signup.
@@ -98,28 +97,21 @@ class SignupService:
         return self._queue_work(record, request.card_number)
 
     def _announce(self, record: CustomerRecord) -> None:
-        """Queue the first full push of the new customer to the profile sync targets."""
+        """Queue the first full push of the new customer to the profile sync targets. The
+        signup stands (A2) whatever the queue says: a push the queue would not take waits in
+        the error list for a replay."""
         if self._sync_queue is None:
             return
-        message = snapshot_message(record.customer_id, reason="signup", version=record.version)
         try:
-            send_to_sync_queue(self._sync_queue, message)
+            queue_or_record(
+                self._sync_queue,
+                self._incidents,
+                snapshot_message(record.customer_id, reason="signup", version=record.version),
+                attempted="queue the new customer's details for Mailchimp and the SMS opt-out list",
+                action="Nothing to fix by hand: replay this error to send the details now.",
+            )
         except errors.BridgeError as exc:
-            # The signup stands (A2); the push waits in the error list for a replay.
-            logger.warning("signup not announced to the profile sync", extra={"code": exc.code})
-            if self._incidents is not None:
-                self._incidents.report(
-                    ErrorRecord(
-                        error_id=error_id_for(ErrorCategory.ACCOUNT_UPDATE, message.message_id, "queue"),
-                        category=ErrorCategory.ACCOUNT_UPDATE,
-                        customer_id=record.customer_id,
-                        subject_id=f"change {message.message_id}",
-                        attempted="queue the new customer's details for Mailchimp and the SMS opt-out list",
-                        platform_answer=f"{exc.code}: the sync queue was unavailable",
-                        action="Nothing to fix by hand: replay this error to send the details now.",
-                        replay={"queue": SYNC_QUEUE_NAME, "body": message.model_dump(mode="json")},
-                    )
-                )
+            logger.error("signup not announced to the profile sync", extra={"code": exc.code})
 
     def _repeat(self, record: CustomerRecord, request: CreateCustomer) -> CustomerRecord:
         existing = self._updater.load(record.customer_id)
