@@ -32,7 +32,7 @@ class Fault:
     - status: answer ``status`` (5xx by default) with an error body (and ``retry_after``).
     - throttle: answer 429 with ``Retry-After: retry_after``.
     - malformed: answer the operation's success status with ``body`` (default: JSON of the
-      wrong shape).
+      wrong shape); for no-content operations (204) a 200 with that body.
     - refuse: a validation refusal: ``status`` (422) with ``code`` and ``field``.
     - disconnect: close the connection without answering.
     Faults act before the platform does the work unless ``after_effect`` is set (the work

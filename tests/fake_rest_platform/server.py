@@ -329,7 +329,13 @@ class FakePlatformServer:
                 return _Answer(429, answer.body, (("Retry-After", fault.retry_after or "1"),))
             case "malformed":
                 body = fault.body if fault.body is not None else '{"unexpected": true, "points": "lots"}'
-                return _Answer(fault.status or _SUCCESS_STATUS.get(op_id, 200), body.encode())
+                status = fault.status or _SUCCESS_STATUS.get(op_id, 200)
+                if status == 204:
+                    # A 204 carries no body (HTTP drops it, and its bytes would be read as
+                    # the next answer on the connection): a wrong answer to a no-content
+                    # operation is a 200 with a body, e.g. a proxy's page.
+                    status = 200
+                return _Answer(status, body.encode())
             case "refuse":
                 return _error(fault.http_status, fault.error_code, "Injected refusal.", field=fault.field)
             case "disconnect":

@@ -463,3 +463,23 @@ def test_added_latency_within_the_read_timeout_is_just_slower(
     assert rest.get_member(member.member_id) == member
     assert len(fake_platform.calls("getMember")) == 1
     assert sleeps == []
+
+
+@pytest.mark.parametrize("after_effect", [False, True])
+def test_a_wrong_answer_to_a_no_content_call_is_not_taken_for_success(
+    fake_platform: FakePlatformServer, backend: InMemoryPlatform, rest: RestPlatform, after_effect: bool
+) -> None:
+    """Found by the soak: a malformed answer to PUT /consents was answered 204 without the
+    work, which no client can tell from success. A wrong answer (200 with a body) fails the
+    call; the retry, under the same key, sets the consents exactly once."""
+    member = join(rest)
+    fake_platform.inject(Fault(kind="malformed", operation="setConsents", after_effect=after_effect))
+
+    with pytest.raises(errors.PlatformUnavailable):
+        rest.set_consents(member.member_id, Consents(email=False), idempotency_key="consents-1")
+    assert backend.get_member(member.member_id).consents.email is (not after_effect)
+
+    rest.set_consents(member.member_id, Consents(email=False), idempotency_key="consents-1")
+
+    assert backend.get_member(member.member_id).consents == Consents(email=False)
+    assert [call.status for call in fake_platform.calls("setConsents")] == [200, 204]
