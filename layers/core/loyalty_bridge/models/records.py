@@ -36,6 +36,11 @@ class CustomerRecord(BaseModel):
     verifying_until: datetime | None = None
     terms_accepted_at: datetime | None = None
     referral_code: str | None = None  # R5: the code this customer signed up with, if any
+    # The account creation sent or queued under the customer's own idempotency key whose
+    # outcome is not known yet ({"key", "profile", "consents"}): the platform may have made
+    # the account, so every later create for this customer sends exactly this under that
+    # key until the customer joins or the platform refuses it.
+    pending_create: dict[str, Any] | None = None
     version: int = 0  # bumped on every write (optimistic locking, stale-message checks)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -11,6 +11,7 @@ Replays (``Envelope.replay_of``) run the same way and resolve the error when the
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
@@ -34,9 +35,11 @@ from loyalty_bridge.services.membership import (
     default_metrics,
     mask_card,
     not_joined_reason,
+    pending_create,
     platform_answer,
     profile_of,
     requested_create,
+    unsettled_create,
 )
 
 _ACTION_DUPLICATE = (
@@ -142,13 +145,20 @@ class EnrolmentService:
         except errors.Retryable as exc:
             if not last_attempt:
                 raise
-            self._not_joined(record, REASON_UNAVAILABLE)
+            # The platform may have made the account (a lost reply): a later join or replay
+            # must send this very request again, under this key.
+            self._not_joined(
+                record, REASON_UNAVAILABLE, pending_create=pending_create(key, profile, consents)
+            )
             self._incidents.new_account(
                 record, message, f"{platform_answer(exc)} (after every retry)", action=_ACTION_UNAVAILABLE
             )
             return Outcome.GAVE_UP
         except (errors.Refused, errors.InvalidInput) as exc:
-            refused = self._not_joined(record, not_joined_reason(exc))
+            # A refusal made no account (the platform remembers successes only): the next
+            # attempt sends the customer's current details.
+            settled = {} if exc.code == "idempotency_key_reused" else {"pending_create": None}
+            refused = self._not_joined(record, not_joined_reason(exc), **settled)
             count(self._metrics, MetricName.JOIN_REFUSED)
             field = exc.field if isinstance(exc, errors.DuplicateMember) else "email or mobile"
             self._incidents.new_account(
@@ -179,8 +189,13 @@ class EnrolmentService:
         the body frozen in it when it was queued (its reply may have been lost after the
         account was made: the same key with another body would be refused). A replay, made
         after a fix, sends the current record under a key of its own. Either way the changes
-        made meanwhile reach the platform with the full push queued when the customer joins."""
+        made meanwhile reach the platform with the full push queued when the customer joins.
+        An unsettled earlier create (its outcome unknown: the account may exist) comes first:
+        it is repeated as it was, whatever message asks."""
         customer_id = record.customer_id
+        unsettled = unsettled_create(record)
+        if unsettled is not None:
+            return unsettled
         if message.replay_of:
             return profile_of(record), record.consents, f"{customer_id}:{message.replay_of}"
         frozen = requested_create(message)
@@ -188,12 +203,17 @@ class EnrolmentService:
             return profile_of(record), record.consents, customer_id
         return frozen[0], frozen[1], customer_id
 
-    def _not_joined(self, record: CustomerRecord, reason: str) -> CustomerRecord:
+    def _not_joined(self, record: CustomerRecord, reason: str, **also: Any) -> CustomerRecord:
         def refuse(current: CustomerRecord) -> CustomerRecord | None:
             if current.status is LoyaltyStatus.JOINED:
                 return None
             return current.model_copy(
-                update={"status": LoyaltyStatus.NOT_JOINED, "status_reason": reason, "verifying_until": None}
+                update={
+                    "status": LoyaltyStatus.NOT_JOINED,
+                    "status_reason": reason,
+                    "verifying_until": None,
+                    **also,
+                }
             )
 
         return self._updater.update(record.customer_id, refuse)

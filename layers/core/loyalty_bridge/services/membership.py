@@ -81,12 +81,42 @@ def profile_of(record: CustomerRecord, *, mobile: str | None = None) -> MemberPr
 def create_request(record: CustomerRecord, consents: Consents | None = None) -> dict[str, Any]:
     """The body of the account creation a membership.create message asks for, frozen when the
     message is made: every delivery of it sends exactly this under the same idempotency key
-    (a changed profile would make the platform refuse the key). Later changes reach the
-    platform with the full push queued when the customer joins."""
+    (a changed profile would make the platform refuse the key). While an earlier create is
+    unsettled (``record.pending_create``) it is that create's body, for the same reason.
+    Later changes reach the platform with the full push queued when the customer joins."""
+    if record.pending_create:
+        return {"profile": record.pending_create["profile"], "consents": record.pending_create["consents"]}
     return {
         "profile": profile_of(record).model_dump(mode="json"),
         "consents": (consents or record.consents).model_dump(mode="json"),
     }
+
+
+def pending_create(
+    key: str, profile: MemberProfile | dict[str, Any], consents: Consents | dict[str, Any]
+) -> dict[str, Any]:
+    """What ``CustomerRecord.pending_create`` holds: a create whose outcome is not known yet."""
+    return {
+        "key": key,
+        "profile": profile.model_dump(mode="json") if isinstance(profile, MemberProfile) else profile,
+        "consents": consents.model_dump(mode="json") if isinstance(consents, Consents) else consents,
+    }
+
+
+def unsettled_create(record: CustomerRecord) -> tuple[MemberProfile, Consents, str] | None:
+    """The create a later attempt must repeat (body and key), if one is unsettled."""
+    stored = record.pending_create
+    if not stored:
+        return None
+    try:
+        return (
+            MemberProfile.model_validate(stored["profile"]),
+            Consents.model_validate(stored["consents"]),
+            str(stored["key"]),
+        )
+    except (KeyError, TypeError, ValidationError):
+        logger.warning("unreadable pending create ignored", extra={"customer": pseudonym(record.customer_id)})
+        return None
 
 
 def requested_create(message: Envelope) -> tuple[MemberProfile, Consents] | None:
@@ -236,6 +266,7 @@ class Linker:
                     "card_number": member.card.number,
                     "card_kind": member.card.kind.value,
                     "verifying_until": None,
+                    "pending_create": None,
                     **changes,
                 }
             )
@@ -269,6 +300,7 @@ class Linker:
                     "card_number": member.card.number,
                     "card_kind": member.card.kind.value,
                     "verifying_until": None,
+                    "pending_create": None,
                 }
             )
 

@@ -38,9 +38,11 @@ from loyalty_bridge.services.membership import (
     envelope,
     mask_card,
     not_joined_reason,
+    pending_create,
     platform_answer,
     profile_of,
     send,
+    unsettled_create,
 )
 from loyalty_bridge.services.verification import CodeBook
 
@@ -142,31 +144,41 @@ class PhoneService:
 
     def _join(self, record: CustomerRecord) -> CustomerRecord:
         """No account on this mobile: create one now (queued when the platform is down)."""
-        consents = Consents(email=record.consents.email, sms=True)
+        # An earlier create whose outcome is unknown is repeated as it was (same key, same
+        # body); the SMS consent follows with the consent change and the join's full push.
+        profile, consents, key = unsettled_create(record) or (
+            profile_of(record),
+            Consents(email=record.consents.email, sms=True),
+            record.customer_id,
+        )
         try:
             member = self._platform.create_member(
-                profile_of(record),
-                consents,
-                idempotency_key=record.customer_id,
-                referral_code=record.referral_code,
+                profile, consents, idempotency_key=key, referral_code=record.referral_code
             )
         except errors.Retryable:
+            unsettled = pending_create(key, profile, consents)
             pending = self._updater.update(
                 record.customer_id,
                 lambda current: current.model_copy(
-                    update={"status": LoyaltyStatus.PENDING, "status_reason": None}
+                    update={
+                        "status": LoyaltyStatus.PENDING,
+                        "status_reason": None,
+                        "pending_create": unsettled,
+                    }
                 ),
             )
             # The retry must send the very body this call sent (same idempotency key).
-            request = {"join": True, **create_request(record, consents)}
+            request = {"join": True, **create_request(pending)}
             send(self._queue, envelope(KIND_CREATE, pending, request))
             return pending
         except errors.PlatformRefused as exc:
             reason = not_joined_reason(exc)
+            # A refusal made no account: the next attempt sends the current details.
+            settled = {} if exc.code == "idempotency_key_reused" else {"pending_create": None}
             refused = self._updater.update(
                 record.customer_id,
                 lambda current: current.model_copy(
-                    update={"status": LoyaltyStatus.NOT_JOINED, "status_reason": reason}
+                    update={"status": LoyaltyStatus.NOT_JOINED, "status_reason": reason, **settled}
                 ),
             )
             count(self._metrics, MetricName.JOIN_REFUSED)

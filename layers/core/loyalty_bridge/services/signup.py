@@ -31,6 +31,7 @@ from loyalty_bridge.services.membership import (
     create_request,
     default_metrics,
     envelope,
+    pending_create,
     send,
 )
 from loyalty_bridge.services.profile_sync import queue_or_record, snapshot_message
@@ -87,6 +88,11 @@ class SignupService:
             status_reason=reason,
             referral_code=request.referral_code,
         )
+        if status is LoyaltyStatus.PENDING:
+            # The create queued below is unsettled until the customer joins (see pending_create).
+            record = record.model_copy(
+                update={"pending_create": pending_create(record.customer_id, **create_request(record))}
+            )
         if not self._customers.create(record):
             return self._repeat(record, request)
         count(self._metrics, MetricName.SIGNUPS)
@@ -184,7 +190,14 @@ class SignupService:
             if record.status in (LoyaltyStatus.JOINED, LoyaltyStatus.PENDING):
                 return None
             return record.model_copy(
-                update={"status": LoyaltyStatus.PENDING, "status_reason": None, "verifying_until": None}
+                update={
+                    "status": LoyaltyStatus.PENDING,
+                    "status_reason": None,
+                    "verifying_until": None,
+                    # An earlier unsettled create is repeated as it was (create_request).
+                    "pending_create": record.pending_create
+                    or pending_create(record.customer_id, **create_request(record)),
+                }
             )
 
         saved = self._updater.update(customer_id, pending)
