@@ -38,6 +38,7 @@ from loyalty_bridge.models.domain import (
     CardState,
     Consents,
     Coupon,
+    CouponStatus,
     Hold,
     Member,
     MemberProfile,
@@ -622,7 +623,19 @@ class InMemoryPlatform:
         )
         self.order_results[order.order_id] = result
         self._credit_referrer(account)
+        self._use_coupon(owner, order.promo_code)
         return result
+
+    def _use_coupon(self, owner: str, promo_code: str | None) -> None:
+        """R4: a promo code that is one of the member's available coupons is used by the order."""
+        code = (promo_code or "").strip().upper()
+        for holder, issued in self.coupon_list.items():
+            for n, coupon in enumerate(issued):
+                if coupon.code != code:
+                    continue
+                if self._owner(holder).member.member_id == owner and coupon.status is CouponStatus.AVAILABLE:
+                    issued[n] = coupon.model_copy(update={"status": CouponStatus.USED})
+                return
 
     def _credit_referrer(self, referred: _Account) -> None:
         """R5: the referred member's first credited order earns the referrer the bonus, once."""

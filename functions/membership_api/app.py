@@ -169,7 +169,8 @@ def merge(customer_id: Annotated[CustomerId, Path()], body: Annotated[MergeCards
     f"{CUSTOMER}/loyalty/rewards/<reward_id>/redeem",
     responses={
         201: {
-            "description": "The reward's points were spent; apply the coupon code to a cart",
+            "description": "The reward's points were spent; apply the coupon code to a cart and "
+            "send it as the order's promo_code (the order uses it)",
             "content": {JSON: {"model": CouponView}},
         }
     },

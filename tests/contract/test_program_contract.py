@@ -300,6 +300,41 @@ def test_redeeming_a_reward_spends_its_points_and_issues_a_coupon_once(make_plat
     entries_match(h, member.member_id)
 
 
+def test_an_order_with_a_coupon_as_its_promo_code_uses_it_once(make_platform: MakePlatform) -> None:
+    h = make_platform(earn_rules_json=program(rewards=REWARDS))
+    p = h.platform
+    member = join(h)
+    earn_points(h, member, 1200)
+    kept = p.redeem_reward(member.member_id, "five-off", idempotency_key="k-1")
+    spent = p.redeem_reward(member.member_id, "five-off", idempotency_key="k-2")
+    balance = p.get_balance(member.member_id).balance
+
+    first = p.post_order(member.member_id, order("o-c1", ("A", 1, "20"), when=h, promo=spent.code.lower()))
+    again = p.post_order(member.member_id, order("o-c1", ("A", 1, "20"), when=h, promo=spent.code.lower()))
+
+    assert again == first
+    assert first.points_earned == 0  # C3: a promo code earns nothing, a coupon is one
+    statuses = {c.code: c.status for c in p.coupons(member.member_id)}
+    assert statuses == {spent.code: CouponStatus.USED, kept.code: CouponStatus.AVAILABLE}
+    assert p.get_balance(member.member_id).balance == balance  # using a coupon moves no points
+
+    # Used once: a second order with it is still credited, and the coupon stays used.
+    p.post_order(member.member_id, order("o-c2", ("A", 1, "20"), when=h, promo=spent.code))
+    assert {c.code: c.status for c in p.coupons(member.member_id)} == statuses
+    entries_match(h, member.member_id)
+
+
+def test_a_coupon_is_used_only_by_its_own_member(make_platform: MakePlatform) -> None:
+    h = make_platform(earn_rules_json=program(rewards=REWARDS))
+    ann, bob = join(h, "ann@example.com"), join(h, "bob@example.com")
+    earn_points(h, ann, 600)
+    coupon = h.platform.redeem_reward(ann.member_id, "five-off", idempotency_key="k-1")
+
+    h.platform.post_order(bob.member_id, order("o-bob", ("A", 1, "20"), when=h, promo=coupon.code))
+
+    assert [c.status for c in h.platform.coupons(ann.member_id)] == [CouponStatus.AVAILABLE]
+
+
 def test_held_points_cannot_buy_a_reward(make_platform: MakePlatform) -> None:
     h = make_platform(earn_rules_json=program(rewards=REWARDS))
     member = join(h)

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge.adapters.aws_errors import error_code, raise_domain_error
-from loyalty_bridge.models.checkout_records import OrderLoyalty, OrderRecord, RedemptionRecord, ReversalRecord
+from loyalty_bridge.models.checkout_records import (
+    OrderLoyalty,
+    OrderRecord,
+    RedemptionRecord,
+    RedemptionStatus,
+    ReversalRecord,
+)
 from loyalty_bridge.models.domain import OrderResult
 from loyalty_bridge.models.records import utcnow
 
@@ -205,7 +211,7 @@ class DynamoCheckoutStore:
         record = self.get_redemption(redemption_id)
         if record is None:
             return
-        update: dict[str, Any] = {"status": status}
+        update: dict[str, Any] = {"status": RedemptionStatus(status)}  # model_copy does not validate
         if order_id is not None:
             update["order_id"] = order_id
         self.put_redemption(record.model_copy(update=update))

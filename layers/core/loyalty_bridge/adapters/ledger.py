@@ -65,6 +65,7 @@ from loyalty_bridge.models.domain import (
     CardState,
     Consents,
     Coupon,
+    CouponStatus,
     Hold,
     Member,
     MemberProfile,
@@ -76,6 +77,7 @@ from loyalty_bridge.models.domain import (
     ReversalResult,
     Reward,
 )
+from loyalty_bridge.observability import logger
 from loyalty_bridge.services import card_numbers
 from loyalty_bridge.services.earn_rules import (
     Earn,
@@ -1356,6 +1358,7 @@ class DynamoDbLedger:
             )
             items.extend(self._account_items(acc, now))
             items.extend(self._referral_items(acc, now))
+            items.extend(self._coupon_items(acc.member_id, order))
             try:
                 self._transact(items)
             except _Cancelled as exc:
@@ -1363,6 +1366,48 @@ class DynamoDbLedger:
             return result
 
         return self._retrying(attempt)
+
+    def _coupon_items(
+        self, owner_id: str, order: PlatformOrder
+    ) -> list[tuple[str, TransactWriteItemTypeDef]]:
+        """R4: an order whose promo code is one of the member's available coupons uses it,
+        in the order's own transaction (so a coupon is spent exactly once, with its order).
+        Any other promo code is not ours to track (C3 still applies to it)."""
+        code = (order.promo_code or "").strip().upper()
+        if not code:
+            return []
+        owned = self._get(f"COUPON#{code}", "COUPON")
+        if owned is None:
+            return []
+        holder = str(owned["member_id"])
+        if self._owner_id(holder) != owner_id:
+            logger.warning("order used another member's coupon", extra={"order_id": order.order_id})
+            return []
+        for item in self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"COUPONS#{holder}"}},
+            ConsistentRead=True,
+        ):
+            coupon = Coupon.model_validate_json(item["coupon"])
+            if coupon.code != code:
+                continue
+            if coupon.status is not CouponStatus.AVAILABLE:
+                logger.warning("order used a coupon already used", extra={"order_id": order.order_id})
+                return []
+            used = coupon.model_copy(update={"status": CouponStatus.USED})
+            return [
+                (
+                    "coupon",
+                    self._update(
+                        f"COUPONS#{holder}",
+                        str(item["sk"]),
+                        "SET coupon = :used",
+                        {":used": used.model_dump_json(), ":seen": item["coupon"]},
+                        condition="coupon = :seen",  # a concurrent use cancels: re-read
+                    ),
+                )
+            ]
+        return []
 
     def _referral_items(
         self, referred: _Account, now: datetime
