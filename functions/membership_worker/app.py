@@ -39,7 +39,7 @@ def enrol_record(record: SQSRecord, service: EnrolmentService | None = None) -> 
         )
         raise
     receives = int(record.attributes.approximate_receive_count or 1)
-    logger.append_keys(message_id=message.message_id, kind=message.kind)
+    logger.thread_safe_append_keys(message_id=message.message_id, kind=message.kind)
     try:
         enrolment.handle(message, last_attempt=receives >= MAX_RECEIVES)
     except Exception as exc:
@@ -52,7 +52,7 @@ def enrol_record(record: SQSRecord, service: EnrolmentService | None = None) -> 
         logger.error("membership message recorded as an error", extra={"error_type": type(exc).__name__})
         enrolment.give_up(message, exc)
     finally:
-        logger.remove_keys(["message_id", "kind"])
+        logger.thread_safe_remove_keys(["message_id", "kind"])
 
 
 def handle(

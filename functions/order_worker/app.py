@@ -41,7 +41,7 @@ def settle_record(record: SQSRecord, service: OrderService | None = None) -> Non
             "unreadable order message", extra={"message_id": record.message_id, "errors": exc.error_count()}
         )
         raise
-    logger.append_keys(message_id=envelope.message_id, kind=envelope.kind)
+    logger.thread_safe_append_keys(message_id=envelope.message_id, kind=envelope.kind)
     try:
         orders.settle(envelope)
     except Exception as exc:
@@ -54,7 +54,7 @@ def settle_record(record: SQSRecord, service: OrderService | None = None) -> Non
             raise
         orders.give_up(envelope, exc)
     finally:
-        logger.remove_keys(["message_id", "kind"])
+        logger.thread_safe_remove_keys(["message_id", "kind"])
 
 
 def handle(

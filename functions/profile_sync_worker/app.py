@@ -39,11 +39,11 @@ def sync_record(
         )
         return
     receives = int(record.attributes.approximate_receive_count or 1)
-    logger.append_keys(message_id=message.message_id, kind=message.kind)
+    logger.thread_safe_append_keys(message_id=message.message_id, kind=message.kind)
     try:
         (service or wiring.profile_sync()).handle(message, receive_count=receives)
     finally:
-        logger.remove_keys(["message_id", "kind"])
+        logger.thread_safe_remove_keys(["message_id", "kind"])
 
 
 def handle(
