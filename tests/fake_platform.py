@@ -429,10 +429,10 @@ class InMemoryPlatform:
                 and state.hold.member_id == account.member.member_id
                 and state.hold.expires_at <= now
             ):
-                self._release(account, state)
+                self._release(account, state, why="expired")
 
-    def _release(self, account: _Account, state: _HoldState) -> None:
-        state.state = "released"
+    def _release(self, account: _Account, state: _HoldState, *, why: str = "released") -> None:
+        state.state = why
         account.held -= state.hold.points
         account.available += state.hold.points
 
@@ -490,7 +490,7 @@ class InMemoryPlatform:
         released = 0
         for state in self.holds.values():
             if state.state == "open" and state.hold.expires_at <= moment:
-                self._release(self._owner(state.hold.member_id), state)
+                self._release(self._owner(state.hold.member_id), state, why="expired")
                 released += 1
         return released
 
@@ -595,14 +595,18 @@ class InMemoryPlatform:
             state = self.holds.get(order.redemption_id)
             if state is None or state.hold.member_id != owner:
                 raise PlatformRefused("no hold for this redemption", code="hold_not_found")
-            if state.state != "open":
+            lapsed = state.state == "expired" and account.available >= state.hold.points
+            if state.state != "open" and not lapsed:
                 raise PlatformRefused("the hold expired or was released", code="hold_expired")
             redeemed = state.hold.points
         earned = earn(self.rules, EarnInput.from_order(order), account.lifetime_spend)
-        if redeemed:
+        if redeemed and state.state == "open":
             state.state = "captured"
             self._debit(account, redeemed)
             account.held -= redeemed
+        elif redeemed:  # C2: the hold lapsed before the order came; the points are spent directly
+            self._debit(account, redeemed)
+            account.available -= redeemed
         available_at = order.placed_at + timedelta(days=self.settings.pending_days)
         pending = earned.points if available_at > self._now() and earned.points else 0
         if pending:

@@ -451,28 +451,61 @@ def test_hold_is_limited_to_the_redeemable_share(platform: PlatformHarness) -> N
     assert platform.platform.get_balance(member.member_id).held == 0
 
 
-def test_expired_hold_gives_points_back_and_cannot_be_captured(platform: PlatformHarness) -> None:
-    p = platform.platform
+def _lapsed_hold(platform: PlatformHarness, points: int = 300) -> Member:
     member = join(platform)
     earn_points(platform, member, 500)
-    p.hold_points(
+    platform.platform.hold_points(
         member.member_id,
         "r-1",
+        points,
+        order_total=Decimal("10"),
+        expires_at=platform.clock() + timedelta(minutes=30),
+    )
+    platform.clock.advance(minutes=31)
+    if platform.release_expired_holds:
+        platform.release_expired_holds(platform.clock())
+    balance = platform.platform.get_balance(member.member_id)
+    assert (balance.held, balance.available) == (0, 500)  # an expired hold gives its points back
+    return member
+
+
+def test_an_order_naming_a_lapsed_hold_spends_the_points_directly(platform: PlatformHarness) -> None:
+    """C2: the payment took longer than the hold (or the push was late): the storefront gave
+    the discount, so the points are spent from the balance, once."""
+    p = platform.platform
+    member = _lapsed_hold(platform)
+    placed = order("o-1", ("A", 1, "10"), when=platform, redemption_id="r-1", promo="PROMO")
+
+    result = p.post_order(member.member_id, placed)
+    again = p.post_order(member.member_id, placed)
+
+    assert again == result
+    assert (result.points_redeemed, result.points_earned) == (300, 0)
+    balance = p.get_balance(member.member_id)
+    assert (balance.held, balance.available, result.balance) == (0, 200, 200)
+    if platform.entries_total is not None:
+        assert platform.entries_total(member.member_id) == 200
+
+
+def test_an_order_naming_a_lapsed_hold_is_refused_when_the_points_are_gone(
+    platform: PlatformHarness,
+) -> None:
+    p = platform.platform
+    member = _lapsed_hold(platform)
+    p.hold_points(
+        member.member_id,
+        "r-2",
         300,
         order_total=Decimal("10"),
         expires_at=platform.clock() + timedelta(minutes=30),
     )
 
-    platform.clock.advance(minutes=31)
-
-    balance = p.get_balance(member.member_id)
-    assert (balance.held, balance.available) == (0, 500)
-    with pytest.raises(PlatformRefused):
+    with pytest.raises(PlatformRefused) as refused:
         p.post_order(member.member_id, order("o-1", ("A", 1, "10"), when=platform, redemption_id="r-1"))
-    if platform.release_expired_holds:
-        platform.release_expired_holds(platform.clock())
-    assert p.get_balance(member.member_id).available == 500
-    assert p.get_balance(member.member_id).balance == 500
+
+    assert refused.value.code == "hold_expired"
+    balance = p.get_balance(member.member_id)
+    assert (balance.held, balance.available) == (300, 200)
 
 
 def test_sweeper_releases_only_expired_holds(platform: PlatformHarness) -> None:

@@ -213,7 +213,7 @@ class _Account:
             key=lambda h: h.expires_at,
         )
         for row in expired[:limit]:
-            row.state = "released"
+            row.state = "expired"
             self.held -= row.points
             self.available += row.points
             self.released.append(row)
@@ -504,7 +504,7 @@ class DynamoDbLedger:
             entry_id = f"expire:{acc.member_id}:v{acc.version}"
             items.append(("settle", self._entry(entry_id, acc.member_id, "expire", -acc.expired, 0, now)))
         for row in acc.released:
-            items.append(("settle", self._close_hold(acc.member_id, row.redemption_id, "released", now)))
+            items.append(("settle", self._close_hold(acc.member_id, row.redemption_id, row.state, now)))
         for lot in acc.matured:
             items.append(
                 (
@@ -1297,12 +1297,21 @@ class DynamoDbLedger:
                 row = acc.holds.get(order.redemption_id)
                 if row is None:
                     raise PlatformRefused("no hold for this redemption", code="hold_not_found")
-                if row.state != "open":
-                    raise PlatformRefused("the hold expired or was released", code="hold_expired")
                 redeemed = row.points
-                acc.debit(redeemed)
-                acc.held -= redeemed
-                items.append(("hold", self._close_hold(acc.member_id, row.redemption_id, "captured", now)))
+                if row.state == "open":
+                    acc.debit(redeemed)
+                    acc.held -= redeemed
+                    items.append(
+                        ("hold", self._close_hold(acc.member_id, row.redemption_id, "captured", now))
+                    )
+                elif row.state == "expired" and acc.available >= redeemed:
+                    # C2: the hold lapsed before the order arrived (a slow payment, a delayed
+                    # push) but the storefront gave the discount: spend the points directly.
+                    # A hold the storefront released itself is refused (its discount is gone).
+                    acc.debit(redeemed)
+                    acc.available -= redeemed
+                else:
+                    raise PlatformRefused("the hold expired or was released", code="hold_expired")
             earned = earn(self._rules, EarnInput.from_order(order), acc.lifetime_spend)
             available_at = order.placed_at + timedelta(days=self._settings.pending_days)
             pending = earned.points if earned.points and available_at > now else 0
