@@ -144,19 +144,19 @@ def queue_or_record(
     pause: float = 0.1,
 ) -> bool:
     """Send ``envelope`` to the sync queue; a queue failure that retrying can fix is retried
-    here, and if the queue still fails the message is recorded as an Account Update Error
-    whose replay sends it (the admins are mailed), so a change saved on the customer never
-    waits on nothing. Repeats are harmless (FIFO dedup id, and the worker skips what a
-    target already has). True when queued; a permanent queue error is raised."""
+    here, and if the queue still fails (or refuses, e.g. a missing permission) the message
+    is recorded as an Account Update Error whose replay sends it (the admins are mailed), so
+    a change saved on the customer never waits on nothing. Repeats are harmless (FIFO dedup
+    id, and the worker skips what a target already has). True when queued."""
     failure: errors.BridgeError | None = None
     for attempt in range(max(1, attempts)):
         try:
             send_to_sync_queue(queue, envelope)
             return True
         except errors.BridgeError as exc:
-            if not errors.is_retryable(exc):
-                raise
             failure = exc
+            if not errors.is_retryable(exc):
+                break
             if attempt + 1 < attempts:
                 time.sleep(pause * 2**attempt)
     assert failure is not None

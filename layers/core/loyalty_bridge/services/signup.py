@@ -108,16 +108,13 @@ class SignupService:
         the error list for a replay."""
         if self._sync_queue is None:
             return
-        try:
-            queue_or_record(
-                self._sync_queue,
-                self._incidents,
-                snapshot_message(record.customer_id, reason="signup", version=record.version),
-                attempted="queue the new customer's details for Mailchimp and the SMS opt-out list",
-                action="Nothing to fix by hand: replay this error to send the details now.",
-            )
-        except errors.BridgeError as exc:
-            logger.error("signup not announced to the profile sync", extra={"code": exc.code})
+        queue_or_record(
+            self._sync_queue,
+            self._incidents,
+            snapshot_message(record.customer_id, reason="signup", version=record.version),
+            attempted="queue the new customer's details for Mailchimp and the SMS opt-out list",
+            action="Nothing to fix by hand: replay this error to send the details now.",
+        )
 
     def _repeat(self, record: CustomerRecord, request: CreateCustomer) -> CustomerRecord:
         existing = self._updater.load(record.customer_id)
