@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from loyalty_bridge import errors
@@ -254,16 +256,26 @@ def test_other_mailchimp_events_change_nothing(
     assert world.queue.messages == []
 
 
-def test_when_the_queue_is_down_the_change_stands_and_waits_in_the_error_list(world: World) -> None:
+@pytest.mark.parametrize(
+    ("failure", "tries"),
+    [(errors.Retryable("sqs down"), 3), (errors.Permanent("AccessDenied", code="access_denied"), 1)],
+)
+def test_when_the_queue_is_down_the_change_stands_and_waits_in_the_error_list(
+    world: World, monkeypatch: pytest.MonkeyPatch, failure: errors.BridgeError, tries: int
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _: None)
     world.customer("c-1")
+    sends: list[object] = []
 
-    def broken_send(*_args: object, **_kwargs: object) -> None:
-        raise errors.Retryable("sqs down")
+    def broken_send(*args: object, **_kwargs: object) -> None:
+        sends.append(args)
+        raise failure
 
     world.queue.send = broken_send  # type: ignore[method-assign]
     result = world.updates.update_profile("c-1", SyncedFields(first_name="Zed"))
 
     assert result.sync == "deferred"
+    assert len(sends) == tries  # a throttle is retried at once; a refusal is not
     record = world.customers.get("c-1")
     assert record is not None
     assert record.first_name == "Zed"
