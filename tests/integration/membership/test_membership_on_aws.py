@@ -81,6 +81,34 @@ def test_signup_queue_worker_summary_end_to_end(aws: Provisioned) -> None:
     assert summary.points.balance == 0
 
 
+def test_the_login_summary_costs_at_most_two_dynamodb_reads(aws: Provisioned) -> None:
+    """A6 and API.md: one or two reads from our own store, no platform call (the built-in
+    ledger's balance is a read of its own table)."""
+    customer_id = f"c-{tag()}"
+    email = f"{customer_id}@example.com"
+    wiring.signup_service().signup(CreateCustomer(customer_id=customer_id, email=email))
+    worker = load_function("membership_worker")
+    joined = worker.lambda_handler(drain_membership_queue(aws), FakeLambdaContext())
+    assert joined == {"batchItemFailures": []}
+    service = wiring.summary_service()
+
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    dynamodb = wiring.aws_client("dynamodb")
+    dynamodb.meta.events.register("before-call.dynamodb", count)
+    try:
+        summary = service.summary(customer_id)
+    finally:
+        dynamodb.meta.events.unregister("before-call.dynamodb", count)
+
+    assert summary.status is LoyaltyStatus.JOINED
+    assert len(calls) <= 2, calls
+    assert set(calls) <= {"GetItem", "Query", "BatchGetItem"}, calls
+
+
 def test_attach_with_an_emailed_code_on_real_adapters(aws: Provisioned) -> None:
     email = f"ann-{tag()}@example.com"
     member = wiring.platform().create_member(MemberProfile(email=email), Consents(), idempotency_key=tag())

@@ -105,6 +105,7 @@ _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 _SETTLE_LIMIT = 20  # expired holds / matured lots settled per transaction (item limit 100)
 _MAX_MERGE = 10
+_MAX_MERGE_CHAIN = 10  # merged into a member that was merged in turn... (A8)
 _CLOSED_HOLD_DAYS = 30  # closed holds are kept this long (TTL) for replays and audits
 _REFERRER_SETTLE_LIMIT = 5  # keeps an order that also credits a referrer under 100 items
 _EXPIRY_INDEX = "EXPIRY#DUE"
@@ -172,6 +173,14 @@ class _HoldRow:
             discount=self.discount,
             expires_at=self.expires_at,
         )
+
+
+@dataclass
+class _Partition:
+    """A member partition that is not a whole account: a PROFILE without an ACCOUNT, or
+    nothing (``profile`` empty)."""
+
+    profile: Item
 
 
 @dataclass
@@ -378,7 +387,24 @@ class DynamoDbLedger:
 
     # ------------------------------------------------------------------ reading a member
 
-    def _load(self, member_id: str) -> _Account:
+    def _load(self, member_id: str, *, follow_merge: bool = False) -> _Account:
+        """The member's whole partition in one consistent Query. With ``follow_merge`` (A8)
+        a merged member's partition leads to the member it was merged into (its PROFILE
+        says ``merged_into``): the usual, unmerged member costs that one read, no lookup."""
+        current = member_id
+        for _ in range(_MAX_MERGE_CHAIN):
+            account = self._partition(current)
+            merged_into = account.profile.get("merged_into")
+            if follow_merge and merged_into:
+                current = str(merged_into)
+                continue
+            if isinstance(account, _Partition):
+                raise MemberNotFound("no such loyalty member", code="member_not_found")
+            return account
+        raise PlatformError("merge chain too long", code="ledger_error")
+
+    def _partition(self, member_id: str) -> _Account | _Partition:
+        """The member's account, or what was found when it is not a whole account."""
         profile: Item | None = None
         account: Item | None = None
         holds: dict[str, _HoldRow] = {}
@@ -411,7 +437,7 @@ class DynamoDbLedger:
                 )
                 lots[lot.order_id] = lot
         if profile is None or account is None:
-            raise MemberNotFound("no such loyalty member", code="member_not_found")
+            return _Partition(profile=profile or {})
         return _Account(
             member_id=member_id,
             profile=profile,
@@ -428,7 +454,7 @@ class DynamoDbLedger:
     def _owner_id(self, member_id: str) -> str:
         """A8: a merged (blocked) member's points live with the member it was merged into."""
         current = member_id
-        for _ in range(10):
+        for _ in range(_MAX_MERGE_CHAIN):
             profile = self._get(_member_pk(current), "PROFILE")
             if profile is None:
                 raise MemberNotFound("no such loyalty member", code="member_not_found")
@@ -439,7 +465,7 @@ class DynamoDbLedger:
         raise PlatformError("merge chain too long", code="ledger_error")
 
     def _load_owner(self, member_id: str) -> _Account:
-        return self._load(self._owner_id(member_id))
+        return self._load(member_id, follow_merge=True)
 
     def _member_from(self, profile: Item, lifetime_spend: Decimal) -> Member:
         tier = self._rules.tier_for(lifetime_spend)

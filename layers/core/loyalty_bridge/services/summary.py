@@ -1,10 +1,10 @@
 """Login summary (A6) from the bridge's own store: no remote platform call on this path.
 
 Reads: the customer record (one GetItem), then, for a joined customer, the balance from a
-``BalanceSource`` (one GetItem):
-- built-in ledger: the ledger adapter itself; its ``get_balance`` reads the ledger's own
-  balance item, which every points movement updates in the same transaction, so it is never
-  stale and there is no second copy to keep in step;
+``BalanceSource`` (one more read):
+- built-in ledger: the ledger adapter itself; its ``get_balance`` reads the member's own
+  partition (one Query: balance, holds, pending lots), which every points movement updates
+  in the same transaction, so it is never stale and there is no second copy to keep in step;
 - REST platform: ``SnapshotBalances`` below, the last balance the bridge saw (written when
   an account is linked and whenever an order, refund or redemption answers with a balance);
   only a missing snapshot costs one platform call, once.
