@@ -133,8 +133,10 @@ def test_dead_letter_categories_follow_the_kind_then_the_queue() -> None:
     assert category_for(None, "consents.update") == ErrorCategory.ACCOUNT_UPDATE
 
     envelope = {"kind": "membership.create", "message_id": "m-9", "customer_id": "c-9", "payload": {}}
-    record = dead_letter_record(json.dumps(envelope), "sqs-1", None, 5)
+    record = dead_letter_record(json.dumps(envelope), "sqs-1", None, 6)
     assert record.category == ErrorCategory.NEW_ACCOUNT
+    # maxReceiveCount 5, then the monitor's own receive from the DLQ: 6 in all, 5 failures.
+    assert "(5 receives before the dead-letter queue)" in record.platform_answer
     assert record.replay["queue"] == "membership"
     assert record.error_id == "new_account_registration:dlq:m-9"
 

@@ -76,6 +76,13 @@ def unreadable_message_record(body: str, sqs_message_id: str, queue: str | None)
     )
 
 
+def _received(receives: int) -> str:
+    """SQS keeps counting receives in the DLQ: the monitor's own receive is one of them."""
+    if receives <= 1:
+        return "several receives"
+    return f"{receives - 1} receives before the dead-letter queue"
+
+
 def dead_letter_record(body: str, sqs_message_id: str, source_arn: str | None, receives: int) -> ErrorRecord:
     """The incident for one message found in a dead-letter queue."""
     queue = queue_of(source_arn)
@@ -102,8 +109,8 @@ def dead_letter_record(body: str, sqs_message_id: str, source_arn: str | None, r
         subject_id=f"message {envelope.message_id} ({envelope.kind})",
         attempted=f"process a {envelope.kind!r} message from the {_QUEUE_WORDS[target_queue]} queue",
         platform_answer=(
-            f"the message failed {receives or 'several'} times and was moved to the dead-letter "
-            "queue (the worker crashed or timed out; its logs have the details)"
+            f"the message failed on every delivery ({_received(receives)}) and was moved to the "
+            "dead-letter queue (the worker crashed or timed out; its logs have the details)"
         ),
         action=(
             "Look up the message id in the worker's logs, fix the cause (a bug, a platform outage, "
