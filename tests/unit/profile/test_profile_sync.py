@@ -12,7 +12,7 @@ from loyalty_bridge.models.api_profile import MailchimpWebhook
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
 from loyalty_bridge.models.messages import PROFILE_UPDATE, Envelope, SyncedFields
 from loyalty_bridge.models.records import ErrorCategory, ErrorStatus
-from loyalty_bridge.services.profile_sync import queue_snapshot
+from loyalty_bridge.services.profile_sync import announce_join
 from tests.unit.profile.conftest import World
 
 
@@ -117,11 +117,11 @@ def test_a_customer_not_joined_reaches_mailchimp_and_the_platform_once_joined(wo
     )
     record = world.customers.get("c-2")
     assert record is not None
-    world.customers.save(
+    joined = world.customers.save(
         record.model_copy(update={"status": LoyaltyStatus.JOINED, "member_id": member.member_id}),
         expected_version=record.version,
     )
-    queue_snapshot(world.queue, "c-2", reason="joined")
+    announce_join(world.queue, None, joined)
     world.run()
 
     assert world.platform.get_member(member.member_id).profile.first_name == "Bea"

@@ -105,7 +105,6 @@ _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 _SETTLE_LIMIT = 20  # expired holds / matured lots settled per transaction (item limit 100)
 _MAX_MERGE = 10
-_MAX_MERGE_CHAIN = 10  # merged into a member that was merged in turn... (A8)
 _CLOSED_HOLD_DAYS = 30  # closed holds are kept this long (TTL) for replays and audits
 _REFERRER_SETTLE_LIMIT = 5  # keeps an order that also credits a referrer under 100 items
 _EXPIRY_INDEX = "EXPIRY#DUE"
@@ -391,17 +390,13 @@ class DynamoDbLedger:
         """The member's whole partition in one consistent Query. With ``follow_merge`` (A8)
         a merged member's partition leads to the member it was merged into (its PROFILE
         says ``merged_into``): the usual, unmerged member costs that one read, no lookup."""
-        current = member_id
-        for _ in range(_MAX_MERGE_CHAIN):
-            account = self._partition(current)
-            merged_into = account.profile.get("merged_into")
-            if follow_merge and merged_into:
-                current = str(merged_into)
-                continue
-            if isinstance(account, _Partition):
-                raise MemberNotFound("no such loyalty member", code="member_not_found")
-            return account
-        raise PlatformError("merge chain too long", code="ledger_error")
+        account = self._partition(member_id)
+        merged_into = account.profile.get("merged_into")
+        if follow_merge and merged_into:
+            return self._load(self._owner_id(str(merged_into)))
+        if isinstance(account, _Partition):
+            raise MemberNotFound("no such loyalty member", code="member_not_found")
+        return account
 
     def _partition(self, member_id: str) -> _Account | _Partition:
         """The member's account, or what was found when it is not a whole account."""
@@ -454,7 +449,7 @@ class DynamoDbLedger:
     def _owner_id(self, member_id: str) -> str:
         """A8: a merged (blocked) member's points live with the member it was merged into."""
         current = member_id
-        for _ in range(_MAX_MERGE_CHAIN):
+        for _ in range(10):
             profile = self._get(_member_pk(current), "PROFILE")
             if profile is None:
                 raise MemberNotFound("no such loyalty member", code="member_not_found")

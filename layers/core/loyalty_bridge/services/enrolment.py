@@ -39,6 +39,7 @@ from loyalty_bridge.services.membership import (
     platform_answer,
     profile_of,
     requested_create,
+    settled_by_refusal,
     unsettled_create,
 )
 
@@ -155,10 +156,7 @@ class EnrolmentService:
             )
             return Outcome.GAVE_UP
         except (errors.Refused, errors.InvalidInput) as exc:
-            # A refusal made no account (the platform remembers successes only): the next
-            # attempt sends the customer's current details.
-            settled = {} if exc.code == "idempotency_key_reused" else {"pending_create": None}
-            refused = self._not_joined(record, not_joined_reason(exc), **settled)
+            refused = self._not_joined(record, not_joined_reason(exc), **settled_by_refusal(exc))
             count(self._metrics, MetricName.JOIN_REFUSED)
             field = exc.field if isinstance(exc, errors.DuplicateMember) else "email or mobile"
             self._incidents.new_account(

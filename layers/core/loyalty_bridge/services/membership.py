@@ -119,6 +119,14 @@ def unsettled_create(record: CustomerRecord) -> tuple[MemberProfile, Consents, s
         return None
 
 
+def settled_by_refusal(exc: errors.BridgeError) -> dict[str, Any]:
+    """The record update that goes with a refused create: a refusal made no account (the
+    platform remembers successes only), so the next attempt sends the customer's current
+    details; except a refused key (``idempotency_key_reused``), which says nothing about
+    the create that key first carried, so that create stays unsettled."""
+    return {} if exc.code == "idempotency_key_reused" else {"pending_create": None}
+
+
 def requested_create(message: Envelope) -> tuple[MemberProfile, Consents] | None:
     """The creation body frozen in ``message`` (None for messages made before it was)."""
     profile, consents = message.payload.get("profile"), message.payload.get("consents")

@@ -42,6 +42,7 @@ from loyalty_bridge.services.membership import (
     platform_answer,
     profile_of,
     send,
+    settled_by_refusal,
     unsettled_create,
 )
 from loyalty_bridge.services.verification import CodeBook
@@ -173,8 +174,7 @@ class PhoneService:
             return pending
         except errors.PlatformRefused as exc:
             reason = not_joined_reason(exc)
-            # A refusal made no account: the next attempt sends the current details.
-            settled = {} if exc.code == "idempotency_key_reused" else {"pending_create": None}
+            settled = settled_by_refusal(exc)
             refused = self._updater.update(
                 record.customer_id,
                 lambda current: current.model_copy(

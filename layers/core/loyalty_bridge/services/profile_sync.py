@@ -126,11 +126,6 @@ def send_to_sync_queue(queue: MessageQueue, envelope: Envelope) -> None:
     )
 
 
-def queue_snapshot(queue: MessageQueue, customer_id: str, *, reason: str, version: int | None = None) -> None:
-    """For the membership flows: ``queue_snapshot(wiring.queue("profile_sync"), id, reason="joined")``."""
-    send_to_sync_queue(queue, snapshot_message(customer_id, reason=reason, version=version))
-
-
 def queue_or_record(
     queue: MessageQueue,
     incidents: IncidentSink | None,
