@@ -50,8 +50,8 @@ from loyalty_bridge.models.domain import (
     ReversalResult,
     Reward,
 )
-from loyalty_bridge.services import card_numbers
-from loyalty_bridge.services.earn_rules import (
+from loyalty_bridge.program import card_numbers
+from loyalty_bridge.program.earn_rules import (
     Earn,
     EarnInput,
     ProgramRules,
@@ -61,9 +61,9 @@ from loyalty_bridge.services.earn_rules import (
     refund_amount,
     reversal_points,
 )
-from loyalty_bridge.services.point_lots import PointLots
-from loyalty_bridge.services.referrals import new_referral_code, normalize_referral_code
-from loyalty_bridge.services.rewards import new_coupon_code
+from loyalty_bridge.program.point_lots import PointLots
+from loyalty_bridge.program.referrals import new_referral_code, normalize_referral_code
+from loyalty_bridge.program.rewards import new_coupon_code
 from loyalty_bridge.settings import Settings
 
 

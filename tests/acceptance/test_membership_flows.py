@@ -21,7 +21,7 @@ from bridge_local.client import SignedClient
 from bridge_local.stack import LocalStackProcess
 from loyalty_bridge.adapters.ledger import DynamoDbLedger
 from loyalty_bridge.models.domain import Consents, Member, MemberProfile
-from loyalty_bridge.services import card_numbers
+from loyalty_bridge.program import card_numbers
 from loyalty_bridge.settings import Settings
 from tests.conftest import Mailbox, SmsOutbox
 

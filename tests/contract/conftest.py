@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import tests.contract as contract_package
-from loyalty_bridge.services.earn_rules import ProgramRules, load_rules
+from loyalty_bridge.program.earn_rules import ProgramRules, load_rules
 from loyalty_bridge.settings import Settings
 from tests.contract.harness import OpenHarness, PlatformHarness
 from tests.fake_platform import FakeClock

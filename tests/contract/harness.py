@@ -16,7 +16,7 @@ from typing import Protocol
 import pytest
 
 from loyalty_bridge.ports import LoyaltyPlatform
-from loyalty_bridge.services.earn_rules import ProgramRules
+from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.settings import Settings
 from tests.fake_platform import FakeClock
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from loyalty_bridge.adapters.ledger import DynamoDbLedger
-from loyalty_bridge.services.earn_rules import ProgramRules
+from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.settings import Settings
 from tests.contract.harness import PlatformHarness
 from tests.contract.moto_ledger import create_ledger_table, dynamodb_client, serialized_moto_endpoint

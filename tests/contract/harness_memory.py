@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty_bridge.services.earn_rules import ProgramRules
+from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.settings import Settings
 from tests.contract.harness import PlatformHarness
 from tests.fake_platform import FakeClock, InMemoryPlatform

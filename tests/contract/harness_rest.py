@@ -14,7 +14,7 @@ import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 
 from loyalty_bridge.adapters.rest_platform import RestPlatform, build_http_client
-from loyalty_bridge.services.earn_rules import ProgramRules
+from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.settings import Settings
 from tests.contract.harness import PlatformHarness
 from tests.fake_platform import FakeClock, InMemoryPlatform

@@ -33,7 +33,7 @@ from loyalty_bridge.models.domain import (
     ProfileChanges,
     Reversal,
 )
-from loyalty_bridge.services import card_numbers
+from loyalty_bridge.program import card_numbers
 from tests.contract.conftest import MakePlatform
 from tests.contract.harness import PlatformHarness
 

@@ -338,7 +338,7 @@ def ledger() -> DynamoDbLedger:
     """The built-in ledger on LedgerTable, with program rules from settings (EARN_RULES_JSON).
     Also what the hold sweeper uses (``release_expired_holds``)."""
     from loyalty_bridge.adapters.ledger import DynamoDbLedger
-    from loyalty_bridge.services.earn_rules import load_rules
+    from loyalty_bridge.program.earn_rules import load_rules
 
     current = settings()
     return DynamoDbLedger(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from loyalty_bridge.adapters.ledger import DynamoDbLedger
-from loyalty_bridge.services.earn_rules import ProgramRules, load_rules
+from loyalty_bridge.program.earn_rules import ProgramRules, load_rules
 from loyalty_bridge.settings import Settings
 from tests.contract.harness_ledger import ledger_on_moto
 from tests.fake_platform import FakeClock

@@ -15,7 +15,7 @@ from loyalty_bridge import wiring
 from loyalty_bridge.adapters.ledger import DynamoDbLedger
 from loyalty_bridge.errors import InvalidInput, PlatformError, PlatformUnavailable, is_retryable
 from loyalty_bridge.models.domain import Consents, MemberProfile, PlatformOrder, PlatformOrderLine
-from loyalty_bridge.services import card_numbers
+from loyalty_bridge.program import card_numbers
 from loyalty_bridge.settings import Settings
 from tests.contract.moto_ledger import dynamodb_client, serialized_moto_endpoint
 from tests.fake_platform import FakeClock

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from loyalty_bridge.errors import InsufficientPoints
 from loyalty_bridge.models.domain import Consents, MemberProfile, PlatformOrder, PlatformOrderLine
-from loyalty_bridge.services.earn_rules import ProgramRules, SpendRule
+from loyalty_bridge.program.earn_rules import ProgramRules, SpendRule
 from tests.fake_platform import FakeClock
 from tests.integration.ledger.conftest import MakeLedger
 

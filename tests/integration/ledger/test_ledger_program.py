@@ -18,7 +18,7 @@ from loyalty_bridge.models.domain import (
     Reward,
     RewardKind,
 )
-from loyalty_bridge.services.earn_rules import ProgramRules
+from loyalty_bridge.program.earn_rules import ProgramRules
 from tests.fake_platform import FakeClock
 from tests.integration.ledger.conftest import MakeLedger
 

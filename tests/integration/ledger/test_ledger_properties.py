@@ -22,8 +22,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from loyalty_bridge.errors import InsufficientPoints, PlatformRefused
 from loyalty_bridge.models.domain import Consents, MemberProfile, PlatformOrder, PlatformOrderLine, Reversal
-from loyalty_bridge.services.earn_rules import load_rules
-from loyalty_bridge.services.point_lots import add_months
+from loyalty_bridge.program.earn_rules import load_rules
+from loyalty_bridge.program.point_lots import add_months
 from loyalty_bridge.settings import Settings
 from tests.contract.harness_ledger import ledger_on_moto
 from tests.fake_platform import FakeClock

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loyalty_bridge.models.domain import BasketLine
-from loyalty_bridge.services.order_lines import as_platform_sees, cut, platform_line
+from loyalty_bridge.program.order_lines import as_platform_sees, cut, platform_line
 
 
 def basket_line(sku: str = "SKU", title: str = "", categories: list[str] | None = None) -> BasketLine:

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from loyalty_bridge.services import card_numbers
+from loyalty_bridge.program import card_numbers
 
 
 def test_known_luhn_numbers() -> None:

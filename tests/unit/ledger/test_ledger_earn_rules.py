@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty_bridge.models.domain import Basket, BasketLine, Channel, PlatformOrder, PlatformOrderLine
-from loyalty_bridge.services.earn_rules import (
+from loyalty_bridge.program.earn_rules import (
     EarnInput,
     EarnLine,
     LineEarn,

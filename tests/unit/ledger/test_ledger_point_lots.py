@@ -1,4 +1,4 @@
-"""services/point_lots: points by credit day, spent and expired oldest first (R3)."""
+"""program/point_lots: points by credit day, spent and expired oldest first (R3)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from loyalty_bridge.services.point_lots import PointLots, add_months
+from loyalty_bridge.program.point_lots import PointLots, add_months
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from loyalty_bridge.models.domain import LoyaltyStatus
 from loyalty_bridge.models.records import ErrorCategory
 from loyalty_bridge.models.verification import Purpose
 from loyalty_bridge.observability import MetricName
-from loyalty_bridge.services import card_numbers
+from loyalty_bridge.program import card_numbers
 from loyalty_bridge.services.attach import NOT_ATTACHABLE
 from loyalty_bridge.services.enrolment import Outcome
 from tests.unit.membership.conftest import World, make_world

@@ -1,7 +1,7 @@
 """Checkout: quote a basket (C1, C3) and hold points for a cart (C2).
 
 The quote sends the platform the basket exactly as the order push will (truncated lines,
-order_lines.py), and the platform prices quotes and credits with the same earn rules, so
+program/order_lines.py), and the platform prices quotes and credits with the same earn rules, so
 "you will earn N" is what the order credits.
 
 A hold belongs to a cart: asking again for the same cart (the customer changed the points)
@@ -30,7 +30,7 @@ from loyalty_bridge.models.domain import LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger, pseudonym
 from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform
-from loyalty_bridge.services.order_lines import as_platform_sees
+from loyalty_bridge.program.order_lines import as_platform_sees
 from loyalty_bridge.settings import Settings
 
 Clock = Callable[[], datetime]

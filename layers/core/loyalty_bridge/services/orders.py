@@ -44,9 +44,9 @@ from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger, pseudonym
 from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, MessageQueue
+from loyalty_bridge.program.order_lines import platform_lines
 from loyalty_bridge.services.checkout import Clock, MetricSink, PowertoolsMetrics, customer_or_404
 from loyalty_bridge.services.incidents import error_id_for
-from loyalty_bridge.services.order_lines import platform_lines
 from loyalty_bridge.settings import Settings
 
 ORDER_POST = "order.post"

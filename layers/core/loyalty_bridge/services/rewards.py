@@ -1,52 +1,14 @@
-"""Rewards (R4): the catalogue priced in points, progress to the next reward, redeeming a
-reward for a coupon, and the customer's coupons.
-
-Pure helpers (``new_coupon_code``, ``next_reward``) are shared by the platforms; the
-``RewardsService`` is the storefront's use case (membership_api routes).
+"""Rewards (R4) for the storefront: redeem a reward for a coupon, list the customer's
+coupons (membership_api routes). Coupon codes and the next reward are program rules
+(``program/rewards.py``).
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
-
 from loyalty_bridge import errors
-from loyalty_bridge.models.domain import Coupon, LoyaltyStatus, Reward
+from loyalty_bridge.models.domain import Coupon, LoyaltyStatus
 from loyalty_bridge.observability import logger, pseudonym
 from loyalty_bridge.ports import BalanceSnapshots, CustomerRepository, LoyaltyPlatform
-
-# Crockford base32 without I, L, O, U: easy to read out and to type.
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_COUPON_CHARS = 16  # 80 random bits: unguessable
-
-
-def new_coupon_code() -> str:
-    """An unguessable coupon code, e.g. ``LB-7K3M-Q9XD-2HVT-A8RC``."""
-    raw = "".join(secrets.choice(_ALPHABET) for _ in range(_COUPON_CHARS))
-    return "LB-" + "-".join(raw[i : i + 4] for i in range(0, _COUPON_CHARS, 4))
-
-
-@dataclass(frozen=True)
-class NextReward:
-    reward: Reward
-    points_needed: int
-    progress: Decimal  # 0..1, two decimals
-
-
-def next_reward(rewards: Sequence[Reward], points: int) -> NextReward | None:
-    """The cheapest reward ``points`` cannot buy yet (the summary's progress bar); when every
-    reward is within reach, the dearest one (needed 0, progress 1)."""
-    if not rewards:
-        return None
-    by_price = sorted(rewards, key=lambda reward: (reward.points, reward.reward_id))
-    target = next((reward for reward in by_price if reward.points > points), by_price[-1])
-    needed = max(target.points - max(points, 0), 0)
-    progress = min(Decimal(max(points, 0)) / Decimal(target.points), Decimal(1))
-    return NextReward(
-        reward=target, points_needed=needed, progress=progress.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
-    )
 
 
 def redemption_key(customer_id: str, request_key: str) -> str:

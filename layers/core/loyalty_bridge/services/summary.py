@@ -35,9 +35,9 @@ from loyalty_bridge.models.domain import Balance, CardKind, LoyaltyStatus, Rewar
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import BalanceSnapshots, BalanceSource, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.program.referrals import referral_link
+from loyalty_bridge.program.rewards import next_reward
 from loyalty_bridge.services.membership import REASON_ATTACH_EXPIRED, RecordUpdater
-from loyalty_bridge.services.referrals import referral_link
-from loyalty_bridge.services.rewards import next_reward
 from loyalty_bridge.settings import Settings
 
 

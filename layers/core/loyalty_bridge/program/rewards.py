@@ -1,0 +1,45 @@
+"""Rewards (R4), the program's side: coupon codes and progress to the next reward.
+
+Shared by the platforms (the built-in ledger, the test platform) and the login summary;
+the storefront's use case (redeem, list coupons) is ``services/rewards.py``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from loyalty_bridge.models.domain import Reward
+
+# Crockford base32 without I, L, O, U: easy to read out and to type.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_COUPON_CHARS = 16  # 80 random bits: unguessable
+
+
+def new_coupon_code() -> str:
+    """An unguessable coupon code, e.g. ``LB-7K3M-Q9XD-2HVT-A8RC``."""
+    raw = "".join(secrets.choice(_ALPHABET) for _ in range(_COUPON_CHARS))
+    return "LB-" + "-".join(raw[i : i + 4] for i in range(0, _COUPON_CHARS, 4))
+
+
+@dataclass(frozen=True)
+class NextReward:
+    reward: Reward
+    points_needed: int
+    progress: Decimal  # 0..1, two decimals
+
+
+def next_reward(rewards: Sequence[Reward], points: int) -> NextReward | None:
+    """The cheapest reward ``points`` cannot buy yet (the summary's progress bar); when every
+    reward is within reach, the dearest one (needed 0, progress 1)."""
+    if not rewards:
+        return None
+    by_price = sorted(rewards, key=lambda reward: (reward.points, reward.reward_id))
+    target = next((reward for reward in by_price if reward.points > points), by_price[-1])
+    needed = max(target.points - max(points, 0), 0)
+    progress = min(Decimal(max(points, 0)) / Decimal(target.points), Decimal(1))
+    return NextReward(
+        reward=target, points_needed=needed, progress=progress.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    )
