@@ -1,4 +1,5 @@
-"""Rewards (R4), the program's side: coupon codes and progress to the next reward.
+"""Rewards (R4), the program's side: coupon codes, progress to the next reward, and the
+built-in platform's redemption of points for a coupon (pure, over ``program.account``).
 
 Shared by the platforms (the built-in ledger, the test platform) and the login summary;
 the storefront's use case (redeem, list coupons) is ``services/rewards.py``.
@@ -9,9 +10,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
-from loyalty_bridge.models.domain import Reward
+from loyalty_bridge.errors import InsufficientPoints, RewardNotFound
+from loyalty_bridge.models.domain import Coupon, Reward
+from loyalty_bridge.program.account import Account, Entry, debit, may_redeem
+from loyalty_bridge.program.earn_rules import ProgramRules
 
 # Crockford base32 without I, L, O, U: easy to read out and to type.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -43,3 +48,45 @@ def next_reward(rewards: Sequence[Reward], points: int) -> NextReward | None:
     return NextReward(
         reward=target, points_needed=needed, progress=progress.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
     )
+
+
+# ---------------------------------------------------------------------------- redeeming (built-in platform)
+
+
+def reward_to_redeem(rules: ProgramRules, reward_id: str) -> Reward:
+    reward = rules.reward(reward_id)
+    if reward is None:
+        raise RewardNotFound("no such reward")
+    return reward
+
+
+def redeem_reward(
+    acc: Account, reward: Reward, *, code: str, key: str, now: datetime
+) -> tuple[Coupon, Entry]:
+    """R4: spend the reward's points (oldest first) for a coupon with ``code``."""
+    may_redeem(acc)
+    if reward.points > acc.available:
+        raise InsufficientPoints("not enough points for this reward")
+    debit(acc, reward.points)
+    coupon = Coupon(
+        code=code,
+        member_id=acc.member_id,
+        reward_id=reward.reward_id,
+        name=reward.name,
+        kind=reward.kind,
+        value=reward.value,
+        points=reward.points,
+        issued_at=now,
+    )
+    entry = Entry(
+        entry_id=reward_entry_id(key),
+        member_id=acc.member_id,
+        kind="reward",
+        delta=-reward.points,
+        result=coupon.model_dump_json(),
+    )
+    return coupon, entry
+
+
+def reward_entry_id(key: str) -> str:
+    return f"reward:{key}"

@@ -1,0 +1,180 @@
+"""Orders (C4) and reversals (C5) of the built-in ledger. An order is one transaction: its
+entry, the ORDER record, the account (hold captured, points credited or pending), the
+referrer's bonus (R5) and the coupon it used (R4).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from loyalty_bridge.adapters.ledger.accounts import LedgerAccounts, StoredAccount
+from loyalty_bridge.adapters.ledger.table import Item, Labelled
+from loyalty_bridge.models.domain import Coupon, OrderResult, PlatformOrder, Reversal, ReversalResult
+from loyalty_bridge.observability import logger
+from loyalty_bridge.program import orders as order_rules
+from loyalty_bridge.program.account import settle
+from loyalty_bridge.program.earn_rules import Earn
+from loyalty_bridge.program.orders import REFERRER_SETTLE_LIMIT, OrderRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+def _order_record(item: Item) -> OrderRecord:
+    return OrderRecord(
+        member_id=str(item["member_id"]),
+        earn=Earn.model_validate_json(item["earn"]),
+        redeemed=int(item["redeemed"]),
+        returned=int(item["returned"]),
+        reversed_qty=json.loads(item["reversed"]),
+        order_points_reversed=bool(item["order_points_reversed"]),
+        version=int(item["version"]),
+    )
+
+
+class LedgerOrders(LedgerAccounts):
+    def post_order(self, member_id: str, order: PlatformOrder) -> OrderResult:
+        entry_id = order_rules.order_entry_id(order.order_id)
+
+        def attempt() -> OrderResult:
+            first = self._get(f"ENTRY#{entry_id}", "ENTRY")
+            if first is not None:
+                return OrderResult.model_validate_json(first["result"])
+            now = self._clock()
+            acc = settle(self._load_owner(member_id), now)
+            credited = order_rules.credit_order(
+                acc, self._rules, order, pending_days=self._settings.pending_days, now=now
+            )
+            items: Labelled = []
+            if credited.captured is not None:
+                row = credited.captured
+                items.append(("hold", self._close_hold(acc.member_id, row.redemption_id, row.state, now)))
+            if credited.lot is not None:
+                items.append(("lot", self._put_new(self._lot_item(acc.member_id, credited.lot))))
+            items.append(("entry", self._entry(credited.entry, now)))
+            items.append(("order", self._put_new(self._order_item(order.order_id, credited.record))))
+            items.extend(self._account_items(acc, now))
+            items.extend(self._referral_items(acc, now))
+            items.extend(self._coupon_items(acc.member_id, order))
+            self._transact_or_retry(items)  # a twin delivery or a concurrent change: re-read
+            return credited.result
+
+        return self._retrying(attempt)
+
+    def _order_item(self, order_id: str, record: OrderRecord) -> Item:
+        return {
+            "pk": f"ORDER#{order_id}",
+            "sk": "ORDER",
+            "member_id": record.member_id,
+            "earn": record.earn.model_dump_json(),
+            "redeemed": record.redeemed,
+            "returned": record.returned,
+            "reversed": json.dumps(record.reversed_qty, sort_keys=True),
+            "order_points_reversed": record.order_points_reversed,
+            "version": record.version,
+        }
+
+    def _coupon_items(self, owner_id: str, order: PlatformOrder) -> Labelled:
+        """R4: the coupon an order uses is spent in the order's own transaction (so a coupon
+        is spent exactly once, with its order)."""
+        code = order_rules.coupon_code(order.promo_code)
+        if not code:
+            return []
+        owned = self._get(f"COUPON#{code}", "COUPON")
+        if owned is None:
+            return []
+        holder = str(owned["member_id"])
+        if self._owner_id(holder) != owner_id:
+            logger.warning("order used another member's coupon", extra={"order_id": order.order_id})
+            return []
+        for item in self._query_partition(f"COUPONS#{holder}"):
+            coupon = Coupon.model_validate_json(item["coupon"])
+            if coupon.code != code:
+                continue
+            used = order_rules.use_coupon(coupon)
+            if used is None:
+                logger.warning("order used a coupon already used", extra={"order_id": order.order_id})
+                return []
+            return [
+                (
+                    "coupon",
+                    self._update(
+                        f"COUPONS#{holder}",
+                        str(item["sk"]),
+                        "SET coupon = :used",
+                        {":used": used.model_dump_json(), ":seen": item["coupon"]},
+                        condition="coupon = :seen",  # a concurrent use cancels: re-read
+                    ),
+                )
+            ]
+        return []
+
+    def _referral_items(self, referred: StoredAccount, now: datetime) -> Labelled:
+        """R5: the referrer's bonus, written with the referred member's first credited order."""
+        referred_by = order_rules.referrer_owed_bonus(self._rules, referred)
+        if referred_by is None:
+            return []
+        if self._get(f"ENTRY#{order_rules.referral_entry_id(referred.member_id)}", "ENTRY") is not None:
+            return []
+        referrer_id = self._owner_id(referred_by)
+        referrer = (
+            referred
+            if referrer_id == referred.member_id
+            else settle(self._load(referrer_id), now, limit=REFERRER_SETTLE_LIMIT)
+        )
+        entry = order_rules.credit_referral_bonus(self._rules, referrer, referred.member_id, now)
+        if entry is None:
+            return []
+        return [("referral", self._entry(entry, now)), *self._account_items(referrer, now)]
+
+    def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult:
+        entry_id = reversal.key  # refund ids are only unique within their order
+
+        def attempt() -> ReversalResult:
+            first = self._get(f"ENTRY#{entry_id}", "ENTRY")
+            if first is not None:
+                return ReversalResult.model_validate_json(first["result"])
+            now = self._clock()
+            acc = settle(self._load_owner(member_id), now)
+            found = self._get(f"ORDER#{reversal.order_id}", "ORDER")
+            stored = _order_record(found) if found is not None else None
+            owner = self._owner_id(stored.member_id) if stored is not None else None
+            record = order_rules.order_of(acc, stored, owner)
+            outcome = order_rules.reverse_order(acc, record, reversal, now)
+            items: Labelled = []
+            if outcome.lot is not None:
+                lot = outcome.lot
+                change = (
+                    self._put(self._lot_item(acc.member_id, lot))
+                    if lot.points
+                    else self._delete_lot(acc.member_id, lot)
+                )
+                items.append(("lot", change))
+            items.append(("order", self._order_update(reversal.order_id, record, outcome.result.shortfall)))
+            items.append(("entry", self._entry(outcome.entry, now)))
+            items.extend(self._account_items(acc, now))
+            self._transact_or_retry(items)
+            return outcome.result
+
+        return self._retrying(attempt)
+
+    def _order_update(self, order_id: str, record: OrderRecord, shortfall: int) -> TransactWriteItemTypeDef:
+        version = record.version
+        return self._update(
+            f"ORDER#{order_id}",
+            "ORDER",
+            "SET reversed = :r, order_points_reversed = :o, returned = :ret, version = :next, "
+            "shortfall = if_not_exists(shortfall, :zero) + :short",
+            {
+                ":r": json.dumps(record.reversed_qty, sort_keys=True),
+                ":o": record.order_points_reversed,
+                ":ret": record.returned,
+                ":next": version + 1,
+                ":seen": version,
+                ":zero": 0,
+                ":short": shortfall,
+            },
+            condition="version = :seen",
+        )

@@ -1,0 +1,86 @@
+"""Points of the built-in ledger: the balance, the checkout quote (C1, C3) and redemption
+holds (C2) with their sweeper.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from loyalty_bridge.adapters.ledger.accounts import LedgerAccounts
+from loyalty_bridge.adapters.ledger.table import OPEN_HOLDS_INDEX, iso, member_pk
+from loyalty_bridge.models.domain import Balance, Basket, Hold, Quote
+from loyalty_bridge.program import account as account_rules
+from loyalty_bridge.program.account import HeldPoints, settle
+
+
+class LedgerPoints(LedgerAccounts):
+    def get_balance(self, member_id: str) -> Balance:
+        now = self._clock()
+        return account_rules.balance(self._settled(member_id, now), self._rules, now)
+
+    def quote(self, member_id: str | None, basket: Basket, *, redeem_points: int = 0) -> Quote:
+        account_rules.check_redeem_points(redeem_points)
+        acc = self._settled(member_id, self._clock()) if member_id is not None else None
+        return account_rules.quote(acc, self._rules, basket, redeem_points)
+
+    # ------------------------------------------------------------------ holds (C2)
+
+    def hold_points(
+        self, member_id: str, redemption_id: str, points: int, *, order_total: Any, expires_at: datetime
+    ) -> Hold:
+        total = Decimal(str(order_total))
+
+        def attempt() -> Hold:
+            now = self._clock()
+            acc = settle(self._load_owner(member_id), now)
+            row, new = account_rules.place_hold(
+                acc, self._rules, redemption_id, points, order_total=total, expires_at=expires_at, now=now
+            )
+            if not new:
+                return row.hold()
+            items = self._account_items(acc, now)
+            items.append(("hold", self._put_new(self._hold_item(row, now))))
+            self._transact_or_retry(items)
+            return row.hold()
+
+        return self._retrying(attempt)
+
+    def _hold_item(self, row: HeldPoints, now: datetime) -> dict[str, Any]:
+        return {
+            "pk": member_pk(row.member_id),
+            "sk": f"HOLD#{row.redemption_id}",
+            "redemption_id": row.redemption_id,
+            "points": row.points,
+            "discount": row.discount,
+            "expires_at": iso(row.expires_at),
+            "state": "open",
+            "created_at": iso(now),
+            "gsi1pk": OPEN_HOLDS_INDEX,
+            "gsi1sk": f"{iso(row.expires_at)}#{row.member_id}#{row.redemption_id}",
+        }
+
+    def _release(self, member_id: str, redemption_id: str, *, only_expired_at: datetime | None) -> bool:
+        def attempt() -> bool:
+            now = self._clock()
+            acc = self._load(member_id)
+            if not account_rules.release_hold(acc, redemption_id, now, only_expired_at=only_expired_at):
+                return False
+            self._transact_or_retry(self._account_items(acc, now))
+            return True
+
+        return self._retrying(attempt)
+
+    def release_hold(self, member_id: str, redemption_id: str) -> None:
+        self._release(self._owner_id(member_id), redemption_id, only_expired_at=None)
+
+    def release_expired_holds(self, now: datetime | None = None) -> int:
+        """The sweeper (hold_sweeper): give back the points of every hold expired by ``now``."""
+        moment = now or self._clock()
+        released = 0
+        for item in list(self._query_index(OPEN_HOLDS_INDEX, until=iso(moment) + "~")):
+            member_id = str(item["pk"]).removeprefix("MEMBER#")
+            if self._release(member_id, str(item["redemption_id"]), only_expired_at=moment):
+                released += 1
+        return released

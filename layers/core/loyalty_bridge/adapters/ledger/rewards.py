@@ -1,0 +1,62 @@
+"""Rewards (R4) of the built-in ledger: the catalogue, redeeming points for a coupon and
+the member's coupons (newest first). Using a coupon is part of its order (orders.py).
+"""
+
+from __future__ import annotations
+
+from loyalty_bridge.adapters.ledger.accounts import LedgerAccounts
+from loyalty_bridge.adapters.ledger.table import iso
+from loyalty_bridge.models.domain import Coupon, Reward
+from loyalty_bridge.program import rewards as reward_rules
+from loyalty_bridge.program.account import settle
+
+
+class LedgerRewards(LedgerAccounts):
+    def rewards(self) -> list[Reward]:
+        return sorted(self._rules.rewards, key=lambda reward: (reward.points, reward.reward_id))
+
+    def redeem_reward(self, member_id: str, reward_id: str, *, idempotency_key: str) -> Coupon:
+        entry_id = reward_rules.reward_entry_id(idempotency_key)
+
+        def attempt() -> Coupon:
+            first = self._get(f"ENTRY#{entry_id}", "ENTRY")
+            if first is not None:
+                return Coupon.model_validate_json(first["result"])
+            reward = reward_rules.reward_to_redeem(self._rules, reward_id)
+            now = self._clock()
+            acc = settle(self._load_owner(member_id), now)
+            coupon, entry = reward_rules.redeem_reward(
+                acc, reward, code=reward_rules.new_coupon_code(), key=idempotency_key, now=now
+            )
+            items = [
+                ("entry", self._entry(entry, now)),
+                (
+                    "coupon",
+                    self._put_new(
+                        {
+                            "pk": f"COUPONS#{acc.member_id}",
+                            # Newest last; the version orders coupons issued at the same instant.
+                            "sk": f"{iso(now)}#{acc.version:012d}#{coupon.code}",
+                            "coupon": coupon.model_dump_json(),
+                        }
+                    ),
+                ),
+                (
+                    "code",
+                    self._put_new(
+                        {"pk": f"COUPON#{coupon.code}", "sk": "COUPON", "member_id": acc.member_id}
+                    ),
+                ),
+            ]
+            items.extend(self._account_items(acc, now))
+            self._transact_or_retry(items)  # a twin request, a concurrent change or a code collision
+            return coupon
+
+        return self._retrying(attempt)
+
+    def coupons(self, member_id: str) -> list[Coupon]:
+        owner = self._owner_id(member_id)
+        return [
+            Coupon.model_validate_json(item["coupon"])
+            for item in self._query_partition(f"COUPONS#{owner}", ScanIndexForward=False)
+        ]

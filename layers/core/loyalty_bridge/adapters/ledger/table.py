@@ -1,0 +1,280 @@
+"""LedgerTable I/O for the built-in ledger: the item codec, keys, reads, the one
+transaction per change and its retry on a lost race.
+
+Every other ledger module builds on ``LedgerTable``; none of them calls DynamoDB itself.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loyalty_bridge.adapters.aws_errors import RETRYABLE_CODES, error_code
+from loyalty_bridge.errors import PlatformError, PlatformUnavailable
+from loyalty_bridge.program.account import Entry
+from loyalty_bridge.program.earn_rules import ProgramRules, load_rules
+from loyalty_bridge.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+Clock = Callable[[], datetime]
+Item = dict[str, Any]  # a plain-Python DynamoDB item (numbers as Decimal)
+Labelled = list[tuple[str, "TransactWriteItemTypeDef"]]  # transaction items, named for cancellations
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+CLOSED_HOLD_DAYS = 30  # closed holds are kept this long (TTL) for replays and audits
+EXPIRY_INDEX = "EXPIRY#DUE"
+OPEN_HOLDS_INDEX = "HOLDS#OPEN"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().casefold()
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def to_av(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _SERIALIZER.serialize(v) for k, v in item.items() if v is not None}
+
+
+def from_av(item: Mapping[str, Any]) -> Item:
+    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def member_pk(member_id: str) -> str:
+    return f"MEMBER#{member_id}"
+
+
+class Retry(Exception):
+    """A concurrent write won the race: read again and recompute."""
+
+
+class Cancelled(Exception):
+    def __init__(self, failed: set[str]) -> None:
+        super().__init__(", ".join(sorted(failed)))
+        self.failed = failed
+
+
+class LedgerTable:
+    """The table, the program rules and the clock every part of the ledger shares."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        settings: Settings,
+        rules: ProgramRules | None = None,
+        clock: Clock = utcnow,
+        *,
+        max_attempts: int = 40,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self._settings = settings
+        self._rules = rules or load_rules(settings)
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        self._rng = random.SystemRandom()
+
+    @property
+    def rules(self) -> ProgramRules:
+        return self._rules
+
+    # ------------------------------------------------------------------ reads
+
+    def _fail(self, exc: ClientError | BotoCoreError, what: str) -> NoReturn:
+        if isinstance(exc, BotoCoreError):
+            raise PlatformUnavailable(f"ledger {what}: DynamoDB unreachable") from exc
+        code = error_code(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in RETRYABLE_CODES or status >= 500:
+            raise PlatformUnavailable(f"ledger {what}: DynamoDB busy", aws_code=code) from exc
+        raise PlatformError(f"ledger {what} failed", code="ledger_error", aws_code=code) from exc
+
+    def _get(self, pk: str, sk: str) -> Item | None:
+        try:
+            answer = self._db.get_item(TableName=self._table, Key=key(pk, sk), ConsistentRead=True)
+        except (ClientError, BotoCoreError) as exc:
+            self._fail(exc, "read")
+        raw = answer.get("Item")
+        return from_av(raw) if raw else None
+
+    def _query(self, **kwargs: Any) -> Iterator[Item]:
+        start: dict[str, Any] | None = None
+        while True:
+            page_args = dict(kwargs, TableName=self._table)
+            if start:
+                page_args["ExclusiveStartKey"] = start
+            try:
+                page = self._db.query(**page_args)
+            except (ClientError, BotoCoreError) as exc:
+                self._fail(exc, "query")
+            for raw in page.get("Items", []):
+                yield from_av(raw)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def _query_partition(self, pk: str, **kwargs: Any) -> Iterator[Item]:
+        """Every item of one partition, read consistently."""
+        return self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+            **kwargs,
+        )
+
+    def _query_index(self, gsi1pk: str, *, until: str | None = None) -> Iterator[Item]:
+        """gsi1 items under ``gsi1pk`` (with ``until``: those sorted up to it)."""
+        values: dict[str, Any] = {":pk": {"S": gsi1pk}}
+        condition = "gsi1pk = :pk"
+        if until is not None:
+            condition += " AND gsi1sk <= :until"
+            values[":until"] = {"S": until}
+        return self._query(
+            IndexName="gsi1", KeyConditionExpression=condition, ExpressionAttributeValues=values
+        )
+
+    # ------------------------------------------------------------------ writes
+
+    def _transact(self, labelled: Sequence[tuple[str, TransactWriteItemTypeDef]]) -> None:
+        """Write all or nothing. Cancelled names the items whose condition failed;
+        Retry means a concurrent transaction touched the same items."""
+        try:
+            self._db.transact_write_items(TransactItems=[item for _, item in labelled])
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons", [])
+                failed = {
+                    labelled[i][0]
+                    for i, reason in enumerate(reasons)
+                    if reason.get("Code") == "ConditionalCheckFailed" and i < len(labelled)
+                }
+                codes = {reason.get("Code") for reason in reasons}
+                if failed:
+                    raise Cancelled(failed) from exc
+                if codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}:
+                    raise Retry from exc
+                raise PlatformUnavailable(
+                    "ledger write cancelled", aws_code=",".join(sorted(map(str, codes)))
+                ) from exc
+            if error_code(exc) == "TransactionConflictException":
+                raise Retry from exc
+            self._fail(exc, "write")
+        except BotoCoreError as exc:
+            self._fail(exc, "write")
+
+    def _transact_or_retry(self, labelled: Sequence[tuple[str, TransactWriteItemTypeDef]]) -> None:
+        """A write computed from a read: any failed condition means something moved under
+        it, so start again from fresh reads."""
+        try:
+            self._transact(labelled)
+        except Cancelled as exc:
+            raise Retry from exc
+
+    def _put(self, item: Mapping[str, Any], *, condition: str | None = None) -> TransactWriteItemTypeDef:
+        put: dict[str, Any] = {"TableName": self._table, "Item": to_av(item)}
+        if condition:
+            put["ConditionExpression"] = condition
+        return {"Put": put}  # type: ignore[typeddict-item]
+
+    def _put_new(self, item: Mapping[str, Any]) -> TransactWriteItemTypeDef:
+        return self._put(item, condition="attribute_not_exists(pk)")
+
+    def _update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        values: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> TransactWriteItemTypeDef:
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": key(pk, sk),
+            "UpdateExpression": expression,
+        }
+        if values:
+            update["ExpressionAttributeValues"] = to_av(values)
+        if names:
+            update["ExpressionAttributeNames"] = dict(names)
+        if condition:
+            update["ConditionExpression"] = condition
+        return {"Update": update}  # type: ignore[typeddict-item]
+
+    def _delete(self, pk: str, sk: str, *, condition: str | None = None) -> TransactWriteItemTypeDef:
+        delete: dict[str, Any] = {"TableName": self._table, "Key": key(pk, sk)}
+        if condition:
+            delete["ConditionExpression"] = condition
+        return {"Delete": delete}  # type: ignore[typeddict-item]
+
+    def _request(self, request_pk: str, member_id: str, **extra: Any) -> TransactWriteItemTypeDef:
+        """The first answer of a keyed request (replays read it)."""
+        return self._put_new({"pk": request_pk, "sk": "REQUEST", "member_id": member_id, **extra})
+
+    def _entry(self, entry: Entry, now: datetime) -> TransactWriteItemTypeDef:
+        """A ledger entry, written once: a replay of its change is a cancelled no-op."""
+        return self._put_new(
+            {
+                "pk": f"ENTRY#{entry.entry_id}",
+                "sk": "ENTRY",
+                "entry_id": entry.entry_id,
+                "member_id": entry.member_id,
+                "kind": entry.kind,
+                "delta": entry.delta,
+                "pending_delta": entry.pending_delta,
+                "at": iso(now),
+                "result": entry.result or None,
+                "gsi1pk": f"ENTRIES#{entry.member_id}",
+                "gsi1sk": f"{iso(now)}#{entry.entry_id}",
+            }
+        )
+
+    def _close_hold(
+        self, member_id: str, redemption_id: str, state: str, now: datetime
+    ) -> TransactWriteItemTypeDef:
+        expires = int((now + timedelta(days=CLOSED_HOLD_DAYS)).timestamp())
+        return self._update(
+            member_pk(member_id),
+            f"HOLD#{redemption_id}",
+            "SET #state = :new, closed_at = :now, #ttl = :ttl REMOVE gsi1pk, gsi1sk",
+            {":new": state, ":open": "open", ":now": iso(now), ":ttl": expires},
+            condition="#state = :open",
+            names={"#state": "state", "#ttl": "ttl"},
+        )
+
+    def _retrying[T](self, attempt: Callable[[], T]) -> T:
+        for tries in range(self._max_attempts):
+            try:
+                return attempt()
+            except Retry:
+                # Full jitter; small, since the competing write has already committed.
+                self._sleep(self._rng.uniform(0, min(0.25, 0.004 * 2 ** min(tries, 8))))
+        raise PlatformUnavailable("ledger busy: too many concurrent changes to one balance")

@@ -1,0 +1,210 @@
+"""The built-in platform's order rules, once: an order captures its hold (C2) and credits
+what it earns (C4), a reversal takes points back with a shortfall (C5), an order uses the
+member's coupon (R4) and the referred member's first order pays the referrer (R5).
+
+Pure code over ``program.account`` values, like it (see its docstring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from loyalty_bridge.errors import PlatformRefused
+from loyalty_bridge.models.domain import (
+    Coupon,
+    CouponStatus,
+    OrderResult,
+    PlatformOrder,
+    Reversal,
+    ReversalResult,
+)
+from loyalty_bridge.program.account import Account, Entry, HeldPoints, PendingLot, capture_hold, credit, debit
+from loyalty_bridge.program.earn_rules import (
+    Earn,
+    EarnInput,
+    ProgramRules,
+    earn,
+    merge_refund_lines,
+    refund_amount,
+    reversal_points,
+)
+
+REFERRER_SETTLE_LIMIT = 5  # keeps an order that also credits a referrer under 100 items
+
+
+@dataclass(kw_only=True)
+class OrderRecord:
+    """What an order earned and what was taken back since (C4, C5)."""
+
+    member_id: str
+    earn: Earn
+    redeemed: int
+    returned: int = 0
+    reversed_qty: dict[str, int] = field(default_factory=dict)  # sku -> quantity reversed
+    order_points_reversed: bool = False
+    version: int = 0  # of the stored record: each reversal writes the next
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderCredit:
+    result: OrderResult
+    entry: Entry
+    record: OrderRecord
+    lot: PendingLot | None  # the order's new pending lot
+    captured: HeldPoints | None  # the open hold the order captured
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReversalOutcome:
+    result: ReversalResult
+    entry: Entry
+    lot: PendingLot | None  # the order's pending lot it took from (points 0: gone)
+
+
+# ---------------------------------------------------------------------------- orders (C4, C5)
+
+
+def credit_order(
+    acc: Account, rules: ProgramRules, order: PlatformOrder, *, pending_days: int, now: datetime
+) -> OrderCredit:
+    """An order: capture its hold (C2), credit what it earns (pending while the return
+    window is open) and count its spend (tiers)."""
+    redeemed, captured = (
+        capture_hold(acc, order.redemption_id) if order.redemption_id is not None else (0, None)
+    )
+    earned = earn(rules, EarnInput.from_order(order), acc.lifetime_spend)
+    available_at = order.placed_at + timedelta(days=pending_days)
+    pending = earned.points if earned.points and available_at > now else 0
+    lot = None
+    if pending:
+        lot = PendingLot(order_id=order.order_id, points=pending, available_at=available_at)
+        acc.lots[lot.order_id] = lot
+    credit(acc, earned.points - pending, now)
+    acc.lifetime_spend += earned.base
+    result = OrderResult(
+        order_id=order.order_id,
+        points_earned=earned.points,
+        points_redeemed=redeemed,
+        balance=acc.balance,
+    )
+    entry = Entry(
+        entry_id=order_entry_id(order.order_id),
+        member_id=acc.member_id,
+        kind="order",
+        delta=earned.points - pending - redeemed,
+        pending_delta=pending,
+        result=result.model_dump_json(),
+    )
+    record = OrderRecord(member_id=acc.member_id, earn=earned, redeemed=redeemed)
+    return OrderCredit(result=result, entry=entry, record=record, lot=lot, captured=captured)
+
+
+def order_entry_id(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
+def order_of(acc: Account, order: OrderRecord | None, order_owner: str | None) -> OrderRecord:
+    """The order a reversal names, when it is one of this account's: ``order_owner`` is the
+    account the order's member's points live with now (A8)."""
+    if order is None or order_owner != acc.member_id:
+        raise PlatformRefused("no such order for this member", code="order_not_found")
+    return order
+
+
+def reverse_order(acc: Account, order: OrderRecord, reversal: Reversal, now: datetime) -> ReversalOutcome:
+    """C5: take back what the refunded lines (or the cancelled order) earned, from the
+    order's pending points first, then from the balance; what the balance cannot cover is
+    the shortfall. A cancel gives back the points the order redeemed."""
+    owed, spend_back = 0, Decimal(0)
+    whole = reversal.cancel or not reversal.lines
+    wanted = merge_refund_lines(reversal.lines)
+    for line in order.earn.lines:
+        before = order.reversed_qty.get(line.sku, 0)
+        points, counted = reversal_points(line, before, line.quantity if whole else wanted.get(line.sku, 0))
+        owed += points
+        spend_back += refund_amount(line, before, counted)
+        order.reversed_qty[line.sku] = before + counted
+    all_back = all(order.reversed_qty.get(ln.sku, 0) >= ln.quantity for ln in order.earn.lines)
+    if all_back and not order.order_points_reversed:
+        owed += order.earn.order_points
+        order.order_points_reversed = True
+    returned = order.redeemed - order.returned if reversal.cancel else 0
+    order.returned += returned
+    credit(acc, returned, now)
+    from_pending = 0
+    lot = acc.lots.get(reversal.order_id)
+    if lot is not None and owed:
+        from_pending = min(lot.points, owed)
+        lot.points -= from_pending
+        if not lot.points:
+            del acc.lots[lot.order_id]
+    from_balance = min(owed - from_pending, acc.available)
+    debit(acc, from_balance)
+    acc.lifetime_spend = max(acc.lifetime_spend - spend_back, Decimal(0))
+    result = ReversalResult(
+        points_reversed=from_pending + from_balance,
+        points_returned=returned,
+        shortfall=owed - from_pending - from_balance,
+        balance=acc.balance,
+    )
+    entry = Entry(
+        entry_id=reversal.key,
+        member_id=acc.member_id,
+        kind="reversal",
+        delta=returned - from_balance,
+        pending_delta=-from_pending,
+        result=result.model_dump_json(),
+    )
+    return ReversalOutcome(result=result, entry=entry, lot=lot if from_pending else None)
+
+
+# ---------------------------------------------------------------------------- coupons (R4)
+
+
+def coupon_code(promo_code: str | None) -> str:
+    """The coupon code an order's promo code would be (codes are kept upper case)."""
+    return (promo_code or "").strip().upper()
+
+
+def find_coupon(coupons: Sequence[Coupon], code: str) -> Coupon | None:
+    return next((coupon for coupon in coupons if coupon.code == code), None)
+
+
+def use_coupon(coupon: Coupon) -> Coupon | None:
+    """R4: an order whose promo code is one of the member's available coupons uses it (the
+    coupon as used); a coupon used already is not used again (None). Any other promo code
+    is not ours to track (C3 still applies to it)."""
+    if coupon.status is not CouponStatus.AVAILABLE:
+        return None
+    return coupon.model_copy(update={"status": CouponStatus.USED})
+
+
+# ---------------------------------------------------------------------------- referrals (R5)
+
+
+def referral_entry_id(referred_id: str) -> str:
+    """Keyed by the referred member: the bonus can only ever be written once."""
+    return f"referral:{referred_id}"
+
+
+def referrer_owed_bonus(rules: ProgramRules, referred: Account) -> str | None:
+    """R5: the member whose code ``referred`` signed up with, when the program pays a
+    referral bonus (with the referred member's first credited order, once)."""
+    return referred.referred_by if rules.referral_bonus_points and referred.referred_by else None
+
+
+def credit_referral_bonus(
+    rules: ProgramRules, referrer: Account, referred_id: str, now: datetime
+) -> Entry | None:
+    """R5: the referrer (where its points live now, A8) earns the bonus; never a member
+    for its own order (two merged accounts)."""
+    if referrer.member_id == referred_id:
+        return None
+    bonus = rules.referral_bonus_points
+    credit(referrer, bonus, now)
+    return Entry(
+        entry_id=referral_entry_id(referred_id), member_id=referrer.member_id, kind="referral", delta=bonus
+    )
