@@ -19,12 +19,12 @@ from loyalty_bridge.adapters.ledger.table import (
     Retry,
     iso,
     member_pk,
-    normalize_email,
     to_av,
 )
 from loyalty_bridge.errors import CardNotAttachable, DuplicateMember, InvalidInput, MemberNotFound
 from loyalty_bridge.models.domain import CardKind, CardState, Consents, Member, MemberProfile, ProfileChanges
 from loyalty_bridge.program import card_numbers
+from loyalty_bridge.program.members import changed_profile, normalize_email
 from loyalty_bridge.program.referrals import new_referral_code, normalize_referral_code
 
 if TYPE_CHECKING:
@@ -252,11 +252,8 @@ class LedgerMembers(LedgerAccounts):
             if current is None:
                 raise MemberNotFound("no such loyalty member", code="member_not_found")
             old = MemberProfile.model_validate_json(current["profile"])
-            update = {name: getattr(changes, name) for name in changes.model_fields_set}
-            new = old.model_copy(update={k: v for k, v in update.items() if v is not None})
+            new = changed_profile(old, changes)
             old_email, new_email = normalize_email(old.email), normalize_email(new.email)
-            if not new_email:
-                raise InvalidInput("email must not be blank")
             items = [("profile", self._profile_update(member_id, current, new))]
             if new_email != old_email:
                 items.append(

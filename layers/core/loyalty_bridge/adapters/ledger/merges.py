@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 from loyalty_bridge.adapters.ledger.accounts import StoredAccount
 from loyalty_bridge.adapters.ledger.members import LedgerMembers
-from loyalty_bridge.adapters.ledger.table import Labelled, member_pk, normalize_email
+from loyalty_bridge.adapters.ledger.table import Labelled, member_pk
 from loyalty_bridge.errors import CardNotAttachable
 from loyalty_bridge.models.domain import CardState, Member, MemberProfile
 from loyalty_bridge.program.account import check_merge_size, check_mergeable, merge_into, settle
+from loyalty_bridge.program.members import normalize_email
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef

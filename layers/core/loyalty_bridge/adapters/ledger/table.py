@@ -40,10 +40,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def normalize_email(email: str) -> str:
-    return email.strip().casefold()
-
-
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
