@@ -1,5 +1,6 @@
 """Admin API (admin-scoped keys): list the failures that need a human, newest first and
-paged, replay one after a manual fix (P2), or close one fixed by hand."""
+paged (contact data masked), read one in full to fix it by hand, replay one after a manual
+fix (P2), or close one fixed by hand."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from loyalty_bridge import wiring
 from loyalty_bridge.http_api import make_resolver
 from loyalty_bridge.models.api_admin import (
     CategoryName,
+    ErrorDetail,
     ErrorPage,
     ReplayAccepted,
     ResolvedError,
@@ -22,7 +24,7 @@ from loyalty_bridge.models.api_admin import (
     StatusName,
 )
 from loyalty_bridge.observability import logger, metrics, tracer
-from loyalty_bridge.services.admin import error_view
+from loyalty_bridge.services.admin import error_detail, error_view
 
 app = make_resolver(scope="admin")
 
@@ -42,6 +44,11 @@ def list_errors(
     return ErrorPage(errors=[error_view(record) for record in records], next_cursor=next_cursor)
 
 
+@app.get("/v1/admin/errors/<error_id>")
+def get_error(error_id: ErrorId) -> ErrorDetail:
+    return error_detail(wiring.admin_errors().get(unquote(error_id)))
+
+
 @app.post("/v1/admin/errors/<error_id>/replay")
 def replay_error(error_id: ErrorId) -> Response[ReplayAccepted]:
     record, queue = wiring.admin_errors().replay(unquote(error_id))
@@ -56,7 +63,7 @@ def resolve_error(error_id: ErrorId, body: Annotated[ResolveError, Body()]) -> R
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # a single read carries personal data
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
