@@ -22,6 +22,7 @@ from bridge_local.client import SignedClient
 from bridge_local.stack import LocalStackProcess
 from loyalty_bridge.models.domain import PlatformOrder
 from tests.acceptance.test_checkout_flows import BASKET, join, line, order_body, quote, wait_for
+from tests.conftest import Mailbox
 from tests.fake_rest_platform import DEFAULT_TOKEN, FakePlatformServer, Fault
 from tests.fakes import InMemoryPlatform
 
@@ -147,3 +148,38 @@ def test_multibyte_titles_reach_the_platform_cut_on_characters(
         assert len(sent_line.title) <= 50
         assert len(sent_line.product_code) <= 20
     assert posted.json()["points_earned"] == int(sum((Decimal(ln["unit_price"]) for ln in lines), Decimal(0)))
+
+
+def test_a_refused_order_lists_the_same_action_its_email_gives(
+    rest_stack: LocalStackProcess,
+    client: SignedClient,
+    fake_platform: FakePlatformServer,
+    client_for: Callable[[LocalStackProcess, str], SignedClient],
+    mailbox_for: Callable[[LocalStackProcess], Mailbox],
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    """Issue 17 item 3: a New Order Error's action is never empty, and the listing, the
+    admin read of the error and its email show one and the same text."""
+    customer_id = join(client, rest_stack, new_customer)
+    order_id = f"o-{uuid.uuid4().hex[:10]}"
+    fake_platform.inject(Fault(kind="refuse", code="product_blocked", field="lines", operation="postOrder"))
+    try:
+        posted = client.post("/v1/orders", json=order_body(order_id, customer_id, BASKET))
+    finally:
+        fake_platform.faults.clear()
+    assert posted.status_code == 200, posted.text
+    assert (posted.json()["status"], posted.json()["reason"]) == ("not_credited", "platform_refused")
+    rest_stack.wait_until_drained()
+
+    with client_for(rest_stack, "admin") as admin:
+        listed = admin.get("/v1/admin/errors?category=new_order&limit=100")
+        assert listed.status_code == 200, listed.text
+        [error] = [e for e in listed.json()["errors"] if e["error_id"] == f"new_order:{order_id}"]
+        read = admin.get(f"/v1/admin/errors/new_order%3A{order_id}")
+        assert read.status_code == 200, read.text
+    assert error["action"]
+    assert read.json()["action"] == error["action"]
+    [mail] = mailbox_for(rest_stack).messages(subject="New Order Errors")[-1:]
+    text = Mailbox.text(mail)
+    assert f"new_order:{order_id}" in text
+    assert f"What to do: {error['action']}" in text

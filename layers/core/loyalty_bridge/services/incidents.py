@@ -100,12 +100,7 @@ def email_text(record: ErrorRecord, stage: str) -> str:
     read_route = error_route(record.error_id)
     if record.change_before is not None or record.change_after is not None:
         change = masked_change(record.change_before, record.change_after)
-        lines += [
-            "",
-            "The change (before -> after; emails and phones masked here, the full values are "
-            f"in GET {read_route}):",
-            *change,
-        ]
+        lines += ["", "The change (before -> after; emails and phones masked, in full below):", *change]
     lines += [
         "",
         f"What to do: {record.action}",
