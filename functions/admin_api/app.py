@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
-from loyalty_bridge.http_api import make_resolver
+from loyalty_bridge.http_api import current_key_id, make_resolver
 from loyalty_bridge.models.api_admin import (
     CategoryName,
     ErrorDetail,
@@ -46,7 +46,12 @@ def list_errors(
 
 @app.get("/v1/admin/errors/<error_id>")
 def get_error(error_id: ErrorId) -> ErrorDetail:
-    return error_detail(wiring.admin_errors().get(unquote(error_id)))
+    record = wiring.admin_errors().get(unquote(error_id))
+    # An audit line with ids only: what was read (personal data) never goes to the logs.
+    logger.info(
+        "error read in full by an admin", extra={"error_id": record.error_id, "key_id": current_key_id(app)}
+    )
+    return error_detail(record)
 
 
 @app.post("/v1/admin/errors/<error_id>/replay")

@@ -175,9 +175,9 @@ def test_a_refused_order_lists_the_same_action_its_email_gives(
         listed = admin.get("/v1/admin/errors?category=new_order&limit=100")
         assert listed.status_code == 200, listed.text
         [error] = [e for e in listed.json()["errors"] if e["error_id"] == f"new_order:{order_id}"]
+        assert error["action"]
         read = admin.get(f"/v1/admin/errors/new_order%3A{order_id}")
         assert read.status_code == 200, read.text
-    assert error["action"]
     assert read.json()["action"] == error["action"]
     [mail] = mailbox_for(rest_stack).messages(subject="New Order Errors")[-1:]
     text = Mailbox.text(mail)

@@ -90,8 +90,6 @@ class AdminErrors:
         record = self._store.get(error_id)
         if record is None:
             raise errors.NotFound("No such error.", code="error_not_found")
-        # The id only: what was read stays out of the logs (an audit line, not a copy).
-        logger.info("error read in full by an admin", extra={"error_id": error_id})
         return record
 
     def resolve(self, error_id: str, *, note: str) -> ErrorRecord:
