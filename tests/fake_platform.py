@@ -38,6 +38,8 @@ from loyalty_bridge.models.domain import (
     CardState,
     Consents,
     Coupon,
+    CouponCheck,
+    CouponStanding,
     CouponStatus,
     Hold,
     Member,
@@ -63,7 +65,7 @@ from loyalty_bridge.services.earn_rules import (
 )
 from loyalty_bridge.services.point_lots import PointLots
 from loyalty_bridge.services.referrals import new_referral_code, normalize_referral_code
-from loyalty_bridge.services.rewards import new_coupon_code
+from loyalty_bridge.services.rewards import coupon_check, coupon_code, new_coupon_code
 from loyalty_bridge.settings import Settings
 
 
@@ -534,6 +536,7 @@ class InMemoryPlatform:
             point_value=self.rules.point_value_for(spend),
             max_discount=self.rules.discount_for(redeemable, spend),
             discount=discount,
+            coupon=self._coupon_check(account.member.member_id if account else None, basket.promo_code),
         )
 
     def hold_points(
@@ -624,22 +627,39 @@ class InMemoryPlatform:
             points_earned=earned.points,
             points_redeemed=redeemed,
             balance=account.available + account.held,
+            coupon_refused=self._use_coupon(owner, order.promo_code),
         )
         self.order_results[order.order_id] = result
         self._credit_referrer(account)
-        self._use_coupon(owner, order.promo_code)
         return result
 
-    def _use_coupon(self, owner: str, promo_code: str | None) -> None:
-        """R4: a promo code that is one of the member's available coupons is used by the order."""
-        code = (promo_code or "").strip().upper()
+    def _coupon(self, promo_code: str | None) -> tuple[str, list[Coupon], int] | None:
+        """R4: the coupon a promo code names: its holder's owner, the holder's list, its index."""
+        code = coupon_code(promo_code)
         for holder, issued in self.coupon_list.items():
             for n, coupon in enumerate(issued):
-                if coupon.code != code:
-                    continue
-                if self._owner(holder).member.member_id == owner and coupon.status is CouponStatus.AVAILABLE:
-                    issued[n] = coupon.model_copy(update={"status": CouponStatus.USED})
-                return
+                if code and coupon.code == code:
+                    return self._owner(holder).member.member_id, issued, n
+        return None
+
+    def _coupon_check(self, owner: str | None, promo_code: str | None) -> CouponCheck | None:
+        found = self._coupon(promo_code)
+        if found is None:
+            return None
+        holder, issued, n = found
+        return coupon_check(issued[n], yours=holder == owner)
+
+    def _use_coupon(self, owner: str, promo_code: str | None) -> CouponStanding | None:
+        """R4: the order uses the member's available coupon; answers why it may not otherwise."""
+        found = self._coupon(promo_code)
+        if found is None:
+            return None
+        holder, issued, n = found
+        status = coupon_check(issued[n], yours=holder == owner).status
+        if status is not CouponStanding.AVAILABLE:
+            return status
+        issued[n] = issued[n].model_copy(update={"status": CouponStatus.USED})
+        return None
 
     def _credit_referrer(self, referred: _Account) -> None:
         """R5: the referred member's first credited order earns the referrer the bonus, once."""

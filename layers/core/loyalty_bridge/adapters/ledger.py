@@ -65,6 +65,8 @@ from loyalty_bridge.models.domain import (
     CardState,
     Consents,
     Coupon,
+    CouponCheck,
+    CouponStanding,
     CouponStatus,
     Hold,
     Member,
@@ -91,7 +93,7 @@ from loyalty_bridge.services.earn_rules import (
 )
 from loyalty_bridge.services.point_lots import PointLots
 from loyalty_bridge.services.referrals import new_referral_code, normalize_referral_code
-from loyalty_bridge.services.rewards import new_coupon_code
+from loyalty_bridge.services.rewards import coupon_check, coupon_code, new_coupon_code
 from loyalty_bridge.settings import Settings
 
 if TYPE_CHECKING:
@@ -1185,6 +1187,7 @@ class DynamoDbLedger:
             point_value=self._rules.point_value_for(spend),
             max_discount=self._rules.discount_for(redeemable, spend),
             discount=discount,
+            coupon=self._coupon_check(acc.member_id if acc else None, basket.promo_code),
         )
 
     # ------------------------------------------------------------------ holds (C2)
@@ -1347,11 +1350,13 @@ class DynamoDbLedger:
             acc.available += earned.points - pending
             acc.aged.credit(now, earned.points - pending)
             acc.lifetime_spend += earned.base
+            coupon_items, coupon_refused = self._coupon_items(acc.member_id, order)
             result = OrderResult(
                 order_id=order.order_id,
                 points_earned=earned.points,
                 points_redeemed=redeemed,
                 balance=acc.balance,
+                coupon_refused=coupon_refused,
             )
             items.append(
                 (
@@ -1388,7 +1393,7 @@ class DynamoDbLedger:
             )
             items.extend(self._account_items(acc, now))
             items.extend(self._referral_items(acc, now))
-            items.extend(self._coupon_items(acc.member_id, order))
+            items.extend(coupon_items)
             try:
                 self._transact(items)
             except _Cancelled as exc:
@@ -1397,47 +1402,54 @@ class DynamoDbLedger:
 
         return self._retrying(attempt)
 
-    def _coupon_items(
-        self, owner_id: str, order: PlatformOrder
-    ) -> list[tuple[str, TransactWriteItemTypeDef]]:
-        """R4: an order whose promo code is one of the member's available coupons uses it,
-        in the order's own transaction (so a coupon is spent exactly once, with its order).
-        Any other promo code is not ours to track (C3 still applies to it)."""
-        code = (order.promo_code or "").strip().upper()
-        if not code:
-            return []
-        owned = self._get(f"COUPON#{code}", "COUPON")
+    def _coupon(self, promo_code: str | None) -> tuple[str, Item, Coupon] | None:
+        """R4: the coupon a promo code names, if it is one: its holder's owner (A8), its row
+        and the coupon. Any other promo code is not ours to track (C3 still applies to it)."""
+        code = coupon_code(promo_code)
+        owned = self._get(f"COUPON#{code}", "COUPON") if code else None
         if owned is None:
-            return []
+            return None
         holder = str(owned["member_id"])
-        if self._owner_id(holder) != owner_id:
-            logger.warning("order used another member's coupon", extra={"order_id": order.order_id})
-            return []
         for item in self._query(
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": f"COUPONS#{holder}"}},
             ConsistentRead=True,
         ):
             coupon = Coupon.model_validate_json(item["coupon"])
-            if coupon.code != code:
-                continue
-            if coupon.status is not CouponStatus.AVAILABLE:
-                logger.warning("order used a coupon already used", extra={"order_id": order.order_id})
-                return []
-            used = coupon.model_copy(update={"status": CouponStatus.USED})
-            return [
-                (
-                    "coupon",
-                    self._update(
-                        f"COUPONS#{holder}",
-                        str(item["sk"]),
-                        "SET coupon = :used",
-                        {":used": used.model_dump_json(), ":seen": item["coupon"]},
-                        condition="coupon = :seen",  # a concurrent use cancels: re-read
-                    ),
-                )
-            ]
-        return []
+            if coupon.code == code:
+                return self._owner_id(holder), item, coupon
+        return None
+
+    def _coupon_check(self, owner_id: str | None, promo_code: str | None) -> CouponCheck | None:
+        found = self._coupon(promo_code)
+        return None if found is None else coupon_check(found[2], yours=found[0] == owner_id)
+
+    def _coupon_items(
+        self, owner_id: str, order: PlatformOrder
+    ) -> tuple[list[tuple[str, TransactWriteItemTypeDef]], CouponStanding | None]:
+        """R4: an order whose promo code is one of the member's available coupons uses it,
+        in the order's own transaction (so a coupon is spent exactly once, with its order).
+        A coupon used already or another member's is not used: answered as the refusal."""
+        found = self._coupon(order.promo_code)
+        if found is None:
+            return [], None
+        holder_owner, item, coupon = found
+        status = coupon_check(coupon, yours=holder_owner == owner_id).status
+        if status is not CouponStanding.AVAILABLE:
+            logger.warning(
+                "order named a coupon it may not use",
+                extra={"order_id": order.order_id, "coupon": status.value},
+            )
+            return [], status
+        used = coupon.model_copy(update={"status": CouponStatus.USED})
+        write = self._update(
+            str(item["pk"]),
+            str(item["sk"]),
+            "SET coupon = :used",
+            {":used": used.model_dump_json(), ":seen": item["coupon"]},
+            condition="coupon = :seen",  # a concurrent use cancels: re-read
+        )
+        return [("coupon", write)], None
 
     def _referral_items(
         self, referred: _Account, now: datetime

@@ -46,6 +46,7 @@ from loyalty_bridge.models.domain import (
     CardState,
     Consents,
     Coupon,
+    CouponStanding,
     CouponStatus,
     Hold,
     Member,
@@ -251,6 +252,14 @@ class _CouponListOut(_Wire):
     coupons: list[_CouponOut]
 
 
+class _CouponCheckOut(_Wire):
+    code: str = Field(min_length=1)
+    status: CouponStanding
+    reward: str
+    kind: RewardKind
+    value: str
+
+
 class _QuoteOut(_Wire):
     points_to_earn: Count
     balance: Count
@@ -258,6 +267,7 @@ class _QuoteOut(_Wire):
     point_value: Money
     max_discount: Money
     discount: Money = Decimal("0")
+    coupon: _CouponCheckOut | None = None  # R4: the basket's promo code is a loyalty coupon
 
 
 class _HoldOut(_Wire):
@@ -273,6 +283,7 @@ class _OrderResultOut(_Wire):
     points_earned: Count
     points_redeemed: Count
     balance: Count
+    coupon_refused: CouponStanding | None = None  # R4: used, not_yours
 
 
 class _ReversalResultOut(_Wire):

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from loyalty_bridge.models.domain import Basket, BasketLine, Channel
+from loyalty_bridge.models.domain import Basket, BasketLine, Channel, CouponStanding, RewardKind
 
 
 def _no_float(value: object) -> object:
@@ -102,6 +102,20 @@ class QuoteRequest(Strict):
         )
 
 
+class QuoteCoupon(BaseModel):
+    """The loyalty coupon a quote's promo_code names (R4)."""
+
+    code: str
+    status: CouponStanding = Field(
+        description="available: the customer's own, unused (the order uses it); used: used already; "
+        "not_yours: another member's coupon (any coupon for a guest). An order with a used or "
+        "not_yours coupon is accepted but does not use it, and earns no points"
+    )
+    reward: str = Field(description="the coupon's reward_id")
+    kind: RewardKind
+    value: str = Field(description="product: the sku given; fixed_discount: the amount off")
+
+
 class QuoteResponse(BaseModel):
     points_to_earn: int = Field(
         description="points the basket earns as-is (no points redeemed); 0 with a promo code"
@@ -122,6 +136,11 @@ class QuoteResponse(BaseModel):
     )
     joined: bool = Field(description="false for guests and customers not joined: what joining would earn")
     accumulate_only: bool = False
+    coupon: QuoteCoupon | None = Field(
+        default=None,
+        exclude_if=lambda coupon: coupon is None,
+        description="present when promo_code is a loyalty coupon (R4); absent for any other code",
+    )
 
 
 class RedemptionRequest(Strict):

@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from loyalty_bridge.errors import NotFound, ProfileIncomplete, Refused
 from loyalty_bridge.models.api_checkout import (
+    QuoteCoupon,
     QuoteRequest,
     QuoteResponse,
     RedemptionRequest,
@@ -126,6 +127,7 @@ class CheckoutService:
             redeem_points=redeem,
             joined=member_id is not None,
             accumulate_only=accumulate_only,
+            coupon=QuoteCoupon.model_validate(as_is.coupon.model_dump()) if as_is.coupon else None,
         )
 
     # ------------------------------------------------------------------ C2

@@ -47,6 +47,7 @@ from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatf
 from loyalty_bridge.services.checkout import Clock, MetricSink, PowertoolsMetrics, customer_or_404
 from loyalty_bridge.services.incidents import error_id_for
 from loyalty_bridge.services.order_lines import platform_lines
+from loyalty_bridge.services.rewards import coupon_refused_error
 from loyalty_bridge.settings import Settings
 
 ORDER_POST = "order.post"
@@ -184,6 +185,7 @@ class OrderService:
                 "This order id was already used for another customer.", code="order_id_reused"
             )
         if record.credit is not None:
+            self._report_coupon(record, record.credit)  # in case the first answer was cut short
             return self._credited_answer(record.credit)
         if record.loyalty is OrderLoyalty.PENDING:
             loyalty, member_id = self._whose(record.customer_id)
@@ -380,6 +382,7 @@ class OrderService:
             self._store.create_order(record)
             record = self._store.get_order(order.order_id) or record
         if record.credit is not None:
+            self._report_coupon(record, record.credit)
             self._incidents.resolve(envelope.replay_of, note="order was already credited")
             return
         member_id = record.member_id or job.member_id
@@ -504,6 +507,7 @@ class OrderService:
 
     def _credited(self, record: OrderRecord, member_id: str, result: OrderResult) -> OrderResult:
         stored, first = self._store.record_credit(record.order_id, member_id, result)
+        self._report_coupon(record, stored)
         if record.order.redemption_id:
             self._store.set_redemption_status(
                 record.order.redemption_id, RedemptionStatus.CAPTURED, order_id=record.order_id
@@ -523,6 +527,12 @@ class OrderService:
                 },
             )
         return stored
+
+    def _report_coupon(self, record: OrderRecord, credit: OrderResult) -> None:
+        """R4: the order named a coupon it may not use: a New Order Error, once per order."""
+        incident = coupon_refused_error(record, credit)
+        if incident is not None:
+            self._incidents.report(incident)
 
     def _reversed(self, record: OrderRecord, reversal: Reversal, result: ReversalResult) -> ReversalRecord:
         stored, first = self._store.record_reversal(

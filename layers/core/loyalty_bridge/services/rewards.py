@@ -1,8 +1,10 @@
 """Rewards (R4): the catalogue priced in points, progress to the next reward, redeeming a
 reward for a coupon, and the customer's coupons.
 
-Pure helpers (``new_coupon_code``, ``next_reward``) are shared by the platforms; the
-``RewardsService`` is the storefront's use case (membership_api routes).
+Pure helpers (``new_coupon_code``, ``next_reward``, ``coupon_check``) are shared by the
+platforms; the ``RewardsService`` is the storefront's use case (membership_api routes).
+``coupon_refused_error`` is the New Order Error of an order that named a coupon it may not
+use (the order service reports it).
 """
 
 from __future__ import annotations
@@ -13,9 +15,20 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.domain import Coupon, LoyaltyStatus, Reward
+from loyalty_bridge.models.checkout_records import OrderRecord
+from loyalty_bridge.models.domain import (
+    Coupon,
+    CouponCheck,
+    CouponStanding,
+    CouponStatus,
+    LoyaltyStatus,
+    OrderResult,
+    Reward,
+)
+from loyalty_bridge.models.records import ErrorCategory, ErrorRecord
 from loyalty_bridge.observability import logger, pseudonym
 from loyalty_bridge.ports import BalanceSnapshots, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.services.incidents import error_id_for
 
 # Crockford base32 without I, L, O, U: easy to read out and to type.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -26,6 +39,62 @@ def new_coupon_code() -> str:
     """An unguessable coupon code, e.g. ``LB-7K3M-Q9XD-2HVT-A8RC``."""
     raw = "".join(secrets.choice(_ALPHABET) for _ in range(_COUPON_CHARS))
     return "LB-" + "-".join(raw[i : i + 4] for i in range(0, _COUPON_CHARS, 4))
+
+
+def coupon_code(promo_code: str | None) -> str:
+    """The coupon code a promo code would be ("" for none): matched trimmed, upper case."""
+    return (promo_code or "").strip().upper()
+
+
+def coupon_check(coupon: Coupon, *, yours: bool) -> CouponCheck:
+    """R4, the rule every platform applies to a promo code that is a loyalty coupon: the
+    member's own coupon is usable while available; one used already, or another member's
+    (``yours`` False; a guest's basket too), is refused: the order that names it does not
+    use it, and still earns nothing as with any promo code (C3)."""
+    if not yours:
+        status = CouponStanding.NOT_YOURS
+    elif coupon.status is CouponStatus.USED:
+        status = CouponStanding.USED
+    else:
+        status = CouponStanding.AVAILABLE
+    return CouponCheck(
+        code=coupon.code, status=status, reward=coupon.reward_id, kind=coupon.kind, value=coupon.value
+    )
+
+
+_COUPON_REFUSED = {
+    CouponStanding.USED: "coupon used twice: the promo code is a loyalty coupon already used",
+    CouponStanding.NOT_YOURS: "coupon used twice: the promo code is another member's loyalty coupon",
+}
+_COUPON_ACTION = (
+    "The order was credited with no points (a promo code earns none) and the coupon was not "
+    "used again. Check on the storefront whether the coupon's reward was given with this order "
+    "and settle it with the customer; nothing to replay: resolve this error once handled."
+)
+
+
+def coupon_refused_error(record: OrderRecord, result: OrderResult) -> ErrorRecord | None:
+    """The New Order Error of an order whose coupon the platform refused (``None`` when it
+    did not). Its id is the order's, so redeliveries and replays report it once."""
+    if result.coupon_refused is None or result.coupon_refused is CouponStanding.AVAILABLE:
+        return None
+    order = record.order
+    return ErrorRecord(
+        error_id=error_id_for(ErrorCategory.NEW_ORDER, record.order_id, "coupon"),
+        category=ErrorCategory.NEW_ORDER,
+        customer_id=record.customer_id,
+        subject_id=f"order {record.order_id}",
+        attempted=f"Use the coupon given as the promo code of order {record.order_id}",
+        platform_answer=_COUPON_REFUSED[result.coupon_refused],
+        action=_COUPON_ACTION,
+        change_after={
+            "promo_code": order.promo_code,
+            "coupon": result.coupon_refused.value,
+            "total": str(order.total),
+            "currency": order.currency,
+            "points_earned": result.points_earned,
+        },
+    )
 
 
 @dataclass(frozen=True)
