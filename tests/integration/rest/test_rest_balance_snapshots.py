@@ -88,6 +88,13 @@ def shown(customer_id: str) -> PointsView:
     return points
 
 
+def kept_as_on_the_platform(customer_id: str, backend: InMemoryPlatform) -> None:
+    """The bridge keeps exactly what the platform reads now (pending, held, tier, spend),
+    not just the point balance a write answered."""
+    member_id = member_id_of(customer_id)
+    assert wiring.balance_snapshots().get(member_id) == backend.get_balance(member_id)
+
+
 def member_id_of(customer_id: str) -> str:
     record = wiring.customers().get(customer_id)
     assert record is not None
@@ -168,6 +175,7 @@ def test_an_attached_card_shows_its_points_at_once(
     wiring.attach_service().confirm(customer_id, code.group(1))
 
     assert shown(customer_id).balance == 120
+    kept_as_on_the_platform(customer_id, backend)
 
 
 def test_a_merge_shows_the_merged_points_at_once(rest_bridge: Provisioned, backend: InMemoryPlatform) -> None:
@@ -192,12 +200,15 @@ def test_a_merge_shows_the_merged_points_at_once(rest_bridge: Provisioned, backe
     wiring.phone_service().merge(customer_id, mine.card.number, [other.card.number])
 
     assert shown(customer_id).balance == 40
+    kept_as_on_the_platform(customer_id, backend)
 
 
 # ---------------------------------------------------------------- orders: order, refund, cancel
 
 
-def test_an_order_a_refund_and_a_cancel_show_at_once(rest_bridge: Provisioned) -> None:
+def test_an_order_a_refund_and_a_cancel_show_at_once(
+    rest_bridge: Provisioned, backend: InMemoryPlatform
+) -> None:
     customer_id = signed_up(rest_bridge)
     assert shown(customer_id).balance == 0
     orders = wiring.order_service()
@@ -205,6 +216,7 @@ def test_an_order_a_refund_and_a_cancel_show_at_once(rest_bridge: Provisioned) -
     placed = orders.place(order(customer_id, BASKET))
     assert (placed.status, placed.balance) == ("credited", 70)
     assert (shown(customer_id).balance, shown(customer_id).redeemable) == (70, 70)
+    kept_as_on_the_platform(customer_id, backend)
 
     refunded = orders.refund(
         placed.order_id,
@@ -212,13 +224,15 @@ def test_an_order_a_refund_and_a_cancel_show_at_once(rest_bridge: Provisioned) -
     )
     assert refunded.status == "reversed"
     assert shown(customer_id).balance == refunded.balance == 60
+    kept_as_on_the_platform(customer_id, backend)
 
     cancelled = orders.cancel(placed.order_id)
     assert shown(customer_id).balance == cancelled.balance == 0
+    kept_as_on_the_platform(customer_id, backend)
 
 
 def test_an_order_credited_by_the_order_worker_shows_at_once(
-    rest_bridge: Provisioned, fake_platform: FakePlatformServer
+    rest_bridge: Provisioned, fake_platform: FakePlatformServer, backend: InMemoryPlatform
 ) -> None:
     customer_id = signed_up(rest_bridge)
     assert shown(customer_id).balance == 0
@@ -253,6 +267,7 @@ def test_an_order_credited_by_the_order_worker_shows_at_once(
     }
 
     assert shown(customer_id).balance == 70
+    kept_as_on_the_platform(customer_id, backend)
 
 
 def test_when_the_balance_cannot_be_read_the_summary_shows_the_orders_answer(
@@ -271,7 +286,7 @@ def test_when_the_balance_cannot_be_read_the_summary_shows_the_orders_answer(
 # ---------------------------------------------------------------- holds (C2) and rewards (R4)
 
 
-def test_a_hold_and_its_release_show_at_once(rest_bridge: Provisioned) -> None:
+def test_a_hold_and_its_release_show_at_once(rest_bridge: Provisioned, backend: InMemoryPlatform) -> None:
     customer_id = signed_up(rest_bridge)
     wiring.order_service().place(order(customer_id, [line("SEED", "200.00")]))
     checkout = wiring.checkout_service()
@@ -282,12 +297,18 @@ def test_a_hold_and_its_release_show_at_once(rest_bridge: Provisioned) -> None:
         )
     )
     assert (shown(customer_id).balance, shown(customer_id).redeemable) == (200, 170)
+    kept_as_on_the_platform(customer_id, backend)
 
     checkout.release(held.redemption_id)
     assert shown(customer_id).redeemable == 200
+    kept_as_on_the_platform(customer_id, backend)
 
 
-def test_an_order_spending_a_hold_shows_at_once(rest_bridge: Provisioned) -> None:
+def test_an_order_spending_a_hold_then_its_refund_and_cancel_show_at_once(
+    rest_bridge: Provisioned, backend: InMemoryPlatform
+) -> None:
+    """A discounted order: the spend its refund takes back is split over the items (lifetime
+    spend with many decimals), which the platform's balance carries too."""
     customer_id = signed_up(rest_bridge)
     wiring.order_service().place(order(customer_id, [line("SEED", "200.00")]))
     held = wiring.checkout_service().hold(
@@ -303,9 +324,22 @@ def test_an_order_spending_a_hold_shows_at_once(rest_bridge: Provisioned) -> Non
 
     assert spent.balance == 68  # 200 - 200 + 68
     assert (shown(customer_id).balance, shown(customer_id).redeemable) == (68, 68)
+    kept_as_on_the_platform(customer_id, backend)
+
+    orders = wiring.order_service()
+    refund = RefundRequest.model_validate(
+        {"refund_id": f"r-{tag()}", "lines": [{"sku": "SOCKS", "quantity": 1}]}
+    )
+    refunded = orders.refund(spent.order_id, refund)
+    assert shown(customer_id).balance == refunded.balance
+    kept_as_on_the_platform(customer_id, backend)
+
+    cancelled = orders.cancel(spent.order_id)
+    assert shown(customer_id).balance == cancelled.balance == 200
+    kept_as_on_the_platform(customer_id, backend)
 
 
-def test_a_reward_shows_at_once(rest_bridge: Provisioned) -> None:
+def test_a_reward_shows_at_once(rest_bridge: Provisioned, backend: InMemoryPlatform) -> None:
     customer_id = signed_up(rest_bridge)
     wiring.order_service().place(order(customer_id, [line("SEED", "80.00")]))
 
@@ -313,3 +347,4 @@ def test_a_reward_shows_at_once(rest_bridge: Provisioned) -> None:
 
     assert coupon.points == 50
     assert shown(customer_id).balance == 30
+    kept_as_on_the_platform(customer_id, backend)
