@@ -84,10 +84,14 @@ class LoyaltyPlatform(Protocol):
     def release_hold(self, member_id: str, redemption_id: str) -> None: ...
 
     def post_order(self, member_id: str, order: PlatformOrder) -> OrderResult:
-        """Credit the order's points (R1 rules) and capture its hold; keyed by order_id."""
+        """Credit the order's points (R1 rules) and capture its hold; keyed by order_id.
+        The answered ``balance`` is what ``get_balance`` reads right after (as is every
+        write's effect on holds, pending points and tier: the login summary keeps that read)."""
         ...
 
-    def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult: ...
+    def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult:
+        """Refund or cancel; the answered ``balance`` is what ``get_balance`` reads right after."""
+        ...
 
     # ---- rewards (R4)
 
@@ -219,7 +223,8 @@ class BalanceSource(Protocol):
 
 class BalanceSnapshots(Protocol):
     """Last known balance per member, kept in BridgeTable for platforms we must not call
-    on the login path (REST adapter). Whoever sees points move records the new balance."""
+    on the login path (REST adapter). Written by services/balances.BalanceRecorder, which
+    every change of points goes through (and by the summary's first read of a member)."""
 
     def get(self, member_id: str) -> Balance | None: ...
 

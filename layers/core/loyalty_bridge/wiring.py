@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from loyalty_bridge.adapters.verification import DynamoVerificationStore
     from loyalty_bridge.ports import BalanceSource
     from loyalty_bridge.services.attach import AttachService
+    from loyalty_bridge.services.balances import BalanceRecorder
     from loyalty_bridge.services.enrolment import EnrolmentService
     from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
     from loyalty_bridge.services.phone import PhoneService
@@ -138,6 +139,17 @@ def code_book() -> CodeBook:
 
 
 @cached
+def balance_recorder() -> BalanceRecorder | None:
+    """Where every balance change goes so the login summary shows it at once: only for
+    platforms the summary reads from a snapshot (not the ledger, which it reads itself)."""
+    if settings().platform_adapter == "ledger":
+        return None
+    from loyalty_bridge.services.balances import BalanceRecorder
+
+    return BalanceRecorder(platform(), balance_snapshots())
+
+
+@cached
 def balance_source() -> BalanceSource:
     """A6: the ledger answers from its own balance item; other platforms from a snapshot."""
     if settings().platform_adapter == "ledger":
@@ -152,8 +164,7 @@ def _membership_parts() -> tuple[RecordUpdater, Incidents, Linker]:
     from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
 
     updater = RecordUpdater(customers())
-    snapshots = None if settings().platform_adapter == "ledger" else balance_snapshots()
-    linker = Linker(updater, platform(), snapshots, on_joined=_announce_join)
+    linker = Linker(updater, platform(), balance_recorder(), on_joined=_announce_join)
     return updater, Incidents(incident_reporter()), linker
 
 
@@ -195,8 +206,7 @@ def rewards_service() -> RewardsService:
     """R4: redeem a reward for a coupon; the customer's coupons."""
     from loyalty_bridge.services.rewards import RewardsService
 
-    snapshots = None if settings().platform_adapter == "ledger" else balance_snapshots()
-    return RewardsService(customers(), platform(), snapshots=snapshots)
+    return RewardsService(customers(), platform(), balances=balance_recorder())
 
 
 @cached
@@ -401,7 +411,11 @@ def checkout_service() -> CheckoutService:
     from loyalty_bridge.services.checkout import CheckoutService
 
     return CheckoutService(
-        platform=platform(), customers=customers(), store=checkout_store(), settings=settings()
+        platform=platform(),
+        customers=customers(),
+        store=checkout_store(),
+        settings=settings(),
+        balances=balance_recorder(),
     )
 
 
@@ -416,6 +430,7 @@ def order_service() -> OrderService:
         queue=queue("order"),
         incidents=incident_reporter(),
         settings=settings(),
+        balances=balance_recorder(),
     )
 
 

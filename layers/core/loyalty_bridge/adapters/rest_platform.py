@@ -67,7 +67,9 @@ from loyalty_bridge.settings import Settings
 USER_AGENT: Final = "loyalty-bridge/rest-platform"
 _CODE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _HEADER_KEY: Final = re.compile(r"[\x21-\x7e]{1,255}")
-_MONEY: Final = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,10})?")
+# The contract allows any number of decimals: spend split over a refund of a discounted
+# order (lifetime spend, spend to the next tier) carries up to 28 significant digits.
+_MONEY: Final = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,40})?")
 _REWARDS_TTL_SECONDS: Final = 300.0  # the catalogue changes rarely; the summary reads it often
 
 

@@ -31,6 +31,7 @@ from loyalty_bridge.models.domain import LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger, pseudonym
 from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.order_lines import as_platform_sees
 from loyalty_bridge.settings import Settings
 
@@ -92,7 +93,9 @@ class CheckoutService:
         metrics: MetricSink | None = None,
         clock: Clock = utcnow,
         new_id: Callable[[], str] = new_redemption_id,
+        balances: BalanceRecorder | None = None,
     ) -> None:
+        self._balances = balances  # REST: the login summary's balance (services/balances.py)
         self._platform = platform
         self._customers = customers
         self._store = store
@@ -163,6 +166,7 @@ class CheckoutService:
                 expires_at=hold.expires_at,
             )
         )
+        self._balance_moved(member_id)
         self._metrics.count(MetricName.REDEMPTIONS_HELD)
         logger.info(
             "points held",
@@ -190,7 +194,13 @@ class CheckoutService:
             return
         self._platform.release_hold(record.member_id, redemption_id)
         self._store.set_redemption_status(redemption_id, RedemptionStatus.RELEASED)
+        self._balance_moved(record.member_id)
         logger.info("hold released", extra={"redemption_id": redemption_id})
+
+    def _balance_moved(self, member_id: str) -> None:
+        """Held points are not redeemable: the summary shows a hold or release at once."""
+        if self._balances is not None:
+            self._balances.moved(member_id)
 
 
 @runtime_checkable

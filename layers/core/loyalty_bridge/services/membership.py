@@ -22,12 +22,12 @@ from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
 from loyalty_bridge.observability import logger, mask_email, metrics, pseudonym
 from loyalty_bridge.ports import (
-    BalanceSnapshots,
     CustomerRepository,
     IncidentSink,
     LoyaltyPlatform,
     MessageQueue,
 )
+from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.incidents import error_id_for
 
 KIND_CREATE = "membership.create"
@@ -251,12 +251,14 @@ class Linker:
         self,
         updater: RecordUpdater,
         platform: LoyaltyPlatform,
-        snapshots: BalanceSnapshots | None = None,
+        balances: BalanceRecorder | None = None,
         on_joined: Callable[[CustomerRecord], None] | None = None,
     ) -> None:
         self.updater = updater
         self.platform = platform
-        self.snapshots = snapshots
+        # REST platforms: the login summary's balance, read when an account is linked
+        # (join, attach, phone confirm, merge) (services/balances.py).
+        self.balances = balances
         # Tells the marketing side (P4: Mailchimp's loyalty flag) that the customer joined.
         self.on_joined = on_joined
 
@@ -280,7 +282,7 @@ class Linker:
             )
 
         saved = self.updater.update(customer_id, joined)
-        self.refresh_snapshot(member.member_id)
+        self.balance_moved(member.member_id)
         self.announce(saved)
         return saved
 
@@ -313,7 +315,7 @@ class Linker:
             )
 
         saved = self.updater.update(current.customer_id, primary)
-        self.refresh_snapshot(member.member_id)
+        self.balance_moved(member.member_id)
         # The new account gets the customer's details and consents (a full push).
         self.announce(saved)
         return saved
@@ -330,13 +332,7 @@ class Linker:
             # The join stands; the flag follows with the customer's next synced change.
             logger.warning("join not announced to marketing sync", extra={"code": exc.code})
 
-    def refresh_snapshot(self, member_id: str) -> None:
-        """REST platforms: keep the login summary's balance current (never fails the flow)."""
-        if self.snapshots is None:
-            return
-        try:
-            self.snapshots.put(self.platform.get_balance(member_id))
-        except errors.BridgeError as exc:
-            logger.warning(
-                "balance snapshot not refreshed", extra={"code": exc.code, "member": pseudonym(member_id)}
-            )
+    def balance_moved(self, member_id: str) -> None:
+        """The customer now has this account's points: the summary shows them at once."""
+        if self.balances is not None:
+            self.balances.moved(member_id)

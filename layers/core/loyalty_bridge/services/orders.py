@@ -44,6 +44,7 @@ from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger, pseudonym
 from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, MessageQueue
+from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.checkout import Clock, MetricSink, PowertoolsMetrics, customer_or_404
 from loyalty_bridge.services.incidents import error_id_for
 from loyalty_bridge.services.order_lines import platform_lines
@@ -132,8 +133,10 @@ class OrderService:
         metrics: MetricSink | None = None,
         clock: Clock = utcnow,
         deadline_seconds: float | None = None,
+        balances: BalanceRecorder | None = None,
     ) -> None:
         self._platform = platform
+        self._balances = balances  # REST: the login summary's balance (services/balances.py)
         self._customers = customers
         self._store = store
         self._queue = queue
@@ -512,6 +515,7 @@ class OrderService:
             self._store.set_redemption_status(
                 record.order.redemption_id, RedemptionStatus.CAPTURED, order_id=record.order_id
             )
+        self._balance_moved(member_id, stored.balance)
         if first:
             latency_ms = max((self._clock() - record.order.placed_at).total_seconds() * 1000, 0.0)
             self._metrics.count(MetricName.ORDERS_CREDITED)
@@ -544,6 +548,7 @@ class OrderService:
                 result=result,
             ),
         )
+        self._balance_moved(record.member_id, stored.result.balance)
         if first:
             self._metrics.count(MetricName.POINTS_REVERSED, stored.result.points_reversed)
         context = {
@@ -559,6 +564,11 @@ class OrderService:
         else:
             logger.info("points reversed", extra=context)
         return stored
+
+    def _balance_moved(self, member_id: str | None, balance: int) -> None:
+        """Points moved on the platform (API or worker): the summary shows it at once."""
+        if self._balances is not None and member_id:
+            self._balances.moved(member_id, balance=balance)
 
     def _order_refused(self, record: OrderRecord, exc: errors.PlatformRefused, envelope: Envelope) -> None:
         self._store.record_failure(record.order_id, platform_answer(exc))

@@ -27,7 +27,8 @@ from loyalty_bridge.models.domain import (
 )
 from loyalty_bridge.models.records import ErrorCategory, ErrorRecord
 from loyalty_bridge.observability import logger, pseudonym
-from loyalty_bridge.ports import BalanceSnapshots, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.ports import CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.incidents import error_id_for
 
 # Crockford base32 without I, L, O, U: easy to read out and to type.
@@ -131,12 +132,12 @@ class RewardsService:
         customers: CustomerRepository,
         platform: LoyaltyPlatform,
         *,
-        snapshots: BalanceSnapshots | None = None,
+        balances: BalanceRecorder | None = None,
     ) -> None:
         self._customers = customers
         self._platform = platform
         # Platforms the login summary must not call (REST) get the new balance recorded.
-        self._snapshots = snapshots
+        self._balances = balances
 
     def _member_id(self, customer_id: str) -> str:
         record = self._customers.get(customer_id)
@@ -155,11 +156,8 @@ class RewardsService:
             "reward redeemed",
             extra={"customer": pseudonym(customer_id), "reward_id": reward_id, "points": coupon.points},
         )
-        if self._snapshots is not None:
-            try:
-                self._snapshots.put(self._platform.get_balance(member_id))
-            except errors.BridgeError as exc:  # the coupon stands; the snapshot catches up later
-                logger.warning("balance snapshot not refreshed", extra={"code": exc.code})
+        if self._balances is not None:
+            self._balances.moved(member_id)  # the coupon stands whatever this read says
         return coupon
 
     def coupons(self, customer_id: str) -> list[Coupon]:
