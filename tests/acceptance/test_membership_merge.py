@@ -266,7 +266,9 @@ def test_a_customer_merges_the_unlinked_cards_on_their_phone_into_a_primary(
     assert confirmed.status_code == 200, confirmed.text
     document = confirmed.json()
     assert document["status"] == "not_joined"
-    assert sorted(c["number"] for c in document["cards"]) == sorted([physical.card.number, virtual.card.number])
+    assert sorted(c["number"] for c in document["cards"]) == sorted(
+        [physical.card.number, virtual.card.number]
+    )
     assert document["others_on_phone"] == 1
     assert_clean(confirmed.text, theirs["card"]["number"])
 

@@ -49,7 +49,8 @@ def _joined_web_account(world: World, customer_id: str, email: str) -> Member:
     world.sign_up(customer_id, email=email, mobile=MOBILE)
     world.run_worker()
     record = world.customers.get(customer_id)
-    assert record is not None and record.status is LoyaltyStatus.JOINED, record
+    assert record is not None
+    assert record.status is LoyaltyStatus.JOINED, record
     return world.platform.get_member(record.member_id or "")
 
 
@@ -98,7 +99,8 @@ def test_two_web_accounts_on_one_mobile_see_only_their_own_and_the_unlinked_card
     assert outcome.others_on_phone == 1
     assert theirs.card.number not in repr(outcome)
     challenge = world.verifications.get_challenge("c-1", Purpose.PHONE_VERIFIED)
-    assert challenge is not None and theirs.member_id not in challenge.member_ids
+    assert challenge is not None
+    assert theirs.member_id not in challenge.member_ids
 
 
 def test_merging_another_web_accounts_card_is_refused_like_a_card_not_on_the_phone(world: World) -> None:
@@ -167,8 +169,10 @@ def test_a_customer_not_joined_merges_the_unlinked_cards_on_their_phone(world: W
     assert world.platform.get_member(virtual.member_id).card.state is CardState.BLOCKED
     assert world.platform.get_member(theirs.member_id).card.state is CardState.ACTIVE
     shown = world.summary.summary("c-1")
-    assert shown.card is not None and shown.card.number == physical.card.number
-    assert shown.points is not None and shown.points.balance + shown.points.pending == total
+    assert shown.card is not None
+    assert shown.card.number == physical.card.number
+    assert shown.points is not None
+    assert shown.points.balance + shown.points.pending == total
 
 
 def test_one_unlinked_card_beside_another_web_accounts_card_is_attached(world: World) -> None:
@@ -193,7 +197,8 @@ def test_only_other_web_accounts_cards_on_the_mobile_is_refused_and_recorded(wor
         _verify(world, "c-1")
 
     assert caught.value.code == "already_linked"
-    assert two.card.number not in str(caught.value) and three.card.number not in str(caught.value)
+    assert two.card.number not in str(caught.value)
+    assert three.card.number not in str(caught.value)
     assert world.verifications.get_challenge("c-1", Purpose.PHONE_VERIFIED) is None
     assert world.status("c-1") is LoyaltyStatus.NOT_JOINED
     [incident] = world.errors.records.values()
