@@ -285,8 +285,8 @@ class PhoneService:
                 others,
                 idempotency_key=f"merge:{customer_id}:{primary_card}:{','.join(sorted(others))}",
             )
-        # Linking (or relinking) refreshes the primary's balance snapshot: the hook that keeps a
-        # REST platform's login summary showing the merged balance (Linker.refresh_snapshot).
+        # The hook for REST balance snapshots: Linker.link / relink record the primary's balance
+        # after the merge, so a REST platform's login summary shows the merged balance.
         if linked and linked != member.member_id:
             saved = self._relink(record, member)
         else:
