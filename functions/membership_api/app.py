@@ -155,7 +155,9 @@ def phone_confirm(
 ) -> LoyaltySummary | PhoneCards:
     outcome = services.phone_service().confirm(customer_id, body.code)
     if outcome.cards is not None:
-        return PhoneCards(status=outcome.record.status, cards=outcome.cards)
+        return PhoneCards(
+            status=outcome.record.status, cards=outcome.cards, others_on_phone=outcome.others_on_phone
+        )
     return services.summary_service().of(outcome.record)
 
 

@@ -253,7 +253,11 @@ class CardChoice(Reply):
 
 
 class PhoneCards(Reply):
-    """Several accounts on one mobile: the customer picks a primary card (…/merge)."""
+    """Several accounts on one mobile: the customer picks a primary card (…/merge).
+
+    ``cards`` are only those the customer may merge (their own and those no web account
+    holds); accounts other web accounts hold on that mobile are counted, never shown."""
 
     status: LoyaltyStatus
     cards: list[CardChoice]
+    others_on_phone: int = Field(default=0, ge=0)

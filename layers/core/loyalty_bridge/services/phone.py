@@ -6,10 +6,13 @@ program terms and to messages (SMS). That consent is a change like any other: it
 with the record's version and goes through the ordered profile sync (profile_sync.py) to
 the platform and the SMS opt-out list, in order with the customer's other changes.
 
-A8: when the mobile holds several loyalty accounts (the customer's own among them, if they
-are joined already), the customer is offered the choice of a primary card; ``merge`` blocks
-the others and moves their points to it in one platform step, then the customer's link (A5)
-follows the primary if it is another account than the one linked.
+A8: when the mobile holds several loyalty accounts the customer may merge (the customer's
+own among them, if they are joined already), the customer is offered the choice of a
+primary card; ``merge`` blocks the others and moves their points to it in one platform
+step, then the customer's link (A5) follows the primary if it is another account than the
+one linked. A customer may merge the accounts no web account holds (cards from the shop's
+card stock or member import, made in store) and their own; an account another web account
+holds is never offered, named or merged (A5), only counted (``others_on_phone``).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class ConsentSync(Protocol):
 class PhoneOutcome:
     record: CustomerRecord
     cards: list[CardChoice] | None = None  # several accounts on the mobile: choose a primary
+    others_on_phone: int = 0  # with ``cards``: accounts on the mobile other web accounts hold
 
 
 class PhoneService:
@@ -110,23 +114,38 @@ class PhoneService:
         mobile = challenge.mobile or ""
         now = self._codes.clock()
         record = self._consents.confirm_phone(customer_id, mobile, accepted_at=now)
-        found = [
-            m for m in self._platform.find_members(mobile=mobile) if m.card.state is not CardState.BLOCKED
-        ]
+        mine, held = self._sort_out(customer_id, self._platform.find_members(mobile=mobile))
         if record.status is LoyaltyStatus.JOINED and record.member_id:
-            # Joined: offer a merge only when their own account is one of several on the phone.
-            mine = any(m.member_id == record.member_id for m in found)
-            if mine and len(found) > 1:
-                return PhoneOutcome(record, self._offer_choice(customer_id, mobile, found))
+            # Joined: offer a merge only when their own account is one of several they may merge.
+            own = any(m.member_id == record.member_id for m in mine)
+            if own and len(mine) > 1:
+                return PhoneOutcome(record, self._offer_choice(customer_id, mobile, mine), len(held))
             return PhoneOutcome(record)
-        if not found:
+        if not mine:
+            if held:
+                # Only other web accounts' cards on this mobile: A5 refuses the link (recorded
+                # for the admins, already_linked to the customer).
+                return PhoneOutcome(self._attach(record, held[0]))
             return PhoneOutcome(self._join(record))
-        if len(found) == 1:
-            return PhoneOutcome(self._attach(record, found[0]))
-        return PhoneOutcome(record, self._offer_choice(customer_id, mobile, found))
+        if len(mine) == 1:
+            return PhoneOutcome(self._attach(record, mine[0]))
+        return PhoneOutcome(record, self._offer_choice(customer_id, mobile, mine), len(held))
+
+    def _sort_out(self, customer_id: str, found: list[Member]) -> tuple[list[Member], list[Member]]:
+        """The active accounts on a mobile: those this customer may merge (no web account
+        holds them, or this customer does), and those another web account holds (A5)."""
+        mine: list[Member] = []
+        held: list[Member] = []
+        for member in found:
+            if member.card.state is CardState.BLOCKED:
+                continue
+            owner = self._updater.customers.linked_customer(member_id=member.member_id)
+            (mine if owner is None or owner == customer_id else held).append(member)
+        return mine, held
 
     def _offer_choice(self, customer_id: str, mobile: str, found: list[Member]) -> list[CardChoice]:
-        """Several accounts on the verified mobile: remember them for ``merge`` and list them."""
+        """Several accounts the customer may merge on the verified mobile: remember them for
+        ``merge`` (only these qualify there) and list them."""
         self._codes.store.put_challenge(
             Challenge(
                 customer_id=customer_id,
@@ -228,7 +247,8 @@ class PhoneService:
 
     def merge(self, customer_id: str, primary_card: str, cards: list[str]) -> CustomerRecord:
         """Keep ``primary_card``; block ``cards`` and move their points to it, in one step
-        on the platform. Only cards found on the customer's verified mobile qualify. A joined
+        on the platform. Only the cards offered when the mobile was verified qualify (never
+        another web account's: naming one is refused like a card not on the phone). A joined
         customer's own card must be the primary or one of the merged cards; when it is
         merged into another, the customer's link moves to the primary right after."""
         record = self._updater.load(customer_id)
@@ -253,6 +273,7 @@ class PhoneService:
                 code="current_card_not_chosen",
             )
         for number in [primary_card, *others]:
+            # Another web account may have taken an offered card since the mobile was verified.
             owner = self._updater.customers.linked_customer(member_id=on_phone[number].member_id)
             if owner is not None and owner != customer_id:
                 self._link(record, on_phone[number])  # records the A5 refusal and raises
@@ -264,6 +285,8 @@ class PhoneService:
                 others,
                 idempotency_key=f"merge:{customer_id}:{primary_card}:{','.join(sorted(others))}",
             )
+        # The hook for REST balance snapshots: Linker.link / relink record the primary's balance
+        # after the merge, so a REST platform's login summary shows the merged balance.
         if linked and linked != member.member_id:
             saved = self._relink(record, member)
         else:
