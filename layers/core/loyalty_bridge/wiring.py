@@ -506,6 +506,18 @@ def profile_updates() -> ProfileUpdates:
     return ProfileUpdates(customers(), queue("profile_sync"), sync_state(), incident_reporter())
 
 
+if TYPE_CHECKING:
+    from loyalty_bridge.services.queue_policy import FailurePolicy
+
+
+@cached
+def failure_policy() -> FailurePolicy:
+    """The queue workers' retry-or-record policy (settings.queue_max_receives deliveries)."""
+    from loyalty_bridge.services.queue_policy import FailurePolicy
+
+    return FailurePolicy.of(settings())
+
+
 @cached
 def profile_sync() -> ProfileSync:
     from loyalty_bridge.services.profile_sync import ProfileSync
@@ -517,7 +529,7 @@ def profile_sync() -> ProfileSync:
         incident_reporter(),
         mailing_list=mailing_list(),
         sms_optouts=sms_optouts(),
-        max_receives=settings().queue_max_receives,
+        policy=failure_policy(),
     )
 
 

@@ -61,6 +61,7 @@ from loyalty_bridge.ports import (
     SyncStateStore,
 )
 from loyalty_bridge.services.incidents import error_id_for, masked_text
+from loyalty_bridge.services.queue_policy import FailurePolicy, Verdict
 
 QUEUE_NAME = "profile_sync"
 
@@ -509,7 +510,7 @@ class ProfileSync:
         *,
         mailing_list: MailingList | None = None,
         sms_optouts: SmsOptOutList | None = None,
-        max_receives: int = 5,
+        policy: FailurePolicy | None = None,
         targets: Callable[[], tuple[str, ...]] | None = None,
     ) -> None:
         self._customers = customers
@@ -518,7 +519,7 @@ class ProfileSync:
         self._incidents = incidents
         self._mailing_list = mailing_list
         self._sms = sms_optouts
-        self._max_receives = max_receives
+        self._policy = policy or FailurePolicy()
         self._targets = targets
 
     # ------------------------------------------------------------------ entry point
@@ -535,13 +536,12 @@ class ProfileSync:
             self._replay_failed(envelope, outcome)
             return outcome
 
-        last_chance = receive_count >= self._max_receives
         pending: errors.BridgeError | None = None
         for target in self._targets() if self._targets else TARGETS:
             try:
                 applied = self._apply(target, change)
             except Exception as exc:
-                if errors.is_retryable(exc) and not last_chance:
+                if self._policy.decide(exc, receive_count) is Verdict.RETRY:
                     logger.warning(
                         "sync target failed, will retry",
                         extra={
@@ -772,6 +772,12 @@ class ProfileSync:
             },
         )
         self._incidents.report(record)
+
+    def give_up(self, envelope: Envelope, exc: BaseException, *, receive_count: int = 1) -> None:
+        """A failure outside the targets (reading the customer or the sync state) that the
+        policy will not retry: recorded for all targets (the replay sends the change again)."""
+        self._record(envelope, "all", exc, before=None, after=None, receive_count=receive_count)
+        self._replay_failed(envelope, SyncOutcome(failed=["all"]))
 
     def _replay_failed(self, envelope: Envelope, outcome: SyncOutcome) -> None:
         if envelope.replay_of:
