@@ -456,10 +456,38 @@ class InMemoryBalanceSnapshots:
 
 
 class RecordingMetrics:
-    """Metrics sink for services: ``counts["Joins"]`` is how often Joins was added."""
+    """ports.Metrics for tests: every metric as ``(name, unit, value, dimensions)``.
+
+    ``counts["Joins"]`` / ``total("Joins")``: how much a Count added up to;
+    ``latencies``: the ``(name, milliseconds)`` recorded; ``of(name)``: every value of one
+    metric, in order."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, float] = {}
+        self.values: list[tuple[str, str, float, dict[str, str]]] = []
 
-    def add_metric(self, name: str, unit: Any, value: float) -> None:
-        self.counts[name] = self.counts.get(name, 0) + value
+    def count(self, name: str, value: float = 1) -> None:
+        self.values.append((name, "Count", value, {}))
+
+    def milliseconds(self, name: str, value: float) -> None:
+        self.values.append((name, "Milliseconds", value, {}))
+
+    def count_by(self, name: str, value: float = 1, **dimensions: str) -> None:
+        self.values.append((name, "Count", value, dict(dimensions)))
+
+    @property
+    def counts(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for name, unit, value, _ in self.values:
+            if unit == "Count":
+                totals[name] = totals.get(name, 0) + value
+        return totals
+
+    @property
+    def latencies(self) -> list[tuple[str, float]]:
+        return [(name, value) for name, unit, value, _ in self.values if unit == "Milliseconds"]
+
+    def total(self, name: str) -> float:
+        return self.counts.get(name, 0)
+
+    def of(self, name: str) -> list[float]:
+        return [value for metric, _, value, _ in self.values if metric == name]

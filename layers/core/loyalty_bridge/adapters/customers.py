@@ -27,9 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge.adapters.aws_errors import error_code, raise_domain_error
 from loyalty_bridge.errors import Conflict, Retryable
-from loyalty_bridge.models.api_membership import normalize_email
 from loyalty_bridge.models.domain import Balance
 from loyalty_bridge.models.records import CustomerRecord, utcnow
+from loyalty_bridge.privacy import normalize_email
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

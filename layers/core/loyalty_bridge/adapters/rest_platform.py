@@ -35,7 +35,6 @@ from typing import Annotated, Any, Final, NoReturn, Protocol
 from urllib.parse import quote as _quote
 
 import httpx
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
 from loyalty_bridge import errors
@@ -61,7 +60,7 @@ from loyalty_bridge.models.domain import (
     RewardKind,
 )
 from loyalty_bridge.observability import MetricName, logger
-from loyalty_bridge.observability import metrics as _default_metrics
+from loyalty_bridge.ports import Metrics
 from loyalty_bridge.settings import Settings
 
 USER_AGENT: Final = "loyalty-bridge/rest-platform"
@@ -71,12 +70,6 @@ _HEADER_KEY: Final = re.compile(r"[\x21-\x7e]{1,255}")
 # order (lifetime spend, spend to the next tier) carries up to 28 significant digits.
 _MONEY: Final = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,40})?")
 _REWARDS_TTL_SECONDS: Final = 300.0  # the catalogue changes rarely; the summary reads it often
-
-
-class MetricsSink(Protocol):
-    """The part of Powertools ``Metrics`` this adapter uses (tests pass a recorder)."""
-
-    def add_metric(self, name: str, unit: MetricUnit, value: float) -> None: ...
 
 
 class JsonSecretReader(Protocol):
@@ -338,7 +331,7 @@ class RestPlatform:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
-        metrics: MetricsSink = _default_metrics,
+        metrics: Metrics,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not base_url:
@@ -734,7 +727,7 @@ class RestPlatform:
             {"loc": ".".join(str(part) for part in error["loc"]), "type": error["type"]}
             for error in exc.errors(include_input=False, include_url=False)[:10]
         ]
-        self._metrics.add_metric(name=MetricName.PLATFORM_ERRORS, unit=MetricUnit.Count, value=1)
+        self._metrics.count(MetricName.PLATFORM_ERRORS)
         logger.error(
             "platform answered a body that does not match the contract",
             extra={"operation": operation, "status": status, "problems": problems},
@@ -782,11 +775,9 @@ class RestPlatform:
 
     def _record(self, started: float, *, failed: bool) -> None:
         elapsed_ms = (self._clock() - started) * 1000.0
-        self._metrics.add_metric(
-            name=MetricName.PLATFORM_LATENCY_MS, unit=MetricUnit.Milliseconds, value=elapsed_ms
-        )
+        self._metrics.milliseconds(MetricName.PLATFORM_LATENCY_MS, elapsed_ms)
         if failed:
-            self._metrics.add_metric(name=MetricName.PLATFORM_ERRORS, unit=MetricUnit.Count, value=1)
+            self._metrics.count(MetricName.PLATFORM_ERRORS)
 
     def _invalidate_token(self) -> None:
         invalidate = getattr(self._token, "invalidate", None)

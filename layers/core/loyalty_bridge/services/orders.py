@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -42,11 +42,18 @@ from loyalty_bridge.models.checkout_records import (
 from loyalty_bridge.models.domain import LoyaltyStatus, OrderResult, PlatformOrder, Reversal, ReversalResult
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, utcnow
-from loyalty_bridge.observability import MetricName, logger, pseudonym
-from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, MessageQueue
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import (
+    CheckoutStore,
+    CustomerRepository,
+    IncidentSink,
+    LoyaltyPlatform,
+    MessageQueue,
+    Metrics,
+)
+from loyalty_bridge.privacy import error_id_for, platform_answer, pseudonym
 from loyalty_bridge.services.balances import BalanceRecorder
-from loyalty_bridge.services.checkout import Clock, MetricSink, PowertoolsMetrics, customer_or_404
-from loyalty_bridge.services.incidents import error_id_for
+from loyalty_bridge.services.checkout import Clock, customer_or_404
 from loyalty_bridge.services.order_lines import platform_lines
 from loyalty_bridge.services.rewards import coupon_refused_error
 from loyalty_bridge.settings import Settings
@@ -55,14 +62,6 @@ ORDER_POST = "order.post"
 ORDER_REFUND = "order.refund"
 ORDER_CANCEL = "order.cancel"
 ORDER_KINDS = (ORDER_POST, ORDER_REFUND, ORDER_CANCEL)
-
-
-class IncidentSink(Protocol):
-    """What orders need from services.incidents.IncidentReporter."""
-
-    def report(self, record: ErrorRecord) -> bool: ...
-
-    def resolve(self, error_id: str | None, *, note: str = ...) -> bool: ...
 
 
 class OrderJob(BaseModel):
@@ -84,12 +83,6 @@ class ReversalJob(BaseModel):
 
 def cancel_id(order_id: str) -> str:
     return f"cancel:{order_id}"
-
-
-def platform_answer(exc: BaseException) -> str:
-    if isinstance(exc, errors.BridgeError):
-        return f"{exc.code}: {exc.detail}"
-    return f"{type(exc).__name__}: no answer"
 
 
 # ---------------------------------------------------------------- the in-request deadline
@@ -130,7 +123,7 @@ class OrderService:
         queue: MessageQueue,
         incidents: IncidentSink,
         settings: Settings,
-        metrics: MetricSink | None = None,
+        metrics: Metrics,
         clock: Clock = utcnow,
         deadline_seconds: float | None = None,
         balances: BalanceRecorder | None = None,
@@ -142,7 +135,7 @@ class OrderService:
         self._queue = queue
         self._incidents = incidents
         self._settings = settings
-        self._metrics = metrics or PowertoolsMetrics()
+        self._metrics = metrics
         self._clock = clock
         self._deadline = (
             settings.order_sync_deadline_seconds if deadline_seconds is None else deadline_seconds
