@@ -12,7 +12,8 @@ import random
 
 import pytest
 
-from loyalty_bridge.adapters.rest_platform import RestPlatform, build_http_client
+from loyalty_bridge.adapters.rest_platform import RestPlatform
+from loyalty_bridge.adapters.rest_transport import build_http_client
 from loyalty_bridge.services.earn_rules import ProgramRules
 from loyalty_bridge.settings import Settings
 from tests.contract.harness import PlatformHarness

@@ -394,7 +394,7 @@ if TYPE_CHECKING:
 @cached
 def platform_http() -> httpx.Client:
     """Pooled httpx client for the external platform (timeouts and limits from settings)."""
-    from loyalty_bridge.adapters.rest_platform import build_http_client
+    from loyalty_bridge.adapters.rest_transport import build_http_client
 
     return build_http_client(settings())
 
@@ -403,7 +403,8 @@ def platform_http() -> httpx.Client:
 def rest_platform() -> RestPlatform:
     """settings.platform_adapter == "rest": the external platform over HTTP, with its bearer
     token read from Secrets Manager (settings.platform_secret_arn, JSON {"token": ...})."""
-    from loyalty_bridge.adapters.rest_platform import RestPlatform, SecretBearerToken
+    from loyalty_bridge.adapters.rest_platform import RestPlatform
+    from loyalty_bridge.adapters.rest_transport import SecretBearerToken
 
     current = settings()
     token = SecretBearerToken(secrets(), current.platform_secret_arn)

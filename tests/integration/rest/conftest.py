@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from loyalty_bridge.adapters.rest_platform import RestPlatform, build_http_client
+from loyalty_bridge.adapters.rest_platform import RestPlatform
+from loyalty_bridge.adapters.rest_transport import build_http_client
 from loyalty_bridge.settings import Settings
 from tests.fake_rest_platform import DEFAULT_TOKEN, FakePlatformServer
 from tests.fakes import InMemoryPlatform, RecordingMetrics

@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from loyalty_bridge import errors
-from loyalty_bridge.adapters.rest_platform import PlatformInvalidInput, RestPlatform
+from loyalty_bridge.adapters.rest_platform import RestPlatform
+from loyalty_bridge.adapters.rest_transport import PlatformInvalidInput
 from loyalty_bridge.models.domain import (
     Basket,
     BasketLine,
