@@ -52,6 +52,7 @@ from loyalty_bridge.models.domain import (
     ReversalResult,
     Reward,
 )
+from loyalty_bridge.privacy import normalize_email
 from loyalty_bridge.services import card_numbers
 from loyalty_bridge.services.earn_rules import (
     Earn,
@@ -80,10 +81,6 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().casefold()
 
 
 @dataclass

@@ -232,11 +232,32 @@ class BalanceSnapshots(Protocol):
 
 
 class IncidentSink(Protocol):
-    """services.incidents.IncidentReporter as the membership services see it."""
+    """Failures that need a human (services.incidents.IncidentReporter), as every service
+    sees them: ``report`` stores one once per error id and tells the admins once."""
 
     def report(self, record: ErrorRecord) -> bool: ...
 
-    def resolve(self, error_id: str | None, *, note: str = ...) -> bool: ...
+    def resolve(self, error_id: str | None, *, note: str = ...) -> bool:
+        """A replayed failure went through (``Envelope.replay_of``)."""
+        ...
+
+    def replay_failed(self, error_id: str | None, *, note: str = ...) -> bool:
+        """A replay did not go through: the error is open again."""
+        ...
+
+
+class Metrics(Protocol):
+    """Business metrics, names from observability.MetricName only (the dashboard charts
+    each). observability.PowertoolsMetrics emits them as EMF; tests pass a recorder."""
+
+    def count(self, name: str, value: float = 1) -> None: ...
+
+    def milliseconds(self, name: str, value: float) -> None: ...
+
+    def count_by(self, name: str, value: float = 1, **dimensions: str) -> None:
+        """One Count with its own dimensions (e.g. ``target="mailchimp"``), kept off the
+        other metrics of the invocation."""
+        ...
 
 
 class CheckoutStore(Protocol):

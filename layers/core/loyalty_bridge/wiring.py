@@ -69,6 +69,21 @@ def aws_client(service: str) -> BaseClient:
     return client
 
 
+# ---------------------------------------------------------------- metrics (ports.Metrics)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.ports import Metrics
+
+
+@cached
+def metrics() -> Metrics:
+    """Business metrics as EMF through the shared Powertools ``metrics`` (flushed by each
+    handler's ``@metrics.log_metrics``)."""
+    from loyalty_bridge.observability import PowertoolsMetrics
+
+    return PowertoolsMetrics()
+
+
 # ---------------------------------------------------------------- membership (customers)
 
 
@@ -185,6 +200,7 @@ def signup_service() -> SignupService:
         verifications=verification_store(),
         sync_queue=queue("profile_sync"),
         incidents=incident_reporter(),
+        metrics=metrics(),
     )
 
 
@@ -214,7 +230,7 @@ def attach_service() -> AttachService:
     from loyalty_bridge.services.attach import AttachService
 
     updater, incidents, linker = _membership_parts()
-    return AttachService(updater, platform(), code_book(), mailer(), incidents, linker)
+    return AttachService(updater, platform(), code_book(), mailer(), incidents, linker, metrics=metrics())
 
 
 @cached
@@ -231,6 +247,7 @@ def phone_service() -> PhoneService:
         linker,
         queue("membership"),
         consents=profile_updates(),  # A7 consent goes through the ordered profile sync
+        metrics=metrics(),
     )
 
 
@@ -239,7 +256,9 @@ def enrolment_service() -> EnrolmentService:
     from loyalty_bridge.services.enrolment import EnrolmentService
 
     updater, incidents, linker = _membership_parts()
-    return EnrolmentService(updater, platform(), incidents, incident_reporter(), linker, attach_service())
+    return EnrolmentService(
+        updater, platform(), incidents, incident_reporter(), linker, attach_service(), metrics=metrics()
+    )
 
 
 # ---------------------------------------------------------------- core: secrets, signing, messaging
@@ -333,7 +352,7 @@ def error_store() -> DynamoErrorStore:
 def incident_reporter() -> IncidentReporter:
     from loyalty_bridge.services.incidents import IncidentReporter
 
-    return IncidentReporter(error_store(), mailer(), settings())
+    return IncidentReporter(error_store(), mailer(), settings(), metrics=metrics())
 
 
 # ---------------------------------------------------------------- loyalty platform: port and built-in ledger
@@ -375,7 +394,7 @@ if TYPE_CHECKING:
 @cached
 def platform_http() -> httpx.Client:
     """Pooled httpx client for the external platform (timeouts and limits from settings)."""
-    from loyalty_bridge.adapters.rest_platform import build_http_client
+    from loyalty_bridge.adapters.rest_transport import build_http_client
 
     return build_http_client(settings())
 
@@ -384,11 +403,12 @@ def platform_http() -> httpx.Client:
 def rest_platform() -> RestPlatform:
     """settings.platform_adapter == "rest": the external platform over HTTP, with its bearer
     token read from Secrets Manager (settings.platform_secret_arn, JSON {"token": ...})."""
-    from loyalty_bridge.adapters.rest_platform import RestPlatform, SecretBearerToken
+    from loyalty_bridge.adapters.rest_platform import RestPlatform
+    from loyalty_bridge.adapters.rest_transport import SecretBearerToken
 
     current = settings()
     token = SecretBearerToken(secrets(), current.platform_secret_arn)
-    return RestPlatform(platform_http(), current.platform_base_url, token, current)
+    return RestPlatform(platform_http(), current.platform_base_url, token, current, metrics=metrics())
 
 
 # ---------------------------------------------------------------- checkout and orders
@@ -415,6 +435,7 @@ def checkout_service() -> CheckoutService:
         customers=customers(),
         store=checkout_store(),
         settings=settings(),
+        metrics=metrics(),
         balances=balance_recorder(),
     )
 
@@ -430,6 +451,7 @@ def order_service() -> OrderService:
         queue=queue("order"),
         incidents=incident_reporter(),
         settings=settings(),
+        metrics=metrics(),
         balances=balance_recorder(),
     )
 
@@ -527,6 +549,7 @@ def profile_sync() -> ProfileSync:
         platform(),
         sync_state(),
         incident_reporter(),
+        metrics=metrics(),
         mailing_list=mailing_list(),
         sms_optouts=sms_optouts(),
         policy=failure_policy(),

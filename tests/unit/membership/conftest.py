@@ -138,7 +138,7 @@ def make_world(**overrides: Any) -> World:
     errors = InMemoryErrorStore()
     verifications = InMemoryVerificationStore(clock)
     metrics = RecordingMetrics()
-    reporter = IncidentReporter(errors, mailer, settings)
+    reporter = IncidentReporter(errors, mailer, settings, metrics=metrics)
     updater = RecordUpdater(customers)
     incidents = Incidents(reporter)
     announced: list[str] = []
@@ -148,7 +148,13 @@ def make_world(**overrides: Any) -> World:
     sms_optouts = InMemorySmsOptOuts()
     profile = ProfileUpdates(customers, sync_queue, sync_state, reporter)
     profile_sync = ProfileSync(
-        customers, platform, sync_state, reporter, mailing_list=mailchimp, sms_optouts=sms_optouts
+        customers,
+        platform,
+        sync_state,
+        reporter,
+        metrics=metrics,
+        mailing_list=mailchimp,
+        sms_optouts=sms_optouts,
     )
 
     def on_joined(record: CustomerRecord) -> None:  # as wiring._announce_join

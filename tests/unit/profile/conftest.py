@@ -22,6 +22,7 @@ from tests.fakes import (
     InMemorySmsOptOuts,
     InMemorySyncState,
     RecordingMailingList,
+    RecordingMetrics,
 )
 
 
@@ -91,9 +92,12 @@ def world() -> World:
     mailer = CapturingMailer()
     queue = InMemoryQueue(fifo=True)
     settings = Settings(admin_emails=("ops@example.com",), stage="test")
-    incidents = IncidentReporter(errors, mailer, settings)
+    metrics = RecordingMetrics()
+    incidents = IncidentReporter(errors, mailer, settings, metrics=metrics)
     updates = ProfileUpdates(customers, queue, state, incidents)
-    sync = ProfileSync(customers, platform, state, incidents, mailing_list=mailchimp, sms_optouts=sms)
+    sync = ProfileSync(
+        customers, platform, state, incidents, metrics=metrics, mailing_list=mailchimp, sms_optouts=sms
+    )
     admin = AdminErrors(errors, lambda _name: queue)
     return World(
         customers, platform, state, mailchimp, sms, errors, mailer, queue, incidents, updates, sync, admin

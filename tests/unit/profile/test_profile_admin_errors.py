@@ -10,8 +10,9 @@ import pytest
 from loyalty_bridge import errors
 from loyalty_bridge.models.messages import SyncedFields
 from loyalty_bridge.models.records import DEFAULT_ACTION, ErrorCategory, ErrorRecord
+from loyalty_bridge.privacy import error_id_for
 from loyalty_bridge.services.admin import error_detail, error_view
-from loyalty_bridge.services.incidents import error_id_for, error_route
+from loyalty_bridge.services.incidents import error_route
 from tests.unit.profile.conftest import World
 
 

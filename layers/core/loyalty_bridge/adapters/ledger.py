@@ -80,6 +80,7 @@ from loyalty_bridge.models.domain import (
     Reward,
 )
 from loyalty_bridge.observability import logger
+from loyalty_bridge.privacy import normalize_email
 from loyalty_bridge.services import card_numbers
 from loyalty_bridge.services.earn_rules import (
     Earn,
@@ -114,10 +115,6 @@ _EXPIRY_INDEX = "EXPIRY#DUE"
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().casefold()
 
 
 def _iso(moment: datetime) -> str:

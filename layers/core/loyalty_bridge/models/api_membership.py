@@ -49,11 +49,6 @@ def normalize_mobile(value: object) -> object:
     return compact
 
 
-def normalize_email(value: str) -> str:
-    """How two emails are compared (A4): trimmed, case-insensitive."""
-    return value.strip().lower()
-
-
 CustomerId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+-]+$"),

@@ -21,7 +21,7 @@ from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import ErrorRecord, ErrorStatus, utcnow
 from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import ErrorStore, MessageQueue
-from loyalty_bridge.services.incidents import masked_text, masked_value
+from loyalty_bridge.privacy import masked_text, masked_value
 
 QUEUE_NAMES = ("membership", "profile_sync", "order")
 

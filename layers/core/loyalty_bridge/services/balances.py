@@ -27,8 +27,9 @@ transaction as the points): wiring gives services no recorder there.
 from __future__ import annotations
 
 from loyalty_bridge import errors
-from loyalty_bridge.observability import logger, pseudonym
+from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import BalanceSnapshots, LoyaltyPlatform
+from loyalty_bridge.privacy import pseudonym
 
 
 class BalanceRecorder:

@@ -29,39 +29,14 @@ from loyalty_bridge.models.api_checkout import (
 from loyalty_bridge.models.checkout_records import RedemptionRecord, RedemptionStatus
 from loyalty_bridge.models.domain import LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord, utcnow
-from loyalty_bridge.observability import MetricName, logger, pseudonym
-from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, Metrics
+from loyalty_bridge.privacy import pseudonym
 from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.order_lines import as_platform_sees
 from loyalty_bridge.settings import Settings
 
 Clock = Callable[[], datetime]
-
-
-class MetricSink(Protocol):
-    """Business metrics (names from observability.MetricName only)."""
-
-    def count(self, name: str, value: float = 1) -> None: ...
-
-    def milliseconds(self, name: str, value: float) -> None: ...
-
-
-class PowertoolsMetrics:
-    """MetricSink over the shared Powertools Metrics (flushed by ``@metrics.log_metrics``)."""
-
-    def count(self, name: str, value: float = 1) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        from loyalty_bridge.observability import metrics
-
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-
-    def milliseconds(self, name: str, value: float) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        from loyalty_bridge.observability import metrics
-
-        metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
 
 
 def customer_or_404(customers: CustomerRepository, customer_id: str) -> CustomerRecord:
@@ -90,7 +65,7 @@ class CheckoutService:
         customers: CustomerRepository,
         store: CheckoutStore,
         settings: Settings,
-        metrics: MetricSink | None = None,
+        metrics: Metrics,
         clock: Clock = utcnow,
         new_id: Callable[[], str] = new_redemption_id,
         balances: BalanceRecorder | None = None,
@@ -100,7 +75,7 @@ class CheckoutService:
         self._customers = customers
         self._store = store
         self._settings = settings
-        self._metrics = metrics or PowertoolsMetrics()
+        self._metrics = metrics
         self._clock = clock
         self._new_id = new_id
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from loyalty_bridge.models.messages import PROFILE_SYNC_KINDS, Envelope, ProfileChange
 from loyalty_bridge.models.records import ErrorCategory, ErrorRecord
-from loyalty_bridge.services.incidents import error_id_for
+from loyalty_bridge.privacy import error_id_for
 
 RAW_LIMIT = 2000
 QUEUE_NAMES = ("membership", "profile_sync", "order")

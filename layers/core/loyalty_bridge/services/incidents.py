@@ -6,7 +6,7 @@ attempted, for whom (masked), what the platform answered, what to do (``record.a
 where to read the full change (``error_route``: the admin read of one error) and how to
 replay. The email never carries unmasked contact data (docs/SECURITY.md).
 
-Callers build the ErrorRecord with a deterministic ``error_id`` (``error_id_for``) and a
+Callers build the ErrorRecord with a deterministic ``error_id`` (``privacy.error_id_for``) and a
 ``replay`` = ``{"queue": "membership"|"profile_sync"|"order", "body": <envelope dict>}``.
 Workers that process a replayed message (``Envelope.replay_of``) call ``resolve`` once it
 went through.
@@ -15,47 +15,16 @@ went through.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, ErrorStatus
-from loyalty_bridge.observability import MetricName, count_metric, logger, mask_email, mask_phone, pseudonym
-from loyalty_bridge.ports import ErrorStore, Mailer
+from loyalty_bridge.models.records import ErrorRecord, ErrorStatus
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import ErrorStore, Mailer, Metrics
+from loyalty_bridge.privacy import masked_text, masked_value, pseudonym
 from loyalty_bridge.settings import Settings
-
-_EMAIL_IN_TEXT = re.compile(r"[^\s@\"'<>,;:()\[\]{}]+@[^\s@\"'<>,;:()\[\]{}]+\.[A-Za-z]{2,}")
-_PHONE_IN_TEXT = re.compile(r"\+\d[\d .-]{6,}\d|\b\d{9,15}\b")
-_EMAIL_KEYS = ("email", "email_address")
-_PHONE_KEYS = ("mobile", "phone")
-
-
-def error_id_for(category: ErrorCategory | str, *parts: str) -> str:
-    """Deterministic error id, e.g. ``account_update:msg-123:platform``: one failure, one id."""
-    return ":".join([ErrorCategory(category).value, *parts])
-
-
-def masked_text(text: str, limit: int = 500) -> str:
-    """Free text (a platform's answer, a raw message) with addresses and phone numbers masked."""
-    text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)[:limit]
-
-
-def masked_value(key: str, value: Any) -> Any:
-    """Personal contact data in an email is masked; an admin recognises it, nobody harvests it."""
-    if isinstance(value, Mapping):
-        return {str(k): masked_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked_value(key, v) for v in value]
-    if isinstance(value, str) and value:
-        lowered = key.lower()
-        if any(lowered.endswith(name) for name in _EMAIL_KEYS) or "@" in value:
-            return mask_email(value)
-        if any(lowered.endswith(name) for name in _PHONE_KEYS):
-            return mask_phone(value)
-    return value
 
 
 def _render(value: Any) -> str:
@@ -95,7 +64,7 @@ def email_text(record: ErrorRecord, stage: str) -> str:
         f"What was attempted: {record.attempted}",
         f"For: customer {record.customer_id or '(unknown)'}"
         + (f", {record.subject_id}" if record.subject_id else ""),
-        f"What the platform answered: {record.platform_answer or '(no answer)'}",
+        f"What the platform answered: {masked_text(record.platform_answer) or '(no answer)'}",
     ]
     read_route = error_route(record.error_id)
     if record.change_before is not None or record.change_after is not None:
@@ -119,10 +88,11 @@ def email_text(record: ErrorRecord, stage: str) -> str:
 class IncidentReporter:
     """Stores failures that need a human and tells the admins once."""
 
-    def __init__(self, store: ErrorStore, mailer: Mailer, settings: Settings) -> None:
+    def __init__(self, store: ErrorStore, mailer: Mailer, settings: Settings, *, metrics: Metrics) -> None:
         self._store = store
         self._mailer = mailer
         self._settings = settings
+        self._metrics = metrics
 
     def report(self, record: ErrorRecord) -> bool:
         """Store ``record`` once per error id; email the admins once. True when it is new.
@@ -139,7 +109,7 @@ class IncidentReporter:
             "new": new,
         }
         if new:
-            count_metric(MetricName.ERRORS_RECORDED, category=record.category.value)
+            self._metrics.count_by(MetricName.ERRORS_RECORDED, category=record.category.value)
             logger.warning("incident recorded", extra=log_context)
         else:
             logger.info("incident repeated", extra=log_context)

@@ -8,27 +8,25 @@ phone.py (A7, A8), summary.py (A6).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, Member, MemberProfile
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
-from loyalty_bridge.observability import logger, mask_email, metrics, pseudonym
+from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import (
     CustomerRepository,
     IncidentSink,
     LoyaltyPlatform,
     MessageQueue,
 )
+from loyalty_bridge.privacy import error_id_for, mask_card, mask_email, pseudonym
 from loyalty_bridge.services.balances import BalanceRecorder
-from loyalty_bridge.services.incidents import error_id_for
 
 KIND_CREATE = "membership.create"
 KIND_ATTACH = "membership.attach"
@@ -42,29 +40,6 @@ REASON_ATTACH_REFUSED = "attach_refused"
 REASON_ATTACH_EXPIRED = "attach_expired"
 
 _SAVE_ATTEMPTS = 5
-_EMAIL_LIKE = re.compile(r"[^\s@<>\"']+@[^\s@<>\"']+")
-
-
-class MetricsSink(Protocol):
-    def add_metric(self, name: str, unit: MetricUnit, value: float) -> None: ...
-
-
-def count(sink: MetricsSink, name: str) -> None:
-    sink.add_metric(name=name, unit=MetricUnit.Count, value=1)
-
-
-def default_metrics() -> MetricsSink:
-    return metrics
-
-
-def mask_card(number: str | None) -> str:
-    return f"****{number[-4:]}" if number else "(none)"
-
-
-def platform_answer(exc: errors.BridgeError) -> str:
-    """What the platform said, for an admin: code and message, any email in it masked."""
-    detail = _EMAIL_LIKE.sub(lambda m: mask_email(m.group(0)), exc.detail)
-    return f"{exc.code}: {detail}"
 
 
 def profile_of(record: CustomerRecord, *, mobile: str | None = None) -> MemberProfile:

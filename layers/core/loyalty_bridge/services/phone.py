@@ -26,23 +26,19 @@ from loyalty_bridge.models.api_membership import CardChoice
 from loyalty_bridge.models.domain import CardState, Consents, LoyaltyStatus, Member
 from loyalty_bridge.models.records import CustomerRecord
 from loyalty_bridge.models.verification import Challenge, Purpose
-from loyalty_bridge.observability import MetricName, logger, mask_phone, pseudonym
-from loyalty_bridge.ports import LoyaltyPlatform, MessageQueue, SmsSender
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import LoyaltyPlatform, MessageQueue, Metrics, SmsSender
+from loyalty_bridge.privacy import mask_card, mask_phone, platform_answer, pseudonym
 from loyalty_bridge.services.membership import (
     KIND_CREATE,
     REASON_ALREADY_LINKED,
     Incidents,
     Linker,
-    MetricsSink,
     RecordUpdater,
-    count,
     create_request,
-    default_metrics,
     envelope,
-    mask_card,
     not_joined_reason,
     pending_create,
-    platform_answer,
     profile_of,
     send,
     settled_by_refusal,
@@ -82,7 +78,7 @@ class PhoneService:
         queue: MessageQueue,
         *,
         consents: ConsentSync,
-        metrics: MetricsSink | None = None,
+        metrics: Metrics,
     ) -> None:
         self._updater = updater
         self._platform = platform
@@ -92,7 +88,7 @@ class PhoneService:
         self._linker = linker
         self._queue = queue
         self._consents = consents
-        self._metrics = metrics or default_metrics()
+        self._metrics = metrics
 
     def start(self, customer_id: str, mobile: str) -> Challenge:
         self._updater.load(customer_id)
@@ -200,27 +196,27 @@ class PhoneService:
                     update={"status": LoyaltyStatus.NOT_JOINED, "status_reason": reason, **settled}
                 ),
             )
-            count(self._metrics, MetricName.JOIN_REFUSED)
+            self._metrics.count(MetricName.JOIN_REFUSED)
             self._incidents.new_account(
                 refused, envelope(KIND_CREATE, refused, {"join": True}), platform_answer(exc)
             )
             raise errors.Refused(JOIN_REFUSED, code="join_refused") from exc
         saved = self._link(record, member)
-        count(self._metrics, MetricName.JOINS)
+        self._metrics.count(MetricName.JOINS)
         return saved
 
     def _attach(self, record: CustomerRecord, member: Member) -> CustomerRecord:
         # The account's consents follow through the profile sync (the consent change queued
         # by confirm, then the full push announced by the join).
         saved = self._link(record, member)
-        count(self._metrics, MetricName.ATTACH_COMPLETED)
+        self._metrics.count(MetricName.ATTACH_COMPLETED)
         return saved
 
     def _link(self, record: CustomerRecord, member: Member) -> CustomerRecord:
         try:
             return self._linker.link(record.customer_id, member)
         except errors.Conflict as exc:
-            count(self._metrics, MetricName.ATTACH_FAILED)
+            self._metrics.count(MetricName.ATTACH_FAILED)
             self._incidents.attach(
                 record,
                 member.card.number,
@@ -308,7 +304,7 @@ class PhoneService:
         except errors.Conflict as exc:
             if exc.code == "version_conflict":
                 raise
-            count(self._metrics, MetricName.ATTACH_FAILED)
+            self._metrics.count(MetricName.ATTACH_FAILED)
             self._incidents.attach(
                 record,
                 member.card.number,

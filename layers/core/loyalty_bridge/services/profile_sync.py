@@ -27,12 +27,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.api_membership import normalize_email
 from loyalty_bridge.models.api_profile import MailchimpWebhook
 from loyalty_bridge.models.domain import (
     AudienceMember,
@@ -50,17 +49,18 @@ from loyalty_bridge.models.messages import (
     SyncedFields,
 )
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
-from loyalty_bridge.observability import MetricName, count_metric, logger, pseudonym
+from loyalty_bridge.observability import MetricName, logger
 from loyalty_bridge.ports import (
     CustomerRepository,
     IncidentSink,
     LoyaltyPlatform,
     MailingList,
     MessageQueue,
+    Metrics,
     SmsOptOutList,
     SyncStateStore,
 )
-from loyalty_bridge.services.incidents import error_id_for, masked_text
+from loyalty_bridge.privacy import error_id_for, masked_text, normalize_email, pseudonym
 from loyalty_bridge.services.queue_policy import FailurePolicy, Verdict
 
 QUEUE_NAME = "profile_sync"
@@ -81,16 +81,6 @@ SMS_KEYS = ("mobile", "consent_sms")
 
 _TARGET_WORDS = {PLATFORM: "the loyalty platform", MAILCHIMP: "Mailchimp", SMS: "the SMS opt-out list"}
 _MAX_UPDATE_TRIES = 5
-
-
-class Incidents(Protocol):
-    """services.incidents.IncidentReporter as the profile sync uses it."""
-
-    def report(self, record: ErrorRecord) -> bool: ...
-
-    def resolve(self, error_id: str | None, *, note: str = ...) -> bool: ...
-
-    def replay_failed(self, error_id: str | None, *, note: str = ...) -> bool: ...
 
 
 # ---------------------------------------------------------------------------- messages
@@ -249,7 +239,7 @@ class ProfileUpdates:
         customers: CustomerRepository,
         queue: MessageQueue,
         state: SyncStateStore,
-        incidents: Incidents,
+        incidents: IncidentSink,
     ) -> None:
         self._customers = customers
         self._queue = queue
@@ -506,8 +496,9 @@ class ProfileSync:
         customers: CustomerRepository,
         platform: LoyaltyPlatform,
         state: SyncStateStore,
-        incidents: Incidents,
+        incidents: IncidentSink,
         *,
+        metrics: Metrics,
         mailing_list: MailingList | None = None,
         sms_optouts: SmsOptOutList | None = None,
         policy: FailurePolicy | None = None,
@@ -517,6 +508,7 @@ class ProfileSync:
         self._platform = platform
         self._state = state
         self._incidents = incidents
+        self._metrics = metrics
         self._mailing_list = mailing_list
         self._sms = sms_optouts
         self._policy = policy or FailurePolicy()
@@ -562,11 +554,11 @@ class ProfileSync:
                     after=change.values,
                     receive_count=receive_count,
                 )
-                count_metric(MetricName.SYNC_FAILED, target=target)
+                self._metrics.count_by(MetricName.SYNC_FAILED, target=target)
                 outcome.failed.append(target)
                 continue
             if applied:
-                count_metric(MetricName.SYNC_SUCCEEDED, target=target)
+                self._metrics.count_by(MetricName.SYNC_SUCCEEDED, target=target)
                 outcome.applied.append(target)
             else:
                 outcome.skipped.append(target)

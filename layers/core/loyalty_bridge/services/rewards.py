@@ -26,10 +26,10 @@ from loyalty_bridge.models.domain import (
     Reward,
 )
 from loyalty_bridge.models.records import ErrorCategory, ErrorRecord
-from loyalty_bridge.observability import logger, pseudonym
+from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.privacy import error_id_for, pseudonym
 from loyalty_bridge.services.balances import BalanceRecorder
-from loyalty_bridge.services.incidents import error_id_for
 
 # Crockford base32 without I, L, O, U: easy to read out and to type.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
