@@ -19,6 +19,7 @@ from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.settings import get_settings
 from loyalty_bridge.signing import StaticSigningKeys
 from tests.fake_core import InMemoryIdempotencyStore
+from tests.fakes import RecordingMetrics
 from tests.lambda_harness import FakeLambdaContext, load_event, load_function, signed_http_event
 from tests.unit.checkout.conftest import Shop
 
@@ -193,7 +194,7 @@ def test_an_unreadable_order_message_is_recorded_at_once_and_consumed(shop: Shop
     worker = load_function("order_worker")
     event = load_event("order_worker_order_post.json")
     event["Records"][0]["body"] = "{not an order"
-    incidents = IncidentReporter(shop.error_store, shop.mailer, shop.settings)
+    incidents = IncidentReporter(shop.error_store, shop.mailer, shop.settings, metrics=RecordingMetrics())
     answer = worker.handle(event, FakeLambdaContext(), service=shop.orders, incidents=incidents)
     assert answer["batchItemFailures"] == []
     [incident] = shop.error_store.records.values()

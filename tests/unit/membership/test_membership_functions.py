@@ -17,6 +17,7 @@ from loyalty_bridge.models.records import ErrorCategory
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.signing import StaticSigningKeys
 from tests.fake_core import InMemoryIdempotencyStore
+from tests.fakes import RecordingMetrics
 from tests.lambda_harness import FakeLambdaContext, load_event, load_function, signed_http_event
 from tests.unit.membership.conftest import World
 
@@ -239,7 +240,7 @@ def test_worker_gives_up_on_the_delivery_queue_max_receives_names(
 def test_worker_records_an_unreadable_message_at_once(worker: ModuleType, world: World) -> None:
     event = _sqs_event(world)
     event["Records"][0]["body"] = "[]"
-    reporter = IncidentReporter(world.errors, world.mailer, world.settings)
+    reporter = IncidentReporter(world.errors, world.mailer, world.settings, metrics=RecordingMetrics())
     result = worker.handle(event, FakeLambdaContext(), world.enrolment, incidents=reporter)
     assert result == {"batchItemFailures": []}
     [incident] = world.errors.records.values()
