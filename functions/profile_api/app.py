@@ -1,6 +1,6 @@
 """Profile API (P1, P3): profile changes and opt-ins. The web change is saved at once and
 answered 202; the platform, Mailchimp and the SMS opt-out list are updated in the background,
-in the customer's order (services/profile_sync.py)."""
+in the customer's order (services/profile_updates.py, then services/profile_sync.py)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord
 from loyalty_bridge.services.admin import AdminErrors
 from loyalty_bridge.services.incidents import IncidentReporter
-from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates, SyncOutcome
+from loyalty_bridge.services.profile_sync import ProfileSync, SyncOutcome
+from loyalty_bridge.services.profile_updates import ProfileUpdates
 from loyalty_bridge.settings import Settings
 from tests.fakes import (
     CapturingMailer,
