@@ -71,3 +71,38 @@ def test_services_use_powertools_only_through_the_logger() -> None:
             elif module == "loyalty_bridge.observability" and POWERTOOLS_OBJECTS & set(names):
                 found.append(f"{_where(path, line)} imports {sorted(POWERTOOLS_OBJECTS & set(names))}")
     assert found == [], f"services take metrics and tracing through ports: {found}"
+
+
+def _api_handlers() -> list[Path]:
+    """functions/*/app.py that serve HTTP routes (they build a resolver with make_resolver)."""
+    return [
+        path for path in sorted((ROOT / "functions").glob("*/app.py")) if "make_resolver(" in path.read_text()
+    ]
+
+
+def test_api_handlers_take_their_services_from_one_holder() -> None:
+    """Routes read ``services.<name>`` (a HandlerServices subclass a test can fill with fakes);
+    only the holder's class body names wiring."""
+    handlers = _api_handlers()
+    assert {path.parent.name for path in handlers} >= {"admin_api", "membership_api", "mailchimp_webhook"}
+    found = []
+    for path in handlers:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        holders = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.ClassDef)
+            and any(isinstance(base, ast.Name) and base.id == "HandlerServices" for base in node.bases)
+        ]
+        inside = {id(node) for holder in holders for node in ast.walk(holder)}
+        uses = [
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "wiring"
+            and id(node) not in inside
+        ]
+        if uses:
+            found.append(f"{path.relative_to(ROOT)} calls wiring outside its Services at lines {uses}")
+    assert found == [], found
