@@ -184,7 +184,7 @@ def _membership_parts() -> tuple[RecordUpdater, Incidents, Linker]:
 
 
 def _announce_join(record: CustomerRecord) -> None:
-    from loyalty_bridge.services.profile_sync import announce_join
+    from loyalty_bridge.services.sync_queue import announce_join
 
     announce_join(queue("profile_sync"), incident_reporter(), record)
 
@@ -462,7 +462,8 @@ if TYPE_CHECKING:
     from loyalty_bridge.adapters.mailchimp import MailchimpAudience, MailchimpCredentials
     from loyalty_bridge.adapters.profile_sync_state import DynamoSyncState
     from loyalty_bridge.adapters.sms_optouts import DynamoSmsOptOuts
-    from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates
+    from loyalty_bridge.services.profile_sync import ProfileSync
+    from loyalty_bridge.services.profile_updates import ProfileUpdates
 
 
 @cached
@@ -523,7 +524,7 @@ def mailing_list() -> MailchimpAudience | None:
 
 @cached
 def profile_updates() -> ProfileUpdates:
-    from loyalty_bridge.services.profile_sync import ProfileUpdates
+    from loyalty_bridge.services.profile_updates import ProfileUpdates
 
     return ProfileUpdates(customers(), queue("profile_sync"), sync_state(), incident_reporter())
 

@@ -18,9 +18,11 @@ from loyalty_bridge.services.enrolment import EnrolmentService, Outcome
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
 from loyalty_bridge.services.phone import PhoneService
-from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates, SyncOutcome, announce_join
+from loyalty_bridge.services.profile_sync import ProfileSync, SyncOutcome
+from loyalty_bridge.services.profile_updates import ProfileUpdates
 from loyalty_bridge.services.signup import SignupService
 from loyalty_bridge.services.summary import SummaryService
+from loyalty_bridge.services.sync_queue import announce_join
 from loyalty_bridge.services.verification import CodeBook
 from loyalty_bridge.settings import Settings
 from tests.fakes import (

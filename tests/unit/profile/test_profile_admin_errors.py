@@ -8,22 +8,11 @@ from __future__ import annotations
 import pytest
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.messages import SyncedFields
 from loyalty_bridge.models.records import DEFAULT_ACTION, ErrorCategory, ErrorRecord
 from loyalty_bridge.privacy import error_id_for
 from loyalty_bridge.services.admin import error_detail, error_view
 from loyalty_bridge.services.incidents import error_route
-from tests.unit.profile.conftest import World
-
-
-def refused_email_change(world: World) -> ErrorRecord:
-    world.customer("c-1", mobile="+15550000001")
-    world.run()
-    world.platform.fail_next("update_profile", errors.DuplicateMember(field="email"))
-    world.updates.update_profile("c-1", SyncedFields(email="taken@example.org", mobile="+15559876543"))
-    world.run()
-    [record] = world.errors.records.values()
-    return record
+from tests.unit.profile.conftest import World, refused_email_change
 
 
 def test_the_admin_read_of_one_error_has_the_full_change_the_listing_masks(world: World) -> None:

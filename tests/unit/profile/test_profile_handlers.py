@@ -1,5 +1,6 @@
 """The worker and DLQ handlers on fakes: FIFO order under failure, unreadable bodies, DLQ
-records. (API handlers run against moto in tests/integration/profile.)"""
+records. (The API handlers: test_profile_api.py, test_profile_admin_api.py,
+test_profile_mailchimp_webhook.py; over moto in tests/integration/profile.)"""
 
 from __future__ import annotations
 

@@ -160,12 +160,3 @@ class IncidentReporter:
         except errors.NotFound:
             return False
         return True
-
-
-def resolve(error_id: str | None, *, note: str = "replayed successfully") -> bool:
-    """Convenience for handlers: resolve through the warm container's reporter."""
-    if not error_id:
-        return False
-    from loyalty_bridge import wiring
-
-    return wiring.incident_reporter().resolve(error_id, note=note)

@@ -31,7 +31,7 @@ from loyalty_bridge.services.membership import (
     pending_create,
     send,
 )
-from loyalty_bridge.services.profile_sync import queue_or_record, snapshot_message
+from loyalty_bridge.services.sync_queue import queue_or_record, snapshot_message
 from loyalty_bridge.settings import Settings
 
 # The fields a repeated POST /v1/customers must repeat exactly to count as the same signup.
