@@ -1,6 +1,6 @@
 """Admin API (admin-scoped keys): list the failures that need a human, newest first and
 paged (contact data masked), read one in full to fix it by hand, replay one after a manual
-fix (P2), or close one fixed by hand."""
+fix (P2), or close one fixed by hand. Stores and staff users (R6)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ from loyalty_bridge.models.api_admin import (
     ResolvedError,
     ResolveError,
     StatusName,
+)
+from loyalty_bridge.models.stores import (
+    DirectoryId,
+    PutStaff,
+    PutStore,
+    StaffMember,
+    StaffPage,
+    Store,
+    StorePage,
 )
 from loyalty_bridge.observability import logger, metrics, tracer
 from loyalty_bridge.services.admin import error_detail, error_view
@@ -65,6 +74,32 @@ def replay_error(error_id: ErrorId) -> Response[ReplayAccepted]:
 def resolve_error(error_id: ErrorId, body: Annotated[ResolveError, Body()]) -> ResolvedError:
     record = wiring.admin_errors().resolve(unquote(error_id), note=body.note)
     return ResolvedError(error_id=record.error_id, status=record.status)
+
+
+# ---------------------------------------------------------------- stores and staff (R6)
+
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=1024)]
+
+
+@app.put("/v1/admin/stores/<store_id>")
+def put_store(store_id: Annotated[DirectoryId, Path()], body: Annotated[PutStore, Body()]) -> Store:
+    return wiring.store_directory().put_store(store_id, body)
+
+
+@app.get("/v1/admin/stores")
+def list_stores(limit: PageLimit = 100, cursor: Cursor = None) -> StorePage:
+    return wiring.store_directory().stores(limit=limit, cursor=cursor or None)
+
+
+@app.put("/v1/admin/staff/<staff_id>")
+def put_staff(staff_id: Annotated[DirectoryId, Path()], body: Annotated[PutStaff, Body()]) -> StaffMember:
+    return wiring.store_directory().put_staff(staff_id, body)
+
+
+@app.get("/v1/admin/staff")
+def list_staff(limit: PageLimit = 100, cursor: Cursor = None) -> StaffPage:
+    return wiring.store_directory().staff(limit=limit, cursor=cursor or None)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

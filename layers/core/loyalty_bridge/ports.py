@@ -29,6 +29,7 @@ from loyalty_bridge.models.domain import (
     Reward,
 )
 from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
+from loyalty_bridge.models.stores import DirectoryLookup, StaffMember, Store
 from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
 
 
@@ -316,3 +317,36 @@ class SyncStateStore(Protocol):
         ...
 
     def customer_for_email(self, email: str) -> str | None: ...
+
+
+# ---------------------------------------------------------------- stores and staff (R6)
+
+
+class StoreRegistry(Protocol):
+    """Points of sale and staff users, kept by the bridge (BridgeTable; in-memory in tests)."""
+
+    def put_store(self, store: Store) -> None:
+        """Register or change a store (and mark the directory as in use)."""
+        ...
+
+    def put_staff(self, staff: StaffMember) -> None:
+        """Register or change a staff user; UnknownStore, writing nothing, when
+        ``staff.store_id`` is not a registered store (checked in the same write)."""
+        ...
+
+    def list_stores(self, *, limit: int, cursor: str | None) -> tuple[list[Store], str | None]: ...
+
+    def list_staff(self, *, limit: int, cursor: str | None) -> tuple[list[StaffMember], str | None]: ...
+
+    def lookup(self, store_id: str | None, staff_id: str | None) -> DirectoryLookup:
+        """Whether any store is registered, and the store and staff user named: ONE read
+        (this is on the order path)."""
+        ...
+
+
+class StoreCheck(Protocol):
+    """services.stores.StoreDirectory as the order, quote and adjustment services see it."""
+
+    def check(self, store_id: str | None, staff_id: str | None) -> None:
+        """UnknownStore / UnknownStaff when the operation's store or staff user is refused."""
+        ...

@@ -401,7 +401,11 @@ def checkout_service() -> CheckoutService:
     from loyalty_bridge.services.checkout import CheckoutService
 
     return CheckoutService(
-        platform=platform(), customers=customers(), store=checkout_store(), settings=settings()
+        platform=platform(),
+        customers=customers(),
+        store=checkout_store(),
+        settings=settings(),
+        stores=store_directory(),
     )
 
 
@@ -416,7 +420,30 @@ def order_service() -> OrderService:
         queue=queue("order"),
         incidents=incident_reporter(),
         settings=settings(),
+        stores=store_directory(),
     )
+
+
+# ---------------------------------------------------------------- stores and staff (R6)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.adapters.stores import DynamoStoreRegistry
+    from loyalty_bridge.services.stores import StoreDirectory
+
+
+@cached
+def store_registry() -> DynamoStoreRegistry:
+    from loyalty_bridge.adapters.stores import DynamoStoreRegistry
+
+    return DynamoStoreRegistry(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def store_directory() -> StoreDirectory:
+    """Stores and staff users; ``check`` is what orders, quotes and adjustments call."""
+    from loyalty_bridge.services.stores import StoreDirectory
+
+    return StoreDirectory(store_registry())
 
 
 # ---------------------------------------------------------------- profile sync (P1-P5), Mailchimp

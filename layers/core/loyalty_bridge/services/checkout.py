@@ -29,7 +29,7 @@ from loyalty_bridge.models.checkout_records import RedemptionRecord, RedemptionS
 from loyalty_bridge.models.domain import LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger, pseudonym
-from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, StoreCheck
 from loyalty_bridge.services.order_lines import as_platform_sees
 from loyalty_bridge.settings import Settings
 
@@ -91,8 +91,10 @@ class CheckoutService:
         metrics: MetricSink | None = None,
         clock: Clock = utcnow,
         new_id: Callable[[], str] = new_redemption_id,
+        stores: StoreCheck | None = None,
     ) -> None:
         self._platform = platform
+        self._stores = stores  # R6: quotes at unregistered stores are refused
         self._customers = customers
         self._store = store
         self._settings = settings
@@ -103,6 +105,8 @@ class CheckoutService:
     # ------------------------------------------------------------------ C1, C3
 
     def quote(self, request: QuoteRequest) -> QuoteResponse:
+        if self._stores is not None:
+            self._stores.check(request.store_id, request.staff_id)
         member_id = None
         if request.customer_id is not None:
             member_id = joined_member_id(customer_or_404(self._customers, request.customer_id))

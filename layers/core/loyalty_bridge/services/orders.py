@@ -43,7 +43,7 @@ from loyalty_bridge.models.domain import LoyaltyStatus, OrderResult, PlatformOrd
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger, pseudonym
-from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, MessageQueue
+from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, MessageQueue, StoreCheck
 from loyalty_bridge.services.checkout import Clock, MetricSink, PowertoolsMetrics, customer_or_404
 from loyalty_bridge.services.incidents import error_id_for
 from loyalty_bridge.services.order_lines import platform_lines
@@ -131,8 +131,10 @@ class OrderService:
         metrics: MetricSink | None = None,
         clock: Clock = utcnow,
         deadline_seconds: float | None = None,
+        stores: StoreCheck | None = None,
     ) -> None:
         self._platform = platform
+        self._stores = stores  # R6: orders at unregistered stores are refused
         self._customers = customers
         self._store = store
         self._queue = queue
@@ -150,6 +152,8 @@ class OrderService:
         existing = self._store.get_order(request.order_id)
         if existing is not None:
             return self._repeat(existing, request)
+        if self._stores is not None:  # before anything is stored: a refused order changes nothing
+            self._stores.check(request.store_id, request.staff_id)
         loyalty, member_id = self._whose(request.customer_id)
         if loyalty is OrderLoyalty.MEMBER and request.redemption_id:
             self._check_redemption(request.redemption_id, request.customer_id)
