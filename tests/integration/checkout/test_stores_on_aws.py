@@ -92,8 +92,10 @@ def test_the_registry_writes_lists_and_looks_up_in_one_read(aws: Provisioned) ->
 
     found = registry.lookup("S1", "ann")
     assert found.any_store is True
-    assert found.store is not None and found.store.channel is Channel.WEBSHOP
-    assert found.staff is not None and found.staff.store_id == "S1"
+    assert found.store is not None
+    assert found.store.channel is Channel.WEBSHOP
+    assert found.staff is not None
+    assert found.staff.store_id == "S1"
     assert registry.lookup("S9", "bob").store is None
 
 
