@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
 from loyalty_bridge.models.domain import (
     AudienceMember,
@@ -28,6 +29,7 @@ from loyalty_bridge.models.domain import (
     ReversalResult,
     Reward,
 )
+from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
 from loyalty_bridge.models.stores import DirectoryLookup, StaffMember, Store
 from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
@@ -103,6 +105,20 @@ class LoyaltyPlatform(Protocol):
 
     def coupons(self, member_id: str) -> list[Coupon]:
         """The member's coupons, newest first (unused ones stay available)."""
+        ...
+
+    # ---- card stock (seed 000) and the profile read (seed 002, A9)
+
+    def import_cards(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
+        """Add each number as an unregistered physical card (A4: the first customer to
+        attach it gives it their details). Idempotent by number: one known already (from
+        this or any batch, or a card in use) is counted ``already_known`` and left as it is;
+        numbers that fail services.card_stock.screen are answered ``invalid``."""
+        ...
+
+    def member_profile(self, member_id: str) -> LoyaltyProfile:
+        """What the account holds about the person and the required fields (A9) it lacks.
+        MemberNotFound when there is no such member."""
         ...
 
 

@@ -27,6 +27,7 @@ import random
 import re
 import socket
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -39,6 +40,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
 from loyalty_bridge import errors
+from loyalty_bridge.models.card_stock import CardImportResult, InvalidReason
 from loyalty_bridge.models.domain import (
     Balance,
     Basket,
@@ -59,6 +61,7 @@ from loyalty_bridge.models.domain import (
     Reward,
     RewardKind,
 )
+from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.observability import MetricName, logger
 from loyalty_bridge.observability import metrics as _default_metrics
 from loyalty_bridge.settings import Settings
@@ -249,6 +252,25 @@ class _CouponOut(_Wire):
 
 class _CouponListOut(_Wire):
     coupons: list[_CouponOut]
+
+
+class _InvalidCardOut(_Wire):
+    number: str
+    reason: InvalidReason
+
+
+class _CardImportOut(_Wire):
+    batch_id: str
+    imported: Count
+    already_known: Count
+    invalid: list[_InvalidCardOut] = Field(default_factory=list)
+    invalid_count: Count = 0
+
+
+class _LoyaltyProfileOut(_Wire):
+    member_id: str = Field(min_length=1)
+    profile: _ProfileOut
+    missing_fields: list[str] = Field(default_factory=list)
 
 
 class _QuoteOut(_Wire):
@@ -535,6 +557,28 @@ class RestPlatform:
     def coupons(self, member_id: str) -> list[Coupon]:
         wire = self._call("listCoupons", "GET", f"/v1/members/{_seg(member_id)}/coupons", _CouponListOut)
         return [self._convert(Coupon, item, "listCoupons") for item in wire.coupons]
+
+    # ------------------------------------------------------------ card stock, profile read
+
+    def import_cards(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
+        """Import is idempotent by number on the platform, so each call gets its own key:
+        its retries are one write, and a later import of the same batch answers what it
+        finds then (everything ``already_known``) rather than the first import's counts."""
+        wire = self._call(
+            "importCards",
+            "POST",
+            "/v1/cards/import",
+            _CardImportOut,
+            body={"batch_id": batch_id, "cards": list(numbers)},
+            idempotency_key=f"cards:{batch_id}:{uuid.uuid4().hex}",
+        )
+        return self._convert(CardImportResult, wire, "importCards")
+
+    def member_profile(self, member_id: str) -> LoyaltyProfile:
+        wire = self._call(
+            "getMemberProfile", "GET", f"/v1/members/{_seg(member_id)}/profile", _LoyaltyProfileOut
+        )
+        return self._convert(LoyaltyProfile, wire, "getMemberProfile")
 
     # ------------------------------------------------------------ transport
 
