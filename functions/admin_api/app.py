@@ -23,6 +23,13 @@ from loyalty_bridge.models.api_admin import (
     ResolveError,
     StatusName,
 )
+from loyalty_bridge.models.card_stock import (
+    MAX_CARDS_PER_REQUEST,
+    MAX_IMPORT_BODY_BYTES,
+    BatchId,
+    CardImportRequest,
+    CardImportResult,
+)
 from loyalty_bridge.models.stores import (
     DirectoryId,
     PutStaff,
@@ -34,8 +41,11 @@ from loyalty_bridge.models.stores import (
 )
 from loyalty_bridge.observability import logger, metrics, tracer
 from loyalty_bridge.services.admin import error_detail, error_view
+from loyalty_bridge.services.card_stock import import_request
 
-app = make_resolver(scope="admin")
+CARD_IMPORT = "/v1/admin/cards/import"
+
+app = make_resolver(scope="admin", body_limits={CARD_IMPORT: MAX_IMPORT_BODY_BYTES})
 
 ErrorId = Annotated[str, Path(min_length=1, max_length=400)]
 
@@ -74,6 +84,27 @@ def replay_error(error_id: ErrorId) -> Response[ReplayAccepted]:
 def resolve_error(error_id: ErrorId, body: Annotated[ResolveError, Body()]) -> ResolvedError:
     record = wiring.admin_errors().resolve(unquote(error_id), note=body.note)
     return ResolvedError(error_id=record.error_id, status=record.status)
+
+
+# ---------------------------------------------------------------- card stock (seed 000)
+
+_IMPORT_BODY = {
+    "required": True,
+    "description": f"JSON, or text/csv with one number a line (header optional) and ?batch_id=; "
+    f"at most {MAX_CARDS_PER_REQUEST} numbers and {MAX_IMPORT_BODY_BYTES // 1024} KiB a request",
+    "content": {
+        "application/json": {"schema": CardImportRequest.model_json_schema()},
+        "text/csv": {"schema": {"type": "string", "examples": ["card_number\n6100000000000009\n"]}},
+    },
+}
+
+
+@app.post(CARD_IMPORT, openapi_extensions={"requestBody": _IMPORT_BODY})
+def import_cards(batch_id: Annotated[BatchId | None, Query()] = None) -> CardImportResult:
+    # The body is read here, not by a typed Body(): it is JSON or CSV.
+    event = app.current_event
+    batch, numbers = import_request(event.headers.get("content-type"), event.decoded_body or "", batch_id)
+    return wiring.card_stock().import_batch(batch, numbers)
 
 
 # ---------------------------------------------------------------- stores and staff (R6)

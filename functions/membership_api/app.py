@@ -1,5 +1,6 @@
 """Membership API (A1-A8): signup, join, attach a card by emailed code, phone code, merge,
-login summary; rewards redeemed for coupons and the customer's coupons (R4).
+login summary; rewards redeemed for coupons and the customer's coupons (R4); the loyalty
+profile to prefill the storefront's form (seed 002).
 
 Thin: typed bodies in, one service call, status out. Signatures, Idempotency-Key and
 problem+json come from make_resolver(); errors are raised as domain errors.
@@ -36,9 +37,11 @@ from loyalty_bridge.models.api_membership import (
     RewardId,
     StartPhone,
 )
+from loyalty_bridge.models.loyalty_profile import ProfilePrefill
 from loyalty_bridge.observability import logger, metrics, tracer
 from loyalty_bridge.services.attach import AttachService
 from loyalty_bridge.services.phone import PhoneService
+from loyalty_bridge.services.prefill import PrefillService
 from loyalty_bridge.services.rewards import RewardsService
 from loyalty_bridge.services.signup import SignupService
 from loyalty_bridge.services.summary import SummaryService
@@ -58,6 +61,7 @@ class Services:
     attach: AttachService | None = None
     phone: PhoneService | None = None
     rewards: RewardsService | None = None
+    prefill: PrefillService | None = None
 
     def signup_service(self) -> SignupService:
         return self.signup or wiring.signup_service()
@@ -73,6 +77,9 @@ class Services:
 
     def rewards_service(self) -> RewardsService:
         return self.rewards or wiring.rewards_service()
+
+    def prefill_service(self) -> PrefillService:
+        return self.prefill or wiring.prefill_service()
 
 
 services = Services()
@@ -189,6 +196,11 @@ def redeem_reward(
 def coupons(customer_id: Annotated[CustomerId, Path()]) -> CouponList:
     found = services.rewards_service().coupons(customer_id)
     return CouponList(coupons=[CouponView.of(coupon) for coupon in found])
+
+
+@app.get(f"{CUSTOMER}/loyalty/profile")
+def loyalty_profile(customer_id: Annotated[CustomerId, Path()]) -> ProfilePrefill:
+    return services.prefill_service().profile(customer_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

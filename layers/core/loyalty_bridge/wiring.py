@@ -424,6 +424,27 @@ def order_service() -> OrderService:
     )
 
 
+# ---------------------------------------------------------------- card stock (seed 000), prefill (seed 002)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.services.card_stock import CardStock
+    from loyalty_bridge.services.prefill import PrefillService
+
+
+@cached
+def card_stock() -> CardStock:
+    from loyalty_bridge.services.card_stock import CardStock
+
+    return CardStock(platform())
+
+
+@cached
+def prefill_service() -> PrefillService:
+    from loyalty_bridge.services.prefill import PrefillService
+
+    return PrefillService(customers(), platform())
+
+
 # ---------------------------------------------------------------- stores and staff (R6)
 
 if TYPE_CHECKING:

@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from loyalty_bridge import errors
 from loyalty_bridge.models.card_stock import (
     MAX_CARDS_PER_REQUEST,
     MAX_INVALID_LISTED,
+    CardImportRequest,
     CardImportResult,
     InvalidCard,
     InvalidReason,
@@ -130,3 +133,30 @@ class CardStock:
             },
         )
         return answer
+
+
+def import_request(content_type: str | None, text: str, batch_id: str | None) -> tuple[str, list[str]]:
+    """The batch id and numbers of a POST /v1/admin/cards/import: a JSON CardImportRequest,
+    or a ``text/csv`` body (one number a line) with ``?batch_id=``."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "text/csv":
+        if not batch_id:
+            raise errors.InvalidInput(
+                "A CSV import needs ?batch_id=.", errors=[{"field": "batch_id", "message": "required"}]
+            )
+        return batch_id, csv_numbers(text)
+    try:
+        body = CardImportRequest.model_validate_json(text or "{}")
+    except ValidationError as exc:
+        raise errors.InvalidInput(
+            "The request has invalid or missing fields.",
+            errors=[
+                {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                for e in exc.errors(include_input=False, include_url=False)[:20]
+            ],
+        ) from None
+    if batch_id and batch_id != body.batch_id:
+        raise errors.InvalidInput(
+            "?batch_id= and the body's batch_id differ.", errors=[{"field": "batch_id", "message": "differs"}]
+        )
+    return body.batch_id, list(body.cards)
