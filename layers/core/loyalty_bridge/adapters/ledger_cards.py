@@ -1,18 +1,21 @@
 """Card stock on the built-in ledger's LedgerTable: ``DynamoDbLedger.import_cards``.
 
 Each number becomes ``CARD#{number}`` / ``CARD`` (kind physical, state unregistered, the
-batch it came in), the same item ``attach_card`` turns into a member's card. Numbers go in
-TransactWriteItems of up to 100 puts, each ``attribute_not_exists(pk)``: a number known
-already (an earlier batch, a card in use) fails its condition, is counted ``already_known``
-and never overwritten (a registered card keeps its member); the rest of its chunk is
-written again without it. 10,000 numbers are about 100 calls.
+batch it came in), the same item ``attach_card`` turns into a member's card. Per chunk of
+100 numbers: one BatchGetItem finds the numbers that are cards already (so a repeated
+batch costs reads only), then each new one is a conditional PutItem
+(``attribute_not_exists(pk)``, a few in parallel): a number another import wrote meanwhile
+fails its condition. Either way a known number is counted ``already_known`` and never
+overwritten (a registered card keeps its member). Single puts, not transactions: a card
+stands alone, and a put costs half a transactional write.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,34 +31,31 @@ from loyalty_bridge.services.card_stock import result, screen
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-CHUNK = 100  # TransactWriteItems' item limit
+CHUNK = 100  # BatchGetItem's key limit
+WRITERS = 8  # parallel puts (boto3 clients are thread-safe)
 _MAX_TRIES = 8
 _SERIALIZER = TypeSerializer()
-_BUSY = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 
 def import_cards(
-    db: DynamoDBClient,
-    table: str,
-    batch_id: str,
-    numbers: Sequence[str],
-    *,
-    now: datetime | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    db: DynamoDBClient, table: str, batch_id: str, numbers: Sequence[str], *, now: datetime | None = None
 ) -> CardImportResult:
     screened = screen(numbers)
     stamp = (now or datetime.now(UTC)).isoformat()
     imported = known = 0
-    for start in range(0, len(screened.valid), CHUNK):
-        added, skipped = _write_chunk(
-            db, table, batch_id, stamp, screened.valid[start : start + CHUNK], sleep
-        )
-        imported += added
-        known += skipped
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="card-import") as pool:
+        for start in range(0, len(screened.valid), CHUNK):
+            chunk = screened.valid[start : start + CHUNK]
+            existing = _known(db, table, chunk)
+            new = [n for n in chunk if n not in existing]
+            written = sum(pool.map(lambda n: _put_card(db, table, n, batch_id, stamp), new))
+            imported += written
+            known += len(existing) + len(new) - written
     return result(batch_id, imported, known, screened.invalid)
 
 
-def _card_put(table: str, number: str, batch_id: str, stamp: str) -> dict[str, Any]:
+def _put_card(db: DynamoDBClient, table: str, number: str, batch_id: str, stamp: str) -> bool:
+    """True when written, False when the number is a card already."""
     item = {
         "pk": f"CARD#{number}",
         "sk": "CARD",
@@ -65,46 +65,42 @@ def _card_put(table: str, number: str, batch_id: str, stamp: str) -> dict[str, A
         "batch_id": batch_id,
         "imported_at": stamp,
     }
-    return {
-        "Put": {
-            "TableName": table,
-            "Item": {k: _SERIALIZER.serialize(v) for k, v in item.items()},
-            "ConditionExpression": "attribute_not_exists(pk)",
+    try:
+        db.put_item(
+            TableName=table,
+            Item={k: _SERIALIZER.serialize(v) for k, v in item.items()},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "ConditionalCheckFailedException":
+            return False
+        if code in RETRYABLE_CODES:
+            raise PlatformUnavailable("ledger card import: DynamoDB busy; send the batch again") from None
+        raise PlatformError("ledger card import failed", code="ledger_error", aws_code=code) from exc
+    except BotoCoreError:
+        raise PlatformUnavailable("ledger card import: DynamoDB unreachable; send the batch again") from None
+    return True
+
+
+def _known(db: DynamoDBClient, table: str, numbers: list[str]) -> set[str]:
+    """The numbers of ``numbers`` (at most 100) that are cards already."""
+    found: set[str] = set()
+    request: dict[str, Any] = {
+        table: {
+            "Keys": [{"pk": {"S": f"CARD#{n}"}, "sk": {"S": "CARD"}} for n in numbers],
+            "ProjectionExpression": "pk",
         }
     }
-
-
-def _write_chunk(
-    db: DynamoDBClient,
-    table: str,
-    batch_id: str,
-    stamp: str,
-    chunk: list[str],
-    sleep: Callable[[float], None],
-) -> tuple[int, int]:
-    """(written, known already) for one chunk of distinct numbers."""
-    pending = list(chunk)
-    known = 0
     for attempt in range(_MAX_TRIES):
-        if not pending:
-            return 0, known
         try:
-            db.transact_write_items(TransactItems=[_card_put(table, n, batch_id, stamp) for n in pending])  # type: ignore[misc]
-            return len(pending), known
-        except ClientError as exc:
-            code = error_code(exc)
-            reasons = [str(r.get("Code", "")) for r in exc.response.get("CancellationReasons", [])]
-            if code == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
-                exists = {
-                    pending[i] for i, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"
-                }
-                known += len(exists)
-                pending = [n for n in pending if n not in exists]
-                continue
-            busy = code in RETRYABLE_CODES or code == "TransactionConflictException" or _BUSY & set(reasons)
-            if not busy:
-                raise PlatformError("ledger card import failed", code="ledger_error", aws_code=code) from exc
-        except BotoCoreError:
-            pass  # unreachable for a moment: try again below
-        sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not secrets
-    raise PlatformUnavailable("ledger busy: card import did not complete; send the batch again")
+            answer = db.batch_get_item(RequestItems=request)
+        except (ClientError, BotoCoreError):
+            raise PlatformUnavailable("ledger card import: DynamoDB unreachable or busy") from None
+        for item in answer.get("Responses", {}).get(table, []):
+            found.add(str(item["pk"]["S"]).removeprefix("CARD#"))
+        request = dict(answer.get("UnprocessedKeys") or {})
+        if not request:
+            return found
+        time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not a secret
+    raise PlatformUnavailable("ledger card import: reads throttled; send the batch again")
