@@ -30,6 +30,7 @@ from loyalty_bridge.errors import (
     ProfileIncomplete,
     RewardNotFound,
 )
+from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.domain import (
     Balance,
     Basket,
@@ -52,8 +53,11 @@ from loyalty_bridge.models.domain import (
     ReversalResult,
     Reward,
 )
+from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.privacy import normalize_email
 from loyalty_bridge.services import card_numbers
+from loyalty_bridge.services.card_stock import result as card_stock_result
+from loyalty_bridge.services.card_stock import screen
 from loyalty_bridge.services.earn_rules import (
     Earn,
     EarnInput,
@@ -776,3 +780,22 @@ class InMemoryPlatform:
         self._enter("coupons", member_id=member_id)
         owner = self._owner(member_id).member.member_id
         return list(reversed(self.coupon_list.get(owner, [])))
+
+    # ------------------------------------------------------------------ card stock, profile read
+
+    def import_cards(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
+        """Card stock, idempotent by number (services.card_stock.screen decides validity)."""
+        self._enter("import_cards", batch_id=batch_id, numbers=list(numbers))
+        screened = screen(numbers)
+        imported = 0
+        for number in screened.valid:
+            if number not in self.cards:
+                self.cards[number] = (CardKind.PHYSICAL, CardState.UNREGISTERED, None)
+                imported += 1
+        return card_stock_result(batch_id, imported, len(screened.valid) - imported, screened.invalid)
+
+    def member_profile(self, member_id: str) -> LoyaltyProfile:
+        self._enter("member_profile", member_id=member_id)
+        member = self.get_member(member_id)
+        missing = self.rules.missing_profile_fields(member.profile)
+        return LoyaltyProfile(member_id=member.member_id, profile=member.profile, missing_fields=missing)

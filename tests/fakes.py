@@ -492,3 +492,44 @@ class RecordingMetrics:
 
     def of(self, name: str) -> list[float]:
         return [value for metric, _, value, _ in self.values if metric == name]
+
+
+class InMemoryStoreRegistry:
+    """StoreRegistry (ports.py): stores and staff users; ``lookups`` counts the reads the
+    order path makes (one per checked operation at most)."""
+
+    def __init__(self) -> None:
+        self.stores: dict[str, Any] = {}
+        self.staff: dict[str, Any] = {}
+        self.lookups = 0
+
+    def put_store(self, store: Any) -> None:
+        self.stores[store.store_id] = store
+
+    def put_staff(self, staff: Any) -> None:
+        from loyalty_bridge.errors import UnknownStore
+
+        if staff.store_id is not None and staff.store_id not in self.stores:
+            raise UnknownStore("The staff member's store is not registered.")
+        self.staff[staff.staff_id] = staff
+
+    def _page(self, items: dict[str, Any], limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+        keys = sorted(k for k in items if cursor is None or k > cursor)
+        page = keys[:limit]
+        return [items[k] for k in page], (page[-1] if len(keys) > limit else None)
+
+    def list_stores(self, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+        return self._page(self.stores, limit, cursor)
+
+    def list_staff(self, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+        return self._page(self.staff, limit, cursor)
+
+    def lookup(self, store_id: str | None, staff_id: str | None) -> Any:
+        from loyalty_bridge.models.stores import DirectoryLookup
+
+        self.lookups += 1
+        return DirectoryLookup(
+            any_store=bool(self.stores),
+            store=self.stores.get(store_id) if store_id is not None else None,
+            staff=self.staff.get(staff_id) if staff_id is not None else None,
+        )

@@ -1,5 +1,6 @@
 """Membership API (A1-A8): signup, join, attach a card by emailed code, phone code, merge,
-login summary; rewards redeemed for coupons and the customer's coupons (R4).
+login summary; rewards redeemed for coupons and the customer's coupons (R4); the loyalty
+profile to prefill the storefront's form (seed 002).
 
 Thin: typed bodies in, one service call, status out. Signatures, Idempotency-Key and
 problem+json come from make_resolver(); errors are raised as domain errors.
@@ -36,6 +37,7 @@ from loyalty_bridge.models.api_membership import (
     RewardId,
     StartPhone,
 )
+from loyalty_bridge.models.loyalty_profile import ProfilePrefill
 from loyalty_bridge.observability import logger, metrics, tracer
 
 app = make_resolver()
@@ -52,6 +54,7 @@ class Services(HandlerServices):
     attach = Wired(wiring.attach_service)
     phone = Wired(wiring.phone_service)
     rewards = Wired(wiring.rewards_service)
+    prefill = Wired(wiring.prefill_service)
 
 
 services = Services()
@@ -170,6 +173,11 @@ def redeem_reward(
 def coupons(customer_id: Annotated[CustomerId, Path()]) -> CouponList:
     found = services.rewards.coupons(customer_id)
     return CouponList(coupons=[CouponView.of(coupon) for coupon in found])
+
+
+@app.get(f"{CUSTOMER}/loyalty/profile")
+def loyalty_profile(customer_id: Annotated[CustomerId, Path()]) -> ProfilePrefill:
+    return services.prefill.profile(customer_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

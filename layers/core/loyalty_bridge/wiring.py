@@ -437,6 +437,7 @@ def checkout_service() -> CheckoutService:
         settings=settings(),
         metrics=metrics(),
         balances=balance_recorder(),
+        stores=store_directory(),
     )
 
 
@@ -453,7 +454,51 @@ def order_service() -> OrderService:
         settings=settings(),
         metrics=metrics(),
         balances=balance_recorder(),
+        stores=store_directory(),
     )
+
+
+# ---------------------------------------------------------------- card stock (seed 000), prefill (seed 002)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.services.card_stock import CardStock
+    from loyalty_bridge.services.prefill import PrefillService
+
+
+@cached
+def card_stock() -> CardStock:
+    from loyalty_bridge.services.card_stock import CardStock
+
+    return CardStock(platform())
+
+
+@cached
+def prefill_service() -> PrefillService:
+    from loyalty_bridge.services.prefill import PrefillService
+
+    return PrefillService(customers(), platform())
+
+
+# ---------------------------------------------------------------- stores and staff (R6)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.adapters.stores import DynamoStoreRegistry
+    from loyalty_bridge.services.stores import StoreDirectory
+
+
+@cached
+def store_registry() -> DynamoStoreRegistry:
+    from loyalty_bridge.adapters.stores import DynamoStoreRegistry
+
+    return DynamoStoreRegistry(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def store_directory() -> StoreDirectory:
+    """Stores and staff users; ``check`` is what orders, quotes and adjustments call."""
+    from loyalty_bridge.services.stores import StoreDirectory
+
+    return StoreDirectory(store_registry())
 
 
 # ---------------------------------------------------------------- profile sync (P1-P5), Mailchimp

@@ -57,6 +57,7 @@ from loyalty_bridge.errors import (
     ProfileIncomplete,
     RewardNotFound,
 )
+from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.domain import (
     Balance,
     Basket,
@@ -79,6 +80,7 @@ from loyalty_bridge.models.domain import (
     ReversalResult,
     Reward,
 )
+from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.observability import logger
 from loyalty_bridge.privacy import normalize_email
 from loyalty_bridge.services import card_numbers
@@ -1659,3 +1661,17 @@ class DynamoDbLedger:
                 ScanIndexForward=False,
             )
         ]
+
+    # ------------------------------------------------------------------ card stock and profile read
+
+    def import_cards(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
+        """Card stock (seed 000), idempotent by number: adapters/ledger_cards.py."""
+        from loyalty_bridge.adapters.ledger_cards import import_cards
+
+        return import_cards(self._db, self._table, batch_id, numbers, now=self._clock())
+
+    def member_profile(self, member_id: str) -> LoyaltyProfile:
+        """Seed 002: the member's profile and the required fields (A9) it lacks."""
+        member = self.get_member(member_id)
+        missing = self._rules.missing_profile_fields(member.profile)
+        return LoyaltyProfile(member_id=member.member_id, profile=member.profile, missing_fields=missing)

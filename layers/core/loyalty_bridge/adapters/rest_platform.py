@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,9 +25,11 @@ from loyalty_bridge import errors
 from loyalty_bridge.adapters.rest_transport import PlatformHttp, PlatformNotConfigured
 from loyalty_bridge.adapters.rest_wire import (
     BalanceOut,
+    CardImportOut,
     CouponListOut,
     CouponOut,
     HoldOut,
+    LoyaltyProfileOut,
     MemberListOut,
     MemberOut,
     OrderResultOut,
@@ -34,6 +37,7 @@ from loyalty_bridge.adapters.rest_wire import (
     ReversalResultOut,
     RewardListOut,
 )
+from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.domain import (
     Balance,
     Basket,
@@ -50,6 +54,7 @@ from loyalty_bridge.models.domain import (
     ReversalResult,
     Reward,
 )
+from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.ports import Metrics
 from loyalty_bridge.settings import Settings
 
@@ -284,6 +289,28 @@ class RestPlatform:
     def coupons(self, member_id: str) -> list[Coupon]:
         wire = self._api.call("listCoupons", "GET", f"/v1/members/{_seg(member_id)}/coupons", CouponListOut)
         return [self._convert(Coupon, item, "listCoupons") for item in wire.coupons]
+
+    # ------------------------------------------------------------ card stock, profile read
+
+    def import_cards(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
+        """Import is idempotent by number on the platform, so each call gets its own key:
+        its retries are one write, and a later import of the same batch answers what it
+        finds then (everything ``already_known``) rather than the first import's counts."""
+        wire = self._api.call(
+            "importCards",
+            "POST",
+            "/v1/cards/import",
+            CardImportOut,
+            body={"batch_id": batch_id, "cards": list(numbers)},
+            idempotency_key=f"cards:{batch_id}:{uuid.uuid4().hex}",
+        )
+        return self._convert(CardImportResult, wire, "importCards")
+
+    def member_profile(self, member_id: str) -> LoyaltyProfile:
+        wire = self._api.call(
+            "getMemberProfile", "GET", f"/v1/members/{_seg(member_id)}/profile", LoyaltyProfileOut
+        )
+        return self._convert(LoyaltyProfile, wire, "getMemberProfile")
 
     def _member(self, wire: MemberOut) -> Member:
         return self._convert(Member, wire, "member")

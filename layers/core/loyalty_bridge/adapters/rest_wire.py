@@ -15,6 +15,7 @@ from typing import Annotated, Final
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
+from loyalty_bridge.models.card_stock import InvalidReason
 from loyalty_bridge.models.domain import CardKind, CardState, CouponStanding, CouponStatus, RewardKind
 
 # The contract allows any number of decimals: spend split over a refund of a discounted
@@ -161,6 +162,25 @@ class ReversalResultOut(Wire):
     points_returned: Count = 0
     shortfall: Count = 0
     balance: Count
+
+
+class InvalidCardOut(Wire):
+    number: str
+    reason: InvalidReason
+
+
+class CardImportOut(Wire):
+    batch_id: str
+    imported: Count
+    already_known: Count
+    invalid: list[InvalidCardOut] = Field(default_factory=list)
+    invalid_count: Count = 0
+
+
+class LoyaltyProfileOut(Wire):
+    member_id: str = Field(min_length=1)
+    profile: ProfileOut
+    missing_fields: list[str] = Field(default_factory=list)
 
 
 class ErrorOut(BaseModel):

@@ -90,6 +90,7 @@ class QuoteRequest(Strict):
     redeem_points: Annotated[int, Field(ge=0, le=100_000_000)] = 0
     channel: Channel = Channel.WEBSHOP
     store_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    staff_id: Annotated[str, StringConstraints(max_length=64)] | None = None  # R6: checked, not priced
 
     def to_basket(self) -> Basket:
         return Basket(

@@ -30,7 +30,7 @@ from loyalty_bridge.models.checkout_records import RedemptionRecord, RedemptionS
 from loyalty_bridge.models.domain import LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger
-from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, Metrics
+from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, Metrics, StoreCheck
 from loyalty_bridge.privacy import pseudonym
 from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.order_lines import as_platform_sees
@@ -69,9 +69,11 @@ class CheckoutService:
         clock: Clock = utcnow,
         new_id: Callable[[], str] = new_redemption_id,
         balances: BalanceRecorder | None = None,
+        stores: StoreCheck | None = None,
     ) -> None:
         self._balances = balances  # REST: the login summary's balance (services/balances.py)
         self._platform = platform
+        self._stores = stores  # R6: quotes at unregistered stores are refused
         self._customers = customers
         self._store = store
         self._settings = settings
@@ -82,6 +84,8 @@ class CheckoutService:
     # ------------------------------------------------------------------ C1, C3
 
     def quote(self, request: QuoteRequest) -> QuoteResponse:
+        if self._stores is not None:
+            self._stores.check(request.store_id, request.staff_id)
         member_id = None
         if request.customer_id is not None:
             member_id = joined_member_id(customer_or_404(self._customers, request.customer_id))

@@ -48,6 +48,7 @@ from loyalty_bridge.ports import (
     LoyaltyPlatform,
     MessageQueue,
     Metrics,
+    StoreCheck,
 )
 from loyalty_bridge.privacy import platform_answer, pseudonym
 from loyalty_bridge.services.balances import BalanceRecorder
@@ -113,9 +114,11 @@ class OrderService:
         clock: Clock = utcnow,
         deadline_seconds: float | None = None,
         balances: BalanceRecorder | None = None,
+        stores: StoreCheck | None = None,
     ) -> None:
         self._platform = platform
         self._balances = balances  # REST: the login summary's balance (services/balances.py)
+        self._stores = stores  # R6: orders at unregistered stores are refused
         self._customers = customers
         self._store = store
         self._queue = queue
@@ -133,6 +136,8 @@ class OrderService:
         existing = self._store.get_order(request.order_id)
         if existing is not None:
             return self._repeat(existing, request)
+        if self._stores is not None:  # before anything is stored: a refused order changes nothing
+            self._stores.check(request.store_id, request.staff_id)
         loyalty, member_id = self._whose(request.customer_id)
         if loyalty is OrderLoyalty.MEMBER and request.redemption_id:
             self._check_redemption(request.redemption_id, request.customer_id)
