@@ -15,10 +15,14 @@ from typing import Any
 
 from loyalty_bridge import errors
 from loyalty_bridge.models import domain
+from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.domain import Card, CardKind, CardState, Consents, Coupon, Member, MemberProfile
+from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.program import account as rules
 from loyalty_bridge.program import card_numbers
 from loyalty_bridge.program.account import Account
+from loyalty_bridge.program.card_stock import result as card_stock_result
+from loyalty_bridge.program.card_stock import screen
 from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.program.members import changed_profile, normalize_email
 from loyalty_bridge.program.referrals import new_referral_code, normalize_referral_code
@@ -261,3 +265,22 @@ class FakeMembers:
                 or self.rules.accumulate_only(account.member.profile),
             }
         )
+
+    # ------------------------------------------------------------------ card stock, profile read
+
+    @_port
+    def import_cards(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
+        """Card stock, idempotent by number (program.card_stock.screen decides validity)."""
+        screened = screen(numbers)
+        imported = 0
+        for number in screened.valid:
+            if number not in self.cards:
+                self.cards[number] = (CardKind.PHYSICAL, CardState.UNREGISTERED, None)
+                imported += 1
+        return card_stock_result(batch_id, imported, len(screened.valid) - imported, screened.invalid)
+
+    @_port
+    def member_profile(self, member_id: str) -> LoyaltyProfile:
+        member = self.get_member(member_id)
+        missing = self.rules.missing_profile_fields(member.profile)
+        return LoyaltyProfile(member_id=member.member_id, profile=member.profile, missing_fields=missing)

@@ -131,7 +131,10 @@ class InMemoryPlatform(FakeMembers):
         acc = self._load(member_id) if member_id is not None else None
         if acc is not None:
             self._commit(acc)
-        return rules.quote(acc, self.rules, basket, redeem_points)
+        owner = acc.member_id if acc else None
+        return rules.quote(
+            acc, self.rules, basket, redeem_points, lambda: self._coupon_check(owner, basket.promo_code)
+        )
 
     @_port
     def hold_points(
@@ -186,20 +189,40 @@ class InMemoryPlatform(FakeMembers):
             acc, self.rules, order, pending_days=self.settings.pending_days, now=now
         )
         self.orders[order.order_id] = credited.record
-        self._commit(acc, credited.entry)
+        result, entry = credited.answer(self._use_coupon(acc, order.promo_code))
+        self._commit(acc, entry)
         referred_by = order_rules.referrer_owed_bonus(self.rules, acc)
         if referred_by is not None and order_rules.referral_entry_id(acc.member_id) not in self.ledger:
             referrer = self._load(referred_by)
             self._commit(
                 referrer, order_rules.credit_referral_bonus(self.rules, referrer, acc.member_id, now)
             )
-        code = order_rules.coupon_code(order.promo_code)
+        return result
+
+    def _coupon(self, promo_code: str | None) -> tuple[MemberAccount, list[Coupon], Coupon] | None:
+        """R4: the coupon a promo code names: its holder's owner (A8), the holder's list, it."""
+        code = reward_rules.coupon_code(promo_code)
         for holder in self.accounts.values():
-            found = order_rules.find_coupon(holder.coupons, code)
-            used = order_rules.use_coupon(found) if found and self._owner(holder.member_id) is acc else None
-            if found is not None and used is not None:
-                holder.coupons[holder.coupons.index(found)] = used
-        return credited.result
+            found = order_rules.find_coupon(holder.coupons, code) if code else None
+            if found is not None:
+                return self._owner(holder.member_id), holder.coupons, found
+        return None
+
+    def _coupon_check(self, owner: str | None, promo_code: str | None) -> domain.CouponCheck | None:
+        found = self._coupon(promo_code)
+        return (
+            None if found is None else reward_rules.coupon_check(found[2], yours=found[0].member_id == owner)
+        )
+
+    def _use_coupon(self, acc: MemberAccount, promo_code: str | None) -> domain.CouponStanding | None:
+        found = self._coupon(promo_code)
+        if found is None:
+            return None
+        holder_owner, issued, coupon = found
+        used, refused = order_rules.use_coupon(coupon, yours=holder_owner is acc)
+        if used is not None:
+            issued[issued.index(coupon)] = used
+        return refused
 
     @_port
     def reverse(self, member_id: str, reversal: domain.Reversal) -> domain.ReversalResult:

@@ -17,6 +17,7 @@ from loyalty_bridge.models.checkout_records import (
 )
 from loyalty_bridge.models.domain import AudienceMember, OrderResult
 from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, ErrorStatus, SyncState, utcnow
+from loyalty_bridge.privacy import normalize_email
 from tests.fake_platform import FakeClock, InMemoryPlatform  # noqa: F401  (re-exported)
 
 
@@ -28,7 +29,7 @@ class InMemoryCustomers:
         self.member_owner: dict[str, str] = {}  # member_id -> customer_id
         self.card_owner: dict[str, str] = {}  # card_number -> customer_id
         self.customer_member: dict[str, str] = {}  # customer_id -> member_id
-        self.email_index: dict[str, set[str]] = {}  # trimmed lowercased email -> customer ids
+        self.email_index: dict[str, set[str]] = {}  # privacy.normalize_email(email) -> customer ids
 
     def get(self, customer_id: str) -> CustomerRecord | None:
         record = self.records.get(customer_id)
@@ -38,7 +39,7 @@ class InMemoryCustomers:
         if record.customer_id in self.records:
             return False
         self.records[record.customer_id] = record.model_copy(deep=True)
-        self.email_index.setdefault(record.email.strip().lower(), set()).add(record.customer_id)
+        self.email_index.setdefault(normalize_email(record.email), set()).add(record.customer_id)
         return True
 
     def save(self, record: CustomerRecord, *, expected_version: int) -> CustomerRecord:
@@ -47,14 +48,14 @@ class InMemoryCustomers:
             raise Conflict("The customer was changed by another request; try again.", code="version_conflict")
         saved = record.model_copy(update={"version": expected_version + 1, "updated_at": utcnow()}, deep=True)
         self.records[record.customer_id] = saved
-        old, new = current.email.strip().lower(), saved.email.strip().lower()
+        old, new = normalize_email(current.email), normalize_email(saved.email)
         if old != new:
             self.email_index.get(old, set()).discard(record.customer_id)
             self.email_index.setdefault(new, set()).add(record.customer_id)
         return saved.model_copy(deep=True)
 
     def customers_with_email(self, email: str) -> list[str]:
-        return sorted(self.email_index.get(email.strip().lower(), set()))
+        return sorted(self.email_index.get(normalize_email(email), set()))
 
     def relink_member(
         self, customer_id: str, *, from_member_id: str, from_card: str, to_member_id: str, to_card: str
@@ -346,10 +347,10 @@ class InMemorySyncState:
         self.states[(customer_id, target)] = state
 
     def remember_email(self, email: str, customer_id: str) -> None:
-        self.emails[email.strip().lower()] = customer_id
+        self.emails[normalize_email(email)] = customer_id
 
     def customer_for_email(self, email: str) -> str | None:
-        return self.emails.get(email.strip().lower())
+        return self.emails.get(normalize_email(email))
 
 
 class RecordingMailingList:
@@ -456,10 +457,79 @@ class InMemoryBalanceSnapshots:
 
 
 class RecordingMetrics:
-    """Metrics sink for services: ``counts["Joins"]`` is how often Joins was added."""
+    """ports.Metrics for tests: every metric as ``(name, unit, value, dimensions)``.
+
+    ``counts["Joins"]`` / ``total("Joins")``: how much a Count added up to;
+    ``latencies``: the ``(name, milliseconds)`` recorded; ``of(name)``: every value of one
+    metric, in order."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, float] = {}
+        self.values: list[tuple[str, str, float, dict[str, str]]] = []
 
-    def add_metric(self, name: str, unit: Any, value: float) -> None:
-        self.counts[name] = self.counts.get(name, 0) + value
+    def count(self, name: str, value: float = 1) -> None:
+        self.values.append((name, "Count", value, {}))
+
+    def milliseconds(self, name: str, value: float) -> None:
+        self.values.append((name, "Milliseconds", value, {}))
+
+    def count_by(self, name: str, value: float = 1, **dimensions: str) -> None:
+        self.values.append((name, "Count", value, dict(dimensions)))
+
+    @property
+    def counts(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for name, unit, value, _ in self.values:
+            if unit == "Count":
+                totals[name] = totals.get(name, 0) + value
+        return totals
+
+    @property
+    def latencies(self) -> list[tuple[str, float]]:
+        return [(name, value) for name, unit, value, _ in self.values if unit == "Milliseconds"]
+
+    def total(self, name: str) -> float:
+        return self.counts.get(name, 0)
+
+    def of(self, name: str) -> list[float]:
+        return [value for metric, _, value, _ in self.values if metric == name]
+
+
+class InMemoryStoreRegistry:
+    """StoreRegistry (ports.py): stores and staff users; ``lookups`` counts the reads the
+    order path makes (one per checked operation at most)."""
+
+    def __init__(self) -> None:
+        self.stores: dict[str, Any] = {}
+        self.staff: dict[str, Any] = {}
+        self.lookups = 0
+
+    def put_store(self, store: Any) -> None:
+        self.stores[store.store_id] = store
+
+    def put_staff(self, staff: Any) -> None:
+        from loyalty_bridge.errors import UnknownStore
+
+        if staff.store_id is not None and staff.store_id not in self.stores:
+            raise UnknownStore("The staff member's store is not registered.")
+        self.staff[staff.staff_id] = staff
+
+    def _page(self, items: dict[str, Any], limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+        keys = sorted(k for k in items if cursor is None or k > cursor)
+        page = keys[:limit]
+        return [items[k] for k in page], (page[-1] if len(keys) > limit else None)
+
+    def list_stores(self, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+        return self._page(self.stores, limit, cursor)
+
+    def list_staff(self, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+        return self._page(self.staff, limit, cursor)
+
+    def lookup(self, store_id: str | None, staff_id: str | None) -> Any:
+        from loyalty_bridge.models.stores import DirectoryLookup
+
+        self.lookups += 1
+        return DirectoryLookup(
+            any_store=bool(self.stores),
+            store=self.stores.get(store_id) if store_id is not None else None,
+            staff=self.staff.get(staff_id) if staff_id is not None else None,
+        )

@@ -1,5 +1,6 @@
 """Admin API (admin-scoped keys): list the failures that need a human, newest first and
-paged, replay one after a manual fix (P2), or close one fixed by hand."""
+paged (contact data masked), read one in full to fix it by hand, replay one after a manual
+fix (P2), or close one fixed by hand. Stores and staff users (R6)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,51 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
-from loyalty_bridge.http_api import make_resolver
+from loyalty_bridge.handler_services import HandlerServices, Wired
+from loyalty_bridge.http_api import current_key_id, make_resolver
 from loyalty_bridge.models.api_admin import (
     CategoryName,
+    ErrorDetail,
     ErrorPage,
     ReplayAccepted,
     ResolvedError,
     ResolveError,
     StatusName,
 )
+from loyalty_bridge.models.card_stock import (
+    MAX_CARDS_PER_REQUEST,
+    MAX_IMPORT_BODY_BYTES,
+    BatchId,
+    CardImportRequest,
+    CardImportResult,
+)
+from loyalty_bridge.models.stores import (
+    DirectoryId,
+    PutStaff,
+    PutStore,
+    StaffMember,
+    StaffPage,
+    Store,
+    StorePage,
+)
 from loyalty_bridge.observability import logger, metrics, tracer
-from loyalty_bridge.services.admin import error_view
+from loyalty_bridge.services.admin import error_detail, error_view
+from loyalty_bridge.services.card_stock import import_request
 
-app = make_resolver(scope="admin")
+CARD_IMPORT = "/v1/admin/cards/import"
+
+app = make_resolver(scope="admin", body_limits={CARD_IMPORT: MAX_IMPORT_BODY_BYTES})
+
+
+class Services(HandlerServices):
+    """The services the routes call: from wiring unless a test hands in fake-backed ones."""
+
+    admin_errors = Wired(wiring.admin_errors)
+    card_stock = Wired(wiring.card_stock)
+    store_directory = Wired(wiring.store_directory)
+
+
+services = Services()
 
 ErrorId = Annotated[str, Path(min_length=1, max_length=400)]
 
@@ -36,27 +69,84 @@ def list_errors(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> ErrorPage:
-    records, next_cursor = wiring.admin_errors().list(
+    records, next_cursor = services.admin_errors.list(
         category=category, status=status, limit=limit, cursor=cursor or None
     )
     return ErrorPage(errors=[error_view(record) for record in records], next_cursor=next_cursor)
 
 
+@app.get("/v1/admin/errors/<error_id>")
+def get_error(error_id: ErrorId) -> ErrorDetail:
+    record = services.admin_errors.get(unquote(error_id))
+    # An audit line with ids only: what was read (personal data) never goes to the logs.
+    logger.info(
+        "error read in full by an admin", extra={"error_id": record.error_id, "key_id": current_key_id(app)}
+    )
+    return error_detail(record)
+
+
 @app.post("/v1/admin/errors/<error_id>/replay")
 def replay_error(error_id: ErrorId) -> Response[ReplayAccepted]:
-    record, queue = wiring.admin_errors().replay(unquote(error_id))
+    record, queue = services.admin_errors.replay(unquote(error_id))
     body = ReplayAccepted(error_id=record.error_id, status=record.status, queue=queue)
     return Response(status_code=202, content_type="application/json", body=body)
 
 
 @app.post("/v1/admin/errors/<error_id>/resolve")
 def resolve_error(error_id: ErrorId, body: Annotated[ResolveError, Body()]) -> ResolvedError:
-    record = wiring.admin_errors().resolve(unquote(error_id), note=body.note)
+    record = services.admin_errors.resolve(unquote(error_id), note=body.note)
     return ResolvedError(error_id=record.error_id, status=record.status)
 
 
+# ---------------------------------------------------------------- card stock (seed 000)
+
+_IMPORT_BODY = {
+    "required": True,
+    "description": f"JSON, or text/csv with one number a line (header optional) and ?batch_id=; "
+    f"at most {MAX_CARDS_PER_REQUEST} numbers and {MAX_IMPORT_BODY_BYTES // 1024} KiB a request",
+    "content": {
+        "application/json": {"schema": CardImportRequest.model_json_schema()},
+        "text/csv": {"schema": {"type": "string", "examples": ["card_number\n6100000000000009\n"]}},
+    },
+}
+
+
+@app.post(CARD_IMPORT, openapi_extensions={"requestBody": _IMPORT_BODY})
+def import_cards(batch_id: Annotated[BatchId | None, Query()] = None) -> CardImportResult:
+    # The body is read here, not by a typed Body(): it is JSON or CSV.
+    event = app.current_event
+    batch, numbers = import_request(event.headers.get("content-type"), event.decoded_body or "", batch_id)
+    return services.card_stock.import_batch(batch, numbers)
+
+
+# ---------------------------------------------------------------- stores and staff (R6)
+
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=1024)]
+
+
+@app.put("/v1/admin/stores/<store_id>")
+def put_store(store_id: Annotated[DirectoryId, Path()], body: Annotated[PutStore, Body()]) -> Store:
+    return services.store_directory.put_store(store_id, body)
+
+
+@app.get("/v1/admin/stores")
+def list_stores(limit: PageLimit = 100, cursor: Cursor = None) -> StorePage:
+    return services.store_directory.stores(limit=limit, cursor=cursor or None)
+
+
+@app.put("/v1/admin/staff/<staff_id>")
+def put_staff(staff_id: Annotated[DirectoryId, Path()], body: Annotated[PutStaff, Body()]) -> StaffMember:
+    return services.store_directory.put_staff(staff_id, body)
+
+
+@app.get("/v1/admin/staff")
+def list_staff(limit: PageLimit = 100, cursor: Cursor = None) -> StaffPage:
+    return services.store_directory.staff(limit=limit, cursor=cursor or None)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # a single read carries personal data
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

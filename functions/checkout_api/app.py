@@ -6,7 +6,6 @@ status. Idempotency-Key, signatures and problem+json come from make_resolver().
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -15,6 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
+from loyalty_bridge.handler_services import HandlerServices, Wired
 from loyalty_bridge.http_api import make_resolver
 from loyalty_bridge.models.api_checkout import (
     BusinessIdPath,
@@ -29,26 +29,17 @@ from loyalty_bridge.models.api_checkout import (
     RefundResponse,
 )
 from loyalty_bridge.observability import logger, metrics, tracer
-from loyalty_bridge.services.checkout import CheckoutService
-from loyalty_bridge.services.orders import OrderService
 
 app = make_resolver()
 
 JSON = "application/json"
 
 
-@dataclass
-class Services:
+class Services(HandlerServices):
     """The services the routes call: from wiring unless a test hands in fake-backed ones."""
 
-    checkout: CheckoutService | None = None
-    orders: OrderService | None = None
-
-    def checkout_service(self) -> CheckoutService:
-        return self.checkout or wiring.checkout_service()
-
-    def order_service(self) -> OrderService:
-        return self.orders or wiring.order_service()
+    checkout = Wired(wiring.checkout_service)
+    orders = Wired(wiring.order_service)
 
 
 services = Services()
@@ -61,7 +52,7 @@ def _accepted_or_ok(queued: bool) -> int:
 
 @app.post("/v1/checkout/quote")
 def quote(body: Annotated[QuoteRequest, Body()]) -> QuoteResponse:
-    return services.checkout_service().quote(body)
+    return services.checkout.quote(body)
 
 
 @app.post(
@@ -71,7 +62,7 @@ def quote(body: Annotated[QuoteRequest, Body()]) -> QuoteResponse:
     },
 )
 def hold_points(body: Annotated[RedemptionRequest, Body()]) -> Response[RedemptionResponse]:
-    held = services.checkout_service().hold(body)
+    held = services.checkout.hold(body)
     return Response(status_code=201, content_type=JSON, body=held)
 
 
@@ -80,7 +71,7 @@ def hold_points(body: Annotated[RedemptionRequest, Body()]) -> Response[Redempti
     responses={204: {"description": "Released (or already released or spent)"}},
 )
 def release_hold(redemption_id: Annotated[BusinessIdPath, Path()]) -> Response[None]:
-    services.checkout_service().release(redemption_id)
+    services.checkout.release(redemption_id)
     # An empty body is what Powertools sends as "no content" (None would be sent as "null").
     return Response(status_code=204, body="")  # type: ignore[arg-type]
 
@@ -99,7 +90,7 @@ def release_hold(redemption_id: Annotated[BusinessIdPath, Path()]) -> Response[N
     },
 )
 def post_order(body: Annotated[OrderRequest, Body()]) -> Response[OrderResponse]:
-    answer = services.order_service().place(body)
+    answer = services.orders.place(body)
     return Response(status_code=_accepted_or_ok(answer.status == "queued"), content_type=JSON, body=answer)
 
 
@@ -116,7 +107,7 @@ def post_order(body: Annotated[OrderRequest, Body()]) -> Response[OrderResponse]
 def refund(
     order_id: Annotated[BusinessIdPath, Path()], body: Annotated[RefundRequest, Body()]
 ) -> Response[RefundResponse]:
-    answer = services.order_service().refund(order_id, body)
+    answer = services.orders.refund(order_id, body)
     return Response(status_code=_accepted_or_ok(answer.status == "queued"), content_type=JSON, body=answer)
 
 
@@ -131,7 +122,7 @@ def refund(
     },
 )
 def cancel(order_id: Annotated[BusinessIdPath, Path()]) -> Response[CancelResponse]:
-    answer = services.order_service().cancel(order_id)
+    answer = services.orders.cancel(order_id)
     return Response(status_code=_accepted_or_ok(answer.status == "queued"), content_type=JSON, body=answer)
 
 

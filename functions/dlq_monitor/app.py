@@ -1,6 +1,7 @@
 """DLQ monitor (MembershipDLQ, ProfileSyncDLQ, OrderDLQ): every message that lands in a
 dead-letter queue is recorded as an incident in its category and emailed once. Nothing is
-dropped: if recording fails, the record is reported as failed and stays in the DLQ."""
+dropped: if recording fails, the record is reported as failed and stays in the DLQ. A dead
+replay opens its error again (services.dead_letters decides)."""
 
 from __future__ import annotations
 
@@ -11,30 +12,26 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
-from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.observability import logger, metrics, tracer
-from loyalty_bridge.services.dead_letters import dead_letter_record
+from loyalty_bridge.services import dead_letters
 from loyalty_bridge.services.incidents import IncidentReporter
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_dead_letter(record: SQSRecord, incidents: IncidentReporter | None = None) -> None:
-    reporter = incidents or wiring.incident_reporter()
     receives = int(record.attributes.approximate_receive_count or 0)
-    incident = dead_letter_record(record.body, record.message_id, record.event_source_arn, receives)
-    new = reporter.report(incident)
+    incident, new = dead_letters.record_dead_letter(
+        incidents or wiring.incident_reporter(),
+        record.body,
+        record.message_id,
+        record.event_source_arn,
+        receives,
+    )
     logger.warning(
         "dead letter recorded",
         extra={"error_id": incident.error_id, "category": incident.category.value, "new": new},
     )
-    body = incident.replay.get("body")
-    if isinstance(body, dict):
-        # A replay that died again: its error is open again.
-        replay_of = Envelope.model_validate_json(record.body).replay_of
-        reporter.replay_failed(
-            replay_of, note=f"the replay ended in a dead-letter queue ({incident.error_id})"
-        )
 
 
 def handle(

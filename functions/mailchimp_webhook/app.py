@@ -22,11 +22,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from loyalty_bridge import errors, wiring
+from loyalty_bridge.handler_services import HandlerServices, Wired
 from loyalty_bridge.http_api import make_resolver
 from loyalty_bridge.models.api_profile import MailchimpWebhook, WebhookAnswer
 from loyalty_bridge.observability import logger, metrics, tracer
 
 app = make_resolver(signed=False, idempotent_writes=False)
+
+
+class Services(HandlerServices):
+    """What the routes call: from wiring unless a test hands in fake-backed ones."""
+
+    profile_updates = Wired(wiring.profile_updates)
+    credentials = Wired(wiring.mailchimp_credentials)  # the webhook_secret
+    settings = Wired(wiring.settings)  # the audience (mailchimp_list_id)
+
+
+services = Services()
 
 PATH = "/v1/webhooks/mailchimp"
 Secret = Annotated[str, Query(max_length=256)]
@@ -40,7 +52,7 @@ WRONG_SECRET: dict[int, Any] = {
 
 
 def _check_secret(secret: str) -> None:
-    expected = wiring.mailchimp_credentials().webhook_secret
+    expected = services.credentials.webhook_secret
     if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
         logger.info("mailchimp webhook with a wrong secret")
         raise errors.Unauthorized("The webhook secret is missing or wrong.")
@@ -63,8 +75,8 @@ def receive(secret: Secret = "") -> WebhookAnswer:
         raise errors.InvalidInput("The webhook body is not a Mailchimp event.", errors=fields) from None
     except ValueError:
         raise errors.InvalidInput("The webhook body is not form-encoded.") from None
-    list_id = wiring.settings().mailchimp_list_id
-    result = wiring.profile_updates().apply_mailchimp_event(event, list_id=list_id)
+    list_id = services.settings.mailchimp_list_id
+    result = services.profile_updates.apply_mailchimp_event(event, list_id=list_id)
     return WebhookAnswer.model_validate({"result": result})
 
 

@@ -1,5 +1,6 @@
 """Membership API (A1-A8): signup, join, attach a card by emailed code, phone code, merge,
-login summary; rewards redeemed for coupons and the customer's coupons (R4).
+login summary; rewards redeemed for coupons and the customer's coupons (R4); the loyalty
+profile to prefill the storefront's form (seed 002).
 
 Thin: typed bodies in, one service call, status out. Signatures, Idempotency-Key and
 problem+json come from make_resolver(); errors are raised as domain errors.
@@ -7,7 +8,6 @@ problem+json come from make_resolver(); errors are raised as domain errors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -16,6 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import errors, wiring
+from loyalty_bridge.handler_services import HandlerServices, Wired
 from loyalty_bridge.http_api import current_idempotency_key, make_resolver
 from loyalty_bridge.models.api_membership import (
     AttachCard,
@@ -36,12 +37,8 @@ from loyalty_bridge.models.api_membership import (
     RewardId,
     StartPhone,
 )
+from loyalty_bridge.models.loyalty_profile import ProfilePrefill
 from loyalty_bridge.observability import logger, metrics, tracer
-from loyalty_bridge.services.attach import AttachService
-from loyalty_bridge.services.phone import PhoneService
-from loyalty_bridge.services.rewards import RewardsService
-from loyalty_bridge.services.signup import SignupService
-from loyalty_bridge.services.summary import SummaryService
 
 app = make_resolver()
 
@@ -49,30 +46,15 @@ JSON = "application/json"
 CUSTOMER = "/v1/customers/<customer_id>"
 
 
-@dataclass
-class Services:
+class Services(HandlerServices):
     """The services the routes call: from wiring unless a test hands in fake-backed ones."""
 
-    signup: SignupService | None = None
-    summary: SummaryService | None = None
-    attach: AttachService | None = None
-    phone: PhoneService | None = None
-    rewards: RewardsService | None = None
-
-    def signup_service(self) -> SignupService:
-        return self.signup or wiring.signup_service()
-
-    def summary_service(self) -> SummaryService:
-        return self.summary or wiring.summary_service()
-
-    def attach_service(self) -> AttachService:
-        return self.attach or wiring.attach_service()
-
-    def phone_service(self) -> PhoneService:
-        return self.phone or wiring.phone_service()
-
-    def rewards_service(self) -> RewardsService:
-        return self.rewards or wiring.rewards_service()
+    signup = Wired(wiring.signup_service)
+    summary = Wired(wiring.summary_service)
+    attach = Wired(wiring.attach_service)
+    phone = Wired(wiring.phone_service)
+    rewards = Wired(wiring.rewards_service)
+    prefill = Wired(wiring.prefill_service)
 
 
 services = Services()
@@ -92,7 +74,7 @@ def _accepted[T](body: T) -> Response[T]:
     },
 )
 def create_customer(body: Annotated[CreateCustomer, Body()]) -> Response[CustomerAccepted]:
-    record = services.signup_service().signup(body)
+    record = services.signup.signup(body)
     return _accepted(
         CustomerAccepted(customer_id=record.customer_id, loyalty=LoyaltyState(status=record.status))
     )
@@ -100,7 +82,7 @@ def create_customer(body: Annotated[CreateCustomer, Body()]) -> Response[Custome
 
 @app.get(f"{CUSTOMER}/loyalty")
 def loyalty_summary(customer_id: Annotated[CustomerId, Path()]) -> LoyaltySummary:
-    return services.summary_service().summary(customer_id)
+    return services.summary.summary(customer_id)
 
 
 @app.post(
@@ -108,7 +90,7 @@ def loyalty_summary(customer_id: Annotated[CustomerId, Path()]) -> LoyaltySummar
     responses={202: {"description": "Join queued", "content": {JSON: {"model": JoinAccepted}}}},
 )
 def join(customer_id: Annotated[CustomerId, Path()]) -> Response[JoinAccepted]:
-    record = services.signup_service().join(customer_id)
+    record = services.signup.join(customer_id)
     return _accepted(JoinAccepted(status=record.status))
 
 
@@ -124,7 +106,7 @@ def join(customer_id: Annotated[CustomerId, Path()]) -> Response[JoinAccepted]:
 def attach(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[AttachCard, Body()]
 ) -> Response[AttachStarted]:
-    challenge = services.attach_service().start(customer_id, body.card_number, body.email)
+    challenge = services.attach.start(customer_id, body.card_number, body.email)
     return _accepted(AttachStarted(expires_at=challenge.expires_at))
 
 
@@ -132,8 +114,8 @@ def attach(
 def attach_confirm(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[ConfirmEmailCode, Body()]
 ) -> LoyaltySummary:
-    record = services.attach_service().confirm(customer_id, body.code)
-    return services.summary_service().of(record)
+    record = services.attach.confirm(customer_id, body.code)
+    return services.summary.of(record)
 
 
 @app.post(
@@ -145,7 +127,7 @@ def attach_confirm(
 def phone(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[StartPhone, Body()]
 ) -> Response[PhoneCodeSent]:
-    challenge = services.phone_service().start(customer_id, body.mobile)
+    challenge = services.phone.start(customer_id, body.mobile)
     return _accepted(PhoneCodeSent(expires_at=challenge.expires_at))
 
 
@@ -153,16 +135,18 @@ def phone(
 def phone_confirm(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[ConfirmSmsCode, Body()]
 ) -> LoyaltySummary | PhoneCards:
-    outcome = services.phone_service().confirm(customer_id, body.code)
+    outcome = services.phone.confirm(customer_id, body.code)
     if outcome.cards is not None:
-        return PhoneCards(status=outcome.record.status, cards=outcome.cards)
-    return services.summary_service().of(outcome.record)
+        return PhoneCards(
+            status=outcome.record.status, cards=outcome.cards, others_on_phone=outcome.others_on_phone
+        )
+    return services.summary.of(outcome.record)
 
 
 @app.post(f"{CUSTOMER}/loyalty/merge")
 def merge(customer_id: Annotated[CustomerId, Path()], body: Annotated[MergeCards, Body()]) -> LoyaltySummary:
-    record = services.phone_service().merge(customer_id, body.primary_card, list(body.cards))
-    return services.summary_service().of(record)
+    record = services.phone.merge(customer_id, body.primary_card, list(body.cards))
+    return services.summary.of(record)
 
 
 @app.post(
@@ -181,14 +165,19 @@ def redeem_reward(
     request_key = current_idempotency_key(app)
     if not request_key:  # make_resolver requires one on every POST; never redeem unkeyed
         raise errors.InvalidInput("An Idempotency-Key header is required.", code="idempotency_key_required")
-    coupon = services.rewards_service().redeem(customer_id, reward_id, request_key=request_key)
+    coupon = services.rewards.redeem(customer_id, reward_id, request_key=request_key)
     return Response(status_code=201, content_type=JSON, body=CouponView.of(coupon))
 
 
 @app.get(f"{CUSTOMER}/loyalty/coupons")
 def coupons(customer_id: Annotated[CustomerId, Path()]) -> CouponList:
-    found = services.rewards_service().coupons(customer_id)
+    found = services.rewards.coupons(customer_id)
     return CouponList(coupons=[CouponView.of(coupon) for coupon in found])
+
+
+@app.get(f"{CUSTOMER}/loyalty/profile")
+def loyalty_profile(customer_id: Annotated[CustomerId, Path()]) -> ProfilePrefill:
+    return services.prefill.profile(customer_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,11 +1,11 @@
 """Membership worker (MembershipQueue): creates the loyalty account queued by signup or join,
 or starts the attach of a card given at signup (A1, A2, A4, A5).
 
-Policy (errors.is_retryable): technical failures raise, so the record goes back to the
-queue (partial batch failure); on its last delivery the customer is marked not joined and a
-New Account Registration Error is recorded instead. Refusals are recorded by the service and
-the record is consumed. Messages that can never work (unknown customer or kind) are recorded
-at once; unreadable bodies are left to the DLQ, whose monitor records them.
+Failure policy (services.queue_policy, ``settings.queue_max_receives`` deliveries): technical
+failures raise, so the record goes back to the queue (partial batch failure); on its last
+delivery the customer is marked not joined and a New Account Registration Error is recorded
+instead. Refusals are recorded by the service and the record is consumed. Messages that can
+never work (unknown customer or kind, a body that is not an Envelope) are recorded at once.
 """
 
 from __future__ import annotations
@@ -15,52 +15,41 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
-from loyalty_bridge import errors, wiring
-from loyalty_bridge.models.messages import Envelope
+from loyalty_bridge import wiring
 from loyalty_bridge.observability import logger, metrics, tracer
 from loyalty_bridge.services.enrolment import EnrolmentService
-
-# MembershipQueue's redrive policy in template.yaml (maxReceiveCount).
-MAX_RECEIVES = 5
+from loyalty_bridge.services.incidents import IncidentReporter
+from loyalty_bridge.services.queue_policy import process_message
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def enrol_record(record: SQSRecord, service: EnrolmentService | None = None) -> None:
+def enrol_record(
+    record: SQSRecord, service: EnrolmentService | None = None, incidents: IncidentReporter | None = None
+) -> None:
     enrolment = service or wiring.enrolment_service()
-    try:
-        message = Envelope.model_validate_json(record.body)
-    except ValidationError as exc:
-        logger.error(
-            "unreadable membership message",
-            extra={"message_id": record.message_id, "errors": exc.error_count()},
-        )
-        raise
-    receives = int(record.attributes.approximate_receive_count or 1)
-    logger.thread_safe_append_keys(message_id=message.message_id, kind=message.kind)
-    try:
-        enrolment.handle(message, last_attempt=receives >= MAX_RECEIVES)
-    except Exception as exc:
-        if errors.is_retryable(exc) and receives < MAX_RECEIVES:
-            logger.warning(
-                "membership message will be retried",
-                extra={"receives": receives, "error_type": type(exc).__name__},
-            )
-            raise
-        logger.error("membership message recorded as an error", extra={"error_type": type(exc).__name__})
-        enrolment.give_up(message, exc)
-    finally:
-        logger.thread_safe_remove_keys(["message_id", "kind"])
+    process_message(
+        record.body,
+        record.message_id,
+        record.attributes.approximate_receive_count,
+        queue="membership",
+        policy=wiring.failure_policy(),
+        handle=lambda message, delivery: enrolment.handle(message, last_attempt=delivery.last),
+        give_up=lambda message, exc, _delivery: enrolment.give_up(message, exc),
+        report=lambda incident: (incidents or wiring.incident_reporter()).report(incident),
+    )
 
 
 def handle(
-    event: dict[str, Any], context: LambdaContext, service: EnrolmentService | None = None
+    event: dict[str, Any],
+    context: LambdaContext,
+    service: EnrolmentService | None = None,
+    incidents: IncidentReporter | None = None,
 ) -> dict[str, Any]:
     response = process_partial_response(
         event=event,
-        record_handler=lambda record: enrol_record(record, service),
+        record_handler=lambda record: enrol_record(record, service, incidents),
         processor=processor,
         context=context,
     )

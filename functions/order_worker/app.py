@@ -1,11 +1,12 @@
 """Order worker (OrderQueue): settles orders, refunds and cancellations the API could not
 finish in time (C4-C6).
 
-Policy (errors.is_retryable): technical failures raise, so the record goes back to the queue
-(partial batch failure) and is tried again; what the platform refuses is a New Order Error
-(recorded, emailed once, replayable) and the record is consumed. On its last delivery a
-record that still fails becomes a New Order Error with the last answer instead of dying
-silently in the DLQ.
+Failure policy (services.queue_policy, ``settings.queue_max_receives`` deliveries): technical
+failures raise, so the record goes back to the queue (partial batch failure) and is tried
+again; what the platform refuses is a New Order Error (recorded, emailed once, replayable)
+and the record is consumed. On its last delivery a record that still fails becomes a New
+Order Error with the last answer instead of dying silently in the DLQ. A body that is not an
+Envelope is recorded at once (retrying cannot fix it) and consumed.
 """
 
 from __future__ import annotations
@@ -16,53 +17,43 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
-from loyalty_bridge import errors, wiring
-from loyalty_bridge.models.messages import Envelope
+from loyalty_bridge import wiring
 from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.orders import OrderService
-
-# OrderQueue's redrive policy in template.yaml (maxReceiveCount).
-MAX_RECEIVES = 5
+from loyalty_bridge.services.queue_policy import process_message
 
 # Failed records are reported in batchItemFailures even when all of them failed, so only
 # those go back to the queue (never the whole batch as an invocation error).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def settle_record(record: SQSRecord, service: OrderService | None = None) -> None:
+def settle_record(
+    record: SQSRecord, service: OrderService | None = None, incidents: IncidentReporter | None = None
+) -> None:
     orders = service or wiring.order_service()
-    try:
-        envelope = Envelope.model_validate_json(record.body)
-    except ValidationError as exc:
-        # Not an order message at all: retrying cannot help; the DLQ monitor records it.
-        logger.error(
-            "unreadable order message", extra={"message_id": record.message_id, "errors": exc.error_count()}
-        )
-        raise
-    logger.thread_safe_append_keys(message_id=envelope.message_id, kind=envelope.kind)
-    try:
-        orders.settle(envelope)
-    except Exception as exc:
-        receives = int(record.attributes.approximate_receive_count or 1)
-        if errors.is_retryable(exc) and receives < MAX_RECEIVES:
-            logger.warning(
-                "order message will be retried",
-                extra={"receives": receives, "error_type": type(exc).__name__},
-            )
-            raise
-        orders.give_up(envelope, exc)
-    finally:
-        logger.thread_safe_remove_keys(["message_id", "kind"])
+    process_message(
+        record.body,
+        record.message_id,
+        record.attributes.approximate_receive_count,
+        queue="order",
+        policy=wiring.failure_policy(),
+        handle=lambda envelope, _delivery: orders.settle(envelope),
+        give_up=lambda envelope, exc, _delivery: orders.give_up(envelope, exc),
+        report=lambda incident: (incidents or wiring.incident_reporter()).report(incident),
+    )
 
 
 def handle(
-    event: dict[str, Any], context: LambdaContext, service: OrderService | None = None
+    event: dict[str, Any],
+    context: LambdaContext,
+    service: OrderService | None = None,
+    incidents: IncidentReporter | None = None,
 ) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event,
-        record_handler=lambda record: settle_record(record, service),
+        record_handler=lambda record: settle_record(record, service, incidents),
         processor=processor,
         context=context,
     )

@@ -1,6 +1,6 @@
 """Profile API (P1, P3): profile changes and opt-ins. The web change is saved at once and
 answered 202; the platform, Mailchimp and the SMS opt-out list are updated in the background,
-in the customer's order (services/profile_sync.py)."""
+in the customer's order (services/profile_updates.py, then services/profile_sync.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
+from loyalty_bridge.handler_services import HandlerServices, Wired
 from loyalty_bridge.http_api import make_resolver
 from loyalty_bridge.models.api_membership import CustomerId
 from loyalty_bridge.models.api_profile import SetConsents, SyncAccepted, UpdateProfile
@@ -19,6 +20,15 @@ from loyalty_bridge.models.domain import Consents
 from loyalty_bridge.observability import logger, metrics, tracer
 
 app = make_resolver()
+
+
+class Services(HandlerServices):
+    """The services the routes call: from wiring unless a test hands in fake-backed ones."""
+
+    profile_updates = Wired(wiring.profile_updates)
+
+
+services = Services()
 
 CUSTOMER = "/v1/customers/<customer_id>"
 
@@ -40,7 +50,7 @@ def _accepted(sync: str, version: int) -> Response[SyncAccepted]:
 def update_profile(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[UpdateProfile, Body()]
 ) -> Response[SyncAccepted]:
-    result = wiring.profile_updates().update_profile(customer_id, body.as_fields())
+    result = services.profile_updates.update_profile(customer_id, body.as_fields())
     return _accepted(result.sync, result.version)
 
 
@@ -48,7 +58,7 @@ def update_profile(
 def set_consents(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[SetConsents, Body()]
 ) -> Response[SyncAccepted]:
-    result = wiring.profile_updates().set_consents(customer_id, Consents(email=body.email, sms=body.sms))
+    result = services.profile_updates.set_consents(customer_id, Consents(email=body.email, sms=body.sms))
     return _accepted(result.sync, result.version)
 
 

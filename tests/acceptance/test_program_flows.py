@@ -12,7 +12,8 @@ import pytest
 
 from bridge_local.client import SignedClient
 from bridge_local.stack import LocalStackProcess
-from tests.acceptance.test_checkout_flows import give_points, join, line, order_body, tag, wait_for
+from tests.acceptance.test_checkout_flows import give_points, join, line, order_body, quote, tag, wait_for
+from tests.conftest import Mailbox
 
 PROGRAM = {
     "tiers": [{"name": "Silver", "min_spend": 0}, {"name": "Gold", "min_spend": 5000}],
@@ -103,3 +104,69 @@ def test_a_referred_customer_first_order_credits_the_referrer(
 
     assert summary(client, referrer)["points"]["balance"] == 300
     assert summary(client, referred)["points"]["balance"] == 20
+
+
+def _new_order_errors(admin: SignedClient) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        page = admin.get(f"/v1/admin/errors?category=new_order&limit=100{cursor}")
+        assert page.status_code == 200, page.text
+        found.extend(page.json()["errors"])
+        if not page.json().get("next_cursor"):
+            return found
+        cursor = f"&cursor={page.json()['next_cursor']}"
+
+
+def test_a_coupon_used_twice_completes_with_no_points_and_one_new_order_error(
+    stack: LocalStackProcess,
+    client: SignedClient,
+    client_for: Callable[[LocalStackProcess, str], SignedClient],
+    mailbox_for: Callable[[LocalStackProcess], Mailbox],
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    customer_id = join(client, stack, new_customer)
+    other = join(client, stack, new_customer)
+    give_points(client, customer_id, 1600)
+    redeemed = client.post(f"/v1/customers/{customer_id}/loyalty/rewards/ship/redeem")
+    assert redeemed.status_code == 201, redeemed.text
+    code = redeemed.json()["code"]
+    basket = [line("A", "20.00")]
+
+    shown = quote(client, customer_id, basket, promo_code=code.lower())
+    assert shown["coupon"] == {
+        "code": code,
+        "status": "available",
+        "reward": "ship",
+        "kind": "fixed_discount",
+        "value": "4.95",
+    }
+    assert shown["points_to_earn"] == 0  # a coupon is a promo code (C3)
+    assert quote(client, other, basket, promo_code=code)["coupon"]["status"] == "not_yours"
+    assert "coupon" not in quote(client, customer_id, basket, promo_code="SUMMER10")
+
+    used = client.post("/v1/orders", json=order_body(f"o-{tag()}", customer_id, basket, promo_code=code))
+    assert (used.status_code, used.json()["status"], used.json()["points_earned"]) == (200, "credited", 0)
+    assert quote(client, customer_id, basket, promo_code=code)["coupon"]["status"] == "used"
+
+    # The same coupon again: the sale stands, earns nothing, and the admins hear of it once.
+    twice = order_body(f"o-{tag()}", customer_id, basket, promo_code=code)
+    for _ in range(2):  # the storefront's retry
+        again = client.post("/v1/orders", json=twice)
+        assert (again.status_code, again.json()["status"], again.json()["points_earned"]) == (
+            200,
+            "credited",
+            0,
+        )
+
+    with client_for(stack, "admin") as admin:
+        found = [e for e in _new_order_errors(admin) if e["subject_id"] == f"order {twice['order_id']}"]
+    assert len(found) == 1
+    assert found[0]["error_id"] == f"new_order:{twice['order_id']}:coupon"
+    assert "coupon used twice" in found[0]["platform_answer"]
+    assert (found[0]["status"], found[0]["replayable"]) == ("open", False)
+    mailbox = mailbox_for(stack)
+    mail = mailbox.wait_for(subject=customer_id)
+    assert "New Order Errors" in str(mail["subject"])
+    assert "coupon used twice" in Mailbox.text(mail)
+    assert len(mailbox.messages(subject=customer_id)) == 1

@@ -11,21 +11,17 @@ from __future__ import annotations
 import random
 
 import pytest
-from aws_lambda_powertools.metrics import MetricUnit
 
-from loyalty_bridge.adapters.rest_platform import RestPlatform, build_http_client
+from loyalty_bridge.adapters.rest_platform import RestPlatform
+from loyalty_bridge.adapters.rest_transport import build_http_client
 from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.settings import Settings
 from tests.contract.harness import PlatformHarness
 from tests.fake_platform import FakeClock, InMemoryPlatform
 from tests.fake_rest_platform import DEFAULT_TOKEN, FakePlatformServer
+from tests.fakes import RecordingMetrics
 
 NAME = "rest"
-
-
-class _DiscardMetrics:
-    def add_metric(self, name: str, unit: MetricUnit, value: float) -> None:
-        return None
 
 
 def open_harness(
@@ -44,7 +40,7 @@ def open_harness(
         client_settings,
         sleep=lambda _seconds: None,  # no faults are injected here; never wait
         rng=random.Random(0),
-        metrics=_DiscardMetrics(),
+        metrics=RecordingMetrics(),
     )
 
     def finish() -> None:

@@ -716,3 +716,62 @@ def test_refund_inside_the_return_window_takes_pending_points(make_platform: Mak
     assert p.get_balance(member.member_id).pending == 25
     h.clock.advance(days=15)
     assert p.get_balance(member.member_id).balance == 25
+
+
+# ------------------------------------------------------------------------------ balances after each change
+#
+# The login summary on platforms it must not call (REST) shows the balance the bridge read
+# right after each change (services/balances.py). So every adapter promises: a write's
+# answered balance is what get_balance reads right after it, and get_balance right after
+# any write already counts that write (holds, releases, pending points, tier included).
+
+
+def test_each_answered_balance_is_what_get_balance_reads_right_after(platform: PlatformHarness) -> None:
+    p = platform.platform
+    member = join(platform)
+    mid = member.member_id
+    expires = platform.clock() + timedelta(minutes=30)
+    assert p.get_balance(mid).balance == 0  # join
+
+    earned = p.post_order(mid, order("o-1", ("A", 2, "50"), ("B", 1, "20"), when=platform))
+    assert earned.balance == p.get_balance(mid).balance == 120  # order
+
+    hold = p.hold_points(mid, "r-1", 40, order_total=Decimal("30"), expires_at=expires)
+    held = p.get_balance(mid)
+    assert (held.balance, held.held, held.available) == (120, hold.points, 120 - hold.points)  # hold
+    p.release_hold(mid, "r-1")
+    released = p.get_balance(mid)
+    assert (released.balance, released.held, released.available) == (120, 0, 120)  # release
+
+    p.hold_points(mid, "r-2", 20, order_total=Decimal("30"), expires_at=expires)
+    spent = p.post_order(
+        mid, order("o-2", ("C", 1, "30"), when=platform, discount="0.20", redemption_id="r-2")
+    )
+    after_spend = p.get_balance(mid)
+    assert spent.points_redeemed == 20
+    assert (spent.balance, after_spend.held) == (after_spend.balance, 0)  # order capturing a hold
+
+    refund = p.reverse(mid, Reversal(reversal_id="ref-1", order_id="o-1", lines=[("A", 1)]))
+    assert refund.points_reversed > 0
+    assert refund.balance == p.get_balance(mid).balance  # refund
+
+    cancel = p.reverse(mid, Reversal(reversal_id="cancel:o-2", order_id="o-2", cancel=True))
+    assert cancel.points_returned == 20
+    assert cancel.balance == p.get_balance(mid).balance  # cancel
+
+
+def test_get_balance_right_after_an_order_counts_what_its_answer_does_not_say(
+    make_platform: MakePlatform,
+) -> None:
+    """An order's answer carries the spendable balance only; its pending points and the
+    tier it reaches are read with get_balance, right after (what the summary keeps)."""
+    h = make_platform(pending_days=14, earn_rules_json=PROGRAM)
+    p = h.platform
+    member = join(h)
+
+    result = p.post_order(member.member_id, order("o-1", ("A", 1, "120"), when=h))
+
+    balance = p.get_balance(member.member_id)
+    assert (result.balance, balance.balance) == (0, 0)
+    assert balance.pending == result.points_earned > 0
+    assert balance.tier == "Gold"  # 120 spent: past Gold's 100

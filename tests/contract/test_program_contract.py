@@ -20,6 +20,8 @@ from loyalty_bridge.models.domain import (
     Basket,
     BasketLine,
     Consents,
+    CouponCheck,
+    CouponStanding,
     CouponStatus,
     MemberProfile,
     ProfileChanges,
@@ -333,6 +335,68 @@ def test_a_coupon_is_used_only_by_its_own_member(make_platform: MakePlatform) ->
     h.platform.post_order(bob.member_id, order("o-bob", ("A", 1, "20"), when=h, promo=coupon.code))
 
     assert [c.status for c in h.platform.coupons(ann.member_id)] == [CouponStatus.AVAILABLE]
+
+
+def test_a_quote_names_the_coupon_its_promo_code_is_and_whether_the_member_may_use_it(
+    make_platform: MakePlatform,
+) -> None:
+    h = make_platform(earn_rules_json=program(rewards=REWARDS))
+    p = h.platform
+    ann, bob = join(h, "ann@example.com"), join(h, "bob@example.com")
+    earn_points(h, ann, 600)
+    coupon = p.redeem_reward(ann.member_id, "five-off", idempotency_key="k-1")
+
+    def quoted(member_id: str | None, promo: str | None) -> CouponCheck | None:
+        lines = [BasketLine(sku="A", quantity=1, unit_price=Decimal("20"))]
+        return p.quote(member_id, Basket(currency="EUR", lines=lines, promo_code=promo)).coupon
+
+    def check(status: CouponStanding) -> CouponCheck:
+        return CouponCheck(
+            code=coupon.code, status=status, reward="five-off", kind=RewardKind.FIXED_DISCOUNT, value="5.00"
+        )
+
+    assert quoted(ann.member_id, f" {coupon.code.lower()} ") == check(CouponStanding.AVAILABLE)
+    assert quoted(bob.member_id, coupon.code) == check(CouponStanding.NOT_YOURS)
+    assert quoted(None, coupon.code) == check(CouponStanding.NOT_YOURS)  # a guest's basket
+    assert quoted(ann.member_id, "SUMMER10") is None  # not a loyalty coupon: a plain promo code
+    assert quoted(ann.member_id, "LB-0000-0000-0000-0000") is None  # no such coupon
+    assert quoted(ann.member_id, None) is None
+    assert [c.status for c in p.coupons(ann.member_id)] == [CouponStatus.AVAILABLE]  # a quote uses nothing
+
+    p.post_order(ann.member_id, order("o-c1", ("A", 1, "20"), when=h, promo=coupon.code))
+    assert quoted(ann.member_id, coupon.code) == check(CouponStanding.USED)
+    assert quoted(bob.member_id, coupon.code) == check(CouponStanding.NOT_YOURS)
+
+
+def test_an_order_naming_a_used_or_anothers_coupon_is_credited_without_using_it(
+    make_platform: MakePlatform,
+) -> None:
+    h = make_platform(earn_rules_json=program(rewards=REWARDS))
+    p = h.platform
+    ann, bob = join(h, "ann@example.com"), join(h, "bob@example.com")
+    earn_points(h, ann, 1200)
+    spent = p.redeem_reward(ann.member_id, "five-off", idempotency_key="k-1")
+    kept = p.redeem_reward(ann.member_id, "five-off", idempotency_key="k-2")
+
+    first = p.post_order(ann.member_id, order("o-c1", ("A", 1, "20"), when=h, promo=spent.code))
+    twice = p.post_order(ann.member_id, order("o-c2", ("A", 1, "20"), when=h, promo=spent.code.lower()))
+    theirs = p.post_order(bob.member_id, order("o-bob", ("A", 1, "20"), when=h, promo=kept.code))
+    plain = p.post_order(ann.member_id, order("o-plain", ("A", 1, "20"), when=h, promo="SUMMER10"))
+
+    assert first.coupon_refused is None  # used by this order
+    assert (twice.coupon_refused, twice.points_earned) == (CouponStanding.USED, 0)  # credited, no points
+    assert (theirs.coupon_refused, theirs.points_earned) == (CouponStanding.NOT_YOURS, 0)
+    assert plain.coupon_refused is None
+    # Replays answer the first credit, refusal included (C6).
+    assert (
+        p.post_order(ann.member_id, order("o-c2", ("A", 1, "20"), when=h, promo=spent.code.lower())) == twice
+    )
+    assert p.post_order(bob.member_id, order("o-bob", ("A", 1, "20"), when=h, promo=kept.code)) == theirs
+    assert {c.code: c.status for c in p.coupons(ann.member_id)} == {
+        spent.code: CouponStatus.USED,
+        kept.code: CouponStatus.AVAILABLE,  # another member's order does not use it
+    }
+    entries_match(h, ann.member_id)
 
 
 def test_held_points_cannot_buy_a_reward(make_platform: MakePlatform) -> None:

@@ -75,6 +75,11 @@ class _CardMerge(_Body):
     cards: list[str] = Field(min_length=1)
 
 
+class _CardImport(_Body):
+    batch_id: str = Field(min_length=1, max_length=128)
+    cards: list[str] = Field(min_length=1, max_length=10_000)
+
+
 class _QuoteRequest(_Body):
     member_id: str | None = None
     basket: Basket
@@ -459,6 +464,11 @@ class FakePlatformServer:
                 return _json(201, _dump(coupon))
             case "listCoupons":
                 return _json(200, {"coupons": [_dump(coupon) for coupon in platform.coupons(member_id)]})
+            case "importCards":
+                stock = _CardImport.model_validate_json(body)
+                return _json(200, _dump(platform.import_cards(stock.batch_id, stock.cards)))
+            case "getMemberProfile":
+                return _json(200, _dump(platform.member_profile(member_id)))
         raise AssertionError(op_id)
 
     # ------------------------------------------------------------ admin (not in the contract)

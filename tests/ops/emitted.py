@@ -18,9 +18,10 @@ from tests.ops.cfn import ROOT
 SOURCE_DIRS = (ROOT / "layers" / "core" / "loyalty_bridge", ROOT / "functions")
 CATALOGUE = {attr: value for attr, value in vars(MetricName).items() if attr.isupper()}
 BASE_DIMENSIONS = frozenset({"service"})
-# The services' metric-sink helpers (services/membership.count, services/checkout
-# PowertoolsMetrics.count/.milliseconds) call Powertools ``metrics.add_metric`` with no
-# dimension of their own; scan() checks that their definitions add none.
+# The metrics port's plain methods (ports.Metrics.count/.milliseconds, implemented by
+# observability.PowertoolsMetrics) call Powertools ``metrics.add_metric`` with no dimension
+# of their own; scan() checks that their definitions add none. ``count_by`` emits one metric
+# with the dimensions named by its keyword arguments.
 SINK_HELPERS = frozenset({"count", "milliseconds"})
 UNKNOWN = frozenset({"?"})  # dimensions not decidable from the source (charted any way is fine)
 
@@ -87,7 +88,7 @@ def scan() -> Emissions:
         adds_dimensions = any(
             isinstance(n, ast.Call)
             and _call_name(n) in {"add_dimension", "set_default_dimensions"}
-            and not _inside_count_metric(tree, n)
+            and not _inside_count_by(tree, n)
             for n in ast.walk(tree)
         )
         in_emit_call: set[int] = set()
@@ -102,7 +103,7 @@ def scan() -> Emissions:
                         in_emit_call.add(id(arg))
                         found.dims[CATALOGUE[attr]].add(UNKNOWN if adds_dimensions else helper_dims)
                 continue
-            if kind not in {"count_metric", "add_metric", "single_metric"}:
+            if kind not in {"count_by", "add_metric", "single_metric"}:
                 continue
             arg = _metric_arg(node)
             if arg is None:
@@ -118,7 +119,7 @@ def scan() -> Emissions:
                 found.unknown_attrs.append(f"{rel}:{node.lineno} MetricName.{attr}")
                 continue
             name = CATALOGUE[attr]
-            if kind == "count_metric":
+            if kind == "count_by":
                 if any(kw.arg is None for kw in node.keywords):
                     found.dims[name].add(UNKNOWN)
                 else:
@@ -140,10 +141,10 @@ def scan() -> Emissions:
     return found
 
 
-def _inside_count_metric(tree: ast.AST, call: ast.Call) -> bool:
-    """add_dimension inside observability.count_metric's own body adds per-call dimensions
-    that scan() already reads from the keyword arguments."""
+def _inside_count_by(tree: ast.AST, call: ast.Call) -> bool:
+    """add_dimension inside observability.PowertoolsMetrics.count_by's own body adds
+    per-call dimensions that scan() already reads from the keyword arguments."""
     for fn in ast.walk(tree):
-        if isinstance(fn, ast.FunctionDef) and fn.name == "count_metric":
+        if isinstance(fn, ast.FunctionDef) and fn.name == "count_by":
             return any(n is call for n in ast.walk(fn))
     return False

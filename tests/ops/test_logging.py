@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bridge_local.template import load_template
-from loyalty_bridge.observability import pseudonym
+from loyalty_bridge.privacy import pseudonym
 from tests.ops.cfn import ROOT
 
 TEMPLATE = load_template(ROOT / "template.yaml")

@@ -128,6 +128,22 @@ class RewardNotFound(NotFound, PlatformRefused):
     code = "reward_not_found"
 
 
+# ---- Stores and staff (R6) ------------------------------------------------------------
+
+
+class UnknownStore(InvalidInput):
+    """Stores are registered and this one is not (an order, quote, adjustment or staff user
+    naming it is refused and changes nothing)."""
+
+    code = "unknown_store"
+
+
+class UnknownStaff(InvalidInput):
+    """Stores are registered and this staff user is not, or works at another store."""
+
+    code = "unknown_staff"
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Worker policy in one place: retry technical failures, record permanent ones."""
     if isinstance(exc, Retryable):

@@ -3,7 +3,8 @@
 It returns a Powertools ``APIGatewayHttpResolver`` (payload v2, ``enable_validation=True``)
 that, before any route runs, admits the request in this order:
 
-1. body at most 64 KiB (413 ``payload_too_large``);
+1. body at most 64 KiB (413 ``payload_too_large``), or the larger limit a resolver sets
+   for a bulk route (``body_limits``: the card stock import takes 10,000 numbers);
 2. signature (API.md): key id known, timestamp within the window, HMAC over the body
    hash correct (401 ``unauthorized``, the same reply for every reason). The HTTP API
    authorizer cannot do this part: authorizers never receive the body;
@@ -118,8 +119,10 @@ class BridgeResolver(APIGatewayHttpResolver):
         idempotent_writes: bool = True,
         signing_keys: signing.KeyStore | None = None,
         idempotency_store: BasePersistenceLayer | None = None,
+        body_limits: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(enable_validation=True)
+        self.body_limits = dict(body_limits or {})  # raw path -> larger limit (bulk routes)
         self.signed = signed
         self.scope: Scope = scope
         self.idempotent_writes = idempotent_writes
@@ -162,14 +165,15 @@ class BridgeResolver(APIGatewayHttpResolver):
         method = str(http.get("method", "")).upper()
         json_body = _is_json(_header(headers, "content-type"))
         body = self._body_bytes(event, json_body=json_body)
-        if len(body) > MAX_BODY_BYTES:
+        raw_path = str(event.get("rawPath") or http.get("path") or "/")
+        limit = self.body_limits.get(raw_path, MAX_BODY_BYTES)
+        if len(body) > limit:
             raise _Rejected(
                 413,
                 "payload_too_large",
                 "Payload too large",
-                f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.",
+                f"The request body is larger than {limit // 1024} KiB.",
             )
-        raw_path = str(event.get("rawPath") or http.get("path") or "/")
         key_id, scope = "-", "anonymous"
         if self.signed:
             key = self._verify_signature(
@@ -386,10 +390,14 @@ def make_resolver(
     signed: bool = True,
     scope: Scope = "storefront",
     idempotent_writes: bool = True,
+    body_limits: Mapping[str, int] | None = None,
 ) -> BridgeResolver:
     """The router of an API function. ``signed=False`` for health and webhooks (which also
-    pass ``idempotent_writes=False`` when their callers send no Idempotency-Key)."""
-    app = BridgeResolver(signed=signed, scope=scope, idempotent_writes=idempotent_writes)
+    pass ``idempotent_writes=False`` when their callers send no Idempotency-Key).
+    ``body_limits``: raw paths allowed a body over 64 KiB (bulk admin imports)."""
+    app = BridgeResolver(
+        signed=signed, scope=scope, idempotent_writes=idempotent_writes, body_limits=body_limits
+    )
 
     def _bridge_error(exc: errors.BridgeError) -> Response[str]:
         if http_errors.status_for(exc)[0] >= 500:

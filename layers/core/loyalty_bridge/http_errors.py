@@ -19,6 +19,8 @@ PROBLEM_JSON = "application/problem+json"
 
 # (status, title) per error type; the most specific class wins (checked in MRO order).
 _STATUS: list[tuple[type[errors.BridgeError], int, str]] = [
+    (errors.UnknownStore, 422, "Unknown store"),
+    (errors.UnknownStaff, 422, "Unknown staff member"),
     (errors.InvalidInput, 422, "Validation failed"),
     (errors.Unauthorized, 401, "Unauthorized"),
     (errors.Forbidden, 403, "Forbidden"),

@@ -1,4 +1,5 @@
-"""Logger, Tracer and Metrics shared by every function (Powertools).
+"""Logger, Tracer and Metrics shared by every function (Powertools), and the Powertools
+adapter of the metrics port (ports.Metrics).
 
 Service name and metric namespace come from POWERTOOLS_SERVICE_NAME and
 POWERTOOLS_METRICS_NAMESPACE set in template.yaml.
@@ -6,10 +7,10 @@ POWERTOOLS_METRICS_NAMESPACE set in template.yaml.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 logger = Logger()
 tracer = Tracer()
@@ -17,34 +18,28 @@ tracer = Tracer()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LoyaltyBridge"))
 
 
-def pseudonym(value: str | None) -> str:
-    """Stable, non-reversible short id for personal data in logs (emails, customer ids)."""
-    if not value:
-        return "-"
-    return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:12]
+class PowertoolsMetrics:
+    """ports.Metrics over the shared Powertools ``metrics`` (EMF in the function's log).
 
+    ``count`` and ``milliseconds`` add to the invocation's metric set, flushed by the
+    handler's ``@metrics.log_metrics``; ``count_by`` goes out right away as one EMF line
+    with its own dimensions (e.g. ``target="mailchimp"``), so a per-call dimension never
+    leaks onto the other metrics."""
 
-def mask_email(email: str) -> str:
-    """a***@e***.com: enough for an admin to recognise, not enough to harvest."""
-    local, _, domain = email.partition("@")
-    host, _, tld = domain.rpartition(".")
-    return f"{local[:1]}***@{host[:1]}***.{tld}" if domain else "***"
+    def __init__(self, sink: Metrics = metrics) -> None:
+        self._sink = sink
 
+    def count(self, name: str, value: float = 1) -> None:
+        self._sink.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
-def mask_phone(phone: str) -> str:
-    digits = [c for c in phone if c.isdigit()]
-    return "***" + "".join(digits[-3:]) if digits else "***"
+    def milliseconds(self, name: str, value: float) -> None:
+        self._sink.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
 
-
-def count_metric(name: str, value: float = 1, **dimensions: str) -> None:
-    """Emit one Count metric with its own dimensions (e.g. ``target="mailchimp"``), right
-    away as one EMF line, so a per-call dimension never leaks onto the other metrics."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    namespace = metrics.namespace or "LoyaltyBridge"
-    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=namespace) as metric:
-        for key, dimension in dimensions.items():
-            metric.add_dimension(name=key, value=dimension)
+    def count_by(self, name: str, value: float = 1, **dimensions: str) -> None:
+        namespace = self._sink.namespace or "LoyaltyBridge"
+        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=namespace) as metric:
+            for key, dimension in dimensions.items():
+                metric.add_dimension(name=key, value=dimension)
 
 
 class MetricName:

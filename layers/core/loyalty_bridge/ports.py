@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
 from loyalty_bridge.models.domain import (
     AudienceMember,
@@ -28,7 +29,9 @@ from loyalty_bridge.models.domain import (
     ReversalResult,
     Reward,
 )
+from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
+from loyalty_bridge.models.stores import DirectoryLookup, StaffMember, Store
 from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
 
 
@@ -84,10 +87,14 @@ class LoyaltyPlatform(Protocol):
     def release_hold(self, member_id: str, redemption_id: str) -> None: ...
 
     def post_order(self, member_id: str, order: PlatformOrder) -> OrderResult:
-        """Credit the order's points (R1 rules) and capture its hold; keyed by order_id."""
+        """Credit the order's points (R1 rules) and capture its hold; keyed by order_id.
+        The answered ``balance`` is what ``get_balance`` reads right after (as is every
+        write's effect on holds, pending points and tier: the login summary keeps that read)."""
         ...
 
-    def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult: ...
+    def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult:
+        """Refund or cancel; the answered ``balance`` is what ``get_balance`` reads right after."""
+        ...
 
     # ---- rewards (R4)
 
@@ -102,6 +109,20 @@ class LoyaltyPlatform(Protocol):
 
     def coupons(self, member_id: str) -> list[Coupon]:
         """The member's coupons, newest first (unused ones stay available)."""
+        ...
+
+    # ---- card stock (seed 000) and the profile read (seed 002, A9)
+
+    def import_cards(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
+        """Add each number as an unregistered physical card (A4: the first customer to
+        attach it gives it their details). Idempotent by number: one known already (from
+        this or any batch, or a card in use) is counted ``already_known`` and left as it is;
+        numbers that fail services.card_stock.screen are answered ``invalid``."""
+        ...
+
+    def member_profile(self, member_id: str) -> LoyaltyProfile:
+        """What the account holds about the person and the required fields (A9) it lacks.
+        MemberNotFound when there is no such member."""
         ...
 
 
@@ -219,7 +240,8 @@ class BalanceSource(Protocol):
 
 class BalanceSnapshots(Protocol):
     """Last known balance per member, kept in BridgeTable for platforms we must not call
-    on the login path (REST adapter). Whoever sees points move records the new balance."""
+    on the login path (REST adapter). Written by services/balances.BalanceRecorder, which
+    every change of points goes through (and by the summary's first read of a member)."""
 
     def get(self, member_id: str) -> Balance | None: ...
 
@@ -227,11 +249,32 @@ class BalanceSnapshots(Protocol):
 
 
 class IncidentSink(Protocol):
-    """services.incidents.IncidentReporter as the membership services see it."""
+    """Failures that need a human (services.incidents.IncidentReporter), as every service
+    sees them: ``report`` stores one once per error id and tells the admins once."""
 
     def report(self, record: ErrorRecord) -> bool: ...
 
-    def resolve(self, error_id: str | None, *, note: str = ...) -> bool: ...
+    def resolve(self, error_id: str | None, *, note: str = ...) -> bool:
+        """A replayed failure went through (``Envelope.replay_of``)."""
+        ...
+
+    def replay_failed(self, error_id: str | None, *, note: str = ...) -> bool:
+        """A replay did not go through: the error is open again."""
+        ...
+
+
+class Metrics(Protocol):
+    """Business metrics, names from observability.MetricName only (the dashboard charts
+    each). observability.PowertoolsMetrics emits them as EMF; tests pass a recorder."""
+
+    def count(self, name: str, value: float = 1) -> None: ...
+
+    def milliseconds(self, name: str, value: float) -> None: ...
+
+    def count_by(self, name: str, value: float = 1, **dimensions: str) -> None:
+        """One Count with its own dimensions (e.g. ``target="mailchimp"``), kept off the
+        other metrics of the invocation."""
+        ...
 
 
 class CheckoutStore(Protocol):
@@ -316,3 +359,36 @@ class SyncStateStore(Protocol):
         ...
 
     def customer_for_email(self, email: str) -> str | None: ...
+
+
+# ---------------------------------------------------------------- stores and staff (R6)
+
+
+class StoreRegistry(Protocol):
+    """Points of sale and staff users, kept by the bridge (BridgeTable; in-memory in tests)."""
+
+    def put_store(self, store: Store) -> None:
+        """Register or change a store (and mark the directory as in use)."""
+        ...
+
+    def put_staff(self, staff: StaffMember) -> None:
+        """Register or change a staff user; UnknownStore, writing nothing, when
+        ``staff.store_id`` is not a registered store (checked in the same write)."""
+        ...
+
+    def list_stores(self, *, limit: int, cursor: str | None) -> tuple[list[Store], str | None]: ...
+
+    def list_staff(self, *, limit: int, cursor: str | None) -> tuple[list[StaffMember], str | None]: ...
+
+    def lookup(self, store_id: str | None, staff_id: str | None) -> DirectoryLookup:
+        """Whether any store is registered, and the store and staff user named: ONE read
+        (this is on the order path)."""
+        ...
+
+
+class StoreCheck(Protocol):
+    """services.stores.StoreDirectory as the order, quote and adjustment services see it."""
+
+    def check(self, store_id: str | None, staff_id: str | None) -> None:
+        """UnknownStore / UnknownStaff when the operation's store or staff user is refused."""
+        ...

@@ -69,6 +69,21 @@ def aws_client(service: str) -> BaseClient:
     return client
 
 
+# ---------------------------------------------------------------- metrics (ports.Metrics)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.ports import Metrics
+
+
+@cached
+def metrics() -> Metrics:
+    """Business metrics as EMF through the shared Powertools ``metrics`` (flushed by each
+    handler's ``@metrics.log_metrics``)."""
+    from loyalty_bridge.observability import PowertoolsMetrics
+
+    return PowertoolsMetrics()
+
+
 # ---------------------------------------------------------------- membership (customers)
 
 
@@ -84,6 +99,7 @@ if TYPE_CHECKING:
     from loyalty_bridge.adapters.verification import DynamoVerificationStore
     from loyalty_bridge.ports import BalanceSource
     from loyalty_bridge.services.attach import AttachService
+    from loyalty_bridge.services.balances import BalanceRecorder
     from loyalty_bridge.services.enrolment import EnrolmentService
     from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
     from loyalty_bridge.services.phone import PhoneService
@@ -138,6 +154,17 @@ def code_book() -> CodeBook:
 
 
 @cached
+def balance_recorder() -> BalanceRecorder | None:
+    """Where every balance change goes so the login summary shows it at once: only for
+    platforms the summary reads from a snapshot (not the ledger, which it reads itself)."""
+    if settings().platform_adapter == "ledger":
+        return None
+    from loyalty_bridge.services.balances import BalanceRecorder
+
+    return BalanceRecorder(platform(), balance_snapshots())
+
+
+@cached
 def balance_source() -> BalanceSource:
     """A6: the ledger answers from its own balance item; other platforms from a snapshot."""
     if settings().platform_adapter == "ledger":
@@ -152,13 +179,12 @@ def _membership_parts() -> tuple[RecordUpdater, Incidents, Linker]:
     from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
 
     updater = RecordUpdater(customers())
-    snapshots = None if settings().platform_adapter == "ledger" else balance_snapshots()
-    linker = Linker(updater, platform(), snapshots, on_joined=_announce_join)
+    linker = Linker(updater, platform(), balance_recorder(), on_joined=_announce_join)
     return updater, Incidents(incident_reporter()), linker
 
 
 def _announce_join(record: CustomerRecord) -> None:
-    from loyalty_bridge.services.profile_sync import announce_join
+    from loyalty_bridge.services.sync_queue import announce_join
 
     announce_join(queue("profile_sync"), incident_reporter(), record)
 
@@ -174,6 +200,7 @@ def signup_service() -> SignupService:
         verifications=verification_store(),
         sync_queue=queue("profile_sync"),
         incidents=incident_reporter(),
+        metrics=metrics(),
     )
 
 
@@ -195,8 +222,7 @@ def rewards_service() -> RewardsService:
     """R4: redeem a reward for a coupon; the customer's coupons."""
     from loyalty_bridge.services.rewards import RewardsService
 
-    snapshots = None if settings().platform_adapter == "ledger" else balance_snapshots()
-    return RewardsService(customers(), platform(), snapshots=snapshots)
+    return RewardsService(customers(), platform(), balances=balance_recorder())
 
 
 @cached
@@ -204,7 +230,7 @@ def attach_service() -> AttachService:
     from loyalty_bridge.services.attach import AttachService
 
     updater, incidents, linker = _membership_parts()
-    return AttachService(updater, platform(), code_book(), mailer(), incidents, linker)
+    return AttachService(updater, platform(), code_book(), mailer(), incidents, linker, metrics=metrics())
 
 
 @cached
@@ -221,6 +247,7 @@ def phone_service() -> PhoneService:
         linker,
         queue("membership"),
         consents=profile_updates(),  # A7 consent goes through the ordered profile sync
+        metrics=metrics(),
     )
 
 
@@ -229,7 +256,9 @@ def enrolment_service() -> EnrolmentService:
     from loyalty_bridge.services.enrolment import EnrolmentService
 
     updater, incidents, linker = _membership_parts()
-    return EnrolmentService(updater, platform(), incidents, incident_reporter(), linker, attach_service())
+    return EnrolmentService(
+        updater, platform(), incidents, incident_reporter(), linker, attach_service(), metrics=metrics()
+    )
 
 
 # ---------------------------------------------------------------- core: secrets, signing, messaging
@@ -323,7 +352,7 @@ def error_store() -> DynamoErrorStore:
 def incident_reporter() -> IncidentReporter:
     from loyalty_bridge.services.incidents import IncidentReporter
 
-    return IncidentReporter(error_store(), mailer(), settings())
+    return IncidentReporter(error_store(), mailer(), settings(), metrics=metrics())
 
 
 # ---------------------------------------------------------------- loyalty platform: port and built-in ledger
@@ -365,7 +394,7 @@ if TYPE_CHECKING:
 @cached
 def platform_http() -> httpx.Client:
     """Pooled httpx client for the external platform (timeouts and limits from settings)."""
-    from loyalty_bridge.adapters.rest_platform import build_http_client
+    from loyalty_bridge.adapters.rest_transport import build_http_client
 
     return build_http_client(settings())
 
@@ -374,11 +403,12 @@ def platform_http() -> httpx.Client:
 def rest_platform() -> RestPlatform:
     """settings.platform_adapter == "rest": the external platform over HTTP, with its bearer
     token read from Secrets Manager (settings.platform_secret_arn, JSON {"token": ...})."""
-    from loyalty_bridge.adapters.rest_platform import RestPlatform, SecretBearerToken
+    from loyalty_bridge.adapters.rest_platform import RestPlatform
+    from loyalty_bridge.adapters.rest_transport import SecretBearerToken
 
     current = settings()
     token = SecretBearerToken(secrets(), current.platform_secret_arn)
-    return RestPlatform(platform_http(), current.platform_base_url, token, current)
+    return RestPlatform(platform_http(), current.platform_base_url, token, current, metrics=metrics())
 
 
 # ---------------------------------------------------------------- checkout and orders
@@ -401,7 +431,13 @@ def checkout_service() -> CheckoutService:
     from loyalty_bridge.services.checkout import CheckoutService
 
     return CheckoutService(
-        platform=platform(), customers=customers(), store=checkout_store(), settings=settings()
+        platform=platform(),
+        customers=customers(),
+        store=checkout_store(),
+        settings=settings(),
+        metrics=metrics(),
+        balances=balance_recorder(),
+        stores=store_directory(),
     )
 
 
@@ -416,7 +452,53 @@ def order_service() -> OrderService:
         queue=queue("order"),
         incidents=incident_reporter(),
         settings=settings(),
+        metrics=metrics(),
+        balances=balance_recorder(),
+        stores=store_directory(),
     )
+
+
+# ---------------------------------------------------------------- card stock (seed 000), prefill (seed 002)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.services.card_stock import CardStock
+    from loyalty_bridge.services.prefill import PrefillService
+
+
+@cached
+def card_stock() -> CardStock:
+    from loyalty_bridge.services.card_stock import CardStock
+
+    return CardStock(platform())
+
+
+@cached
+def prefill_service() -> PrefillService:
+    from loyalty_bridge.services.prefill import PrefillService
+
+    return PrefillService(customers(), platform())
+
+
+# ---------------------------------------------------------------- stores and staff (R6)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.adapters.stores import DynamoStoreRegistry
+    from loyalty_bridge.services.stores import StoreDirectory
+
+
+@cached
+def store_registry() -> DynamoStoreRegistry:
+    from loyalty_bridge.adapters.stores import DynamoStoreRegistry
+
+    return DynamoStoreRegistry(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def store_directory() -> StoreDirectory:
+    """Stores and staff users; ``check`` is what orders, quotes and adjustments call."""
+    from loyalty_bridge.services.stores import StoreDirectory
+
+    return StoreDirectory(store_registry())
 
 
 # ---------------------------------------------------------------- profile sync (P1-P5), Mailchimp
@@ -425,7 +507,8 @@ if TYPE_CHECKING:
     from loyalty_bridge.adapters.mailchimp import MailchimpAudience, MailchimpCredentials
     from loyalty_bridge.adapters.profile_sync_state import DynamoSyncState
     from loyalty_bridge.adapters.sms_optouts import DynamoSmsOptOuts
-    from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates
+    from loyalty_bridge.services.profile_sync import ProfileSync
+    from loyalty_bridge.services.profile_updates import ProfileUpdates
 
 
 @cached
@@ -486,9 +569,21 @@ def mailing_list() -> MailchimpAudience | None:
 
 @cached
 def profile_updates() -> ProfileUpdates:
-    from loyalty_bridge.services.profile_sync import ProfileUpdates
+    from loyalty_bridge.services.profile_updates import ProfileUpdates
 
     return ProfileUpdates(customers(), queue("profile_sync"), sync_state(), incident_reporter())
+
+
+if TYPE_CHECKING:
+    from loyalty_bridge.services.queue_policy import FailurePolicy
+
+
+@cached
+def failure_policy() -> FailurePolicy:
+    """The queue workers' retry-or-record policy (settings.queue_max_receives deliveries)."""
+    from loyalty_bridge.services.queue_policy import FailurePolicy
+
+    return FailurePolicy.of(settings())
 
 
 @cached
@@ -500,9 +595,10 @@ def profile_sync() -> ProfileSync:
         platform(),
         sync_state(),
         incident_reporter(),
+        metrics=metrics(),
         mailing_list=mailing_list(),
         sms_optouts=sms_optouts(),
-        max_receives=settings().queue_max_receives,
+        policy=failure_policy(),
     )
 
 

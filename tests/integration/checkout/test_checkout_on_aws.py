@@ -237,6 +237,7 @@ def test_an_outage_goes_through_the_real_order_queue_and_credits_once(aws: Provi
         queue=wiring.queue("order"),
         incidents=wiring.incident_reporter(),
         settings=wiring.settings(),
+        metrics=wiring.metrics(),
     )
     order_id = f"o-{tag()}"
     request = order(order_id, customer_id, [line("MUG", "12.00", 2)])

@@ -9,28 +9,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.metrics import MetricUnit
 
-from loyalty_bridge.adapters.rest_platform import RestPlatform, build_http_client
+from loyalty_bridge.adapters.rest_platform import RestPlatform
+from loyalty_bridge.adapters.rest_transport import build_http_client
 from loyalty_bridge.settings import Settings
 from tests.fake_rest_platform import DEFAULT_TOKEN, FakePlatformServer
-from tests.fakes import InMemoryPlatform
+from tests.fakes import InMemoryPlatform, RecordingMetrics
 
 # Generous for normal answers (a loaded CI box must not cause retries); tests of timeouts
 # build their adapter with a short read timeout instead.
 READ_TIMEOUT = 10.0
 SHORT_READ_TIMEOUT = 0.3
-
-
-class RecordedMetrics:
-    def __init__(self) -> None:
-        self.values: list[tuple[str, MetricUnit, float]] = []
-
-    def add_metric(self, name: str, unit: MetricUnit, value: float) -> None:
-        self.values.append((name, unit, value))
-
-    def of(self, name: str) -> list[float]:
-        return [value for metric, _, value in self.values if metric == name]
 
 
 class RecordingRandom(random.Random):
@@ -70,8 +59,8 @@ def rng() -> RecordingRandom:
 
 
 @pytest.fixture
-def recorded_metrics() -> RecordedMetrics:
-    return RecordedMetrics()
+def recorded_metrics() -> RecordingMetrics:
+    return RecordingMetrics()
 
 
 MakeRest = Callable[..., RestPlatform]
@@ -82,7 +71,7 @@ def make_rest(
     fake_platform: FakePlatformServer,
     sleeps: list[float],
     rng: RecordingRandom,
-    recorded_metrics: RecordedMetrics,
+    recorded_metrics: RecordingMetrics,
 ) -> Iterator[MakeRest]:
     """``make_rest(read_timeout=0.3, token_provider=..., base_url=..., **settings)``."""
     clients: list[Any] = []

@@ -36,6 +36,8 @@ PORT_TO_CONTRACT = {
     "rewards": {"listRewards"},
     "redeem_reward": {"redeemReward"},
     "coupons": {"listCoupons"},
+    "import_cards": {"importCards"},
+    "member_profile": {"getMemberProfile"},
 }
 
 

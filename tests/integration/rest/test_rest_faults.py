@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from loyalty_bridge import errors
-from loyalty_bridge.adapters.rest_platform import PlatformInvalidInput, RestPlatform
+from loyalty_bridge.adapters.rest_platform import RestPlatform
+from loyalty_bridge.adapters.rest_transport import PlatformInvalidInput
 from loyalty_bridge.models.domain import (
     Basket,
     BasketLine,
@@ -23,8 +24,8 @@ from loyalty_bridge.models.domain import (
 )
 from loyalty_bridge.observability import MetricName
 from tests.fake_rest_platform import FakePlatformServer, Fault
-from tests.fakes import InMemoryPlatform
-from tests.integration.rest.conftest import SHORT_READ_TIMEOUT, MakeRest, RecordedMetrics, RecordingRandom
+from tests.fakes import InMemoryPlatform, RecordingMetrics
+from tests.integration.rest.conftest import SHORT_READ_TIMEOUT, MakeRest, RecordingRandom
 
 pytestmark = pytest.mark.integration
 
@@ -228,7 +229,7 @@ def test_malformed_body_is_platform_unavailable_without_retry(
     backend: InMemoryPlatform,
     rest: RestPlatform,
     sleeps: list[float],
-    recorded_metrics: RecordedMetrics,
+    recorded_metrics: RecordingMetrics,
     operation: str,
     body: str,
 ) -> None:
@@ -441,7 +442,7 @@ def test_backoff_is_exponential_capped_and_fully_jittered(
 
 
 def test_latency_and_errors_are_measured(
-    fake_platform: FakePlatformServer, rest: RestPlatform, recorded_metrics: RecordedMetrics
+    fake_platform: FakePlatformServer, rest: RestPlatform, recorded_metrics: RecordingMetrics
 ) -> None:
     member = join(rest)
     recorded_metrics.values.clear()

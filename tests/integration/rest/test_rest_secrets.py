@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from loyalty_bridge import errors, wiring
-from loyalty_bridge.adapters.rest_platform import PlatformNotConfigured, RestPlatform
+from loyalty_bridge.adapters.rest_platform import RestPlatform
+from loyalty_bridge.adapters.rest_transport import PlatformNotConfigured
 from loyalty_bridge.models.domain import Consents, MemberProfile
 from tests.fake_rest_platform import DEFAULT_TOKEN, FakePlatformServer
 

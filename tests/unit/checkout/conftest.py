@@ -24,22 +24,8 @@ from tests.fakes import (
     InMemoryErrorStore,
     InMemoryPlatform,
     InMemoryQueue,
+    RecordingMetrics,
 )
-
-
-@dataclass
-class RecordingMetrics:
-    counts: list[tuple[str, float]] = field(default_factory=list)
-    latencies: list[tuple[str, float]] = field(default_factory=list)
-
-    def count(self, name: str, value: float = 1) -> None:
-        self.counts.append((name, value))
-
-    def milliseconds(self, name: str, value: float) -> None:
-        self.latencies.append((name, value))
-
-    def total(self, name: str) -> float:
-        return sum(value for metric, value in self.counts if metric == name)
 
 
 @dataclass
@@ -143,7 +129,7 @@ def build_shop(settings: Settings | None = None, *, platform: InMemoryPlatform |
         customers=customers,
         store=store,
         queue=queue,
-        incidents=IncidentReporter(error_store, mailer, settings),
+        incidents=IncidentReporter(error_store, mailer, settings, metrics=metrics),
         settings=settings,
         metrics=metrics,
         clock=clock,

@@ -14,9 +14,13 @@ import pytest
 from loyalty_bridge import errors, wiring
 from loyalty_bridge.models.api_checkout import OrderRequest
 from loyalty_bridge.models.messages import Envelope
+from loyalty_bridge.models.records import ErrorCategory
+from loyalty_bridge.services.incidents import IncidentReporter
+from loyalty_bridge.settings import get_settings
 from loyalty_bridge.signing import StaticSigningKeys
 from tests.fake_core import InMemoryIdempotencyStore
-from tests.lambda_harness import ROOT, FakeLambdaContext, load_event, load_function, signed_http_event
+from tests.fakes import RecordingMetrics
+from tests.lambda_harness import FakeLambdaContext, load_event, load_function, signed_http_event
 from tests.unit.checkout.conftest import Shop
 
 KEY_ID, SECRET = "storefront-1", "not-a-real-secret"
@@ -158,7 +162,7 @@ def test_the_last_delivery_becomes_a_new_order_error_instead_of_a_silent_dlq(sho
     worker = load_function("order_worker")
     shop.customer("c-1001")
     event = load_event("order_worker_order_post.json")
-    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(worker.MAX_RECEIVES)
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(get_settings().queue_max_receives)
     shop.platform.fail_next("post_order", errors.PlatformUnavailable("down"))
     assert worker.handle(event, FakeLambdaContext(), service=shop.orders)["batchItemFailures"] == []
     [incident] = shop.error_store.records.values()
@@ -166,13 +170,36 @@ def test_the_last_delivery_becomes_a_new_order_error_instead_of_a_silent_dlq(sho
     assert len(shop.mailer.sent) == 1
 
 
-def test_the_worker_reads_max_receives_from_the_template() -> None:
+@pytest.fixture
+def two_receives(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """The functions' QUEUE_MAX_RECEIVES set to 2 (template.yaml ties it to maxReceiveCount)."""
+    monkeypatch.setenv("QUEUE_MAX_RECEIVES", "2")
+    wiring.reset()
+    yield 2
+    wiring.reset()
+
+
+def test_the_worker_gives_up_on_the_delivery_queue_max_receives_names(shop: Shop, two_receives: int) -> None:
     worker = load_function("order_worker")
-    template = (ROOT / "template.yaml").read_text()
-    block = template[
-        template.index("  OrderQueue:") : template.index("  # ----", template.index("  OrderQueue:"))
-    ]
-    assert f"maxReceiveCount: {worker.MAX_RECEIVES}" in block
+    shop.customer("c-1001")
+    event = load_event("order_worker_order_post.json")
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(two_receives)
+    shop.platform.fail_next("post_order", errors.PlatformUnavailable("down"))
+    assert worker.handle(event, FakeLambdaContext(), service=shop.orders)["batchItemFailures"] == []
+    [incident] = shop.error_store.records.values()
+    assert incident.error_id == "new_order:o-1001"
+
+
+def test_an_unreadable_order_message_is_recorded_at_once_and_consumed(shop: Shop) -> None:
+    worker = load_function("order_worker")
+    event = load_event("order_worker_order_post.json")
+    event["Records"][0]["body"] = "{not an order"
+    incidents = IncidentReporter(shop.error_store, shop.mailer, shop.settings, metrics=RecordingMetrics())
+    answer = worker.handle(event, FakeLambdaContext(), service=shop.orders, incidents=incidents)
+    assert answer["batchItemFailures"] == []
+    [incident] = shop.error_store.records.values()
+    assert incident.category is ErrorCategory.NEW_ORDER
+    assert incident.replay == {"queue": "order", "raw": "{not an order"}
 
 
 # ---------------------------------------------------------------- hold sweeper

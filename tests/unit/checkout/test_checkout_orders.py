@@ -407,3 +407,47 @@ def test_an_order_waiting_for_a_join_that_fails_is_kept_for_replay(shop: Shop) -
     replay = Envelope.model_validate({**kept.replay["body"], "replay_of": kept.error_id})
     shop.orders.settle(replay)
     assert shop.balance("c-1") == 70
+
+
+PERSONAL = ("ann.lee@example.com", "+44 7700 900123")
+
+
+def _logged(caplog: pytest.LogCaptureFixture) -> str:
+    """Every log line with its extra fields (what the JSON log of the function carries)."""
+    return "\n".join(str(vars(record)) for record in caplog.records)
+
+
+def test_a_platforms_answer_naming_a_person_is_masked_in_logs_errors_and_the_listing(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    from loyalty_bridge.services.admin import error_view
+
+    caplog.set_level("DEBUG")
+    shop.customer("c-1")
+    detail = f"member {PERSONAL[0]} ({PERSONAL[1]}) is blocked"
+    shop.platform.fail_next("post_order", errors.PlatformUnavailable(detail), times=1)
+    shop.orders.place(order("o-1", "c-1", basket()))  # queued: the platform is "down"
+    shop.platform.fail_next("post_order", errors.PlatformRefused(detail, code="member_blocked"), times=1)
+    [envelope] = queued_envelopes(shop)
+    shop.orders.settle(envelope)  # refused: a New Order Error
+    shop.platform.fail_next("reverse", errors.PlatformRefused(detail, code="member_blocked"), times=1)
+    shop.customer("c-2")
+    shop.orders.place(order("o-2", "c-2", basket()))
+    with pytest.raises(errors.PlatformRefused):
+        shop.orders.refund("o-2", refund("r-1", ("SHIRT", 1)))
+
+    records = list(shop.error_store.records.values())
+    assert len(records) == 2
+    order_record = shop.store.get_order("o-1")
+    assert order_record is not None
+    shown = [
+        _logged(caplog),
+        str(order_record.failure),
+        *(record.platform_answer for record in records),
+        *(error_view(record).model_dump_json() for record in records),
+        *(mail.text for mail in shop.mailer.sent),
+    ]
+    assert all("member_blocked: member a***@e***.com" in r.platform_answer for r in records)
+    for text in shown:
+        for personal in (*PERSONAL, "ann.lee", "900123"):
+            assert personal not in text

@@ -18,9 +18,11 @@ from loyalty_bridge.services.enrolment import EnrolmentService, Outcome
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
 from loyalty_bridge.services.phone import PhoneService
-from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates, SyncOutcome, announce_join
+from loyalty_bridge.services.profile_sync import ProfileSync, SyncOutcome
+from loyalty_bridge.services.profile_updates import ProfileUpdates
 from loyalty_bridge.services.signup import SignupService
 from loyalty_bridge.services.summary import SummaryService
+from loyalty_bridge.services.sync_queue import announce_join
 from loyalty_bridge.services.verification import CodeBook
 from loyalty_bridge.settings import Settings
 from tests.fakes import (
@@ -138,7 +140,7 @@ def make_world(**overrides: Any) -> World:
     errors = InMemoryErrorStore()
     verifications = InMemoryVerificationStore(clock)
     metrics = RecordingMetrics()
-    reporter = IncidentReporter(errors, mailer, settings)
+    reporter = IncidentReporter(errors, mailer, settings, metrics=metrics)
     updater = RecordUpdater(customers)
     incidents = Incidents(reporter)
     announced: list[str] = []
@@ -148,7 +150,13 @@ def make_world(**overrides: Any) -> World:
     sms_optouts = InMemorySmsOptOuts()
     profile = ProfileUpdates(customers, sync_queue, sync_state, reporter)
     profile_sync = ProfileSync(
-        customers, platform, sync_state, reporter, mailing_list=mailchimp, sms_optouts=sms_optouts
+        customers,
+        platform,
+        sync_state,
+        reporter,
+        metrics=metrics,
+        mailing_list=mailchimp,
+        sms_optouts=sms_optouts,
     )
 
     def on_joined(record: CustomerRecord) -> None:  # as wiring._announce_join

@@ -199,3 +199,26 @@ def test_a_refused_attach_at_signup_leaves_a_join_prompt(world: World) -> None:
     # And joining afterwards is one call (A3)... refused here: the email has an account.
     world.signup.join("c-1")
     assert world.run_worker() == [Outcome.REFUSED]
+
+
+@pytest.mark.parametrize(
+    ("card_email", "customer_email"),
+    [
+        ("STRASSE@example.com", "straße@example.com"),  # German sharp s: casefold ß = ss
+        ("ΣΊΣΥΦΟΣ@example.gr", "σίσυφοσ@example.gr"),  # Greek final sigma: lower() makes it ς
+        ("İZMİR@example.com.tr", "i̇zmi̇r@example.com.tr"),  # Turkish dotted capital I
+    ],
+)
+def test_the_a4_email_check_and_one_account_per_email_agree_on_non_ascii_addresses(
+    world: World, card_email: str, customer_email: str
+) -> None:
+    card = world.existing_member(card_email).card.number
+    # The platform's rule: one account per email: the customer's spelling is the same address.
+    with pytest.raises(errors.DuplicateMember):
+        world.existing_member(customer_email, key="second-account")
+    # So the bridge's A4 comparison takes it as the card account's address too.
+    _not_joined(world, email=customer_email)
+    world.attach.start("c-1", card, customer_email)
+    record = world.attach.confirm("c-1", world.last_code(card_email))
+    assert record.status is LoyaltyStatus.JOINED
+    assert record.card_number == card

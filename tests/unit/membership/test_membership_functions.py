@@ -13,8 +13,11 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from loyalty_bridge import errors, wiring
 from loyalty_bridge.models.domain import LoyaltyStatus
+from loyalty_bridge.models.records import ErrorCategory
+from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.signing import StaticSigningKeys
 from tests.fake_core import InMemoryIdempotencyStore
+from tests.fakes import RecordingMetrics
 from tests.lambda_harness import FakeLambdaContext, load_event, load_function, signed_http_event
 from tests.unit.membership.conftest import World
 
@@ -214,6 +217,35 @@ def test_worker_records_a_message_for_an_unknown_customer(worker: ModuleType, wo
     [incident] = world.errors.records.values()
     assert incident.customer_id == "c-1001"
     assert "customer_not_found" in incident.platform_answer
+
+
+def test_worker_gives_up_on_the_delivery_queue_max_receives_names(
+    worker: ModuleType, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUEUE_MAX_RECEIVES", "2")
+    wiring.reset()
+    try:
+        world.sign_up("c-1001")
+        world.platform.fail_next("create_member", errors.PlatformUnavailable("timeout"), times=2)
+        with pytest.raises(BatchProcessingError):
+            worker.handle(_sqs_event(world, 1), FakeLambdaContext(), world.enrolment)
+        result = worker.handle(_sqs_event(world, 2), FakeLambdaContext(), world.enrolment)
+    finally:
+        wiring.reset()
+    assert result == {"batchItemFailures": []}
+    assert world.status("c-1001") is LoyaltyStatus.NOT_JOINED
+    assert len(world.errors.records) == 1
+
+
+def test_worker_records_an_unreadable_message_at_once(worker: ModuleType, world: World) -> None:
+    event = _sqs_event(world)
+    event["Records"][0]["body"] = "[]"
+    reporter = IncidentReporter(world.errors, world.mailer, world.settings, metrics=RecordingMetrics())
+    result = worker.handle(event, FakeLambdaContext(), world.enrolment, incidents=reporter)
+    assert result == {"batchItemFailures": []}
+    [incident] = world.errors.records.values()
+    assert incident.category is ErrorCategory.NEW_ACCOUNT
+    assert incident.replay == {"queue": "membership", "raw": "[]"}
 
 
 def test_the_sample_summary_event_with_a_stale_signature_is_401(api: ModuleType) -> None:

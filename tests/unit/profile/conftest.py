@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 import pytest
 
+from loyalty_bridge import errors
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
-from loyalty_bridge.models.messages import Envelope
-from loyalty_bridge.models.records import CustomerRecord
+from loyalty_bridge.models.messages import Envelope, SyncedFields
+from loyalty_bridge.models.records import CustomerRecord, ErrorRecord
 from loyalty_bridge.services.admin import AdminErrors
 from loyalty_bridge.services.incidents import IncidentReporter
-from loyalty_bridge.services.profile_sync import ProfileSync, ProfileUpdates, SyncOutcome
+from loyalty_bridge.services.profile_sync import ProfileSync, SyncOutcome
+from loyalty_bridge.services.profile_updates import ProfileUpdates
 from loyalty_bridge.settings import Settings
 from tests.fakes import (
     CapturingMailer,
@@ -22,6 +24,7 @@ from tests.fakes import (
     InMemorySmsOptOuts,
     InMemorySyncState,
     RecordingMailingList,
+    RecordingMetrics,
 )
 
 
@@ -91,10 +94,24 @@ def world() -> World:
     mailer = CapturingMailer()
     queue = InMemoryQueue(fifo=True)
     settings = Settings(admin_emails=("ops@example.com",), stage="test")
-    incidents = IncidentReporter(errors, mailer, settings)
+    metrics = RecordingMetrics()
+    incidents = IncidentReporter(errors, mailer, settings, metrics=metrics)
     updates = ProfileUpdates(customers, queue, state, incidents)
-    sync = ProfileSync(customers, platform, state, incidents, mailing_list=mailchimp, sms_optouts=sms)
+    sync = ProfileSync(
+        customers, platform, state, incidents, metrics=metrics, mailing_list=mailchimp, sms_optouts=sms
+    )
     admin = AdminErrors(errors, lambda _name: queue)
     return World(
         customers, platform, state, mailchimp, sms, errors, mailer, queue, incidents, updates, sync, admin
     )
+
+
+def refused_email_change(world: World) -> ErrorRecord:
+    """The platform refuses a web email change (and mobile) of c-1: one Account Update Error."""
+    world.customer("c-1", mobile="+15550000001")
+    world.run()
+    world.platform.fail_next("update_profile", errors.DuplicateMember(field="email"))
+    world.updates.update_profile("c-1", SyncedFields(email="taken@example.org", mobile="+15559876543"))
+    world.run()
+    [record] = world.errors.records.values()
+    return record

@@ -1,5 +1,6 @@
 """The worker and DLQ handlers on fakes: FIFO order under failure, unreadable bodies, DLQ
-records. (API handlers run against moto in tests/integration/profile.)"""
+records. (The API handlers: test_profile_api.py, test_profile_admin_api.py,
+test_profile_mailchimp_webhook.py; over moto in tests/integration/profile.)"""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
 from loyalty_bridge import errors
 from loyalty_bridge.models.domain import Consents
 from loyalty_bridge.models.records import ErrorCategory, ErrorStatus
-from loyalty_bridge.services.dead_letters import category_for, dead_letter_record, queue_of
+from loyalty_bridge.services.dead_letters import (
+    category_for,
+    dead_letter_record,
+    queue_of,
+    record_dead_letter,
+)
 from tests.lambda_harness import FakeLambdaContext, load_event, load_function
 from tests.unit.profile.conftest import World
 
@@ -80,6 +89,35 @@ def test_an_unreadable_body_is_recorded_at_once_and_consumed(world: World) -> No
     assert record.category == ErrorCategory.ACCOUNT_UPDATE
     assert record.replay == {"queue": "profile_sync", "raw": "{not json"}
     assert len(world.mailer.sent) == 1
+
+
+def test_a_failure_before_any_target_is_retried_then_recorded_on_the_last_delivery(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the customer fails (the table is down): retried like a target's failure, and on
+    the last delivery recorded as an Account Update Error instead of left to the DLQ."""
+    world.customer("c-a")
+    world.updates.set_consents("c-a", Consents(email=True, sms=False))
+    [queued] = world.queue.drain()
+    monkeypatch.setattr(world.customers, "get", lambda customer_id: _raise(errors.Retryable("table down")))
+    worker = load_function("profile_sync_worker")
+    first = fifo_event([(queued.group_id or "", queued.body)], receive_count=1)
+    with pytest.raises(BatchProcessingError):  # the whole batch failed: it comes back
+        worker.handle(first, FakeLambdaContext(), service=world.sync, incidents=world.incidents)
+    assert world.errors.records == {}
+
+    last = fifo_event([(queued.group_id or "", queued.body)], receive_count=5)
+    answer = worker.handle(last, FakeLambdaContext(), service=world.sync, incidents=world.incidents)
+    assert answer == {"batchItemFailures": []}
+    [record] = world.errors.records.values()
+    assert record.category == ErrorCategory.ACCOUNT_UPDATE
+    assert record.error_id.endswith(":all")
+    assert "still failing after 5 attempts" in record.platform_answer
+    assert record.replay["body"]["message_id"] == json.loads(queued.body)["message_id"]
+
+
+def _raise(exc: BaseException) -> Any:
+    raise exc
 
 
 def test_the_dlq_monitor_records_each_dead_letter_once_and_reopens_a_failed_replay(world: World) -> None:
@@ -172,3 +210,27 @@ def test_the_sample_events_are_what_the_functions_accept(world: World) -> None:
         load_event("dlq_monitor_profile_sync.json"), FakeLambdaContext(), incidents=world.incidents
     ) == {"batchItemFailures": []}
     assert "account_update:dlq:v7:c-1001" in world.errors.records
+
+
+def test_only_a_dead_replay_reopens_an_error() -> None:
+    class Sink:
+        def __init__(self) -> None:
+            self.reported: list[str] = []
+            self.reopened: list[tuple[str | None, str]] = []
+
+        def report(self, record: Any) -> bool:
+            self.reported.append(record.error_id)
+            return True
+
+        def replay_failed(self, error_id: str | None, *, note: str = "") -> bool:
+            self.reopened.append((error_id, note))
+            return True
+
+    sink = Sink()
+    plain = {"kind": "order.post", "message_id": "m-1", "customer_id": "c-1", "payload": {}}
+    replay = plain | {"message_id": "m-2", "replay_of": "new_order:o-1"}
+    record_dead_letter(sink, json.dumps(plain), "sqs-1", "arn:aws:sqs:us-east-1:1:s-OrderDLQ-1", 6)
+    record_dead_letter(sink, "{not json", "sqs-2", "arn:aws:sqs:us-east-1:1:s-OrderDLQ-1", 6)
+    record_dead_letter(sink, json.dumps(replay), "sqs-3", "arn:aws:sqs:us-east-1:1:s-OrderDLQ-1", 6)
+    assert sink.reported == ["new_order:dlq:m-1", "new_order:unreadable:sqs-2", "new_order:dlq:m-2"]
+    assert sink.reopened == [("new_order:o-1", "the replay ended in a dead-letter queue (new_order:dlq:m-2)")]

@@ -6,9 +6,10 @@ import pytest
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, ErrorStatus
-from loyalty_bridge.services.incidents import IncidentReporter, error_id_for, masked_change
+from loyalty_bridge.privacy import error_id_for
+from loyalty_bridge.services.incidents import IncidentReporter, masked_change
 from loyalty_bridge.settings import Settings
-from tests.fakes import CapturingMailer, InMemoryErrorStore
+from tests.fakes import CapturingMailer, InMemoryErrorStore, RecordingMetrics
 
 
 def make_record(**overrides: object) -> ErrorRecord:
@@ -40,7 +41,7 @@ def mailer() -> CapturingMailer:
 def reporter(store: InMemoryErrorStore, mailer: CapturingMailer, **settings: object) -> IncidentReporter:
     values: dict[str, object] = {"admin_emails": "ops@example.com,owner@example.com", "stage": "test"}
     values.update(settings)
-    return IncidentReporter(store, mailer, Settings.model_validate(values))
+    return IncidentReporter(store, mailer, Settings.model_validate(values), metrics=RecordingMetrics())
 
 
 def test_a_failure_is_stored_once_and_emailed_once(

@@ -12,7 +12,7 @@ from loyalty_bridge.models.api_profile import MailchimpWebhook
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
 from loyalty_bridge.models.messages import PROFILE_UPDATE, Envelope, SyncedFields
 from loyalty_bridge.models.records import ErrorCategory, ErrorStatus
-from loyalty_bridge.services.profile_sync import announce_join
+from loyalty_bridge.services.sync_queue import announce_join
 from tests.unit.profile.conftest import World
 
 

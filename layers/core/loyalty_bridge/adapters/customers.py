@@ -27,9 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge.adapters.aws_errors import error_code, raise_domain_error
 from loyalty_bridge.errors import Conflict, Retryable
-from loyalty_bridge.models.api_membership import normalize_email
 from loyalty_bridge.models.domain import Balance
 from loyalty_bridge.models.records import CustomerRecord, utcnow
+from loyalty_bridge.privacy import normalize_email
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -290,6 +290,35 @@ class DynamoCustomers(BridgeItems):
         in one transaction: the old claims are released (only if this customer holds them),
         the new ones taken (only if free or already this customer's), and the customer's own
         link re-pointed (only if it still names the old account). Repeating it is a no-op."""
+        items = self._relink_items(
+            customer_id,
+            from_member_id=from_member_id,
+            from_card=from_card,
+            to_member_id=to_member_id,
+            to_card=to_card,
+        )
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                self._fail(exc, "customer relink")
+            if not _condition_failed(exc):
+                raise Retryable("customer store temporarily unavailable") from exc
+            if (
+                self._linked_to(customer_id) == to_member_id
+                and self.linked_customer(member_id=to_member_id) == customer_id
+            ):
+                return  # done already (a repeated request)
+            raise Conflict(
+                "This loyalty account is already linked to another web account.", code="already_linked"
+            ) from exc
+        except BotoCoreError as exc:
+            self._fail(exc, "customer relink")
+
+    def _relink_items(
+        self, customer_id: str, *, from_member_id: str, from_card: str, to_member_id: str, to_card: str
+    ) -> list[Any]:
+        """The one transaction of ``relink_member``: release, take, re-point (conditions there)."""
         now = utcnow().isoformat()
         mine = {"#o": "customer_id"}
         owner = self._item({":c": customer_id})
@@ -342,23 +371,7 @@ class DynamoCustomers(BridgeItems):
         ]
         if from_card != to_card:
             items.insert(1, release(card_pk(from_card)))
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                self._fail(exc, "customer relink")
-            if not _condition_failed(exc):
-                raise Retryable("customer store temporarily unavailable") from exc
-            if (
-                self._linked_to(customer_id) == to_member_id
-                and self.linked_customer(member_id=to_member_id) == customer_id
-            ):
-                return  # done already (a repeated request)
-            raise Conflict(
-                "This loyalty account is already linked to another web account.", code="already_linked"
-            ) from exc
-        except BotoCoreError as exc:
-            self._fail(exc, "customer relink")
+        return items
 
     def _linked_to(self, customer_id: str) -> str | None:
         item = self._get(customer_pk(customer_id), LINK)

@@ -34,7 +34,8 @@ from pydantic import BaseModel, ConfigDict
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.domain import AudienceMember
-from loyalty_bridge.observability import logger, pseudonym
+from loyalty_bridge.observability import logger
+from loyalty_bridge.privacy import pseudonym
 
 if TYPE_CHECKING:
     import httpx

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty_bridge.adapters.aws_errors import code_of, raise_if_retryable
 from loyalty_bridge.models.records import SyncState, utcnow
+from loyalty_bridge.privacy import normalize_email
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,7 +31,7 @@ def _technical(exc: Exception) -> None:
 
 
 def email_key(email: str) -> str:
-    return "EMAIL#" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return "EMAIL#" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
 class DynamoSyncState:

@@ -93,10 +93,3 @@ class SecretsReader:
         if not isinstance(value, dict):
             raise SecretMalformed("secret is not a JSON object", secret=arn_or_name)
         return value
-
-
-def read_json_secret(arn_or_name: str) -> dict[str, Any]:
-    """Convenience over the warm container's shared reader (``wiring.secrets()``)."""
-    from loyalty_bridge import wiring
-
-    return wiring.secrets().read_json_secret(arn_or_name)

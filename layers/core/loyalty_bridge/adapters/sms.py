@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge.adapters.aws_errors import raise_domain_error
-from loyalty_bridge.observability import logger, mask_phone
+from loyalty_bridge.observability import logger
+from loyalty_bridge.privacy import mask_phone
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient

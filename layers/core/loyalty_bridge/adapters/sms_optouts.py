@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.records import utcnow
-from loyalty_bridge.observability import logger, mask_phone
+from loyalty_bridge.observability import logger
+from loyalty_bridge.privacy import mask_phone
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

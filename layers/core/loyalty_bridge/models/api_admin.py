@@ -1,5 +1,6 @@
 """Bodies of the admin routes (API.md "Admin"): failures that need a human, listed and
-replayed. Contact data (emails, phones) is masked, as in the admin emails."""
+replayed. In the listing contact data (emails, phones) is masked, as in the admin emails;
+the admin read of one error (ErrorDetail) carries the full change, to fix it by hand (P2)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,13 @@ class ErrorView(BaseModel):
     subject_id: str | None = None
     attempted: str
     platform_answer: str
-    action: str
-    change_before: dict[str, Any] | None = None
-    change_after: dict[str, Any] | None = None
+    action: str = Field(min_length=1, description="what the admin should do")
+    change_before: dict[str, Any] | None = Field(
+        default=None, description="masked; GET /v1/admin/errors/{error_id} has it in full"
+    )
+    change_after: dict[str, Any] | None = Field(
+        default=None, description="masked; GET /v1/admin/errors/{error_id} has it in full"
+    )
     attempts: int
     created_at: datetime
     updated_at: datetime
@@ -37,6 +42,15 @@ class ErrorView(BaseModel):
     notified: bool = Field(description="the admins were emailed")
     replayable: bool = Field(description="POST .../replay can send the failed message again")
     raw_message: str | None = Field(default=None, description="an unreadable message's text (masked)")
+
+
+class ErrorDetail(ErrorView):
+    """GET /v1/admin/errors/{error_id}: one error with what an admin needs to redo the change
+    by hand, unmasked (admin scope only; never logged)."""
+
+    change_before: dict[str, Any] | None = Field(default=None, description="in full, unmasked")
+    change_after: dict[str, Any] | None = Field(default=None, description="in full, unmasked")
+    raw_message: str | None = Field(default=None, description="an unreadable message's text, in full")
 
 
 class ErrorPage(BaseModel):

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from loyalty_bridge.models.domain import Basket, BasketLine, Channel
+from loyalty_bridge.models.domain import Basket, BasketLine, Channel, CouponStanding, RewardKind
 
 
 def _no_float(value: object) -> object:
@@ -90,6 +90,7 @@ class QuoteRequest(Strict):
     redeem_points: Annotated[int, Field(ge=0, le=100_000_000)] = 0
     channel: Channel = Channel.WEBSHOP
     store_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    staff_id: Annotated[str, StringConstraints(max_length=64)] | None = None  # R6: checked, not priced
 
     def to_basket(self) -> Basket:
         return Basket(
@@ -100,6 +101,20 @@ class QuoteRequest(Strict):
             channel=self.channel,
             store_id=self.store_id,
         )
+
+
+class QuoteCoupon(BaseModel):
+    """The loyalty coupon a quote's promo_code names (R4)."""
+
+    code: str
+    status: CouponStanding = Field(
+        description="available: the customer's own, unused (the order uses it); used: used already; "
+        "not_yours: another member's coupon (any coupon for a guest). An order with a used or "
+        "not_yours coupon is accepted but does not use it, and earns no points"
+    )
+    reward: str = Field(description="the coupon's reward_id")
+    kind: RewardKind
+    value: str = Field(description="product: the sku given; fixed_discount: the amount off")
 
 
 class QuoteResponse(BaseModel):
@@ -122,6 +137,11 @@ class QuoteResponse(BaseModel):
     )
     joined: bool = Field(description="false for guests and customers not joined: what joining would earn")
     accumulate_only: bool = False
+    coupon: QuoteCoupon | None = Field(
+        default=None,
+        exclude_if=lambda coupon: coupon is None,
+        description="present when promo_code is a loyalty coupon (R4); absent for any other code",
+    )
 
 
 class RedemptionRequest(Strict):

@@ -49,11 +49,6 @@ def normalize_mobile(value: object) -> object:
     return compact
 
 
-def normalize_email(value: str) -> str:
-    """How two emails are compared (A4): trimmed, case-insensitive."""
-    return value.strip().lower()
-
-
 CustomerId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+-]+$"),
@@ -253,7 +248,11 @@ class CardChoice(Reply):
 
 
 class PhoneCards(Reply):
-    """Several accounts on one mobile: the customer picks a primary card (…/merge)."""
+    """Several accounts on one mobile: the customer picks a primary card (…/merge).
+
+    ``cards`` are only those the customer may merge (their own and those no web account
+    holds); accounts other web accounts hold on that mobile are counted, never shown."""
 
     status: LoyaltyStatus
     cards: list[CardChoice]
+    others_on_phone: int = Field(default=0, ge=0)

@@ -159,6 +159,24 @@ class Coupon(Frozen):
     status: CouponStatus = CouponStatus.AVAILABLE
 
 
+class CouponStanding(StrEnum):
+    """A promo code that is a loyalty coupon, as one member may use it (R4)."""
+
+    AVAILABLE = "available"  # the member's own, unused: the order uses it
+    USED = "used"  # used already, by an earlier order
+    NOT_YOURS = "not_yours"  # another member's coupon
+
+
+class CouponCheck(Frozen):
+    """The coupon a basket's promo code names, as the quote shows it (no member id)."""
+
+    code: str
+    status: CouponStanding
+    reward: str  # the reward's reward_id
+    kind: RewardKind
+    value: str
+
+
 class BasketLine(Frozen):
     sku: str = Field(min_length=1, max_length=64)
     title: str = Field(default="", max_length=500)
@@ -185,6 +203,7 @@ class Quote(Frozen):
     point_value: Decimal
     max_discount: Decimal
     discount: Decimal = Decimal("0")
+    coupon: CouponCheck | None = None  # R4: the promo code is a loyalty coupon
 
 
 class Hold(Frozen):
@@ -227,6 +246,9 @@ class OrderResult(Frozen):
     points_earned: Points
     points_redeemed: Points
     balance: Points
+    # R4: the promo code is a coupon this order may not use (used, not_yours): not used again,
+    # the order still credited (with no points, C3).
+    coupon_refused: CouponStanding | None = None
 
 
 class Reversal(Frozen):

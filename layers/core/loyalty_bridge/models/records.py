@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from loyalty_bridge.models.domain import Address, Consents, LoyaltyStatus
 
@@ -62,6 +62,30 @@ class ErrorCategory(StrEnum):
         }[self.value]
 
 
+# What an admin can do about each category, for every record whose creator has nothing more
+# precise to say. The one source of a record's ``action``: ErrorRecord fills it in when it is
+# created (or read back), so the listing, the single read and the email show the same text.
+DEFAULT_ACTION: dict[ErrorCategory, str] = {
+    ErrorCategory.NEW_ACCOUNT: (
+        "Check the customer's details against the loyalty platform (for example an email or "
+        "mobile already used by another loyalty account), fix them there or in the storefront, "
+        "then replay this error."
+    ),
+    ErrorCategory.ATTACH_ACCOUNT: (
+        "Check the card and the customer's email on the loyalty platform; correct the card "
+        "account if it is wrong, then replay this error."
+    ),
+    ErrorCategory.ACCOUNT_UPDATE: (
+        "Compare the change below with the loyalty platform (and Mailchimp). Fix the conflicting "
+        "data by hand, then replay this error so the change is applied."
+    ),
+    ErrorCategory.NEW_ORDER: (
+        "Check the order on the loyalty platform; fix what it refused (member, products, "
+        "amounts), then replay this error. Replays never award points twice."
+    ),
+}
+
+
 class ErrorStatus(StrEnum):
     OPEN = "open"
     REPLAYING = "replaying"
@@ -78,7 +102,8 @@ class ErrorRecord(BaseModel):
     subject_id: str | None = None  # order id, change id, ...
     attempted: str  # what was attempted, in words
     platform_answer: str = ""  # what the platform said (code + message), no personal data
-    action: str = ""  # what the admin should do
+    # What the admin should do: the creator's own words, else DEFAULT_ACTION of the category.
+    action: str = Field(default="", validate_default=True)
     change_before: dict[str, Any] | None = None
     change_after: dict[str, Any] | None = None
     replay: dict[str, Any] = Field(default_factory=dict)  # the queue message to send again
@@ -87,6 +112,14 @@ class ErrorRecord(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
     note: str = ""
     notified_at: datetime | None = None  # when the admins were emailed (at most once)
+
+    @field_validator("action")
+    @classmethod
+    def _action_or_default(cls, value: str, info: ValidationInfo) -> str:
+        category = info.data.get("category")
+        if value.strip() or not isinstance(category, ErrorCategory):
+            return value
+        return DEFAULT_ACTION[category]
 
 
 class SyncState(BaseModel):

@@ -17,7 +17,7 @@ next write to persist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +32,7 @@ from loyalty_bridge.errors import (
 from loyalty_bridge.models.domain import (
     Balance,
     Basket,
+    CouponCheck,
     Hold,
     Quote,
 )
@@ -239,8 +240,16 @@ def check_redeem_points(redeem_points: int) -> None:
         raise InvalidInput("redeem_points must not be negative")
 
 
-def quote(acc: Account | None, rules: ProgramRules, basket: Basket, redeem_points: int) -> Quote:
-    """C1/C3: what the basket earns and what may be redeemed on it (``acc`` None: a guest)."""
+def quote(
+    acc: Account | None,
+    rules: ProgramRules,
+    basket: Basket,
+    redeem_points: int,
+    coupon: Callable[[], CouponCheck | None] = lambda: None,
+) -> Quote:
+    """C1/C3: what the basket earns and what may be redeemed on it (``acc`` None: a guest);
+    ``coupon`` looks up the check of its promo code when that is a loyalty coupon (R4), once
+    the quote stands."""
     check_redeem_points(redeem_points)
     spend = acc.lifetime_spend if acc else Decimal(0)
     amount = EarnInput.from_basket(basket).subtotal - basket.discount
@@ -261,6 +270,7 @@ def quote(acc: Account | None, rules: ProgramRules, basket: Basket, redeem_point
         point_value=rules.point_value_for(spend),
         max_discount=rules.discount_for(redeemable, spend),
         discount=discount,
+        coupon=coupon(),
     )
 
 

@@ -1,16 +1,14 @@
-"""Member rules shared by the platforms: how emails compare (one account per email, A1/A4)
-and how a profile change applies.
+"""Member rules shared by the platforms: how a profile change applies. (How emails compare,
+one account per email, is ``privacy.normalize_email``, re-exported here for the platforms.)
 """
 
 from __future__ import annotations
 
 from loyalty_bridge.errors import InvalidInput
 from loyalty_bridge.models.domain import MemberProfile, ProfileChanges
+from loyalty_bridge.privacy import normalize_email
 
-
-def normalize_email(email: str) -> str:
-    """Emails are unique case-insensitively, whitespace around them ignored."""
-    return email.strip().casefold()
+__all__ = ["changed_profile", "normalize_email"]
 
 
 def changed_profile(old: MemberProfile, changes: ProfileChanges) -> MemberProfile:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from loyalty_bridge.errors import PlatformRefused
 from loyalty_bridge.models.domain import (
     Coupon,
+    CouponStanding,
     CouponStatus,
     OrderResult,
     PlatformOrder,
@@ -31,6 +32,7 @@ from loyalty_bridge.program.earn_rules import (
     refund_amount,
     reversal_points,
 )
+from loyalty_bridge.program.rewards import coupon_check
 
 REFERRER_SETTLE_LIMIT = 5  # keeps an order that also credits a referrer under 100 items
 
@@ -50,11 +52,36 @@ class OrderRecord:
 
 @dataclass(frozen=True, kw_only=True)
 class OrderCredit:
-    result: OrderResult
-    entry: Entry
+    """What an order changed; ``answer`` is its result and entry."""
+
+    order_id: str
+    member_id: str
+    earned: Earn
+    pending: int  # points waiting for the return window
+    redeemed: int
+    balance: int  # after the order
     record: OrderRecord
     lot: PendingLot | None  # the order's new pending lot
     captured: HeldPoints | None  # the open hold the order captured
+
+    def answer(self, coupon_refused: CouponStanding | None = None) -> tuple[OrderResult, Entry]:
+        """The order's result (with the coupon it named and may not use, R4) and its entry."""
+        result = OrderResult(
+            order_id=self.order_id,
+            points_earned=self.earned.points,
+            points_redeemed=self.redeemed,
+            balance=self.balance,
+            coupon_refused=coupon_refused,
+        )
+        entry = Entry(
+            entry_id=order_entry_id(self.order_id),
+            member_id=self.member_id,
+            kind="order",
+            delta=self.earned.points - self.pending - self.redeemed,
+            pending_delta=self.pending,
+            result=result.model_dump_json(),
+        )
+        return result, entry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,22 +111,18 @@ def credit_order(
         acc.lots[lot.order_id] = lot
     credit(acc, earned.points - pending, now)
     acc.lifetime_spend += earned.base
-    result = OrderResult(
-        order_id=order.order_id,
-        points_earned=earned.points,
-        points_redeemed=redeemed,
-        balance=acc.balance,
-    )
-    entry = Entry(
-        entry_id=order_entry_id(order.order_id),
-        member_id=acc.member_id,
-        kind="order",
-        delta=earned.points - pending - redeemed,
-        pending_delta=pending,
-        result=result.model_dump_json(),
-    )
     record = OrderRecord(member_id=acc.member_id, earn=earned, redeemed=redeemed)
-    return OrderCredit(result=result, entry=entry, record=record, lot=lot, captured=captured)
+    return OrderCredit(
+        order_id=order.order_id,
+        member_id=acc.member_id,
+        earned=earned,
+        pending=pending,
+        redeemed=redeemed,
+        balance=acc.balance,
+        record=record,
+        lot=lot,
+        captured=captured,
+    )
 
 
 def order_entry_id(order_id: str) -> str:
@@ -164,22 +187,18 @@ def reverse_order(acc: Account, order: OrderRecord, reversal: Reversal, now: dat
 # ---------------------------------------------------------------------------- coupons (R4)
 
 
-def coupon_code(promo_code: str | None) -> str:
-    """The coupon code an order's promo code would be (codes are kept upper case)."""
-    return (promo_code or "").strip().upper()
-
-
 def find_coupon(coupons: Sequence[Coupon], code: str) -> Coupon | None:
     return next((coupon for coupon in coupons if coupon.code == code), None)
 
 
-def use_coupon(coupon: Coupon) -> Coupon | None:
-    """R4: an order whose promo code is one of the member's available coupons uses it (the
-    coupon as used); a coupon used already is not used again (None). Any other promo code
-    is not ours to track (C3 still applies to it)."""
-    if coupon.status is not CouponStatus.AVAILABLE:
-        return None
-    return coupon.model_copy(update={"status": CouponStatus.USED})
+def use_coupon(coupon: Coupon, *, yours: bool) -> tuple[Coupon | None, CouponStanding | None]:
+    """R4: an order whose promo code is the member's available coupon uses it (the coupon as
+    used); one used already, or another member's, is not used: why, for the order's answer
+    (``coupon_check``). Any other promo code is not ours to track (C3 still applies)."""
+    status = coupon_check(coupon, yours=yours).status
+    if status is not CouponStanding.AVAILABLE:
+        return None, status
+    return coupon.model_copy(update={"status": CouponStatus.USED}), None
 
 
 # ---------------------------------------------------------------------------- referrals (R5)

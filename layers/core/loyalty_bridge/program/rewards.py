@@ -1,4 +1,5 @@
-"""Rewards (R4), the program's side: coupon codes, progress to the next reward, and the
+"""Rewards (R4), the program's side: coupon codes, the check of a promo code that is a
+coupon (``coupon_check``, every platform applies it), progress to the next reward, and the
 built-in platform's redemption of points for a coupon (pure, over ``program.account``).
 
 Shared by the platforms (the built-in ledger, the test platform) and the login summary;
@@ -14,7 +15,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from loyalty_bridge.errors import InsufficientPoints, RewardNotFound
-from loyalty_bridge.models.domain import Coupon, Reward
+from loyalty_bridge.models.domain import Coupon, CouponCheck, CouponStanding, CouponStatus, Reward
 from loyalty_bridge.program.account import Account, Entry, debit, may_redeem
 from loyalty_bridge.program.earn_rules import ProgramRules
 
@@ -27,6 +28,27 @@ def new_coupon_code() -> str:
     """An unguessable coupon code, e.g. ``LB-7K3M-Q9XD-2HVT-A8RC``."""
     raw = "".join(secrets.choice(_ALPHABET) for _ in range(_COUPON_CHARS))
     return "LB-" + "-".join(raw[i : i + 4] for i in range(0, _COUPON_CHARS, 4))
+
+
+def coupon_code(promo_code: str | None) -> str:
+    """The coupon code a promo code would be ("" for none): matched trimmed, upper case."""
+    return (promo_code or "").strip().upper()
+
+
+def coupon_check(coupon: Coupon, *, yours: bool) -> CouponCheck:
+    """R4, the rule every platform applies to a promo code that is a loyalty coupon: the
+    member's own coupon is usable while available; one used already, or another member's
+    (``yours`` False; a guest's basket too), is refused: the order that names it does not
+    use it, and still earns nothing as with any promo code (C3)."""
+    if not yours:
+        status = CouponStanding.NOT_YOURS
+    elif coupon.status is CouponStatus.USED:
+        status = CouponStanding.USED
+    else:
+        status = CouponStanding.AVAILABLE
+    return CouponCheck(
+        code=coupon.code, status=status, reward=coupon.reward_id, kind=coupon.kind, value=coupon.value
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Admin: list the failures that need a human and replay them after a manual fix (P2).
+"""Admin: list the failures that need a human, read one in full (its whole change, to fix
+it by hand), and replay them after a manual fix (P2).
 
 A replay re-sends the failed message (``record.replay["body"]``) to its queue with
 ``replay_of`` = the error id; the error is ``replaying`` until the worker that processes
@@ -15,12 +16,12 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.api_admin import ErrorView
+from loyalty_bridge.models.api_admin import ErrorDetail, ErrorView
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import ErrorRecord, ErrorStatus, utcnow
 from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import ErrorStore, MessageQueue
-from loyalty_bridge.services.incidents import masked_text, masked_value
+from loyalty_bridge.privacy import masked_text, masked_value
 
 QUEUE_NAMES = ("membership", "profile_sync", "order")
 
@@ -49,6 +50,20 @@ def error_view(record: ErrorRecord) -> ErrorView:
     )
 
 
+def error_detail(record: ErrorRecord) -> ErrorDetail:
+    """One error for the admin who fixes it by hand: the listing's view with the change (and
+    an unreadable message's text) in full, as stored."""
+    raw = record.replay.get("raw")
+    return ErrorDetail.model_validate(
+        error_view(record).model_dump()
+        | {
+            "change_before": record.change_before,
+            "change_after": record.change_after,
+            "raw_message": str(raw) if raw else None,
+        }
+    )
+
+
 def replayable(record: ErrorRecord) -> bool:
     return record.replay.get("queue") in QUEUE_NAMES and isinstance(record.replay.get("body"), dict)
 
@@ -69,6 +84,13 @@ class AdminErrors:
         self, *, category: str | None, status: str | None, limit: int, cursor: str | None
     ) -> tuple[list[ErrorRecord], str | None]:
         return self._store.list(category=category, status=status, limit=limit, cursor=cursor)
+
+    def get(self, error_id: str) -> ErrorRecord:
+        """One error; NotFound (``error_not_found``) when there is none."""
+        record = self._store.get(error_id)
+        if record is None:
+            raise errors.NotFound("No such error.", code="error_not_found")
+        return record
 
     def resolve(self, error_id: str, *, note: str) -> ErrorRecord:
         """Close an error fixed by hand (e.g. an unreadable message that cannot be replayed)."""

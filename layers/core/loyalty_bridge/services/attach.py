@@ -18,13 +18,13 @@ from __future__ import annotations
 from typing import NoReturn
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.api_membership import normalize_email
 from loyalty_bridge.models.domain import CardState, LoyaltyStatus, Member
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord
 from loyalty_bridge.models.verification import Challenge, Purpose
-from loyalty_bridge.observability import MetricName, logger, pseudonym
-from loyalty_bridge.ports import LoyaltyPlatform, Mailer
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import LoyaltyPlatform, Mailer, Metrics
+from loyalty_bridge.privacy import mask_card, normalize_email, platform_answer, pseudonym
 from loyalty_bridge.services.membership import (
     KIND_ATTACH,
     REASON_ALREADY_LINKED,
@@ -32,13 +32,8 @@ from loyalty_bridge.services.membership import (
     REASON_ATTACH_REFUSED,
     Incidents,
     Linker,
-    MetricsSink,
     RecordUpdater,
-    count,
-    default_metrics,
     envelope,
-    mask_card,
-    platform_answer,
     profile_of,
 )
 from loyalty_bridge.services.verification import CodeBook
@@ -81,7 +76,7 @@ class AttachService:
         incidents: Incidents,
         linker: Linker,
         *,
-        metrics: MetricsSink | None = None,
+        metrics: Metrics,
     ) -> None:
         self._updater = updater
         self._platform = platform
@@ -89,7 +84,7 @@ class AttachService:
         self._mailer = mailer
         self._incidents = incidents
         self._linker = linker
-        self._metrics = metrics or default_metrics()
+        self._metrics = metrics
 
     # ------------------------------------------------------------------ start
 
@@ -127,7 +122,7 @@ class AttachService:
                 }
             ),
         )
-        count(self._metrics, MetricName.ATTACH_STARTED)
+        self._metrics.count(MetricName.ATTACH_STARTED)
         logger.info(
             "attach code sent", extra={"customer": pseudonym(customer_id), "card": mask_card(card_number)}
         )
@@ -163,7 +158,7 @@ class AttachService:
         )
 
     def _refuse(self, record: CustomerRecord, card_number: str, answer: str, message: Envelope) -> NoReturn:
-        count(self._metrics, MetricName.ATTACH_FAILED)
+        self._metrics.count(MetricName.ATTACH_FAILED)
         logger.info(
             "attach refused",
             extra={"customer": pseudonym(record.customer_id), "card": mask_card(card_number)},
@@ -180,7 +175,7 @@ class AttachService:
             challenge = self._codes.check(customer_id, Purpose.ATTACH, code)
         except errors.Refused as exc:
             if exc.context.get("tries_left") == 0 and record.status is LoyaltyStatus.VERIFYING:
-                count(self._metrics, MetricName.ATTACH_FAILED)
+                self._metrics.count(MetricName.ATTACH_FAILED)
                 self._back_to_not_joined(customer_id, REASON_ATTACH_EXPIRED)
             raise
         card_number = challenge.card_number or ""
@@ -207,7 +202,7 @@ class AttachService:
                 "refused by the bridge: this loyalty account is already linked to another web account (A5)",
                 message,
             )
-        count(self._metrics, MetricName.ATTACH_COMPLETED)
+        self._metrics.count(MetricName.ATTACH_COMPLETED)
         logger.info(
             "card attached", extra={"customer": pseudonym(customer_id), "card": mask_card(card_number)}
         )

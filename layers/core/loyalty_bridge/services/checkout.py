@@ -1,7 +1,7 @@
 """Checkout: quote a basket (C1, C3) and hold points for a cart (C2).
 
 The quote sends the platform the basket exactly as the order push will (truncated lines,
-program/order_lines.py), and the platform prices quotes and credits with the same earn rules, so
+order_lines.py), and the platform prices quotes and credits with the same earn rules, so
 "you will earn N" is what the order credits.
 
 A hold belongs to a cart: asking again for the same cart (the customer changed the points)
@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from loyalty_bridge.errors import NotFound, ProfileIncomplete, Refused
 from loyalty_bridge.models.api_checkout import (
+    QuoteCoupon,
     QuoteRequest,
     QuoteResponse,
     RedemptionRequest,
@@ -28,38 +29,14 @@ from loyalty_bridge.models.api_checkout import (
 from loyalty_bridge.models.checkout_records import RedemptionRecord, RedemptionStatus
 from loyalty_bridge.models.domain import LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord, utcnow
-from loyalty_bridge.observability import MetricName, logger, pseudonym
-from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, Metrics, StoreCheck
+from loyalty_bridge.privacy import pseudonym
 from loyalty_bridge.program.order_lines import as_platform_sees
+from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.settings import Settings
 
 Clock = Callable[[], datetime]
-
-
-class MetricSink(Protocol):
-    """Business metrics (names from observability.MetricName only)."""
-
-    def count(self, name: str, value: float = 1) -> None: ...
-
-    def milliseconds(self, name: str, value: float) -> None: ...
-
-
-class PowertoolsMetrics:
-    """MetricSink over the shared Powertools Metrics (flushed by ``@metrics.log_metrics``)."""
-
-    def count(self, name: str, value: float = 1) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        from loyalty_bridge.observability import metrics
-
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-
-    def milliseconds(self, name: str, value: float) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        from loyalty_bridge.observability import metrics
-
-        metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
 
 
 def customer_or_404(customers: CustomerRepository, customer_id: str) -> CustomerRecord:
@@ -88,21 +65,27 @@ class CheckoutService:
         customers: CustomerRepository,
         store: CheckoutStore,
         settings: Settings,
-        metrics: MetricSink | None = None,
+        metrics: Metrics,
         clock: Clock = utcnow,
         new_id: Callable[[], str] = new_redemption_id,
+        balances: BalanceRecorder | None = None,
+        stores: StoreCheck | None = None,
     ) -> None:
+        self._balances = balances  # REST: the login summary's balance (services/balances.py)
         self._platform = platform
+        self._stores = stores  # R6: quotes at unregistered stores are refused
         self._customers = customers
         self._store = store
         self._settings = settings
-        self._metrics = metrics or PowertoolsMetrics()
+        self._metrics = metrics
         self._clock = clock
         self._new_id = new_id
 
     # ------------------------------------------------------------------ C1, C3
 
     def quote(self, request: QuoteRequest) -> QuoteResponse:
+        if self._stores is not None:
+            self._stores.check(request.store_id, request.staff_id)
         member_id = None
         if request.customer_id is not None:
             member_id = joined_member_id(customer_or_404(self._customers, request.customer_id))
@@ -126,6 +109,7 @@ class CheckoutService:
             redeem_points=redeem,
             joined=member_id is not None,
             accumulate_only=accumulate_only,
+            coupon=QuoteCoupon.model_validate(as_is.coupon.model_dump()) if as_is.coupon else None,
         )
 
     # ------------------------------------------------------------------ C2
@@ -161,6 +145,7 @@ class CheckoutService:
                 expires_at=hold.expires_at,
             )
         )
+        self._balance_moved(member_id)
         self._metrics.count(MetricName.REDEMPTIONS_HELD)
         logger.info(
             "points held",
@@ -188,7 +173,13 @@ class CheckoutService:
             return
         self._platform.release_hold(record.member_id, redemption_id)
         self._store.set_redemption_status(redemption_id, RedemptionStatus.RELEASED)
+        self._balance_moved(record.member_id)
         logger.info("hold released", extra={"redemption_id": redemption_id})
+
+    def _balance_moved(self, member_id: str) -> None:
+        """Held points are not redeemable: the summary shows a hold or release at once."""
+        if self._balances is not None:
+            self._balances.moved(member_id)
 
 
 @runtime_checkable

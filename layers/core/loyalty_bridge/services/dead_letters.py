@@ -5,16 +5,19 @@ The category comes from the message kind when it says (``attach`` -> Attach Exis
 Account, ``order``/``refund``/``cancel`` -> New Order, ``profile``/``consents`` -> Account
 Update, ``membership``/``join``/``signup`` -> New Account) and otherwise from the queue it
 died in. A readable Envelope is kept whole for replay; an unreadable body is kept as text
-(truncated) and cannot be replayed.
+(truncated) and cannot be replayed. A dead letter that was itself the replay of an error
+opens that error again (``record_dead_letter``).
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from loyalty_bridge.models.messages import PROFILE_SYNC_KINDS, Envelope, ProfileChange
 from loyalty_bridge.models.records import ErrorCategory, ErrorRecord
-from loyalty_bridge.services.incidents import error_id_for
+from loyalty_bridge.privacy import error_id_for
 
 RAW_LIMIT = 2000
 QUEUE_NAMES = ("membership", "profile_sync", "order")
@@ -31,6 +34,14 @@ _CATEGORY_FOR_QUEUE = {
     "order": ErrorCategory.NEW_ORDER,
 }
 _QUEUE_WORDS = {"membership": "membership", "profile_sync": "profile sync", "order": "order"}
+
+
+class DeadLetterSink(Protocol):
+    """What the DLQ monitor needs from services.incidents.IncidentReporter."""
+
+    def report(self, record: ErrorRecord) -> bool: ...
+
+    def replay_failed(self, error_id: str | None, *, note: str = ...) -> bool: ...
 
 
 def queue_of(source_arn: str | None) -> str | None:
@@ -120,3 +131,27 @@ def dead_letter_record(body: str, sqs_message_id: str, source_arn: str | None, r
         change_after=after,
         replay={"queue": target_queue, "body": original.model_dump(mode="json")},
     )
+
+
+def replay_of(body: str) -> str | None:
+    """The error a (dead) message was the replay of, or None (not a replay, or unreadable)."""
+    try:
+        return Envelope.model_validate_json(body).replay_of
+    except ValidationError:
+        return None
+
+
+def record_dead_letter(
+    incidents: DeadLetterSink, body: str, sqs_message_id: str, source_arn: str | None, receives: int
+) -> tuple[ErrorRecord, bool]:
+    """Record one dead letter (once per message: repeats only count) and, when it was the
+    replay of an error, open that error again: the replay died too. Returns the incident and
+    whether it is new."""
+    incident = dead_letter_record(body, sqs_message_id, source_arn, receives)
+    new = incidents.report(incident)
+    replayed = replay_of(body)
+    if replayed:
+        incidents.replay_failed(
+            replayed, note=f"the replay ended in a dead-letter queue ({incident.error_id})"
+        )
+    return incident, new

@@ -17,10 +17,10 @@ from loyalty_bridge import errors
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
-from loyalty_bridge.observability import MetricName, logger, pseudonym
-from loyalty_bridge.ports import IncidentSink, LoyaltyPlatform
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import IncidentSink, LoyaltyPlatform, Metrics
+from loyalty_bridge.privacy import error_id_for, mask_card, platform_answer, pseudonym
 from loyalty_bridge.services.attach import AttachService
-from loyalty_bridge.services.incidents import error_id_for
 from loyalty_bridge.services.membership import (
     KIND_ATTACH,
     KIND_CREATE,
@@ -29,14 +29,9 @@ from loyalty_bridge.services.membership import (
     REASON_UNAVAILABLE,
     Incidents,
     Linker,
-    MetricsSink,
     RecordUpdater,
-    count,
-    default_metrics,
-    mask_card,
     not_joined_reason,
     pending_create,
-    platform_answer,
     profile_of,
     requested_create,
     settled_by_refusal,
@@ -76,7 +71,7 @@ class EnrolmentService:
         linker: Linker,
         attach: AttachService,
         *,
-        metrics: MetricsSink | None = None,
+        metrics: Metrics,
     ) -> None:
         self._updater = updater
         self._platform = platform
@@ -84,7 +79,7 @@ class EnrolmentService:
         self._reporter = reporter
         self._linker = linker
         self._attach = attach
-        self._metrics = metrics or default_metrics()
+        self._metrics = metrics
 
     def handle(self, message: Envelope, *, last_attempt: bool = False) -> Outcome:
         if not message.customer_id:
@@ -157,7 +152,7 @@ class EnrolmentService:
             return Outcome.GAVE_UP
         except (errors.Refused, errors.InvalidInput) as exc:
             refused = self._not_joined(record, not_joined_reason(exc), **settled_by_refusal(exc))
-            count(self._metrics, MetricName.JOIN_REFUSED)
+            self._metrics.count(MetricName.JOIN_REFUSED)
             field = exc.field if isinstance(exc, errors.DuplicateMember) else "email or mobile"
             self._incidents.new_account(
                 refused, message, platform_answer(exc), action=_ACTION_DUPLICATE.format(field=field)
@@ -169,7 +164,7 @@ class EnrolmentService:
             if exc.code == "version_conflict":
                 raise
             self._not_joined(record, REASON_ALREADY_LINKED)
-            count(self._metrics, MetricName.JOIN_REFUSED)
+            self._metrics.count(MetricName.JOIN_REFUSED)
             self._incidents.new_account(
                 record,
                 message,
@@ -178,7 +173,7 @@ class EnrolmentService:
                 action=_ACTION_LINKED,
             )
             return Outcome.REFUSED
-        count(self._metrics, MetricName.JOINS)
+        self._metrics.count(MetricName.JOINS)
         return Outcome.JOINED
 
     @staticmethod

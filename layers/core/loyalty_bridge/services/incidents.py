@@ -2,9 +2,11 @@
 
 ``IncidentReporter.report(record)`` stores the failure once per ``error_id`` and, when
 ``settings.notify_admins``, emails the admins ONCE: which of the four categories, what was
-attempted, for whom (masked), what the platform answered, what to do, and how to replay.
+attempted, for whom (masked), what the platform answered, what to do (``record.action``),
+where to read the full change (``error_route``: the admin read of one error) and how to
+replay. The email never carries unmasked contact data (docs/SECURITY.md).
 
-Callers build the ErrorRecord with a deterministic ``error_id`` (``error_id_for``) and a
+Callers build the ErrorRecord with a deterministic ``error_id`` (``privacy.error_id_for``) and a
 ``replay`` = ``{"queue": "membership"|"profile_sync"|"order", "body": <envelope dict>}``.
 Workers that process a replayed message (``Envelope.replay_of``) call ``resolve`` once it
 went through.
@@ -13,67 +15,16 @@ went through.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, ErrorStatus
-from loyalty_bridge.observability import MetricName, count_metric, logger, mask_email, mask_phone, pseudonym
-from loyalty_bridge.ports import ErrorStore, Mailer
+from loyalty_bridge.models.records import ErrorRecord, ErrorStatus
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import ErrorStore, Mailer, Metrics
+from loyalty_bridge.privacy import masked_text, masked_value, pseudonym
 from loyalty_bridge.settings import Settings
-
-# What an admin can do about each category, unless the record says something more precise.
-DEFAULT_ACTION: dict[ErrorCategory, str] = {
-    ErrorCategory.NEW_ACCOUNT: (
-        "Check the customer's details against the loyalty platform (for example an email or "
-        "mobile already used by another loyalty account), fix them there or in the storefront, "
-        "then replay this error."
-    ),
-    ErrorCategory.ATTACH_ACCOUNT: (
-        "Check the card and the customer's email on the loyalty platform; correct the card "
-        "account if it is wrong, then replay this error."
-    ),
-    ErrorCategory.ACCOUNT_UPDATE: (
-        "Compare the change below with the loyalty platform (and Mailchimp). Fix the conflicting "
-        "data by hand, then replay this error so the change is applied."
-    ),
-    ErrorCategory.NEW_ORDER: (
-        "Check the order on the loyalty platform; fix what it refused (member, products, "
-        "amounts), then replay this error. Replays never award points twice."
-    ),
-}
-
-_EMAIL_IN_TEXT = re.compile(r"[^\s@\"'<>,;:()\[\]{}]+@[^\s@\"'<>,;:()\[\]{}]+\.[A-Za-z]{2,}")
-_PHONE_IN_TEXT = re.compile(r"\+\d[\d .-]{6,}\d|\b\d{9,15}\b")
-_EMAIL_KEYS = ("email", "email_address")
-_PHONE_KEYS = ("mobile", "phone")
-
-
-def error_id_for(category: ErrorCategory | str, *parts: str) -> str:
-    """Deterministic error id, e.g. ``account_update:msg-123:platform``: one failure, one id."""
-    return ":".join([ErrorCategory(category).value, *parts])
-
-
-def masked_text(text: str, limit: int = 500) -> str:
-    """Free text (a platform's answer, a raw message) with addresses and phone numbers masked."""
-    text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)[:limit]
-
-
-def masked_value(key: str, value: Any) -> Any:
-    """Personal contact data in an email is masked; an admin recognises it, nobody harvests it."""
-    if isinstance(value, Mapping):
-        return {str(k): masked_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked_value(key, v) for v in value]
-    if isinstance(value, str) and value:
-        lowered = key.lower()
-        if any(lowered.endswith(name) for name in _EMAIL_KEYS) or "@" in value:
-            return mask_email(value)
-        if any(lowered.endswith(name) for name in _PHONE_KEYS):
-            return mask_phone(value)
-    return value
 
 
 def _render(value: Any) -> str:
@@ -96,6 +47,11 @@ def masked_change(before: Mapping[str, Any] | None, after: Mapping[str, Any] | N
     return lines
 
 
+def error_route(error_id: str) -> str:
+    """The admin route that reads one error in full, its id URL-encoded as the path needs."""
+    return f"/v1/admin/errors/{quote(error_id, safe='')}"
+
+
 def subject_for(record: ErrorRecord, stage: str) -> str:
     who = f" for customer {record.customer_id}" if record.customer_id else ""
     return f"[loyalty-bridge {stage}] {record.category.label}: {record.attempted[:80]}{who}"[:200]
@@ -108,19 +64,21 @@ def email_text(record: ErrorRecord, stage: str) -> str:
         f"What was attempted: {record.attempted}",
         f"For: customer {record.customer_id or '(unknown)'}"
         + (f", {record.subject_id}" if record.subject_id else ""),
-        f"What the platform answered: {record.platform_answer or '(no answer)'}",
+        f"What the platform answered: {masked_text(record.platform_answer) or '(no answer)'}",
     ]
+    read_route = error_route(record.error_id)
     if record.change_before is not None or record.change_after is not None:
         change = masked_change(record.change_before, record.change_after)
-        lines += ["", "The change (before -> after):", *change]
+        lines += ["", "The change (before -> after; emails and phones masked, in full below):", *change]
     lines += [
         "",
-        f"What to do: {record.action or DEFAULT_ACTION[record.category]}",
+        f"What to do: {record.action}",
         "",
         f"Error id: {record.error_id}",
+        f"Read it in full (the whole change, unmasked) with an admin key: GET {read_route}",
         f"First seen: {record.created_at.isoformat()} (stage {stage})",
-        "To replay after the fix: POST /v1/admin/errors/{error_id}/replay with an admin key "
-        "(the error id URL-encoded); list open errors with GET /v1/admin/errors?status=open.",
+        f"To replay after the fix: POST {read_route}/replay with an admin key; "
+        "list open errors with GET /v1/admin/errors?status=open.",
         "",
         "You get one email per error; repeats of the same failure are counted on the record.",
     ]
@@ -130,10 +88,11 @@ def email_text(record: ErrorRecord, stage: str) -> str:
 class IncidentReporter:
     """Stores failures that need a human and tells the admins once."""
 
-    def __init__(self, store: ErrorStore, mailer: Mailer, settings: Settings) -> None:
+    def __init__(self, store: ErrorStore, mailer: Mailer, settings: Settings, *, metrics: Metrics) -> None:
         self._store = store
         self._mailer = mailer
         self._settings = settings
+        self._metrics = metrics
 
     def report(self, record: ErrorRecord) -> bool:
         """Store ``record`` once per error id; email the admins once. True when it is new.
@@ -150,7 +109,7 @@ class IncidentReporter:
             "new": new,
         }
         if new:
-            count_metric(MetricName.ERRORS_RECORDED, category=record.category.value)
+            self._metrics.count_by(MetricName.ERRORS_RECORDED, category=record.category.value)
             logger.warning("incident recorded", extra=log_context)
         else:
             logger.info("incident repeated", extra=log_context)
@@ -201,12 +160,3 @@ class IncidentReporter:
         except errors.NotFound:
             return False
         return True
-
-
-def resolve(error_id: str | None, *, note: str = "replayed successfully") -> bool:
-    """Convenience for handlers: resolve through the warm container's reporter."""
-    if not error_id:
-        return False
-    from loyalty_bridge import wiring
-
-    return wiring.incident_reporter().resolve(error_id, note=note)

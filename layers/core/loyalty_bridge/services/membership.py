@@ -8,27 +8,25 @@ phone.py (A7, A8), summary.py (A6).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, Member, MemberProfile
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
-from loyalty_bridge.observability import logger, mask_email, metrics, pseudonym
+from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import (
-    BalanceSnapshots,
     CustomerRepository,
     IncidentSink,
     LoyaltyPlatform,
     MessageQueue,
 )
-from loyalty_bridge.services.incidents import error_id_for
+from loyalty_bridge.privacy import error_id_for, mask_card, mask_email, pseudonym
+from loyalty_bridge.services.balances import BalanceRecorder
 
 KIND_CREATE = "membership.create"
 KIND_ATTACH = "membership.attach"
@@ -42,29 +40,6 @@ REASON_ATTACH_REFUSED = "attach_refused"
 REASON_ATTACH_EXPIRED = "attach_expired"
 
 _SAVE_ATTEMPTS = 5
-_EMAIL_LIKE = re.compile(r"[^\s@<>\"']+@[^\s@<>\"']+")
-
-
-class MetricsSink(Protocol):
-    def add_metric(self, name: str, unit: MetricUnit, value: float) -> None: ...
-
-
-def count(sink: MetricsSink, name: str) -> None:
-    sink.add_metric(name=name, unit=MetricUnit.Count, value=1)
-
-
-def default_metrics() -> MetricsSink:
-    return metrics
-
-
-def mask_card(number: str | None) -> str:
-    return f"****{number[-4:]}" if number else "(none)"
-
-
-def platform_answer(exc: errors.BridgeError) -> str:
-    """What the platform said, for an admin: code and message, any email in it masked."""
-    detail = _EMAIL_LIKE.sub(lambda m: mask_email(m.group(0)), exc.detail)
-    return f"{exc.code}: {detail}"
 
 
 def profile_of(record: CustomerRecord, *, mobile: str | None = None) -> MemberProfile:
@@ -251,12 +226,14 @@ class Linker:
         self,
         updater: RecordUpdater,
         platform: LoyaltyPlatform,
-        snapshots: BalanceSnapshots | None = None,
+        balances: BalanceRecorder | None = None,
         on_joined: Callable[[CustomerRecord], None] | None = None,
     ) -> None:
         self.updater = updater
         self.platform = platform
-        self.snapshots = snapshots
+        # REST platforms: the login summary's balance, read when an account is linked
+        # (join, attach, phone confirm, merge) (services/balances.py).
+        self.balances = balances
         # Tells the marketing side (P4: Mailchimp's loyalty flag) that the customer joined.
         self.on_joined = on_joined
 
@@ -280,7 +257,7 @@ class Linker:
             )
 
         saved = self.updater.update(customer_id, joined)
-        self.refresh_snapshot(member.member_id)
+        self.balance_moved(member.member_id)
         self.announce(saved)
         return saved
 
@@ -313,7 +290,7 @@ class Linker:
             )
 
         saved = self.updater.update(current.customer_id, primary)
-        self.refresh_snapshot(member.member_id)
+        self.balance_moved(member.member_id)
         # The new account gets the customer's details and consents (a full push).
         self.announce(saved)
         return saved
@@ -330,13 +307,7 @@ class Linker:
             # The join stands; the flag follows with the customer's next synced change.
             logger.warning("join not announced to marketing sync", extra={"code": exc.code})
 
-    def refresh_snapshot(self, member_id: str) -> None:
-        """REST platforms: keep the login summary's balance current (never fails the flow)."""
-        if self.snapshots is None:
-            return
-        try:
-            self.snapshots.put(self.platform.get_balance(member_id))
-        except errors.BridgeError as exc:
-            logger.warning(
-                "balance snapshot not refreshed", extra={"code": exc.code, "member": pseudonym(member_id)}
-            )
+    def balance_moved(self, member_id: str) -> None:
+        """The customer now has this account's points: the summary shows them at once."""
+        if self.balances is not None:
+            self.balances.moved(member_id)

@@ -12,6 +12,7 @@ stored once, and a repeated order answers with the points of the first credit.
 
 An order (or a refund) the platform refuses, or that runs out of retries, becomes a
 **New Order Error**: stored, emailed once, and replayable (``{"queue": "order", ...}``).
+The queue's messages and those error records are built in order_messages.py.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
-from typing import Any, Protocol
-
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_checkout import (
@@ -41,54 +39,38 @@ from loyalty_bridge.models.checkout_records import (
 )
 from loyalty_bridge.models.domain import LoyaltyStatus, OrderResult, PlatformOrder, Reversal, ReversalResult
 from loyalty_bridge.models.messages import Envelope
-from loyalty_bridge.models.records import ErrorCategory, ErrorRecord, utcnow
-from loyalty_bridge.observability import MetricName, logger, pseudonym
-from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, MessageQueue
+from loyalty_bridge.models.records import utcnow
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import (
+    CheckoutStore,
+    CustomerRepository,
+    IncidentSink,
+    LoyaltyPlatform,
+    MessageQueue,
+    Metrics,
+    StoreCheck,
+)
+from loyalty_bridge.privacy import platform_answer, pseudonym
 from loyalty_bridge.program.order_lines import platform_lines
-from loyalty_bridge.services.checkout import Clock, MetricSink, PowertoolsMetrics, customer_or_404
-from loyalty_bridge.services.incidents import error_id_for
+from loyalty_bridge.services.balances import BalanceRecorder
+from loyalty_bridge.services.checkout import Clock, customer_or_404
+from loyalty_bridge.services.order_messages import (
+    ORDER_CANCEL,
+    ORDER_POST,
+    ORDER_REFUND,
+    OrderJob,
+    ReversalJob,
+    cancel_id,
+    given_up_error,
+    message_ids,
+    message_payload,
+    order_envelope,
+    refused_order_error,
+    refused_reversal_error,
+    reversal_envelope,
+)
+from loyalty_bridge.services.rewards import coupon_refused_error
 from loyalty_bridge.settings import Settings
-
-ORDER_POST = "order.post"
-ORDER_REFUND = "order.refund"
-ORDER_CANCEL = "order.cancel"
-ORDER_KINDS = (ORDER_POST, ORDER_REFUND, ORDER_CANCEL)
-
-
-class IncidentSink(Protocol):
-    """What orders need from services.incidents.IncidentReporter."""
-
-    def report(self, record: ErrorRecord) -> bool: ...
-
-    def resolve(self, error_id: str | None, *, note: str = ...) -> bool: ...
-
-
-class OrderJob(BaseModel):
-    """Payload of ``order.post``: the order exactly as the platform gets it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    order: PlatformOrder
-    member_id: str | None = None  # none while the customer's account is being created
-
-
-class ReversalJob(BaseModel):
-    """Payload of ``order.refund`` and ``order.cancel``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reversal: Reversal
-
-
-def cancel_id(order_id: str) -> str:
-    return f"cancel:{order_id}"
-
-
-def platform_answer(exc: BaseException) -> str:
-    if isinstance(exc, errors.BridgeError):
-        return f"{exc.code}: {exc.detail}"
-    return f"{type(exc).__name__}: no answer"
-
 
 # ---------------------------------------------------------------- the in-request deadline
 
@@ -128,17 +110,21 @@ class OrderService:
         queue: MessageQueue,
         incidents: IncidentSink,
         settings: Settings,
-        metrics: MetricSink | None = None,
+        metrics: Metrics,
         clock: Clock = utcnow,
         deadline_seconds: float | None = None,
+        balances: BalanceRecorder | None = None,
+        stores: StoreCheck | None = None,
     ) -> None:
         self._platform = platform
+        self._balances = balances  # REST: the login summary's balance (services/balances.py)
+        self._stores = stores  # R6: orders at unregistered stores are refused
         self._customers = customers
         self._store = store
         self._queue = queue
         self._incidents = incidents
         self._settings = settings
-        self._metrics = metrics or PowertoolsMetrics()
+        self._metrics = metrics
         self._clock = clock
         self._deadline = (
             settings.order_sync_deadline_seconds if deadline_seconds is None else deadline_seconds
@@ -150,6 +136,8 @@ class OrderService:
         existing = self._store.get_order(request.order_id)
         if existing is not None:
             return self._repeat(existing, request)
+        if self._stores is not None:  # before anything is stored: a refused order changes nothing
+            self._stores.check(request.store_id, request.staff_id)
         loyalty, member_id = self._whose(request.customer_id)
         if loyalty is OrderLoyalty.MEMBER and request.redemption_id:
             self._check_redemption(request.redemption_id, request.customer_id)
@@ -184,6 +172,7 @@ class OrderService:
                 "This order id was already used for another customer.", code="order_id_reused"
             )
         if record.credit is not None:
+            self._report_coupon(record, record.credit)  # in case the first answer was cut short
             return self._credited_answer(record.credit)
         if record.loyalty is OrderLoyalty.PENDING:
             loyalty, member_id = self._whose(record.customer_id)
@@ -211,7 +200,7 @@ class OrderService:
         try:
             result = within(self._deadline, lambda: self._platform.post_order(member_id, record.order))
         except errors.PlatformRefused as exc:
-            self._order_refused(record, exc, self._order_envelope(record))
+            self._order_refused(record, exc, order_envelope(record))
             return OrderResponse(
                 order_id=record.order_id,
                 status="not_credited",
@@ -311,7 +300,7 @@ class OrderService:
         try:
             result = within(self._deadline, lambda: self._platform.reverse(member_id, reversal))
         except errors.PlatformRefused as exc:
-            self._reversal_refused(record, reversal, exc, self._reversal_envelope(record, reversal))
+            self._reversal_refused(record, reversal, exc, reversal_envelope(record, reversal))
             raise
         except Exception as exc:
             if not errors.is_retryable(exc):
@@ -343,29 +332,13 @@ class OrderService:
     def give_up(self, envelope: Envelope, exc: BaseException) -> None:
         """The message ran out of deliveries (or cannot be read): a New Order Error with the
         last answer, replayable once the cause is fixed."""
-        order_id, reversal_id = _ids(envelope)
-        attempted = {
-            ORDER_POST: f"Credit the points of order {order_id}",
-            ORDER_REFUND: f"Take back the points of refund {reversal_id} of order {order_id}",
-            ORDER_CANCEL: f"Take back the points of cancelled order {order_id}",
-        }.get(envelope.kind, f"Process order message {envelope.kind!r}")
-        detail = _order_summary(envelope)
-        record = ErrorRecord(
-            error_id=error_id_for(ErrorCategory.NEW_ORDER, *[p for p in (order_id, reversal_id) if p]),
-            category=ErrorCategory.NEW_ORDER,
-            customer_id=envelope.customer_id,
-            subject_id=f"order {order_id}" if order_id else None,
-            attempted=attempted + " (gave up after repeated failures)",
-            platform_answer=platform_answer(exc),
-            change_after=detail,
-            replay={"queue": "order", "body": envelope.model_dump(mode="json")},
-        )
-        self._incidents.report(record)
+        order_id, _ = message_ids(envelope)
+        self._incidents.report(given_up_error(envelope, exc))
         if envelope.kind == ORDER_POST and order_id:
             self._store.record_failure(order_id, platform_answer(exc))
 
     def _settle_order(self, envelope: Envelope) -> None:
-        job = _payload(OrderJob, envelope)
+        job = message_payload(OrderJob, envelope)
         order = job.order
         record = self._store.get_order(order.order_id)
         if record is None:
@@ -380,6 +353,7 @@ class OrderService:
             self._store.create_order(record)
             record = self._store.get_order(order.order_id) or record
         if record.credit is not None:
+            self._report_coupon(record, record.credit)
             self._incidents.resolve(envelope.replay_of, note="order was already credited")
             return
         member_id = record.member_id or job.member_id
@@ -415,7 +389,7 @@ class OrderService:
         )
 
     def _settle_reversal(self, envelope: Envelope) -> None:
-        job = _payload(ReversalJob, envelope)
+        job = message_payload(ReversalJob, envelope)
         reversal = job.reversal
         record = self._store.get_order(reversal.order_id)
         if record is None:
@@ -504,10 +478,12 @@ class OrderService:
 
     def _credited(self, record: OrderRecord, member_id: str, result: OrderResult) -> OrderResult:
         stored, first = self._store.record_credit(record.order_id, member_id, result)
+        self._report_coupon(record, stored)
         if record.order.redemption_id:
             self._store.set_redemption_status(
                 record.order.redemption_id, RedemptionStatus.CAPTURED, order_id=record.order_id
             )
+        self._balance_moved(member_id, stored.balance)
         if first:
             latency_ms = max((self._clock() - record.order.placed_at).total_seconds() * 1000, 0.0)
             self._metrics.count(MetricName.ORDERS_CREDITED)
@@ -524,6 +500,12 @@ class OrderService:
             )
         return stored
 
+    def _report_coupon(self, record: OrderRecord, credit: OrderResult) -> None:
+        """R4: the order named a coupon it may not use: a New Order Error, once per order."""
+        incident = coupon_refused_error(record, credit)
+        if incident is not None:
+            self._incidents.report(incident)
+
     def _reversed(self, record: OrderRecord, reversal: Reversal, result: ReversalResult) -> ReversalRecord:
         stored, first = self._store.record_reversal(
             record.order_id,
@@ -534,6 +516,7 @@ class OrderService:
                 result=result,
             ),
         )
+        self._balance_moved(record.member_id, stored.result.balance)
         if first:
             self._metrics.count(MetricName.POINTS_REVERSED, stored.result.points_reversed)
         context = {
@@ -550,67 +533,28 @@ class OrderService:
             logger.info("points reversed", extra=context)
         return stored
 
+    def _balance_moved(self, member_id: str | None, balance: int) -> None:
+        """Points moved on the platform (API or worker): the summary shows it at once."""
+        if self._balances is not None and member_id:
+            self._balances.moved(member_id, balance=balance)
+
     def _order_refused(self, record: OrderRecord, exc: errors.PlatformRefused, envelope: Envelope) -> None:
         self._store.record_failure(record.order_id, platform_answer(exc))
-        self._incidents.report(
-            ErrorRecord(
-                error_id=error_id_for(ErrorCategory.NEW_ORDER, record.order_id),
-                category=ErrorCategory.NEW_ORDER,
-                customer_id=record.customer_id,
-                subject_id=f"order {record.order_id}",
-                attempted=f"Credit the points of order {record.order_id}",
-                platform_answer=platform_answer(exc),
-                change_after=_order_dict(record.order),
-                replay={"queue": "order", "body": envelope.model_dump(mode="json")},
-            )
-        )
+        self._incidents.report(refused_order_error(record, exc, envelope))
 
     def _reversal_refused(
         self, record: OrderRecord, reversal: Reversal, exc: errors.PlatformRefused, envelope: Envelope
     ) -> None:
-        what = "cancelled order" if reversal.cancel else f"refund {reversal.reversal_id} of order"
-        self._incidents.report(
-            ErrorRecord(
-                error_id=error_id_for(ErrorCategory.NEW_ORDER, record.order_id, reversal.reversal_id),
-                category=ErrorCategory.NEW_ORDER,
-                customer_id=record.customer_id,
-                subject_id=f"order {record.order_id}",
-                attempted=f"Take back the points of {what} {record.order_id}",
-                platform_answer=platform_answer(exc),
-                change_after={
-                    "reversal_id": reversal.reversal_id,
-                    "cancel": reversal.cancel,
-                    "lines": [list(line) for line in reversal.lines],
-                },
-                replay={"queue": "order", "body": envelope.model_dump(mode="json")},
-            )
-        )
+        self._incidents.report(refused_reversal_error(record, reversal, exc, envelope))
 
     # ---------------------------------------------------------------- queue
 
-    def _order_envelope(self, record: OrderRecord) -> Envelope:
-        return Envelope(
-            kind=ORDER_POST,
-            message_id=f"{ORDER_POST}:{record.order_id}",
-            customer_id=record.customer_id,
-            payload=OrderJob(order=record.order, member_id=record.member_id).model_dump(mode="json"),
-        )
-
-    def _reversal_envelope(self, record: OrderRecord, reversal: Reversal) -> Envelope:
-        kind = ORDER_CANCEL if reversal.cancel else ORDER_REFUND
-        return Envelope(
-            kind=kind,
-            message_id=f"{kind}:{reversal.order_id}:{reversal.reversal_id}",
-            customer_id=record.customer_id,
-            payload=ReversalJob(reversal=reversal).model_dump(mode="json"),
-        )
-
     def _enqueue_order(self, record: OrderRecord) -> None:
-        envelope = self._order_envelope(record)
+        envelope = order_envelope(record)
         self._queue.send(envelope.model_dump_json(), dedup_id=envelope.message_id)
 
     def _enqueue_reversal(self, record: OrderRecord, reversal: Reversal) -> None:
-        envelope = self._reversal_envelope(record, reversal)
+        envelope = reversal_envelope(record, reversal)
         self._queue.send(envelope.model_dump_json(), dedup_id=envelope.message_id)
 
     # ---------------------------------------------------------------- answers
@@ -635,44 +579,3 @@ class OrderService:
             points_redeemed=None,
             balance=None,
         )
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _payload[M: BaseModel](model: type[M], envelope: Envelope) -> M:
-    try:
-        return model.model_validate(envelope.payload)
-    except ValidationError as exc:
-        raise errors.Permanent(
-            f"unreadable {envelope.kind} message", fields=[".".join(map(str, e["loc"])) for e in exc.errors()]
-        ) from exc
-
-
-def _ids(envelope: Envelope) -> tuple[str | None, str | None]:
-    payload = envelope.payload
-    order = payload.get("order")
-    reversal = payload.get("reversal")
-    if isinstance(order, dict):
-        return str(order.get("order_id") or "") or None, None
-    if isinstance(reversal, dict):
-        return (str(reversal.get("order_id") or "") or None, str(reversal.get("reversal_id") or "") or None)
-    return None, envelope.message_id
-
-
-def _order_dict(order: PlatformOrder) -> dict[str, Any]:
-    """The order as the admin email shows it (no personal data: products and amounts)."""
-    data = order.model_dump(mode="json")
-    data["lines"] = [{k: v for k, v in line.items() if v is not None} for line in data["lines"]]
-    return data
-
-
-def _order_summary(envelope: Envelope) -> dict[str, Any] | None:
-    try:
-        if envelope.kind == ORDER_POST:
-            return _order_dict(OrderJob.model_validate(envelope.payload).order)
-        if envelope.kind in (ORDER_REFUND, ORDER_CANCEL):
-            return ReversalJob.model_validate(envelope.payload).reversal.model_dump(mode="json")
-    except ValidationError:
-        return {"payload": "unreadable"}
-    return None

@@ -6,10 +6,13 @@ program terms and to messages (SMS). That consent is a change like any other: it
 with the record's version and goes through the ordered profile sync (profile_sync.py) to
 the platform and the SMS opt-out list, in order with the customer's other changes.
 
-A8: when the mobile holds several loyalty accounts (the customer's own among them, if they
-are joined already), the customer is offered the choice of a primary card; ``merge`` blocks
-the others and moves their points to it in one platform step, then the customer's link (A5)
-follows the primary if it is another account than the one linked.
+A8: when the mobile holds several loyalty accounts the customer may merge (the customer's
+own among them, if they are joined already), the customer is offered the choice of a
+primary card; ``merge`` blocks the others and moves their points to it in one platform
+step, then the customer's link (A5) follows the primary if it is another account than the
+one linked. A customer may merge the accounts no web account holds (cards from the shop's
+card stock or member import, made in store) and their own; an account another web account
+holds is never offered, named or merged (A5), only counted (``others_on_phone``).
 """
 
 from __future__ import annotations
@@ -23,23 +26,19 @@ from loyalty_bridge.models.api_membership import CardChoice
 from loyalty_bridge.models.domain import CardState, Consents, LoyaltyStatus, Member
 from loyalty_bridge.models.records import CustomerRecord
 from loyalty_bridge.models.verification import Challenge, Purpose
-from loyalty_bridge.observability import MetricName, logger, mask_phone, pseudonym
-from loyalty_bridge.ports import LoyaltyPlatform, MessageQueue, SmsSender
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import LoyaltyPlatform, MessageQueue, Metrics, SmsSender
+from loyalty_bridge.privacy import mask_card, mask_phone, platform_answer, pseudonym
 from loyalty_bridge.services.membership import (
     KIND_CREATE,
     REASON_ALREADY_LINKED,
     Incidents,
     Linker,
-    MetricsSink,
     RecordUpdater,
-    count,
     create_request,
-    default_metrics,
     envelope,
-    mask_card,
     not_joined_reason,
     pending_create,
-    platform_answer,
     profile_of,
     send,
     settled_by_refusal,
@@ -64,6 +63,7 @@ class ConsentSync(Protocol):
 class PhoneOutcome:
     record: CustomerRecord
     cards: list[CardChoice] | None = None  # several accounts on the mobile: choose a primary
+    others_on_phone: int = 0  # with ``cards``: accounts on the mobile other web accounts hold
 
 
 class PhoneService:
@@ -78,7 +78,7 @@ class PhoneService:
         queue: MessageQueue,
         *,
         consents: ConsentSync,
-        metrics: MetricsSink | None = None,
+        metrics: Metrics,
     ) -> None:
         self._updater = updater
         self._platform = platform
@@ -88,7 +88,7 @@ class PhoneService:
         self._linker = linker
         self._queue = queue
         self._consents = consents
-        self._metrics = metrics or default_metrics()
+        self._metrics = metrics
 
     def start(self, customer_id: str, mobile: str) -> Challenge:
         self._updater.load(customer_id)
@@ -110,23 +110,38 @@ class PhoneService:
         mobile = challenge.mobile or ""
         now = self._codes.clock()
         record = self._consents.confirm_phone(customer_id, mobile, accepted_at=now)
-        found = [
-            m for m in self._platform.find_members(mobile=mobile) if m.card.state is not CardState.BLOCKED
-        ]
+        mine, held = self._sort_out(customer_id, self._platform.find_members(mobile=mobile))
         if record.status is LoyaltyStatus.JOINED and record.member_id:
-            # Joined: offer a merge only when their own account is one of several on the phone.
-            mine = any(m.member_id == record.member_id for m in found)
-            if mine and len(found) > 1:
-                return PhoneOutcome(record, self._offer_choice(customer_id, mobile, found))
+            # Joined: offer a merge only when their own account is one of several they may merge.
+            own = any(m.member_id == record.member_id for m in mine)
+            if own and len(mine) > 1:
+                return PhoneOutcome(record, self._offer_choice(customer_id, mobile, mine), len(held))
             return PhoneOutcome(record)
-        if not found:
+        if not mine:
+            if held:
+                # Only other web accounts' cards on this mobile: A5 refuses the link (recorded
+                # for the admins, already_linked to the customer).
+                return PhoneOutcome(self._attach(record, held[0]))
             return PhoneOutcome(self._join(record))
-        if len(found) == 1:
-            return PhoneOutcome(self._attach(record, found[0]))
-        return PhoneOutcome(record, self._offer_choice(customer_id, mobile, found))
+        if len(mine) == 1:
+            return PhoneOutcome(self._attach(record, mine[0]))
+        return PhoneOutcome(record, self._offer_choice(customer_id, mobile, mine), len(held))
+
+    def _sort_out(self, customer_id: str, found: list[Member]) -> tuple[list[Member], list[Member]]:
+        """The active accounts on a mobile: those this customer may merge (no web account
+        holds them, or this customer does), and those another web account holds (A5)."""
+        mine: list[Member] = []
+        held: list[Member] = []
+        for member in found:
+            if member.card.state is CardState.BLOCKED:
+                continue
+            owner = self._updater.customers.linked_customer(member_id=member.member_id)
+            (mine if owner is None or owner == customer_id else held).append(member)
+        return mine, held
 
     def _offer_choice(self, customer_id: str, mobile: str, found: list[Member]) -> list[CardChoice]:
-        """Several accounts on the verified mobile: remember them for ``merge`` and list them."""
+        """Several accounts the customer may merge on the verified mobile: remember them for
+        ``merge`` (only these qualify there) and list them."""
         self._codes.store.put_challenge(
             Challenge(
                 customer_id=customer_id,
@@ -181,27 +196,27 @@ class PhoneService:
                     update={"status": LoyaltyStatus.NOT_JOINED, "status_reason": reason, **settled}
                 ),
             )
-            count(self._metrics, MetricName.JOIN_REFUSED)
+            self._metrics.count(MetricName.JOIN_REFUSED)
             self._incidents.new_account(
                 refused, envelope(KIND_CREATE, refused, {"join": True}), platform_answer(exc)
             )
             raise errors.Refused(JOIN_REFUSED, code="join_refused") from exc
         saved = self._link(record, member)
-        count(self._metrics, MetricName.JOINS)
+        self._metrics.count(MetricName.JOINS)
         return saved
 
     def _attach(self, record: CustomerRecord, member: Member) -> CustomerRecord:
         # The account's consents follow through the profile sync (the consent change queued
         # by confirm, then the full push announced by the join).
         saved = self._link(record, member)
-        count(self._metrics, MetricName.ATTACH_COMPLETED)
+        self._metrics.count(MetricName.ATTACH_COMPLETED)
         return saved
 
     def _link(self, record: CustomerRecord, member: Member) -> CustomerRecord:
         try:
             return self._linker.link(record.customer_id, member)
         except errors.Conflict as exc:
-            count(self._metrics, MetricName.ATTACH_FAILED)
+            self._metrics.count(MetricName.ATTACH_FAILED)
             self._incidents.attach(
                 record,
                 member.card.number,
@@ -228,7 +243,8 @@ class PhoneService:
 
     def merge(self, customer_id: str, primary_card: str, cards: list[str]) -> CustomerRecord:
         """Keep ``primary_card``; block ``cards`` and move their points to it, in one step
-        on the platform. Only cards found on the customer's verified mobile qualify. A joined
+        on the platform. Only the cards offered when the mobile was verified qualify (never
+        another web account's: naming one is refused like a card not on the phone). A joined
         customer's own card must be the primary or one of the merged cards; when it is
         merged into another, the customer's link moves to the primary right after."""
         record = self._updater.load(customer_id)
@@ -253,6 +269,7 @@ class PhoneService:
                 code="current_card_not_chosen",
             )
         for number in [primary_card, *others]:
+            # Another web account may have taken an offered card since the mobile was verified.
             owner = self._updater.customers.linked_customer(member_id=on_phone[number].member_id)
             if owner is not None and owner != customer_id:
                 self._link(record, on_phone[number])  # records the A5 refusal and raises
@@ -264,6 +281,8 @@ class PhoneService:
                 others,
                 idempotency_key=f"merge:{customer_id}:{primary_card}:{','.join(sorted(others))}",
             )
+        # The hook for REST balance snapshots: Linker.link / relink record the primary's balance
+        # after the merge, so a REST platform's login summary shows the merged balance.
         if linked and linked != member.member_id:
             saved = self._relink(record, member)
         else:
@@ -285,7 +304,7 @@ class PhoneService:
         except errors.Conflict as exc:
             if exc.code == "version_conflict":
                 raise
-            count(self._metrics, MetricName.ATTACH_FAILED)
+            self._metrics.count(MetricName.ATTACH_FAILED)
             self._incidents.attach(
                 record,
                 member.card.number,

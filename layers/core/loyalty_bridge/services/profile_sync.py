@@ -1,45 +1,29 @@
-"""Profile and consent sync (P1-P5).
+"""Profile sync worker side (P1-P5): applies the change messages of the FIFO ProfileSyncQueue.
 
-Two halves:
+``ProfileSync`` applies a change to each target - the loyalty platform (joined customers
+only), Mailchimp and the SMS opt-out list. Per target and field it keeps the record version
+already applied (BridgeTable): an older or repeated change is skipped, so the last write
+wins and nothing is applied twice. The first time a target is touched for a customer, the
+whole current record is pushed (so nothing made before - e.g. while the loyalty account was
+being created - is missed). The messages come from ``services/profile_updates.py`` (web and
+Mailchimp changes) and ``services/sync_queue.py`` (snapshots after signup or a join).
 
-- ``ProfileUpdates`` (API and webhook side): the web change always stands. It is saved on
-  the CustomerRecord (bumping its version) and one change message (before/after, the
-  record version) goes on the FIFO ProfileSyncQueue, grouped by customer so the changes of
-  one customer are applied in the order they were made.
-- ``ProfileSync`` (worker side): applies a change to each target - the loyalty platform
-  (joined customers only), Mailchimp and the SMS opt-out list. Per target and field it
-  keeps the record version already applied (BridgeTable): an older or repeated change is
-  skipped, so the last write wins and nothing is applied twice. The first time a target
-  is touched for a customer, the whole current record is pushed (so nothing made before -
-  e.g. while the loyalty account was being created - is missed).
-
-Failures: retryable ones (timeouts, 5xx, throttling) go back to the queue; a refusal, or
-the last allowed attempt, becomes an **Account Update Error** with before/after values,
-emailed once, listable and replayable (replays go through the same queue and order).
+Failures (``services/queue_policy.FailurePolicy``): retryable ones (timeouts, 5xx,
+throttling) go back to the queue; a refusal, or the last allowed attempt, becomes an
+**Account Update Error** with before/after values, emailed once, listable and replayable
+(replays go through the same queue and order).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.api_membership import normalize_email
-from loyalty_bridge.models.api_profile import MailchimpWebhook
-from loyalty_bridge.models.domain import (
-    AudienceMember,
-    Consents,
-    LoyaltyStatus,
-    ProfileChanges,
-)
+from loyalty_bridge.models.domain import AudienceMember, Consents, LoyaltyStatus, ProfileChanges
 from loyalty_bridge.models.messages import (
     CONSENTS_UPDATE,
     PROFILE_SNAPSHOT,
@@ -47,31 +31,32 @@ from loyalty_bridge.models.messages import (
     PROFILE_UPDATE,
     Envelope,
     ProfileChange,
-    SyncedFields,
 )
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
-from loyalty_bridge.observability import MetricName, count_metric, logger, pseudonym
+from loyalty_bridge.observability import MetricName, logger
 from loyalty_bridge.ports import (
     CustomerRepository,
     IncidentSink,
     LoyaltyPlatform,
     MailingList,
-    MessageQueue,
+    Metrics,
     SmsOptOutList,
     SyncStateStore,
 )
-from loyalty_bridge.services.incidents import error_id_for, masked_text
+from loyalty_bridge.privacy import error_id_for, masked_text, pseudonym
+from loyalty_bridge.services.queue_policy import FailurePolicy, Verdict
+from loyalty_bridge.services.sync_queue import (
+    CONSENT_FIELDS,
+    MAILCHIMP,
+    PLATFORM,
+    PROFILE_FIELDS,
+    QUEUE_NAME,
+    SMS,
+    TARGETS,
+    jsonable_fields,
+    record_fields,
+)
 
-QUEUE_NAME = "profile_sync"
-
-PLATFORM = "platform"
-MAILCHIMP = "mailchimp"
-SMS = "sms"
-TARGETS = (PLATFORM, MAILCHIMP, SMS)
-
-PROFILE_FIELDS = ("email", "first_name", "last_name", "mobile", "birthday", "address")
-CONSENT_FIELDS = ("consent_email", "consent_sms")
-ALL_FIELDS = PROFILE_FIELDS + CONSENT_FIELDS
 # Fields each target keeps versions for. "consents" is the platform's pair (one call sets
 # both); "loyalty" is Mailchimp's P4 flag.
 PLATFORM_KEYS = (*PROFILE_FIELDS, "consents")
@@ -79,388 +64,6 @@ MAILCHIMP_KEYS = ("email", "first_name", "last_name", "consent_email", "loyalty"
 SMS_KEYS = ("mobile", "consent_sms")
 
 _TARGET_WORDS = {PLATFORM: "the loyalty platform", MAILCHIMP: "Mailchimp", SMS: "the SMS opt-out list"}
-_MAX_UPDATE_TRIES = 5
-
-
-class Incidents(Protocol):
-    """services.incidents.IncidentReporter as the profile sync uses it."""
-
-    def report(self, record: ErrorRecord) -> bool: ...
-
-    def resolve(self, error_id: str | None, *, note: str = ...) -> bool: ...
-
-    def replay_failed(self, error_id: str | None, *, note: str = ...) -> bool: ...
-
-
-# ---------------------------------------------------------------------------- messages
-
-
-def message_id_for(customer_id: str, version: int, prefix: str = "v") -> str:
-    """One id per record version (the dedup id on the FIFO queue, and the error id key)."""
-    key = customer_id if len(customer_id) <= 80 else hashlib.sha256(customer_id.encode()).hexdigest()[:32]
-    return f"{prefix}{version}:{key}"
-
-
-def snapshot_message(customer_id: str, *, reason: str, version: int | None = None) -> Envelope:
-    """A message that makes the worker push the customer's whole current record to every
-    target: send it when a customer joins (P4 flag), after signup, or to resync."""
-    suffix = str(version) if version is not None else uuid.uuid4().hex[:12]
-    reason = re.sub(r"[^a-z0-9_-]", "", reason.lower())[:24] or "resync"
-    return Envelope(
-        kind=PROFILE_SNAPSHOT,
-        message_id=message_id_for(customer_id, 0, prefix=f"s:{reason}:{suffix}:")[:128],
-        customer_id=customer_id,
-        version=version,
-        payload=ProfileChange(source="membership", reason=reason).model_dump(mode="json"),
-    )
-
-
-def send_to_sync_queue(queue: MessageQueue, envelope: Envelope) -> None:
-    """FIFO: group = customer (order per customer), dedup = message id."""
-    queue.send(
-        envelope.model_dump_json(),
-        group_id=envelope.customer_id or envelope.message_id,
-        dedup_id=hashlib.sha256(envelope.message_id.encode()).hexdigest()
-        if not envelope.replay_of
-        else hashlib.sha256(f"{envelope.message_id}|{envelope.sent_at.isoformat()}".encode()).hexdigest(),
-    )
-
-
-def queue_or_record(
-    queue: MessageQueue,
-    incidents: IncidentSink | None,
-    envelope: Envelope,
-    *,
-    attempted: str,
-    action: str = "Nothing to fix by hand: replay this error to send the change now.",
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-    attempts: int = 3,
-    pause: float = 0.1,
-) -> bool:
-    """Send ``envelope`` to the sync queue; a queue failure that retrying can fix is retried
-    here, and if the queue still fails (or refuses, e.g. a missing permission) the message
-    is recorded as an Account Update Error whose replay sends it (the admins are mailed), so
-    a change saved on the customer never waits on nothing. Repeats are harmless (FIFO dedup
-    id, and the worker skips what a target already has). True when queued."""
-    failure: errors.BridgeError | None = None
-    for attempt in range(max(1, attempts)):
-        try:
-            send_to_sync_queue(queue, envelope)
-            return True
-        except errors.BridgeError as exc:
-            failure = exc
-            if not errors.is_retryable(exc):
-                break
-            if attempt + 1 < attempts:
-                time.sleep(pause * 2**attempt)
-    assert failure is not None
-    logger.error(
-        "sync message not queued",
-        extra={
-            "customer": pseudonym(envelope.customer_id),
-            "message_id": envelope.message_id,
-            "code": failure.code,
-            "recorded": incidents is not None,
-        },
-    )
-    if incidents is None:
-        return False
-    record = ErrorRecord(
-        error_id=error_id_for(ErrorCategory.ACCOUNT_UPDATE, envelope.message_id, "queue"),
-        category=ErrorCategory.ACCOUNT_UPDATE,
-        customer_id=envelope.customer_id,
-        subject_id=f"change {envelope.message_id}",
-        attempted=attempted,
-        platform_answer=f"{failure.code}: the sync queue was unavailable",
-        action=action,
-        change_before=_jsonable(before),
-        change_after=_jsonable(after),
-        replay={"queue": QUEUE_NAME, "body": envelope.model_dump(mode="json")},
-    )
-    try:
-        incidents.report(record)
-    except errors.BridgeError as exc:  # stored, but the mail failed: the record is listable
-        logger.error("sync message failure not fully reported", extra={"code": exc.code})
-    return False
-
-
-def announce_join(queue: MessageQueue, incidents: IncidentSink | None, record: CustomerRecord) -> bool:
-    """Queue the full push of a customer who joined (or whose join is seen again). Changes
-    made while the loyalty account was being created reached no platform (there was no
-    member yet): this snapshot carries them there, so it is never just dropped."""
-    return queue_or_record(
-        queue,
-        incidents,
-        snapshot_message(record.customer_id, reason="joined", version=record.version),
-        attempted="queue the push of the customer's details and consents after they joined",
-        action=(
-            "Nothing to fix by hand: replay this error to send the customer's current details, "
-            "including changes made while the loyalty account was being created."
-        ),
-    )
-
-
-def record_fields(record: CustomerRecord) -> dict[str, Any]:
-    """The synced fields of a customer record, by SyncedFields name."""
-    return {
-        "email": record.email,
-        "first_name": record.first_name,
-        "last_name": record.last_name,
-        "mobile": record.mobile,
-        "birthday": record.birthday,
-        "address": record.address,
-        "consent_email": record.consents.email,
-        "consent_sms": record.consents.sms,
-    }
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, str) and isinstance(b, str):
-        return a.strip() == b.strip()
-    return bool(a == b)
-
-
-def _apply_to_record(record: CustomerRecord, values: Mapping[str, Any]) -> CustomerRecord:
-    update = {name: values[name] for name in PROFILE_FIELDS if name in values}
-    if any(name in values for name in CONSENT_FIELDS):
-        update["consents"] = Consents(
-            email=values.get("consent_email", record.consents.email),
-            sms=values.get("consent_sms", record.consents.sms),
-        )
-    return record.model_copy(update=update)
-
-
-# ---------------------------------------------------------------------------- API side
-
-
-@dataclass(frozen=True)
-class ChangeResult:
-    sync: str  # queued | unchanged | deferred
-    version: int
-
-
-class ProfileUpdates:
-    """Saves web changes and queues them for the sync worker."""
-
-    def __init__(
-        self,
-        customers: CustomerRepository,
-        queue: MessageQueue,
-        state: SyncStateStore,
-        incidents: Incidents,
-    ) -> None:
-        self._customers = customers
-        self._queue = queue
-        self._state = state
-        self._incidents = incidents
-
-    def update_profile(self, customer_id: str, changes: SyncedFields) -> ChangeResult:
-        wanted = {name: getattr(changes, name) for name in changes.model_fields_set if name in PROFILE_FIELDS}
-        return self._change(customer_id, wanted, kind=PROFILE_UPDATE, source="web")[0]
-
-    def set_consents(self, customer_id: str, consents: Consents, *, source: str = "web") -> ChangeResult:
-        wanted = {"consent_email": consents.email, "consent_sms": consents.sms}
-        return self._change(customer_id, wanted, kind=CONSENTS_UPDATE, source=source)[0]
-
-    def confirm_phone(self, customer_id: str, mobile: str, *, accepted_at: datetime) -> CustomerRecord:
-        """A7: an SMS code proved ``mobile`` and gave consent to the program terms and to
-        messages. Mobile, SMS consent and the time the terms were accepted are saved in one
-        write, and the change goes through the same ordered sync as ``PUT /consents`` (the
-        platform, the SMS opt-out list; Mailchimp's email status is not touched)."""
-        wanted = {"mobile": mobile, "consent_sms": True}
-        return self._change(
-            customer_id,
-            wanted,
-            kind=CONSENTS_UPDATE,
-            source="phone",
-            pair_consents=False,
-            also={"terms_accepted_at": accepted_at},
-        )[1]
-
-    # ------------------------------------------------------------------ Mailchimp webhook (P5)
-
-    def apply_mailchimp_event(self, event: MailchimpWebhook, *, list_id: str) -> str:
-        """P5: "applied", "unchanged" or "ignored".
-
-        - ``unsubscribe``: email consent off for every customer known under that address
-          (their web email, or the address Mailchimp files them under), through the same
-          ordered sync as a web change, so it reaches the loyalty platform.
-        - ``cleaned`` (the address bounced): email consent off for the customers whose web
-          email it is; nothing else is recorded.
-        - ``upemail`` (the person changed their address in Mailchimp): the bridge notes where
-          Mailchimp files them now, so later syncs update that member; the web account keeps
-          its email (it is the master of profile data).
-        - ``profile``, ``subscribe`` and others: ignored (the web account is the master, and
-          an opt-in is only taken from the customer's own choice on the website).
-        """
-        data = event.data
-        if list_id and data.list_id and data.list_id != list_id:
-            logger.info("mailchimp event for another audience ignored", extra={"event": event.type})
-            return "ignored"
-        if event.type == "upemail":
-            return self._moved_in_mailchimp(data.old_email, data.new_email)
-        if event.type not in ("unsubscribe", "cleaned"):
-            logger.info("mailchimp event ignored", extra={"event": event.type})
-            return "ignored"
-        if not data.email:
-            raise errors.InvalidInput(
-                "The webhook has no data[email].", errors=[{"field": "data[email]", "message": "required"}]
-            )
-        results = self.opt_out_from_mailchimp(data.email, event=event.type)
-        if not results:
-            return "ignored"
-        return "unchanged" if all(r.sync == "unchanged" for r in results) else "applied"
-
-    def opt_out_from_mailchimp(self, email: str, *, event: str) -> list[ChangeResult]:
-        """Email consent off for each customer the event is about (empty: nobody known)."""
-        results = []
-        for record in self._known_under(email, bounced=event == "cleaned"):
-            # Both consents travel together: the platform sets them as a pair.
-            wanted = {"consent_email": False, "consent_sms": record.consents.sms}
-            result, _ = self._change(
-                record.customer_id,
-                wanted,
-                kind=CONSENTS_UPDATE,
-                source=f"mailchimp:{event}"[:32],
-                before_queue=self._already_in_mailchimp,
-            )
-            results.append(result)
-        if not results:
-            logger.info(
-                "mailchimp event for an unknown email", extra={"event": event, "who": pseudonym(email)}
-            )
-        return results
-
-    def _known_under(self, email: str, *, bounced: bool = False) -> list[CustomerRecord]:
-        """Customers whose web email is ``email`` or whom Mailchimp files under it (unless
-        ``bounced``: a bounce is about the address the customer has now)."""
-        wanted = normalize_email(email)
-        candidates = list(self._customers.customers_with_email(email))
-        filed_owner = self._state.customer_for_email(email)
-        if filed_owner and filed_owner not in candidates:
-            candidates.append(filed_owner)
-        found = []
-        for customer_id in candidates:
-            record = self._customers.get(customer_id)
-            if record is None:
-                continue
-            if normalize_email(record.email) == wanted or (
-                not bounced and normalize_email(self._filed_email(record)) == wanted
-            ):
-                found.append(record)
-        return found
-
-    def _filed_email(self, record: CustomerRecord) -> str:
-        """The address Mailchimp has this customer under (their web email until synced)."""
-        return self._state.load(record.customer_id, MAILCHIMP).facts.get("email") or record.email
-
-    def _already_in_mailchimp(self, saved: CustomerRecord) -> None:
-        """A change that came from Mailchimp is there already: the sync must not echo it back
-        (Mailchimp may refuse a status change on a cleaned address). A customer Mailchimp
-        never got from us keeps its first full push, which never changes a subscription."""
-        try:
-            if self._state.load(saved.customer_id, MAILCHIMP).versions:
-                self._state.mark_applied(saved.customer_id, MAILCHIMP, saved.version, ["consent_email"])
-        except errors.BridgeError as exc:
-            logger.warning("mailchimp echo not suppressed", extra={"code": exc.code})
-
-    def _moved_in_mailchimp(self, old_email: str, new_email: str) -> str:
-        if not old_email or not new_email:
-            raise errors.InvalidInput(
-                "The webhook needs data[old_email] and data[new_email].",
-                errors=[{"field": "data[old_email]", "message": "required"}],
-            )
-        moved = 0
-        for record in self._known_under(old_email):
-            if normalize_email(self._filed_email(record)) != normalize_email(old_email):
-                continue  # the web email matches, but Mailchimp files them under another address
-            self._state.mark_applied(
-                record.customer_id, MAILCHIMP, record.version, [], facts={"email": new_email}
-            )
-            self._state.remember_email(new_email, record.customer_id)
-            moved += 1
-        logger.info("mailchimp email change noted", extra={"customers": moved, "who": pseudonym(old_email)})
-        return "applied" if moved else "ignored"
-
-    # ------------------------------------------------------------------ save and queue
-
-    def _change(
-        self,
-        customer_id: str,
-        wanted: Mapping[str, Any],
-        *,
-        kind: str,
-        source: str,
-        pair_consents: bool = True,
-        also: Mapping[str, Any] | None = None,
-        before_queue: Callable[[CustomerRecord], None] | None = None,
-    ) -> tuple[ChangeResult, CustomerRecord]:
-        """Save the wanted values (and ``also``: record fields that are not synced) in one
-        write and queue the synced part. ``pair_consents``: when a consent changes, both
-        travel (the platform sets them as a pair)."""
-        for _ in range(_MAX_UPDATE_TRIES):
-            record = self._customers.get(customer_id)
-            if record is None:
-                raise errors.NotFound("No such customer.", code="customer_not_found")
-            current = record_fields(record)
-            changed = {name: value for name, value in wanted.items() if not _same(current[name], value)}
-            extra = {name: value for name, value in (also or {}).items() if getattr(record, name) != value}
-            if not changed and not extra:
-                return ChangeResult("unchanged", record.version), record
-            if pair_consents and any(name in CONSENT_FIELDS for name in changed):
-                changed |= {name: wanted[name] for name in CONSENT_FIELDS if name in wanted}
-            before = {name: current[name] for name in changed}
-            try:
-                saved = self._customers.save(
-                    _apply_to_record(record, changed).model_copy(update=extra),
-                    expected_version=record.version,
-                )
-            except errors.Conflict:
-                continue  # another request changed the customer: read again and re-apply
-            break
-        else:
-            raise errors.Conflict(
-                "The customer is being changed by other requests; try again.", code="version_conflict"
-            )
-        if not changed:
-            return ChangeResult("unchanged", saved.version), saved
-
-        envelope = Envelope(
-            kind=kind,
-            message_id=message_id_for(customer_id, saved.version),
-            customer_id=customer_id,
-            version=saved.version,
-            payload=ProfileChange(
-                before=SyncedFields(**before), after=SyncedFields(**changed), source=source
-            ).model_dump(mode="json", exclude_unset=True),
-        )
-        if before_queue is not None:
-            before_queue(saved)
-        if not queue_or_record(
-            self._queue,
-            self._incidents,
-            envelope,
-            attempted="queue a profile change for the loyalty platform, Mailchimp and SMS",
-            before=before,
-            after=changed,
-        ):
-            # The web change stands; the change waits in the error list until it is replayed.
-            return ChangeResult("deferred", saved.version), saved
-        logger.info(
-            "profile change queued",
-            extra={
-                "customer": pseudonym(customer_id),
-                "kind": kind,
-                "version": saved.version,
-                "fields": sorted(changed),
-                "source": source,
-            },
-        )
-        return ChangeResult("queued", saved.version), saved
-
-
-# ---------------------------------------------------------------------------- worker side
 
 
 @dataclass
@@ -505,20 +108,22 @@ class ProfileSync:
         customers: CustomerRepository,
         platform: LoyaltyPlatform,
         state: SyncStateStore,
-        incidents: Incidents,
+        incidents: IncidentSink,
         *,
+        metrics: Metrics,
         mailing_list: MailingList | None = None,
         sms_optouts: SmsOptOutList | None = None,
-        max_receives: int = 5,
+        policy: FailurePolicy | None = None,
         targets: Callable[[], tuple[str, ...]] | None = None,
     ) -> None:
         self._customers = customers
         self._platform = platform
         self._state = state
         self._incidents = incidents
+        self._metrics = metrics
         self._mailing_list = mailing_list
         self._sms = sms_optouts
-        self._max_receives = max_receives
+        self._policy = policy or FailurePolicy()
         self._targets = targets
 
     # ------------------------------------------------------------------ entry point
@@ -535,13 +140,12 @@ class ProfileSync:
             self._replay_failed(envelope, outcome)
             return outcome
 
-        last_chance = receive_count >= self._max_receives
         pending: errors.BridgeError | None = None
         for target in self._targets() if self._targets else TARGETS:
             try:
                 applied = self._apply(target, change)
             except Exception as exc:
-                if errors.is_retryable(exc) and not last_chance:
+                if self._policy.decide(exc, receive_count) is Verdict.RETRY:
                     logger.warning(
                         "sync target failed, will retry",
                         extra={
@@ -562,11 +166,11 @@ class ProfileSync:
                     after=change.values,
                     receive_count=receive_count,
                 )
-                count_metric(MetricName.SYNC_FAILED, target=target)
+                self._metrics.count_by(MetricName.SYNC_FAILED, target=target)
                 outcome.failed.append(target)
                 continue
             if applied:
-                count_metric(MetricName.SYNC_SUCCEEDED, target=target)
+                self._metrics.count_by(MetricName.SYNC_SUCCEEDED, target=target)
                 outcome.applied.append(target)
             else:
                 outcome.skipped.append(target)
@@ -764,8 +368,8 @@ class ProfileSync:
             attempted=f"{what} to {words}",
             platform_answer=answer,
             action=_action_for(target, exc),
-            change_before=_jsonable(before),
-            change_after=_jsonable(after),
+            change_before=jsonable_fields(before),
+            change_after=jsonable_fields(after),
             replay={
                 "queue": QUEUE_NAME,
                 "body": original.model_dump(mode="json"),
@@ -773,18 +377,17 @@ class ProfileSync:
         )
         self._incidents.report(record)
 
+    def give_up(self, envelope: Envelope, exc: BaseException, *, receive_count: int = 1) -> None:
+        """A failure outside the targets (reading the customer or the sync state) that the
+        policy will not retry: recorded for all targets (the replay sends the change again)."""
+        self._record(envelope, "all", exc, before=None, after=None, receive_count=receive_count)
+        self._replay_failed(envelope, SyncOutcome(failed=["all"]))
+
     def _replay_failed(self, envelope: Envelope, outcome: SyncOutcome) -> None:
         if envelope.replay_of:
             self._incidents.replay_failed(
                 envelope.replay_of, note=f"replay failed for {', '.join(outcome.failed) or 'a target'}"
             )
-
-
-def _jsonable(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if values is None:
-        return None
-    known = {name: value for name, value in values.items() if name in SyncedFields.model_fields}
-    return SyncedFields(**known).model_dump(mode="json", exclude_unset=True)
 
 
 def _action_for(target: str, exc: BaseException) -> str:

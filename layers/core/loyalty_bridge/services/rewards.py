@@ -1,14 +1,53 @@
 """Rewards (R4) for the storefront: redeem a reward for a coupon, list the customer's
-coupons (membership_api routes). Coupon codes and the next reward are program rules
-(``program/rewards.py``).
+coupons (membership_api routes), and ``coupon_refused_error``, the New Order Error of an
+order that named a coupon it may not use (the order service reports it). Coupon codes, the
+coupon check and the next reward are program rules (``program/rewards.py``).
 """
 
 from __future__ import annotations
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.domain import Coupon, LoyaltyStatus
-from loyalty_bridge.observability import logger, pseudonym
-from loyalty_bridge.ports import BalanceSnapshots, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.models.checkout_records import OrderRecord
+from loyalty_bridge.models.domain import Coupon, CouponStanding, LoyaltyStatus, OrderResult
+from loyalty_bridge.models.records import ErrorCategory, ErrorRecord
+from loyalty_bridge.observability import logger
+from loyalty_bridge.ports import CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.privacy import error_id_for, pseudonym
+from loyalty_bridge.services.balances import BalanceRecorder
+
+_COUPON_REFUSED = {
+    CouponStanding.USED: "coupon used twice: the promo code is a loyalty coupon already used",
+    CouponStanding.NOT_YOURS: "coupon used twice: the promo code is another member's loyalty coupon",
+}
+_COUPON_ACTION = (
+    "The order was credited with no points (a promo code earns none) and the coupon was not "
+    "used again. Check on the storefront whether the coupon's reward was given with this order "
+    "and settle it with the customer; nothing to replay: resolve this error once handled."
+)
+
+
+def coupon_refused_error(record: OrderRecord, result: OrderResult) -> ErrorRecord | None:
+    """The New Order Error of an order whose coupon the platform refused (``None`` when it
+    did not). Its id is the order's, so redeliveries and replays report it once."""
+    if result.coupon_refused is None or result.coupon_refused is CouponStanding.AVAILABLE:
+        return None
+    order = record.order
+    return ErrorRecord(
+        error_id=error_id_for(ErrorCategory.NEW_ORDER, record.order_id, "coupon"),
+        category=ErrorCategory.NEW_ORDER,
+        customer_id=record.customer_id,
+        subject_id=f"order {record.order_id}",
+        attempted=f"Use the coupon given as the promo code of order {record.order_id}",
+        platform_answer=_COUPON_REFUSED[result.coupon_refused],
+        action=_COUPON_ACTION,
+        change_after={
+            "promo_code": order.promo_code,
+            "coupon": result.coupon_refused.value,
+            "total": str(order.total),
+            "currency": order.currency,
+            "points_earned": result.points_earned,
+        },
+    )
 
 
 def redemption_key(customer_id: str, request_key: str) -> str:
@@ -24,12 +63,12 @@ class RewardsService:
         customers: CustomerRepository,
         platform: LoyaltyPlatform,
         *,
-        snapshots: BalanceSnapshots | None = None,
+        balances: BalanceRecorder | None = None,
     ) -> None:
         self._customers = customers
         self._platform = platform
         # Platforms the login summary must not call (REST) get the new balance recorded.
-        self._snapshots = snapshots
+        self._balances = balances
 
     def _member_id(self, customer_id: str) -> str:
         record = self._customers.get(customer_id)
@@ -48,11 +87,8 @@ class RewardsService:
             "reward redeemed",
             extra={"customer": pseudonym(customer_id), "reward_id": reward_id, "points": coupon.points},
         )
-        if self._snapshots is not None:
-            try:
-                self._snapshots.put(self._platform.get_balance(member_id))
-            except errors.BridgeError as exc:  # the coupon stands; the snapshot catches up later
-                logger.warning("balance snapshot not refreshed", extra={"code": exc.code})
+        if self._balances is not None:
+            self._balances.moved(member_id)  # the coupon stands whatever this read says
         return coupon
 
     def coupons(self, customer_id: str) -> list[Coupon]:

@@ -17,24 +17,21 @@ from loyalty_bridge.models.domain import LoyaltyStatus
 from loyalty_bridge.models.messages import Envelope
 from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
 from loyalty_bridge.models.verification import Purpose
-from loyalty_bridge.observability import MetricName, logger, mask_email, pseudonym
-from loyalty_bridge.ports import CustomerRepository, IncidentSink, MessageQueue, VerificationStore
-from loyalty_bridge.services.incidents import error_id_for
+from loyalty_bridge.observability import MetricName, logger
+from loyalty_bridge.ports import CustomerRepository, IncidentSink, MessageQueue, Metrics, VerificationStore
+from loyalty_bridge.privacy import error_id_for, mask_email, pseudonym
 from loyalty_bridge.services.membership import (
     KIND_ATTACH,
     KIND_CREATE,
     REASON_NOT_REQUESTED,
     REASON_UNAVAILABLE,
-    MetricsSink,
     RecordUpdater,
-    count,
     create_request,
-    default_metrics,
     envelope,
     pending_create,
     send,
 )
-from loyalty_bridge.services.profile_sync import queue_or_record, snapshot_message
+from loyalty_bridge.services.sync_queue import queue_or_record, snapshot_message
 from loyalty_bridge.settings import Settings
 
 # The fields a repeated POST /v1/customers must repeat exactly to count as the same signup.
@@ -51,7 +48,7 @@ class SignupService:
         verifications: VerificationStore | None = None,
         sync_queue: MessageQueue | None = None,
         incidents: IncidentSink | None = None,
-        metrics: MetricsSink | None = None,
+        metrics: Metrics,
     ) -> None:
         self._customers = customers
         self._sync_queue = sync_queue
@@ -60,7 +57,7 @@ class SignupService:
         self._queue = queue
         self._settings = settings
         self._verifications = verifications
-        self._metrics = metrics or default_metrics()
+        self._metrics = metrics
 
     def signup(self, request: CreateCustomer) -> CustomerRecord:
         """Store the web customer; queue account creation (join) or an attach (card_number).
@@ -95,7 +92,7 @@ class SignupService:
             )
         if not self._customers.create(record):
             return self._repeat(record, request)
-        count(self._metrics, MetricName.SIGNUPS)
+        self._metrics.count(MetricName.SIGNUPS)
         logger.info(
             "customer signed up", extra={"customer": pseudonym(record.customer_id), "status": status.value}
         )

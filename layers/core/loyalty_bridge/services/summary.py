@@ -5,9 +5,10 @@ Reads: the customer record (one GetItem), then, for a joined customer, the balan
 - built-in ledger: the ledger adapter itself; its ``get_balance`` reads the member's own
   partition (one Query: balance, holds, pending lots), which every points movement updates
   in the same transaction, so it is never stale and there is no second copy to keep in step;
-- REST platform: ``SnapshotBalances`` below, the last balance the bridge saw (written when
-  an account is linked and whenever an order, refund or redemption answers with a balance);
-  only a missing snapshot costs one platform call, once.
+- REST platform: ``SnapshotBalances`` below, the balance the bridge read right after the
+  last change it made or learnt of (services/balances.py: join, attach, merge, order,
+  refund, cancel, hold, release, reward, each in the same step); only a missing snapshot
+  costs one platform call, once.
 
 The balance also says whether the member is accumulate-only (A9) and their referral code
 (R5). Progress to the next reward (R4) prices the points against the reward catalogue

@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from loyalty_bridge import errors
 from loyalty_bridge.models.records import utcnow
 from loyalty_bridge.models.verification import Challenge, Purpose
-from loyalty_bridge.observability import logger, pseudonym
+from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import VerificationStore
+from loyalty_bridge.privacy import pseudonym
 
 CODE_TTL = timedelta(minutes=10)
 CODE_TRIES = 5

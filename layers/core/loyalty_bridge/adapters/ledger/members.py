@@ -22,7 +22,9 @@ from loyalty_bridge.adapters.ledger.table import (
     to_av,
 )
 from loyalty_bridge.errors import CardNotAttachable, DuplicateMember, InvalidInput, MemberNotFound
+from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.domain import CardKind, CardState, Consents, Member, MemberProfile, ProfileChanges
+from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.program import card_numbers
 from loyalty_bridge.program.members import changed_profile, normalize_email
 from loyalty_bridge.program.referrals import new_referral_code, normalize_referral_code
@@ -353,3 +355,15 @@ class LedgerMembers(LedgerAccounts):
             except BotoCoreError as exc:
                 self._fail(exc, "card import")
         return added
+
+    def import_cards(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
+        """Card stock (seed 000), idempotent by number: adapters/ledger/cards.py."""
+        from loyalty_bridge.adapters.ledger.cards import import_cards
+
+        return import_cards(self._db, self._table, batch_id, numbers, now=self._clock())
+
+    def member_profile(self, member_id: str) -> LoyaltyProfile:
+        """Seed 002: the member's profile and the required fields (A9) it lacks."""
+        member = self.get_member(member_id)
+        missing = self._rules.missing_profile_fields(member.profile)
+        return LoyaltyProfile(member_id=member.member_id, profile=member.profile, missing_fields=missing)

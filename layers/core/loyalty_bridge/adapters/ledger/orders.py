@@ -9,9 +9,10 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from loyalty_bridge.adapters.ledger.accounts import LedgerAccounts, StoredAccount
+from loyalty_bridge.adapters.ledger.accounts import StoredAccount
+from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
 from loyalty_bridge.adapters.ledger.table import Item, Labelled
-from loyalty_bridge.models.domain import Coupon, OrderResult, PlatformOrder, Reversal, ReversalResult
+from loyalty_bridge.models.domain import CouponStanding, OrderResult, PlatformOrder, Reversal, ReversalResult
 from loyalty_bridge.observability import logger
 from loyalty_bridge.program import orders as order_rules
 from loyalty_bridge.program.account import settle
@@ -34,7 +35,7 @@ def _order_record(item: Item) -> OrderRecord:
     )
 
 
-class LedgerOrders(LedgerAccounts):
+class LedgerOrders(LedgerRewards):
     def post_order(self, member_id: str, order: PlatformOrder) -> OrderResult:
         entry_id = order_rules.order_entry_id(order.order_id)
 
@@ -53,13 +54,15 @@ class LedgerOrders(LedgerAccounts):
                 items.append(("hold", self._close_hold(acc.member_id, row.redemption_id, row.state, now)))
             if credited.lot is not None:
                 items.append(("lot", self._put_new(self._lot_item(acc.member_id, credited.lot))))
-            items.append(("entry", self._entry(credited.entry, now)))
+            coupon_items, coupon_refused = self._coupon_items(acc.member_id, order)
+            result, entry = credited.answer(coupon_refused)
+            items.append(("entry", self._entry(entry, now)))
             items.append(("order", self._put_new(self._order_item(order.order_id, credited.record))))
             items.extend(self._account_items(acc, now))
             items.extend(self._referral_items(acc, now))
-            items.extend(self._coupon_items(acc.member_id, order))
+            items.extend(coupon_items)
             self._transact_or_retry(items)  # a twin delivery or a concurrent change: re-read
-            return credited.result
+            return result
 
         return self._retrying(attempt)
 
@@ -76,40 +79,28 @@ class LedgerOrders(LedgerAccounts):
             "version": record.version,
         }
 
-    def _coupon_items(self, owner_id: str, order: PlatformOrder) -> Labelled:
+    def _coupon_items(self, owner_id: str, order: PlatformOrder) -> tuple[Labelled, CouponStanding | None]:
         """R4: the coupon an order uses is spent in the order's own transaction (so a coupon
-        is spent exactly once, with its order)."""
-        code = order_rules.coupon_code(order.promo_code)
-        if not code:
-            return []
-        owned = self._get(f"COUPON#{code}", "COUPON")
-        if owned is None:
-            return []
-        holder = str(owned["member_id"])
-        if self._owner_id(holder) != owner_id:
-            logger.warning("order used another member's coupon", extra={"order_id": order.order_id})
-            return []
-        for item in self._query_partition(f"COUPONS#{holder}"):
-            coupon = Coupon.model_validate_json(item["coupon"])
-            if coupon.code != code:
-                continue
-            used = order_rules.use_coupon(coupon)
-            if used is None:
-                logger.warning("order used a coupon already used", extra={"order_id": order.order_id})
-                return []
-            return [
-                (
-                    "coupon",
-                    self._update(
-                        f"COUPONS#{holder}",
-                        str(item["sk"]),
-                        "SET coupon = :used",
-                        {":used": used.model_dump_json(), ":seen": item["coupon"]},
-                        condition="coupon = :seen",  # a concurrent use cancels: re-read
-                    ),
-                )
-            ]
-        return []
+        is spent exactly once, with its order); one it may not use is answered as refused."""
+        found = self._coupon(order.promo_code)
+        if found is None:
+            return [], None
+        holder_owner, item, coupon = found
+        used, refused = order_rules.use_coupon(coupon, yours=holder_owner == owner_id)
+        if used is None:
+            status = refused.value if refused else None
+            logger.warning(
+                "order named a coupon it may not use", extra={"order_id": order.order_id, "coupon": status}
+            )
+            return [], refused
+        write = self._update(
+            str(item["pk"]),
+            str(item["sk"]),
+            "SET coupon = :used",
+            {":used": used.model_dump_json(), ":seen": item["coupon"]},
+            condition="coupon = :seen",  # a concurrent use cancels: re-read
+        )
+        return [("coupon", write)], None
 
     def _referral_items(self, referred: StoredAccount, now: datetime) -> Labelled:
         """R5: the referrer's bonus, written with the referred member's first credited order."""

@@ -8,14 +8,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from loyalty_bridge.adapters.ledger.accounts import LedgerAccounts
+from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
 from loyalty_bridge.adapters.ledger.table import OPEN_HOLDS_INDEX, iso, member_pk
 from loyalty_bridge.models.domain import Balance, Basket, Hold, Quote
 from loyalty_bridge.program import account as account_rules
 from loyalty_bridge.program.account import HeldPoints, settle
 
 
-class LedgerPoints(LedgerAccounts):
+class LedgerPoints(LedgerRewards):
     def get_balance(self, member_id: str) -> Balance:
         now = self._clock()
         return account_rules.balance(self._settled(member_id, now), self._rules, now)
@@ -23,7 +23,10 @@ class LedgerPoints(LedgerAccounts):
     def quote(self, member_id: str | None, basket: Basket, *, redeem_points: int = 0) -> Quote:
         account_rules.check_redeem_points(redeem_points)
         acc = self._settled(member_id, self._clock()) if member_id is not None else None
-        return account_rules.quote(acc, self._rules, basket, redeem_points)
+        owner = acc.member_id if acc else None
+        return account_rules.quote(
+            acc, self._rules, basket, redeem_points, lambda: self._coupon_check(owner, basket.promo_code)
+        )
 
     # ------------------------------------------------------------------ holds (C2)
 

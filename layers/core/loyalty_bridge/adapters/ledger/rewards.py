@@ -5,13 +5,15 @@ the member's coupons (newest first). Using a coupon is part of its order (orders
 from __future__ import annotations
 
 from loyalty_bridge.adapters.ledger.accounts import LedgerAccounts
-from loyalty_bridge.adapters.ledger.table import iso
-from loyalty_bridge.models.domain import Coupon, Reward
+from loyalty_bridge.adapters.ledger.table import Item, iso
+from loyalty_bridge.models.domain import Coupon, CouponCheck, Reward
 from loyalty_bridge.program import rewards as reward_rules
 from loyalty_bridge.program.account import settle
 
 
 class LedgerRewards(LedgerAccounts):
+    """Rewards, coupons and the coupon a promo code names (quotes and orders check it)."""
+
     def rewards(self) -> list[Reward]:
         return sorted(self._rules.rewards, key=lambda reward: (reward.points, reward.reward_id))
 
@@ -60,3 +62,21 @@ class LedgerRewards(LedgerAccounts):
             Coupon.model_validate_json(item["coupon"])
             for item in self._query_partition(f"COUPONS#{owner}", ScanIndexForward=False)
         ]
+
+    def _coupon(self, promo_code: str | None) -> tuple[str, Item, Coupon] | None:
+        """R4: the coupon a promo code names, if it is one: its holder's owner (A8), its row
+        and the coupon. Any other promo code is not ours to track (C3 still applies to it)."""
+        code = reward_rules.coupon_code(promo_code)
+        owned = self._get(f"COUPON#{code}", "COUPON") if code else None
+        if owned is None:
+            return None
+        holder = str(owned["member_id"])
+        for item in self._query_partition(f"COUPONS#{holder}"):
+            coupon = Coupon.model_validate_json(item["coupon"])
+            if coupon.code == code:
+                return self._owner_id(holder), item, coupon
+        return None
+
+    def _coupon_check(self, owner_id: str | None, promo_code: str | None) -> CouponCheck | None:
+        found = self._coupon(promo_code)
+        return None if found is None else reward_rules.coupon_check(found[2], yours=found[0] == owner_id)
