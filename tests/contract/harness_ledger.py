@@ -1,4 +1,4 @@
-"""adapters/ledger.py DynamoDbLedger under the contract suite, on a moto DynamoDB server."""
+"""adapters/ledger DynamoDbLedger under the contract suite, on a moto DynamoDB server."""
 
 from __future__ import annotations
 

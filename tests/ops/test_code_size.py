@@ -2,8 +2,9 @@
 layers/core/loyalty_bridge over 600 lines, no function (methods and nested functions
 included, decorators not) over 80 lines.
 
-``PENDING`` names what is over a limit and still to be split; it may only shrink: an entry that meets the limits fails the test until it is
-removed, so nothing new joins it unnoticed.
+``PENDING`` names what is over a limit and still to be split; it may only shrink: an
+entry that meets the limits fails the test until it is removed, so nothing new joins it
+unnoticed.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ class LoyaltyPlatform(Protocol):
         """Add each number as an unregistered physical card (A4: the first customer to
         attach it gives it their details). Idempotent by number: one known already (from
         this or any batch, or a card in use) is counted ``already_known`` and left as it is;
-        numbers that fail services.card_stock.screen are answered ``invalid``."""
+        numbers that fail program.card_stock.screen are answered ``invalid``."""
         ...
 
     def member_profile(self, member_id: str) -> LoyaltyProfile:
