@@ -80,6 +80,18 @@ class InMemoryPlatform(FakeMembers):
         (the reply was lost on the way back). Supported by create_member."""
         self._lost_replies[method] = self._lost_replies.get(method, 0) + times
 
+    @property
+    def order_results(self) -> dict[str, domain.OrderResult]:
+        """Each credited order's first answer, by order id (what tests wait for)."""
+        entries = {
+            order_id: self.ledger.get(order_rules.order_entry_id(order_id)) for order_id in list(self.orders)
+        }
+        return {
+            oid: domain.OrderResult.model_validate_json(e.result)
+            for oid, e in entries.items()
+            if e is not None
+        }
+
     def balance_of(self, member_id: str) -> int:
         """Sum of ledger entries (what the balance must equal)."""
         return sum(entry.delta for entry in self.ledger.values() if entry.member_id == member_id)
