@@ -3,8 +3,8 @@ policy (timeouts, retries with full jitter honouring Retry-After, a per-call bud
 same bytes and Idempotency-Key on every retry, every answer validated with pydantic) with
 Talon.One's auth and refusals:
 
-- ``Authorization: ApiKey-v1 <key>``, the key read from the Secrets Manager secret
-  ``{"api_key": "..."}`` (re-read once on a 401: a rotated key);
+- ``Authorization: ApiKey-v1 <key>``, the key read from the platform secret in Secrets
+  Manager (PlatformSecret, ``{"api_key": "..."}``; re-read once on a 401: a rotated key);
 - 409 is retried like 429 and 5xx: Talon.One answers it to parallel requests for one
   customer (the adapter keeps a customer's calls sequential; a retry sorts out the rest);
 - a 400/404 refusal (``{"message": ..., "errors": [...]}``) becomes ``TalonOneRefused`` /
@@ -36,7 +36,7 @@ class TalonOneApiKey:
 
     def __call__(self) -> str:
         if not self._secret_arn:
-            raise PlatformNotConfigured("TALON_ONE_SECRET_ARN is not set")
+            raise PlatformNotConfigured("PLATFORM_SECRET_ARN is not set")
         key = self._secrets.read_json_secret(self._secret_arn).get("api_key")
         if not isinstance(key, str) or not key.strip():
             raise PlatformNotConfigured("the Talon.One secret has no api_key")
