@@ -19,7 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 from urllib.parse import quote as _quote
@@ -30,15 +30,17 @@ from loyalty_bridge import errors
 from loyalty_bridge.adapters.talon_one_store import TalonOneStore
 from loyalty_bridge.adapters.talon_one_transport import TalonOneHttp, TalonOneNotFound, TalonOneRefused
 from loyalty_bridge.adapters.talon_one_wire import (
+    CONSENT_ATTRIBUTES,
     CardBalances,
     IntegrationState,
     Inventory,
     LoyaltyCard,
     Transactions,
+    profile_attributes,
+    profile_from_attributes,
 )
 from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.domain import (
-    Address,
     Balance,
     Basket,
     Card,
@@ -65,23 +67,6 @@ from loyalty_bridge.settings import Settings
 REDEEM_ATTRIBUTE = "loyalty_bridge_redeem_points"
 DISCOUNT_ATTRIBUTE = "loyalty_bridge_discount"
 CENT = Decimal("0.01")
-# Profile attributes (create them in the Campaign Manager): domain field -> attribute.
-ATTRIBUTES = {
-    "email": "Email",
-    "first_name": "FirstName",
-    "last_name": "LastName",
-    "mobile": "PhoneNumber",
-    "birthday": "BirthDate",
-}
-ADDRESS_ATTRIBUTES = {
-    "line1": "Address1",
-    "line2": "Address2",
-    "city": "City",
-    "region": "Region",
-    "postal_code": "PostCode",
-    "country": "Country",
-}
-CONSENT_ATTRIBUTES = {"email": "EmailOptIn", "sms": "SmsOptIn"}
 
 
 class NotSupportedByTalonOne(errors.PlatformRefused):
@@ -92,31 +77,6 @@ class NotSupportedByTalonOne(errors.PlatformRefused):
 
 def _seg(value: str) -> str:
     return _quote(value, safe="")
-
-
-def _attributes(profile: MemberProfile | ProfileChanges) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for field, name in ATTRIBUTES.items():
-        value = getattr(profile, field)
-        if value is not None:
-            values[name] = value.isoformat() if isinstance(value, date) else value
-    if profile.address is not None:
-        for field, name in ADDRESS_ATTRIBUTES.items():
-            values[name] = getattr(profile.address, field)
-    return values
-
-
-def _profile(attributes: dict[str, Any]) -> MemberProfile:
-    address = {f: attributes[n] for f, n in ADDRESS_ATTRIBUTES.items() if attributes.get(n)}
-    birthday = attributes.get("BirthDate")
-    return MemberProfile(
-        email=str(attributes.get("Email") or ""),
-        first_name=str(attributes.get("FirstName") or ""),
-        last_name=str(attributes.get("LastName") or ""),
-        mobile=attributes.get("PhoneNumber") or None,
-        birthday=date.fromisoformat(birthday) if birthday else None,
-        address=Address(**address) if address else None,
-    )
 
 
 class TalonOnePlatform:
@@ -160,7 +120,9 @@ class TalonOnePlatform:
         if not self._store.claim_email(profile.email, member_id):
             raise errors.DuplicateMember("email already used by another member", field="email")
         with self._one_at_a_time(member_id):
-            self._put_profile(member_id, {**_attributes(profile), **self._consent_attributes(consents)})
+            self._put_profile(
+                member_id, {**profile_attributes(profile), **self._consent_attributes(consents)}
+            )
             if not self._card_exists(card):
                 self._api.call(
                     "generateLoyaltyCard",
@@ -185,7 +147,7 @@ class TalonOnePlatform:
         try:
             return Member(
                 member_id=member_id,
-                profile=_profile(attributes),
+                profile=profile_from_attributes(attributes),
                 card=Card(
                     number=card.identifier,
                     kind=CardKind(record.get("kind", "virtual")),
@@ -234,7 +196,7 @@ class TalonOnePlatform:
         if not self._store.claim_email(profile.email, member_id):
             raise refused
         with self._one_at_a_time(member_id):
-            self._put_profile(member_id, _attributes(profile))
+            self._put_profile(member_id, profile_attributes(profile))
             try:
                 self._api.call(
                     "linkLoyaltyCardToProfile",
@@ -263,7 +225,7 @@ class TalonOnePlatform:
             new_email = None
         if new_email is not None and not self._store.claim_email(new_email, member_id):
             raise errors.DuplicateMember("email already used by another member", field="email")
-        attributes = _attributes(changes)
+        attributes = profile_attributes(changes)
         if attributes:
             with self._one_at_a_time(member_id):
                 self._put_profile(member_id, attributes)

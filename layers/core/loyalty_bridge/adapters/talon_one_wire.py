@@ -6,9 +6,12 @@ bridge's program is in whole points, so a fractional value is refused as malform
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from loyalty_bridge.models.domain import Address, MemberProfile, ProfileChanges
 
 
 def _whole(value: object) -> int:
@@ -101,3 +104,47 @@ class Transaction(Wire):
 class Transactions(Wire):
     hasMore: bool
     data: list[Transaction]
+
+
+# Profile attributes (create them in the Campaign Manager): domain field -> attribute.
+ATTRIBUTES = {
+    "email": "Email",
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "mobile": "PhoneNumber",
+    "birthday": "BirthDate",
+}
+ADDRESS_ATTRIBUTES = {
+    "line1": "Address1",
+    "line2": "Address2",
+    "city": "City",
+    "region": "Region",
+    "postal_code": "PostCode",
+    "country": "Country",
+}
+CONSENT_ATTRIBUTES = {"email": "EmailOptIn", "sms": "SmsOptIn"}
+
+
+def profile_attributes(profile: MemberProfile | ProfileChanges) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field, name in ATTRIBUTES.items():
+        value = getattr(profile, field)
+        if value is not None:
+            values[name] = value.isoformat() if isinstance(value, date) else value
+    if profile.address is not None:
+        for field, name in ADDRESS_ATTRIBUTES.items():
+            values[name] = getattr(profile.address, field)
+    return values
+
+
+def profile_from_attributes(attributes: dict[str, Any]) -> MemberProfile:
+    address = {f: attributes[n] for f, n in ADDRESS_ATTRIBUTES.items() if attributes.get(n)}
+    birthday = attributes.get("BirthDate")
+    return MemberProfile(
+        email=str(attributes.get("Email") or ""),
+        first_name=str(attributes.get("FirstName") or ""),
+        last_name=str(attributes.get("LastName") or ""),
+        mobile=attributes.get("PhoneNumber") or None,
+        birthday=date.fromisoformat(birthday) if birthday else None,
+        address=Address(**address) if address else None,
+    )
