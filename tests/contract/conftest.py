@@ -16,7 +16,7 @@ import pytest
 import tests.contract as contract_package
 from loyalty_bridge.program.earn_rules import ProgramRules, load_rules
 from loyalty_bridge.settings import Settings
-from tests.contract.harness import OpenHarness, PlatformHarness
+from tests.contract.harness import SETTING_CAPABILITIES, OpenHarness, PlatformHarness, require
 from tests.fake_platform import FakeClock
 
 
@@ -47,7 +47,13 @@ def make_platform(request: pytest.FixtureRequest) -> MakePlatform:
 
     def make(*, rules: ProgramRules | None = None, **overrides: Any) -> PlatformHarness:
         settings = Settings(**overrides)
-        return opener(request, settings, rules or load_rules(settings), FakeClock())
+        harness = opener(request, settings, rules or load_rules(settings), FakeClock())
+        for name in sorted(overrides):
+            if name in SETTING_CAPABILITIES:
+                require(harness, SETTING_CAPABILITIES[name])
+        if rules is not None:
+            require(harness, "program_rules")
+        return harness
 
     return make
 

@@ -36,6 +36,32 @@ class PlatformHarness:
     entries_total: Callable[[str], int] | None = None
     # The points sweeper (R3): writes off expired points of members nobody visits.
     expire_points: Callable[[datetime], int] | None = None
+    # What the implementation offers, when it does not offer everything (None): a test
+    # that needs a capability it lacks is skipped naming it (``require``), never passed.
+    capabilities: frozenset[str] | None = None
+
+
+# Capabilities a platform may lack (tests name them with ``require``; conftest.py skips a
+# test whose Settings overrides need one).
+CAPABILITIES = frozenset(
+    {
+        "program_rules",  # the bridge's program settings (earn rules, tiers, expiry, rewards)
+        "pending_points",  # points pending for the return window (pending_days)
+        "merge_cards",  # A8
+        "referrals",  # R5
+        "reversal_shortfall",  # a reversal says what it could not take back
+        "card_stock",  # A10 import of unregistered physical cards
+    }
+)
+# Settings a test may override, and the capability honouring them needs.
+SETTING_CAPABILITIES = {"earn_rules_json": "program_rules", "pending_days": "pending_points"}
+
+
+def require(h: PlatformHarness, capability: str) -> None:
+    """Skip the test, naming the capability, when ``h``'s platform does not offer it."""
+    assert capability in CAPABILITIES, capability
+    if h.capabilities is not None and capability not in h.capabilities:
+        pytest.skip(f"{h.name} lacks capability {capability!r}")
 
 
 class OpenHarness(Protocol):

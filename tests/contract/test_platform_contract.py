@@ -35,7 +35,7 @@ from loyalty_bridge.models.domain import (
 )
 from loyalty_bridge.program import card_numbers
 from tests.contract.conftest import MakePlatform
-from tests.contract.harness import PlatformHarness
+from tests.contract.harness import PlatformHarness, require
 
 PROGRAM = json.dumps(
     {
@@ -213,6 +213,7 @@ def test_unregistered_physical_card_takes_the_customers_details(platform: Platfo
 
 
 def test_every_attach_refusal_looks_the_same(platform: PlatformHarness) -> None:
+    require(platform, "merge_cards")
     p = platform.platform
     ann = join(platform, "ann@example.com", mobile="+447700900003")
     other = p.create_member(profile("ann2@example.com", "+447700900003"), Consents(), idempotency_key="k2")
@@ -240,6 +241,7 @@ def test_every_attach_refusal_looks_the_same(platform: PlatformHarness) -> None:
 
 
 def test_merge_moves_points_to_the_primary_and_blocks_the_others(platform: PlatformHarness) -> None:
+    require(platform, "merge_cards")
     p = platform.platform
     mobile = "+447700900004"
     primary = join(platform, "a@example.com", mobile)
@@ -269,6 +271,7 @@ def test_merge_moves_points_to_the_primary_and_blocks_the_others(platform: Platf
 
 
 def test_merged_cards_give_up_their_email_so_the_primary_can_take_it(platform: PlatformHarness) -> None:
+    require(platform, "merge_cards")
     p = platform.platform
     mobile = "+447700900005"
     primary = join(platform, "keep@example.com", mobile)
@@ -284,6 +287,7 @@ def test_merged_cards_give_up_their_email_so_the_primary_can_take_it(platform: P
 
 
 def test_merge_refuses_cards_on_another_phone(platform: PlatformHarness) -> None:
+    require(platform, "merge_cards")
     primary = join(platform, "a@example.com", "+447700900005")
     stranger = join(platform, "b@example.com", "+447700900006")
     earn_points(platform, stranger, 20)
@@ -644,6 +648,7 @@ def test_cancel_reverses_the_earn_and_returns_redeemed_points(platform: Platform
 
 
 def test_reversal_records_a_shortfall_instead_of_going_negative(platform: PlatformHarness) -> None:
+    require(platform, "reversal_shortfall")
     p = platform.platform
     member = join(platform)
     p.post_order(member.member_id, order("o-1", ("A", 1, "100"), when=platform))

@@ -29,7 +29,7 @@ from loyalty_bridge.models.domain import (
     RewardKind,
 )
 from tests.contract.conftest import MakePlatform
-from tests.contract.harness import PlatformHarness
+from tests.contract.harness import PlatformHarness, require
 from tests.contract.test_platform_contract import PROGRAM, earn_points, join, order
 
 REWARDS = [
@@ -416,6 +416,7 @@ def test_held_points_cannot_buy_a_reward(make_platform: MakePlatform) -> None:
 
 
 def test_every_member_has_a_stable_referral_code(platform: PlatformHarness) -> None:
+    require(platform, "referrals")
     ann, bob = join(platform, "ann@example.com"), join(platform, "bob@example.com")
 
     assert ann.referral_code

@@ -42,7 +42,12 @@ class Settings(BaseModel):
     notify_admins: bool = True
     admin_emails: tuple[str, ...] = ()
     sender_email: str = "loyalty-bridge@example.com"
-    platform_adapter: Literal["ledger", "rest"] = "ledger"
+    platform_adapter: Literal["ledger", "rest", "talon_one"] = "ledger"
+    # PlatformAdapter=talon_one (adapters/talon_one_platform.py); its API key is the
+    # platform secret's "api_key" (platform_secret_arn).
+    talon_one_base_url: str = ""
+    talon_one_application_id: str = ""
+    talon_one_loyalty_program_id: int = 0
     platform_base_url: str = ""
     platform_secret_arn: str = ""
     # REST platform client (adapters/rest_platform.py). Worst case per call stays well under

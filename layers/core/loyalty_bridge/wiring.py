@@ -377,9 +377,12 @@ def ledger() -> DynamoDbLedger:
 
 @cached
 def platform() -> LoyaltyPlatform:
-    """The loyalty platform chosen by settings.platform_adapter: "ledger" (default) or "rest"."""
+    """The loyalty platform chosen by settings.platform_adapter: "ledger" (default), "rest"
+    or "talon_one"."""
     if settings().platform_adapter == "rest":
         return rest_platform()  # adapters/rest_platform.py, imported lazily there
+    if settings().platform_adapter == "talon_one":
+        return talon_one_platform()
     return ledger()
 
 
@@ -409,6 +412,29 @@ def rest_platform() -> RestPlatform:
     current = settings()
     token = SecretBearerToken(secrets(), current.platform_secret_arn)
     return RestPlatform(platform_http(), current.platform_base_url, token, current, metrics=metrics())
+
+
+@cached
+def talon_one_platform() -> LoyaltyPlatform:
+    """settings.platform_adapter == "talon_one": Talon.One's Integration API (its API key in
+    the platform secret, JSON {"api_key": ...}) and the bridge's part in BridgeTable."""
+    from loyalty_bridge.adapters.rest_transport import PlatformNotConfigured
+    from loyalty_bridge.adapters.talon_one_platform import TalonOnePlatform
+    from loyalty_bridge.adapters.talon_one_store import TalonOneStore
+    from loyalty_bridge.adapters.talon_one_transport import TalonOneApiKey, TalonOneHttp
+
+    current = settings()
+    if not current.talon_one_base_url or current.talon_one_loyalty_program_id <= 0:
+        raise PlatformNotConfigured("TALON_ONE_BASE_URL and TALON_ONE_LOYALTY_PROGRAM_ID must be set")
+    api = TalonOneHttp(
+        platform_http(),
+        current.talon_one_base_url,
+        TalonOneApiKey(secrets(), current.platform_secret_arn),
+        current,
+        metrics=metrics(),
+    )
+    store = TalonOneStore(cast("DynamoDBClient", aws_client("dynamodb")), current.bridge_table)
+    return TalonOnePlatform(api, store, current, program_id=current.talon_one_loyalty_program_id)
 
 
 # ---------------------------------------------------------------- checkout and orders

@@ -136,7 +136,13 @@ class Technical(Exception):
 
 class PlatformHttp:
     """One logical platform call at a time: attempts, retry policy, error mapping (module
-    doc). Thread-safe: httpx.Client is, and no per-call state is kept."""
+    doc). Thread-safe: httpx.Client is, and no per-call state is kept.
+
+    Another platform's transport subclasses it (adapters/talon_one_transport.py): its auth
+    scheme, the statuses it retries, and how its refusals map to errors (``_refusal``)."""
+
+    AUTH_SCHEME = "Bearer"
+    RETRY_STATUSES: frozenset[int] = frozenset({408, 429})
 
     def __init__(
         self,
@@ -243,7 +249,7 @@ class PlatformHttp:
         headers: dict[str, str],
         timeout: httpx.Timeout,
     ) -> W:
-        request_headers = {**headers, "Authorization": f"Bearer {self._token()}"}
+        request_headers = {**headers, "Authorization": f"{self.AUTH_SCHEME} {self._token()}"}
         started = self._clock()
         try:
             response = self._http.request(
@@ -271,7 +277,7 @@ class PlatformHttp:
         if status == 401:
             self._record(started, failed=True)
             raise Unauthorized
-        if status in (408, 429) or status >= 500:
+        if status in self.RETRY_STATUSES or status >= 500:
             self._record(started, failed=True)
             raise Technical(f"http_{status}", status=status, retry_after=retry_after(response))
         if status == expect:
