@@ -17,7 +17,7 @@ from loyalty_bridge.adapters.rest_transport import build_http_client
 from loyalty_bridge.adapters.talon_one_platform import TalonOnePlatform
 from loyalty_bridge.adapters.talon_one_store import TalonOneStore
 from loyalty_bridge.adapters.talon_one_transport import TalonOneHttp
-from loyalty_bridge.services.earn_rules import ProgramRules
+from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.settings import Settings
 from tests.contract.harness import CAPABILITIES, PlatformHarness
 from tests.contract.moto_ledger import dynamodb_client, serialized_moto_endpoint

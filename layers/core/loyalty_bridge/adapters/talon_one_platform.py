@@ -61,7 +61,7 @@ from loyalty_bridge.models.domain import (
 )
 from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.privacy import normalize_email
-from loyalty_bridge.services import card_numbers, card_stock
+from loyalty_bridge.program import card_numbers, card_stock
 from loyalty_bridge.settings import Settings
 
 REDEEM_ATTRIBUTE = "loyalty_bridge_redeem_points"
