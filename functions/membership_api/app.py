@@ -201,7 +201,7 @@ def program() -> Response[str]:
     body, etag = services.program.current()
     headers = {"ETag": etag, "Cache-Control": PROGRAM_CACHE_CONTROL}
     if etag_matches(app.current_event.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
+        return Response(status_code=304, body="", headers=headers)  # no body: the storefront's copy holds
     return Response(status_code=200, content_type=JSON, body=body, headers=headers)
 
 

@@ -15,6 +15,7 @@ The kind (points or discount) may change only while no member exists
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -43,7 +44,8 @@ from loyalty_bridge.services.earn_rules import (
 from loyalty_bridge.services.program_words import describe
 
 SEED_AUTHOR = "EarnRulesJson"
-_PUT_TRIES = 3
+_PUT_TRIES = 5
+_RETRY_PAUSE_SECONDS = 0.05  # times the attempt: lets the other writer's version land
 
 
 class ProgramAdmin:
@@ -54,11 +56,13 @@ class ProgramAdmin:
         seed: ProgramRules,
         *,
         clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._store = store
         self._members = members
         self._seed = seed
         self._clock = clock
+        self._sleep = sleep
 
     def seed_version(self, stored_at: datetime | None = None) -> ProgramVersion:
         return ProgramVersion(version=1, program=self._seed, created_by=SEED_AUTHOR, created_at=stored_at)
@@ -69,7 +73,9 @@ class ProgramAdmin:
     def replace(self, program: ProgramRules, *, by: str) -> ProgramVersion:
         """Store ``program`` as the next version (ProgramKindLocked: a kind change once any
         member exists)."""
-        for _ in range(_PUT_TRIES):
+        for attempt in range(_PUT_TRIES):
+            if attempt:
+                self._sleep(_RETRY_PAUSE_SECONDS * attempt)
             latest = self._store.latest()
             base = latest or self.seed_version()
             if program.kind != base.program.kind and self._members.any_member():
