@@ -533,3 +533,55 @@ class InMemoryStoreRegistry:
             store=self.stores.get(store_id) if store_id is not None else None,
             staff=self.staff.get(staff_id) if staff_id is not None else None,
         )
+
+
+class InMemoryProgramStore:
+    """ProgramStore (ports.py): versions by number; ``add`` refuses a taken number or a gap
+    as the DynamoDB adapter's conditions do. ``race`` stores one version behind the caller's
+    back on the next ``add`` (another admin's PUT at the same moment)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[int, Any] = {}
+        self.race: Any = None
+
+    def latest(self) -> Any:
+        return self.stored[max(self.stored)] if self.stored else None
+
+    def add(self, version: Any, *, seed: Any = None) -> None:
+        from loyalty_bridge.errors import Conflict
+
+        if self.race is not None:
+            self.stored[self.race.version] = self.race
+            self.race = None
+        newest = max(self.stored, default=seed.version if seed is not None else 0)
+        if version.version in self.stored or version.version != newest + 1:
+            raise Conflict("version taken", code="program_version_conflict")
+        if seed is not None:
+            self.stored[seed.version] = seed
+        self.stored[version.version] = version
+
+    def versions(self, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+        numbers = sorted((n for n in self.stored if cursor is None or n < int(cursor)), reverse=True)
+        page = numbers[:limit]
+        return [self.stored[n] for n in page], (str(page[-1]) if len(numbers) > limit else None)
+
+
+class FakeMembers:
+    """MemberPresence (ports.py)."""
+
+    def __init__(self, exist: bool = False) -> None:
+        self.exist = exist
+
+    def any_member(self) -> bool:
+        return self.exist
+
+
+class FixedProgramSource:
+    """ProgramSource (ports.py): the program an admin "stored" last; ``reads`` counts calls."""
+
+    def __init__(self, rules: Any, version: int = 1) -> None:
+        self.version, self.rules, self.reads = version, rules, 0
+
+    def current(self) -> tuple[int, Any]:
+        self.reads += 1
+        return self.version, self.rules

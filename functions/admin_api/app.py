@@ -1,6 +1,7 @@
 """Admin API (admin-scoped keys): list the failures that need a human, newest first and
 paged (contact data masked), read one in full to fix it by hand, replay one after a manual
-fix (P2), or close one fixed by hand. Stores and staff users (R6)."""
+fix (P2), or close one fixed by hand. Stores and staff users (R6). The program as
+versioned data (R9): read, replace, list its versions."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from loyalty_bridge.models.card_stock import (
     CardImportRequest,
     CardImportResult,
 )
+from loyalty_bridge.models.program import ProgramVersion, ProgramVersionPage
 from loyalty_bridge.models.stores import (
     DirectoryId,
     PutStaff,
@@ -41,6 +43,7 @@ from loyalty_bridge.models.stores import (
     StorePage,
 )
 from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.services.admin import error_detail, error_view
 from loyalty_bridge.services.card_stock import import_request
 
@@ -55,6 +58,7 @@ class Services(HandlerServices):
     admin_errors = Wired(wiring.admin_errors)
     card_stock = Wired(wiring.card_stock)
     store_directory = Wired(wiring.store_directory)
+    program_admin = Wired(wiring.program_admin)
 
 
 services = Services()
@@ -143,6 +147,25 @@ def put_staff(staff_id: Annotated[DirectoryId, Path()], body: Annotated[PutStaff
 @app.get("/v1/admin/staff")
 def list_staff(limit: PageLimit = 100, cursor: Cursor = None) -> StaffPage:
     return services.store_directory.staff(limit=limit, cursor=cursor or None)
+
+
+# ---------------------------------------------------------------- the program as data (R9)
+
+
+@app.get("/v1/admin/program")
+def get_program() -> ProgramVersion:
+    return services.program_admin.current()
+
+
+@app.put("/v1/admin/program")
+def put_program(body: Annotated[ProgramRules, Body()]) -> ProgramVersion:
+    # Who: the verified admin key id; the whole program is the body, stored as a new version.
+    return services.program_admin.replace(body, by=current_key_id(app))
+
+
+@app.get("/v1/admin/program/versions")
+def list_program_versions(limit: PageLimit = 20, cursor: Cursor = None) -> ProgramVersionPage:
+    return services.program_admin.versions(limit=limit, cursor=cursor or None)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

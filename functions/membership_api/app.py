@@ -1,6 +1,6 @@
 """Membership API (A1-A8): signup, join, attach a card by emailed code, phone code, merge,
 login summary; rewards redeemed for coupons and the customer's coupons (R4); the loyalty
-profile to prefill the storefront's form (seed 002).
+profile to prefill the storefront's form (seed 002); the program in words (R11).
 
 Thin: typed bodies in, one service call, status out. Signatures, Idempotency-Key and
 problem+json come from make_resolver(); errors are raised as domain errors.
@@ -38,6 +38,7 @@ from loyalty_bridge.models.api_membership import (
     StartPhone,
 )
 from loyalty_bridge.models.loyalty_profile import ProfilePrefill
+from loyalty_bridge.models.program import StorefrontProgram
 from loyalty_bridge.observability import logger, metrics, tracer
 
 app = make_resolver()
@@ -55,6 +56,7 @@ class Services(HandlerServices):
     phone = Wired(wiring.phone_service)
     rewards = Wired(wiring.rewards_service)
     prefill = Wired(wiring.prefill_service)
+    program = Wired(wiring.storefront_program)
 
 
 services = Services()
@@ -178,6 +180,37 @@ def coupons(customer_id: Annotated[CustomerId, Path()]) -> CouponList:
 @app.get(f"{CUSTOMER}/loyalty/profile")
 def loyalty_profile(customer_id: Annotated[CustomerId, Path()]) -> ProfilePrefill:
     return services.prefill.profile(customer_id)
+
+
+# A storefront may cache the program this long; functions re-read it every 30 s too, so a
+# change is on every storefront within a minute.
+PROGRAM_CACHE_CONTROL = "private, max-age=30"
+
+
+@app.get(
+    "/v1/program",
+    responses={
+        200: {
+            "description": "The program in force, in words (R11)",
+            "content": {JSON: {"model": StorefrontProgram}},
+        },
+        304: {"description": "Not modified: the If-None-Match ETag is the program in force"},
+    },
+)
+def program() -> Response[str]:
+    body, etag = services.program.current()
+    headers = {"ETag": etag, "Cache-Control": PROGRAM_CACHE_CONTROL}
+    if etag_matches(app.current_event.headers.get("if-none-match"), etag):
+        return Response(status_code=304, body="", headers=headers)  # no body: the storefront's copy holds
+    return Response(status_code=200, content_type=JSON, body=body, headers=headers)
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: "*" or a list of tags, compared weakly (W/ ignored)."""
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -14,6 +14,23 @@ from pathlib import Path
 
 from bridge_local.template import DEFAULT_TEMPLATE, PROJECT_ROOT
 
+# make run's program (R9 seed): three tiers, category, sku and visit rules, two rewards,
+# 12-month expiry, a referral bonus, so a newcomer's first summary shows all of them.
+SAMPLE_PROGRAM = Path(__file__).with_name("sample_program.json")
+EARN_RULES_PARAM = "EarnRulesJson"
+
+
+def sample_program_json() -> str:
+    """The sample program as one line of JSON (a template parameter value)."""
+    return json.dumps(json.loads(SAMPLE_PROGRAM.read_text(encoding="utf-8")), separators=(",", ":"))
+
+
+def with_sample_program(parameters: dict[str, str], *, enabled: bool) -> dict[str, str]:
+    """``parameters`` with EarnRulesJson set to the sample unless given (or disabled)."""
+    if not enabled or EARN_RULES_PARAM in parameters:
+        return parameters
+    return {**parameters, EARN_RULES_PARAM: sample_program_json()}
+
 
 def _pairs(values: list[str]) -> dict[str, str]:
     result: dict[str, str] = {}
@@ -55,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="template parameter override, e.g. AutoJoin=false",
+    )
+    parser.add_argument(
+        "--sample-program",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"start with {SAMPLE_PROGRAM.name} as EarnRulesJson unless --param EarnRulesJson=... is given "
+        "(--no-sample-program: the template default, as the test stacks run)",
     )
     parser.add_argument(
         "--env",
@@ -150,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         moto_port=args.moto_port,
         state_dir=args.state_dir,
         stack_name=args.stack_name,
-        parameter_overrides=_pairs(args.param),
+        parameter_overrides=with_sample_program(_pairs(args.param), enabled=args.sample_program),
         env_overrides=_pairs(args.env),
         visibility_seconds=args.visibility_seconds,
         schedule_speedup=args.schedule_speedup,

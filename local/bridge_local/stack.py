@@ -391,8 +391,11 @@ class LocalStackProcess:
         schedule_speedup: float | None = None,
         startup_timeout: float = 90.0,
         extra_env: Mapping[str, str] | None = None,
+        sample_program: bool = False,
     ) -> None:
         self.template = Path(template)
+        # make run starts with the sample program; test stacks keep the template default.
+        self.sample_program = sample_program
         self.port = port
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="bridge-local-"))
         self.stack_name = stack_name
@@ -465,6 +468,7 @@ class LocalStackProcess:
             str(ready),
             "--no-banner",
             "--exit-with-parent",
+            "--sample-program" if self.sample_program else "--no-sample-program",
         ]
         for key, value in self.parameter_overrides.items():
             command += ["--param", f"{key}={value}"]

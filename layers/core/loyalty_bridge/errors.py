@@ -144,6 +144,15 @@ class UnknownStaff(InvalidInput):
     code = "unknown_staff"
 
 
+# ---- The program as data (R9) ----------------------------------------------------------
+
+
+class ProgramKindLocked(Conflict):
+    """The program's kind (points or discount) cannot change once any member exists."""
+
+    code = "program_kind_locked"
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Worker policy in one place: retry technical failures, record permanent ones."""
     if isinstance(exc, Retryable):

@@ -30,9 +30,11 @@ from loyalty_bridge.models.domain import (
     Reward,
 )
 from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
+from loyalty_bridge.models.program import ProgramVersion
 from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
 from loyalty_bridge.models.stores import DirectoryLookup, StaffMember, Store
 from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
+from loyalty_bridge.program.earn_rules import ProgramRules
 
 
 class LoyaltyPlatform(Protocol):
@@ -392,3 +394,35 @@ class StoreCheck(Protocol):
     def check(self, store_id: str | None, staff_id: str | None) -> None:
         """UnknownStore / UnknownStaff when the operation's store or staff user is refused."""
         ...
+
+
+class ProgramSource(Protocol):
+    """The program in force (R9): versioned data, read through a short cache, never once per
+    request. What the ledger and the storefront services read."""
+
+    def current(self) -> tuple[int, ProgramRules]:
+        """(version, rules) of the program in force."""
+        ...
+
+
+class ProgramStore(Protocol):
+    """The program's stored versions (R9), for the admin routes."""
+
+    def latest(self) -> ProgramVersion | None:
+        """The newest stored version (a consistent read); None while only the seed exists."""
+        ...
+
+    def add(self, version: ProgramVersion, *, seed: ProgramVersion | None = None) -> None:
+        """Store ``version`` as the newest: Conflict when that number is taken or the newest
+        stored is not ``version - 1``. ``seed``: version 1, stored in the same write."""
+        ...
+
+    def versions(self, *, limit: int, cursor: str | None) -> tuple[list[ProgramVersion], str | None]:
+        """Stored versions, newest first."""
+        ...
+
+
+class MemberPresence(Protocol):
+    """Whether any loyalty member exists (R9: the program's kind is fixed from then on)."""
+
+    def any_member(self) -> bool: ...

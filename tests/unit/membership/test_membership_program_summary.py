@@ -214,3 +214,21 @@ def test_customers_not_joined_see_none_of_the_program_fields() -> None:
         "reason": "not_requested",
         "accumulate_only": False,
     }
+
+
+def test_given_the_versioned_program_the_summary_shows_its_point_value() -> None:
+    from loyalty_bridge.program.earn_rules import ProgramRules
+    from tests.fakes import FixedProgramSource
+
+    world = program_world()
+    joined(world)
+    program = FixedProgramSource(ProgramRules(point_value=Decimal("0.05")), version=3)
+    service = SummaryService(
+        world.customers, world.platform, world.settings, clock=world.clock, program=program
+    )
+
+    points = service.summary("c-1").points
+
+    assert points is not None
+    assert points.point_value == Decimal("0.05")  # not settings' 0.01
+    assert program.reads == 1

@@ -6,6 +6,8 @@ Items (pk, sk):
 - ``MEMBER#{member_id}`` / ``LINK`` and ``CARD#{number}`` / ``LINK``: uniqueness claims, so
   a loyalty account (and its card) belongs to at most one web customer (A5).
 - ``MEMBER#{member_id}`` / ``BALANCE``: last known balance (login summary with a REST platform).
+- ``MEMBERS`` / ``#ANY``: written before the first link (R9: the program's kind is fixed once
+  any member exists), so ``any_member`` is one read.
 - ``CUSTOMER_EMAIL#{sha256(trimmed lowercased email)}`` / ``CUSTOMER#{id}``: the email index
   (a Mailchimp webhook only knows the email). Several web accounts may share an email (the
   storefront owns web accounts), so one email has one item per customer. Hashed: no address
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 PROFILE = "PROFILE"
 LINK = "LINK"
 BALANCE = "BALANCE"
+MEMBERS_PK, ANY_MEMBER_SK = "MEMBERS", "#ANY"
 _MAX_SHARED_EMAIL = 50  # web accounts looked at per email (a webhook acts on all of them)
 
 
@@ -110,7 +113,55 @@ class BridgeItems:
 
 
 class DynamoCustomers(BridgeItems):
-    """CustomerRepository (ports.py) over the BridgeTable."""
+    """CustomerRepository (ports.py) over the BridgeTable; also MemberPresence."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        super().__init__(client, table_name)
+        self._members_marked = False  # the MEMBERS marker is known written (this container)
+
+    # ------------------------------------------------------------ any member (R9)
+
+    def any_member(self) -> bool:
+        if self._get(MEMBERS_PK, ANY_MEMBER_SK) is not None:
+            return True
+        # Links made before the marker existed: one paged scan for any member link, then
+        # the marker. Only an admin changing the program's kind asks, and only then.
+        if not self._any_member_link():
+            return False
+        self._mark_members_exist()
+        return True
+
+    def _mark_members_exist(self) -> None:
+        """Before a link: a marker that outlives a failed link only locks the kind a bit early."""
+        if self._members_marked:
+            return
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=self._item({"pk": MEMBERS_PK, "sk": ANY_MEMBER_SK})
+            )
+        except (ClientError, BotoCoreError) as exc:
+            self._fail(exc, "member marker write")
+        self._members_marked = True
+
+    def _any_member_link(self) -> bool:
+        scan: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(pk, :member) AND sk = :link",
+            "ExpressionAttributeValues": self._item({":member": "MEMBER#", ":link": LINK}),
+            "ProjectionExpression": "pk",
+        }
+        while True:
+            try:
+                answer = self._client.scan(**scan)
+            except (ClientError, BotoCoreError) as exc:
+                self._fail(exc, "member link scan")
+            if answer.get("Items"):
+                return True
+            if not answer.get("LastEvaluatedKey"):
+                return False
+            scan["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    # ------------------------------------------------------------ customers
 
     def _record_item(self, record: CustomerRecord) -> dict[str, Any]:
         data = record.model_dump(mode="json")
@@ -258,6 +309,7 @@ class DynamoCustomers(BridgeItems):
                 }
             }
 
+        self._mark_members_exist()
         items: list[Any] = [
             claim(member_pk(member_id), "customer_id", customer_id, {"card_number": card_number}),
             claim(card_pk(card_number), "customer_id", customer_id, {"member_id": member_id}),

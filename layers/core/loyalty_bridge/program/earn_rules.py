@@ -109,7 +109,14 @@ class Tier(_Config):
     point_value: Decimal | None = Field(default=None, gt=0)  # redeem rate override
 
 
+ProgramKind = Literal["points", "discount"]  # R9: discount behaviour comes with the ledger refactor
+
+
 class ProgramRules(_Config):
+    kind: ProgramKind = "points"  # R9; fixed once any member exists (program_kind_locked)
+    # R10, ISO 4217. EUR: what every sample event and test order uses; nothing refuses
+    # another currency yet (currency_not_supported comes with the ledger refactor).
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     rules: tuple[EarnRule, ...] = (SpendRule(),)
     tiers: tuple[Tier, ...] = ()
     spend_base: Literal["after_discounts", "before_discounts"] = "after_discounts"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from loyalty_bridge import errors
@@ -35,7 +36,13 @@ from loyalty_bridge.models.api_membership import (
 from loyalty_bridge.models.domain import Balance, CardKind, LoyaltyStatus, Reward
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import logger
-from loyalty_bridge.ports import BalanceSnapshots, BalanceSource, CustomerRepository, LoyaltyPlatform
+from loyalty_bridge.ports import (
+    BalanceSnapshots,
+    BalanceSource,
+    CustomerRepository,
+    LoyaltyPlatform,
+    ProgramSource,
+)
 from loyalty_bridge.program.referrals import referral_link
 from loyalty_bridge.program.rewards import next_reward
 from loyalty_bridge.services.membership import REASON_ATTACH_EXPIRED, RecordUpdater
@@ -73,7 +80,11 @@ class SummaryService:
         *,
         clock: Callable[[], datetime] = utcnow,
         rewards: RewardCatalogue | None = None,
+        program: ProgramSource | None = None,
     ) -> None:
+        # ``program``: the versioned program (R9) for the point value; None: settings'
+        # (until the ledger prices with the same source, wiring passes none).
+        self._program = program
         self._updater = RecordUpdater(customers)
         self._balances = balances
         self._settings = settings
@@ -128,7 +139,7 @@ class SummaryService:
                 pending=balance.pending,
                 # A9: accumulate-only members cannot redeem yet.
                 redeemable=0 if balance.accumulate_only else balance.available,
-                point_value=self._settings.point_value,
+                point_value=self._point_value(),
                 next_expiry=expiry,
             ),
             tier=tier,
@@ -136,6 +147,11 @@ class SummaryService:
             referral=referral,
             accumulate_only=balance.accumulate_only,
         )
+
+    def _point_value(self) -> Decimal:
+        if self._program is None:
+            return self._settings.point_value
+        return self._program.current()[1].point_value
 
     def _next_reward(self, balance: Balance) -> NextRewardView | None:
         if self._rewards is None:

@@ -1,0 +1,122 @@
+"""The program as data (R9, R11) over the local stack started with make run's sample
+program: the storefront reads it in words (ETag, 304), an admin PUTs a new version and the
+history shows both with who and when, the storefront sees it within a minute, a kind change
+after the first member is refused, and storefront keys may not call the admin routes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bridge_local.__main__ import SAMPLE_PROGRAM, sample_program_json
+from bridge_local.client import SignedClient
+from bridge_local.stack import LocalStackProcess
+from tests.acceptance.test_checkout_flows import join, wait_for
+
+SAMPLE = json.loads(SAMPLE_PROGRAM.read_text())
+
+
+@pytest.fixture(scope="module")
+def stack(local_stack_factory: Callable[..., LocalStackProcess]) -> LocalStackProcess:
+    return local_stack_factory(params={"EarnRulesJson": sample_program_json()})
+
+
+@pytest.fixture
+def client(
+    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
+) -> Iterator[Any]:
+    with client_for(stack, "storefront") as signed:
+        yield signed
+
+
+@pytest.fixture
+def admin(
+    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
+) -> Iterator[Any]:
+    with client_for(stack, "admin") as signed:
+        yield signed
+
+
+def test_the_storefront_reads_every_rule_of_the_sample_program_in_words(client: SignedClient) -> None:
+    answer = client.get("/v1/program")
+
+    assert answer.status_code == 200, answer.text
+    program = answer.json()
+    assert [way["description"] for way in program["ways_to_earn"]] == [
+        "1 point per €1 spent",
+        "2 points per €1 spent on Garden",
+        "5 points for every COFFEE-1",
+        "10 points for every order in store",
+    ]
+    assert [way["kind"] for way in program["ways_to_earn"]] == ["spend", "category", "sku", "visit"]
+    assert [tier["name"] for tier in program["tiers"]] == ["Bronze", "Silver", "Gold"]
+    assert [reward["name"] for reward in program["rewards"]] == ["Free shipping", "Coffee mug"]
+    assert (program["kind"], program["currency"], program["expiry_months"]) == ("points", "EUR", 12)
+    assert (program["point_value"], program["max_redeem_share"]) == ("0.01", "0.5")
+    assert program["referral"]["bonus_points"] > 0
+    assert answer.headers["cache-control"] == "private, max-age=30"
+
+    again = client.get("/v1/program", headers={"If-None-Match": answer.headers["etag"]})
+
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == answer.headers["etag"]
+
+
+def test_an_admin_puts_a_new_program_and_the_history_shows_both_with_who_and_when(
+    admin: SignedClient, client: SignedClient
+) -> None:
+    before = admin.get("/v1/admin/program").json()
+    new_program = {**SAMPLE, "referral_bonus_points": 300}
+
+    put = admin.put("/v1/admin/program", json=new_program)
+
+    assert put.status_code == 200, put.text
+    stored = put.json()
+    assert (stored["version"], stored["created_by"]) == (before["version"] + 1, "local-admin")
+    assert stored["program"]["referral_bonus_points"] == 300
+    listed = admin.get("/v1/admin/program/versions?limit=2").json()["versions"]
+    assert (listed[0]["version"], listed[0]["created_by"]) == (stored["version"], "local-admin")
+    assert [v["version"] for v in listed] == [stored["version"], stored["version"] - 1]
+    assert all(v["created_at"] for v in listed)
+    if stored["version"] == 2:  # the first PUT of this stack: version 1 is the seed
+        assert listed[1]["created_by"] == "EarnRulesJson"
+
+    def in_force() -> dict[str, Any] | None:
+        program: dict[str, Any] = client.get("/v1/program").json()
+        return program if program["version"] == stored["version"] else None
+
+    seen = wait_for(in_force, "the new version on the storefront", timeout=65)
+    assert seen["referral"] == {"bonus_points": 300}
+
+
+def test_a_kind_change_after_the_first_member_is_refused(
+    stack: LocalStackProcess,
+    admin: SignedClient,
+    client: SignedClient,
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    join(client, stack, new_customer)
+    before = admin.get("/v1/admin/program").json()
+
+    refused = admin.put("/v1/admin/program", json={**before["program"], "kind": "discount"})
+
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "program_kind_locked"
+    assert admin.get("/v1/admin/program").json() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/admin/program"), ("PUT", "/v1/admin/program"), ("GET", "/v1/admin/program/versions")],
+)
+def test_storefront_keys_may_not_call_the_admin_program_routes(
+    client: SignedClient, method: str, path: str
+) -> None:
+    answer = client.request(method, path, json=SAMPLE if method == "PUT" else None)
+
+    assert answer.status_code == 403, answer.text  # the HTTP API authorizer's answer
+    assert "version" not in answer.text
