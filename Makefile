@@ -24,6 +24,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - start the whole API locally on http://127.0.0.1:3000 (moto, no AWS, no Docker)"
 	@echo "              options: make run ARGS='--port 3001 --param AutoJoin=false'"
+	@echo "              on Talon.One (a fake one is started): make run ARGS='--platform talon-one'"
 	@echo "make test   - set up and run every check and test (lint + pytest)"
 	@echo "make lint   - ruff, ruff format --check, mypy, cfn-lint, sam validate --lint, checkov"
 	@echo "make call   - one signed request: make call ARGS='GET /v1/customers/c-1/loyalty'"

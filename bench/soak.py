@@ -2,7 +2,7 @@
 cancellations through the local stack while faults are injected, then a drain and an audit.
 
     python -m bench.soak [--customers N] [--threads N] [--platform-fault-rate P]
-                         [--aws-fault-rate P] [--json PATH]
+                         [--aws-fault-rate P] [--json PATH] [--platform rest|talon-one]
 
 Set-up: the bridge runs with the REST platform adapter against the fake platform server
 (tests/fake_rest_platform), whose platform is the built-in DynamoDB ledger on the same moto,
@@ -27,6 +27,9 @@ Audit (after the faults stop and every queue, DLQ included, is drained):
   not the sum of its entries, an order entry that is not earn minus redeemed, reversals
   beyond what an order earned, an entry no operation asked for (must be 0).
 Exit status 1 when lost or moved twice is not 0.
+
+``--platform talon-one``: the same workload on the Talon.One adapter against the fake
+Talon.One, audited against what Talon.One holds (bench/soak_talon_one.py).
 """
 
 from __future__ import annotations
@@ -590,16 +593,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--platform-fault-rate", type=float, default=3.0, help="platform faults per second")
     parser.add_argument("--aws-fault-rate", type=float, default=0.01, help="share of AWS calls faulted")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--platform",
+        choices=("rest", "talon-one"),
+        default="rest",
+        help="rest: the REST adapter on the fake platform server; talon-one: the Talon.One adapter "
+        "on the fake Talon.One (bench/soak_talon_one.py)",
+    )
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--log", type=Path, default=Path(".local/soak.log"), help="the functions' logs")
     args = parser.parse_args(argv)
     args.log.parent.mkdir(parents=True, exist_ok=True)
-    results = run(args)
+    if args.platform == "talon-one":
+        from bench.soak_talon_one import run_talon_one
+
+        results = run_talon_one(args)
+    else:
+        results = run(args)
     print(report(results))
+    for problem in results.get("schema_violations", []):
+        print(f"  Talon.One schema violated: {problem}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     ok = results["audit"]["lost"] == 0 and results["audit"]["moved_twice"] == 0
+    ok = ok and not results.get("schema_violations")
     return 0 if ok else 1
 
 

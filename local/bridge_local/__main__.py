@@ -12,6 +12,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
+from bridge_local.platforms import PLATFORMS, LocalPlatform, start_platform
 from bridge_local.template import DEFAULT_TEMPLATE, PROJECT_ROOT
 
 # make run's program (R9 seed): three tiers, category, sku and visit rules, two rewards,
@@ -88,6 +89,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="function environment override, e.g. AUTO_JOIN=false",
     )
     parser.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        default="ledger",
+        help="loyalty platform: the built-in ledger, or talon-one (starts the fake Talon.One "
+        "of tests/fake_talon_one and points the Talon.One adapter at it)",
+    )
+    parser.add_argument(
+        "--platform-url",
+        default=None,
+        metavar="URL",
+        help="with --platform talon-one: a Talon.One already running instead of starting the fake",
+    )
+    parser.add_argument(
+        "--platform-key",
+        default=None,
+        metavar="KEY",
+        help="with --platform talon-one: its Integration API key (default: the fake's)",
+    )
+    parser.add_argument(
         "--visibility-seconds",
         type=int,
         default=None,
@@ -110,7 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def banner(stack: object) -> str:
+def platform_lines(platform: LocalPlatform) -> list[str]:
+    if platform.name == "ledger":
+        return ["  platform    the built-in ledger (LedgerTable in moto)"]
+    where = "fake Talon.One (tests/fake_talon_one)" if platform.started_here else "Talon.One"
+    return [
+        f"  platform    {where} on {platform.url}",
+        f"              loyalty program {platform.program_id}, Authorization: ApiKey-v1 {platform.api_key}",
+    ]
+
+
+def banner(stack: object, platform: LocalPlatform | None = None) -> str:
     from bridge_local.stack import LocalStack
 
     assert isinstance(stack, LocalStack)
@@ -119,6 +149,7 @@ def banner(stack: object) -> str:
         "loyalty-bridge is running locally (Ctrl-C to stop)",
         f"  API         {stack.base_url}   (try: curl {stack.base_url}/v1/health)",
         f"  AWS (moto)  {stack.moto_url}   (aws --endpoint-url {stack.moto_url} ...)",
+        *platform_lines(platform or LocalPlatform(name="ledger")),
     ]
     for key in stack.keys:
         lines.append(f"  signing key id={key.key_id!r} scope={key.scope} secret={key.secret!r}")
@@ -167,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
         threading.Thread(target=_watch_parent, name="parent-watch", daemon=True).start()
 
+    platform = start_platform(args.platform, url=args.platform_url, api_key=args.platform_key, host=args.host)
     stack = LocalStack(
         template=args.template,
         host=args.host,
@@ -174,10 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         moto_port=args.moto_port,
         state_dir=args.state_dir,
         stack_name=args.stack_name,
-        parameter_overrides=with_sample_program(_pairs(args.param), enabled=args.sample_program),
+        parameter_overrides=with_sample_program(
+            {**platform.parameters, **_pairs(args.param)}, enabled=args.sample_program
+        ),
         env_overrides=_pairs(args.env),
         visibility_seconds=args.visibility_seconds,
         schedule_speedup=args.schedule_speedup,
+        secret_values=platform.secrets,
     )
     try:
         stack.start()
@@ -186,10 +221,11 @@ def main(argv: list[str] | None = None) -> int:
             f"bridge-local: cannot start: {exc} (is port {args.port} in use? try --port 0)", file=sys.stderr
         )
         stack.stop()
+        platform.stop()
         return 1
     try:
         if not args.no_banner:
-            print(banner(stack), flush=True)
+            print(banner(stack, platform), flush=True)
         if args.ready_file:
             info = {
                 "base_url": stack.base_url,
@@ -200,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 "keys": [asdict(k) for k in stack.keys],
                 "mail_dir": str(stack.mail_dir),
                 "sms_dir": str(stack.sms_dir),
+                "platform": platform.describe(),
             }
             tmp = args.ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(info, indent=2))
@@ -208,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         logging.getLogger("bridge_local").info("stopping")
         stack.stop()
+        platform.stop()
     return 0
 
 

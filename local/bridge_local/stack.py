@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,7 @@ class LocalStack:
         visibility_seconds: int | None = None,
         schedule_speedup: float | None = None,
         signing_keys: list[SigningKey] | None = None,
+        secret_values: Mapping[str, Mapping[str, str]] | None = None,
         run_pollers: bool = True,
         run_schedules: bool = True,
     ) -> None:
@@ -100,6 +101,8 @@ class LocalStack:
         self.region = region
         self.parameter_overrides = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
         self.env_overrides = dict(env_overrides or {})
+        # Secret values by logical id, put before any function runs (e.g. the platform's key).
+        self.secret_values = {lid: dict(value) for lid, value in (secret_values or {}).items()}
         self.visibility_seconds = (
             visibility_seconds
             if visibility_seconds is not None
@@ -187,6 +190,10 @@ class LocalStack:
             parameter_overrides=self.parameter_overrides,
             signing_keys=self.keys,
         )
+        for lid, value in self.secret_values.items():
+            self.provisioned.client("secretsmanager").put_secret_value(
+                SecretId=self.provisioned.secrets[lid], SecretString=json.dumps(value)
+            )
         for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
             os.environ.pop(name, None)
         self.runtime = Runtime(template.functions, self.function_environments(), self.stack_name)
@@ -392,6 +399,7 @@ class LocalStackProcess:
         startup_timeout: float = 90.0,
         extra_env: Mapping[str, str] | None = None,
         sample_program: bool = False,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.template = Path(template)
         # make run starts with the sample program; test stacks keep the template default.
@@ -405,6 +413,7 @@ class LocalStackProcess:
         self.schedule_speedup = schedule_speedup
         self.startup_timeout = startup_timeout
         self.extra_env = dict(extra_env or {})
+        self.extra_args = list(extra_args)  # more bridge-local options, e.g. ["--platform", "talon-one"]
         self.info: dict[str, Any] = {}
         self._process: subprocess.Popen[bytes] | None = None
         self._http: httpx.Client | None = None
@@ -436,6 +445,12 @@ class LocalStackProcess:
     @property
     def keys(self) -> list[SigningKey]:
         return [SigningKey(**k) for k in self.info["keys"]]
+
+    @property
+    def platform(self) -> dict[str, Any]:
+        """``--platform`` as started: name, url, program_id, api_key, started_here."""
+        platform: dict[str, Any] = self.info.get("platform") or {"name": "ledger"}
+        return platform
 
     def key(self, scope: str = "storefront") -> SigningKey:
         return next(k for k in self.keys if k.scope == scope)
@@ -478,6 +493,7 @@ class LocalStackProcess:
             command += ["--visibility-seconds", str(self.visibility_seconds)]
         if self.schedule_speedup is not None:
             command += ["--schedule-speedup", str(self.schedule_speedup)]
+        command += self.extra_args
         env = {**os.environ, **self.extra_env, "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("ab") as log_file:
             self._process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)

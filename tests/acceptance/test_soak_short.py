@@ -19,8 +19,10 @@ from tests.ops.cfn import ROOT
 pytestmark = pytest.mark.acceptance
 
 
-@pytest.fixture(scope="module")
-def soak(tmp_path_factory: pytest.TempPathFactory) -> dict:
+@pytest.fixture(scope="module", params=["rest", "talon-one"])
+def soak(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The REST adapter on the fake platform server, and the Talon.One adapter on the fake
+    Talon.One (issue 14: the soak with Talon.One faults)."""
     out = tmp_path_factory.mktemp("soak")
     results = out / "soak.json"
     done = subprocess.run(  # noqa: S603 (our interpreter, our module)
@@ -38,6 +40,8 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> dict:
             str(results),
             "--log",
             str(out / "soak.log"),
+            "--platform",
+            request.param,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -80,3 +84,7 @@ def test_every_operation_is_accounted_for(soak):
         )
         if kind != "redemption hold":
             assert accounted == sent, kind
+
+
+def test_every_exchange_with_talon_one_kept_to_its_schema(soak):
+    assert soak.get("schema_violations", []) == [], soak["stdout"]

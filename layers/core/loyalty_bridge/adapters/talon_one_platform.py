@@ -35,6 +35,8 @@ from loyalty_bridge.adapters.talon_one_wire import (
     IntegrationState,
     Inventory,
     LoyaltyCard,
+    LoyaltyInventory,
+    ProfileInventory,
     Transactions,
     profile_attributes,
     profile_from_attributes,
@@ -477,7 +479,7 @@ class TalonOnePlatform:
                 "getCustomerInventory",
                 "GET",
                 f"/v1/customer_profiles/{_seg(member_id)}/inventory{query}",
-                Inventory,
+                ProfileInventory if profile else LoyaltyInventory,
             )
         except TalonOneNotFound:
             raise errors.MemberNotFound("No such loyalty member.") from None

@@ -64,6 +64,18 @@ class Inventory(Wire):
     loyalty: InventoryLoyalty | None = None
 
 
+class LoyaltyInventory(Inventory):
+    """The answer to ``?loyalty=true``: without ``loyalty`` it is malformed, not "no cards"."""
+
+    loyalty: InventoryLoyalty
+
+
+class ProfileInventory(LoyaltyInventory):
+    """The answer to ``?profile=true&loyalty=true``."""
+
+    profile: CustomerProfile
+
+
 class CardPoints(Wire):
     activePoints: WholePoints = 0
     pendingPoints: WholePoints = 0
