@@ -36,6 +36,16 @@ class PlatformHarness:
     entries_total: Callable[[str], int] | None = None
     # The points sweeper (R3): writes off expired points of members nobody visits.
     expire_points: Callable[[datetime], int] | None = None
+    # Port methods the implementation declares it does not support (e.g. a platform with no
+    # adjustments): the contract tests of those methods are skipped with ``requires``.
+    unsupported: frozenset[str] = frozenset()
+
+
+def requires(harness: PlatformHarness, *methods: str) -> None:
+    """Skip the calling test when the implementation declares any of ``methods`` unsupported."""
+    missing = sorted(set(methods) & harness.unsupported)
+    if missing:
+        pytest.skip(f"{harness.name} declares {', '.join(missing)} unsupported")
 
 
 class OpenHarness(Protocol):
