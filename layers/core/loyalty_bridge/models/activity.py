@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from loyalty_bridge.models.domain import ActivityKind
 
@@ -36,6 +36,13 @@ class Adjustment(Frozen):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     staff_id: BusinessId | None = None
     store_id: BusinessId | None = None
+
+    @field_validator("points")
+    @classmethod
+    def _not_zero(cls, points: int) -> int:
+        if points == 0:
+            raise ValueError("points must be a non-zero number: + credits, - debits")
+        return points
 
 
 class AdjustmentResult(Frozen):
