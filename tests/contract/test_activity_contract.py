@@ -189,3 +189,40 @@ def test_stats_of_a_range_over_a_year_or_backwards_are_refused(platform: Platfor
         with pytest.raises(InvalidInput) as refused:
             platform.platform.stats(None, start, end)
         assert refused.value.code == "invalid_range"
+
+
+def test_the_history_shows_redemptions_cancels_merges_and_expiry(make_platform: MakePlatform) -> None:
+    h = make_platform(earn_rules_json=json.dumps({"expiry_months": 12}))
+    requires(h, "activity")
+    p = h.platform
+    mobile = "+447700900077"
+    ann, bo = join(h, "a@example.com", mobile), join(h, "b@example.com", mobile)
+    earn_points(h, ann, 1000, "seed")
+    h.clock.advance(seconds=1)
+    expires = h.clock() + timedelta(minutes=30)
+    p.hold_points(ann.member_id, "r-1", 600, order_total=Decimal("20"), expires_at=expires)
+    p.post_order(ann.member_id, order("o-1", ("A", 1, "20"), when=h, discount="6", redemption_id="r-1"))
+    h.clock.advance(seconds=1)
+    p.reverse(ann.member_id, Reversal(reversal_id="cancel:o-1", order_id="o-1", cancel=True))
+    h.clock.advance(seconds=1)
+    earn_points(h, bo, 5, "o-bo")
+    h.clock.advance(seconds=1)
+    p.merge_cards(ann.card.number, [bo.card.number], idempotency_key="m-1")
+    h.clock.advance(days=366)
+    assert p.get_balance(ann.member_id).balance == 0  # everything credited a year ago expired
+    page = p.activity(ann.member_id, limit=20)
+    if not page.available:
+        pytest.skip(f"{h.name} keeps no history")
+    shown = [(e.kind, e.points_in, e.points_out, e.balance_after) for e in page.entries]
+    assert shown == [
+        (ActivityKind.EXPIRED, 0, 1005, 0),
+        (ActivityKind.MERGED_IN, 5, 0, 1005),
+        (ActivityKind.REVERSED, 600, 14, 1000),
+        (ActivityKind.EARNED, 14, 600, 414),
+        (ActivityKind.EARNED, 1000, 0, 1000),
+    ]
+    assert page.entries[3].description == "Order o-1: 14 points earned, 600 points redeemed"
+    assert page.entries[3].redemption_id == "r-1"
+    assert page.entries[2].description == "Order o-1 cancelled: 14 points taken back, 600 points given back"
+    # A merged card's history is that of the account its points live with now (A8).
+    assert p.activity(bo.member_id, limit=20).entries == page.entries
