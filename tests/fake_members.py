@@ -11,6 +11,7 @@ import functools
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from loyalty_bridge import errors
@@ -53,6 +54,7 @@ class MemberAccount(Account):
     member: Member
     merged_into: str | None = None
     coupons: list[Coupon] = field(default_factory=list)  # oldest first (R4)
+    joined_at: datetime | None = None  # when the member was created (R6 stats: new members)
 
 
 class FakeMembers:
@@ -69,6 +71,7 @@ class FakeMembers:
     _ids: int
     _load: Callable[[str], MemberAccount]
     _commit: Callable[..., None]
+    clock: Callable[[], datetime]
 
     def _account(self, member_id: str) -> MemberAccount:
         account = self.accounts.get(member_id)
@@ -136,6 +139,7 @@ class FakeMembers:
             member=member,
             expiry_months=self.rules.expiry_months,
             referral_code=code,
+            joined_at=self.clock(),
         )
         self.cards[card.number] = (card.kind, CardState.ACTIVE, member.member_id)
         self.emails[email] = member.member_id

@@ -28,6 +28,7 @@ from loyalty_bridge.program.account import Account, Entry
 from loyalty_bridge.program.earn_rules import ProgramRules, load_rules
 from loyalty_bridge.program.orders import OrderRecord
 from loyalty_bridge.settings import Settings
+from tests.fake_activity import FakeActivity
 from tests.fake_members import FakeMembers, MemberAccount, _port
 
 
@@ -44,7 +45,7 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-class InMemoryPlatform(FakeMembers):
+class InMemoryPlatform(FakeMembers, FakeActivity):
     """LoyaltyPlatform in memory. Not thread-safe (unit tests)."""
 
     def __init__(
@@ -61,6 +62,7 @@ class InMemoryPlatform(FakeMembers):
         self.emails: dict[str, str] = {}
         self.requests: dict[str, Any] = {}  # idempotency key -> first answer
         self.ledger: dict[str, Entry] = {}  # entry id -> entry (orders, rewards, reversals answer from it)
+        self.entry_times: dict[str, datetime] = {}  # entry id -> when it was written (history, stats)
         self.orders: dict[str, OrderRecord] = {}
         self.referral_codes: dict[str, str] = {}  # code -> member id (R5)
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -124,6 +126,7 @@ class InMemoryPlatform(FakeMembers):
         for entry in [*rules.settlement_entries(acc), *entries]:
             if entry is not None:
                 self.ledger[entry.entry_id] = entry
+                self.entry_times.setdefault(entry.entry_id, self.clock())
         acc.closed.clear()
         acc.matured.clear()
         acc.expired = 0

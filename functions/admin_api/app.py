@@ -1,10 +1,12 @@
 """Admin API (admin-scoped keys): list the failures that need a human, newest first and
 paged (contact data masked), read one in full to fix it by hand, replay one after a manual
-fix (P2), or close one fixed by hand. Stores and staff users (R6). The program as
-versioned data (R9): read, replace, list its versions."""
+fix (P2), or close one fixed by hand. Stores and staff users (R6), the daily statistics
+per store and program-wide (R6), adjustments of a customer's points (R7), and the program
+as versioned data (R9): read, replace, list its versions."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -16,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty_bridge import wiring
 from loyalty_bridge.handler_services import HandlerServices, Wired
 from loyalty_bridge.http_api import current_key_id, make_resolver
+from loyalty_bridge.models.activity import MAX_STATS_DAYS, Adjustment, AdjustmentResult, StatsReport
 from loyalty_bridge.models.api_admin import (
     CategoryName,
     ErrorDetail,
@@ -25,6 +28,7 @@ from loyalty_bridge.models.api_admin import (
     ResolveError,
     StatusName,
 )
+from loyalty_bridge.models.api_membership import CustomerId
 from loyalty_bridge.models.card_stock import (
     MAX_CARDS_PER_REQUEST,
     MAX_IMPORT_BODY_BYTES,
@@ -59,6 +63,8 @@ class Services(HandlerServices):
     card_stock = Wired(wiring.card_stock)
     store_directory = Wired(wiring.store_directory)
     program_admin = Wired(wiring.program_admin)
+    adjustments = Wired(wiring.adjustment_service)
+    stats = Wired(wiring.stats_service)
 
 
 services = Services()
@@ -166,6 +172,33 @@ def put_program(body: Annotated[ProgramRules, Body()]) -> ProgramVersion:
 @app.get("/v1/admin/program/versions")
 def list_program_versions(limit: PageLimit = 20, cursor: Cursor = None) -> ProgramVersionPage:
     return services.program_admin.versions(limit=limit, cursor=cursor or None)
+
+
+# ---------------------------------------------------------------- adjustments (R7), stats (R6)
+
+
+@app.post("/v1/admin/customers/<customer_id>/adjustments")
+def adjust_points(
+    customer_id: Annotated[CustomerId, Path()], body: Annotated[Adjustment, Body()]
+) -> Response[AdjustmentResult]:
+    result = services.adjustments.adjust(customer_id, body)
+    return Response(status_code=201, content_type="application/json", body=result)
+
+
+FromDay = Annotated[date, Query(alias="from", description="first UTC day, e.g. 2025-01-01")]
+ToDay = Annotated[
+    date, Query(alias="to", description=f"last UTC day, included; at most {MAX_STATS_DAYS} days")
+]
+
+
+@app.get("/v1/admin/stats")
+def program_stats(start: FromDay, end: ToDay) -> StatsReport:
+    return services.stats.stats(None, start, end)
+
+
+@app.get("/v1/admin/stores/<store_id>/stats")
+def store_stats(store_id: Annotated[DirectoryId, Path()], start: FromDay, end: ToDay) -> StatsReport:
+    return services.stats.stats(store_id, start, end)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

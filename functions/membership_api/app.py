@@ -1,6 +1,7 @@
 """Membership API (A1-A8): signup, join, attach a card by emailed code, phone code, merge,
 login summary; rewards redeemed for coupons and the customer's coupons (R4); the loyalty
-profile to prefill the storefront's form (seed 002); the program in words (R11).
+profile to prefill the storefront's form (seed 002); the history of the customer's points (R8);
+the program in words (R11).
 
 Thin: typed bodies in, one service call, status out. Signatures, Idempotency-Key and
 problem+json come from make_resolver(); errors are raised as domain errors.
@@ -11,13 +12,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import errors, wiring
 from loyalty_bridge.handler_services import HandlerServices, Wired
 from loyalty_bridge.http_api import current_idempotency_key, make_resolver
+from loyalty_bridge.models.activity import MAX_ACTIVITY_PAGE, ActivityPage
 from loyalty_bridge.models.api_membership import (
     AttachCard,
     AttachStarted,
@@ -57,6 +59,7 @@ class Services(HandlerServices):
     rewards = Wired(wiring.rewards_service)
     prefill = Wired(wiring.prefill_service)
     program = Wired(wiring.storefront_program)
+    history = Wired(wiring.history_service)
 
 
 services = Services()
@@ -175,6 +178,15 @@ def redeem_reward(
 def coupons(customer_id: Annotated[CustomerId, Path()]) -> CouponList:
     found = services.rewards.coupons(customer_id)
     return CouponList(coupons=[CouponView.of(coupon) for coupon in found])
+
+
+@app.get(f"{CUSTOMER}/loyalty/activity")
+def loyalty_activity(
+    customer_id: Annotated[CustomerId, Path()],
+    limit: Annotated[int, Query(ge=1, le=MAX_ACTIVITY_PAGE)] = 20,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
+) -> ActivityPage:
+    return services.history.activity(customer_id, limit=limit, cursor=cursor)
 
 
 @app.get(f"{CUSTOMER}/loyalty/profile")

@@ -51,6 +51,9 @@ CAPABILITIES = frozenset(
         "referrals",  # R5
         "reversal_shortfall",  # a reversal says what it could not take back
         "card_stock",  # A10 import of unregistered physical cards
+        "adjust",  # R7 staff adjustments
+        "activity",  # R8 the member's history
+        "stats",  # per-day statistics
     }
 )
 # Settings a test may override, and the capability honouring them needs.
@@ -62,6 +65,12 @@ def require(h: PlatformHarness, capability: str) -> None:
     assert capability in CAPABILITIES, capability
     if h.capabilities is not None and capability not in h.capabilities:
         pytest.skip(f"{h.name} lacks capability {capability!r}")
+
+
+def requires(h: PlatformHarness, *capabilities: str) -> None:
+    """``require`` for several capabilities at once."""
+    for capability in capabilities:
+        require(h, capability)
 
 
 class OpenHarness(Protocol):

@@ -29,7 +29,18 @@ from tests.ops.cfn import resources
 NAME = "talon_one"
 # The program is a Talon.One campaign (points per spend), not the bridge's program settings;
 # cards are merged, referral codes made and shortfalls told by no part of the bridge here.
-LACKS = frozenset({"program_rules", "pending_points", "merge_cards", "referrals", "reversal_shortfall"})
+LACKS = frozenset(
+    {
+        "program_rules",
+        "pending_points",
+        "merge_cards",
+        "referrals",
+        "reversal_shortfall",
+        "adjust",
+        "activity",
+        "stats",
+    }
+)
 
 
 def create_bridge_table(client: object) -> str:

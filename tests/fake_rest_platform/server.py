@@ -21,11 +21,12 @@ from datetime import datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loyalty_bridge import errors
+from loyalty_bridge.models.activity import ActivityEntry, Adjustment
 from loyalty_bridge.models.domain import (
     Basket,
     Consents,
@@ -43,6 +44,7 @@ _SUCCESS_STATUS = {
     "createMember": 201,
     "createHold": 201,
     "redeemReward": 201,
+    "adjustPoints": 201,
     "setConsents": 204,
     "releaseHold": 204,
 }
@@ -139,6 +141,11 @@ def _error(status: int, code: str, message: str, *, field: str | None = None, **
     if status == 401:
         headers = (("WWW-Authenticate", 'Bearer realm="loyalty"'),)
     return _json(status, payload, *headers)
+
+
+def _activity(entry: ActivityEntry) -> Any:
+    """An entry as the contract carries it: no sentence (the bridge writes it), no net points."""
+    return {k: v for k, v in _dump(entry).items() if k not in ("description", "points")}
 
 
 def _dump(model: BaseModel) -> Any:
@@ -247,6 +254,7 @@ class FakePlatformServer:
             self._finish(index, answer.status, replayed=False)
             return answer
         operation, params = found
+        params = params | {f"?{k}": v for k, v in parse_qsl(urlsplit(raw_path).query)}  # query, apart
         op_id = operation.operation_id
         key = _header(headers, "Idempotency-Key")
         authorized = _header(headers, "Authorization") in {f"Bearer {t}" for t in self.tokens}
@@ -375,6 +383,8 @@ class FakePlatformServer:
             return _error(422, "card_not_attachable", "This card cannot be attached.")
         except errors.InsufficientPoints:
             return _error(409, "insufficient_points", "Not enough points.")
+        except errors.Conflict as exc:  # adjustment_id_in_use
+            return _error(409, exc.code, exc.detail)
         except errors.MemberNotFound:
             return _error(404, "member_not_found", "No such member.")
         except errors.RewardNotFound:
@@ -382,7 +392,8 @@ class FakePlatformServer:
         except errors.NotFound:
             return _error(404, "not_found", "Not found.")
         except errors.InvalidInput as exc:
-            return _error(422, "validation_error", exc.detail, field=exc.context.get("field"))
+            code = exc.code if exc.code == "invalid_cursor" else "validation_error"
+            return _error(422, code, exc.detail, field=exc.context.get("field"))
         except errors.Refused as exc:  # other platform refusals keep their code (hold_expired...)
             return _error(422, exc.code, exc.detail)
         except errors.Retryable:
@@ -469,6 +480,16 @@ class FakePlatformServer:
                 return _json(200, _dump(platform.import_cards(stock.batch_id, stock.cards)))
             case "getMemberProfile":
                 return _json(200, _dump(platform.member_profile(member_id)))
+            case "adjustPoints":
+                adjustment = Adjustment.model_validate_json(body)
+                return _json(201, _dump(platform.adjust(member_id, adjustment)))
+            case "listActivity":
+                page = platform.activity(
+                    member_id, limit=int(params.get("?limit", "20")), cursor=params.get("?cursor") or None
+                )
+                return _json(
+                    200, {"entries": [_activity(e) for e in page.entries], "next_cursor": page.next_cursor}
+                )
         raise AssertionError(op_id)
 
     # ------------------------------------------------------------ admin (not in the contract)

@@ -61,3 +61,4 @@ class MetricName:
     PLATFORM_ERRORS = "PlatformErrors"
     REDEMPTIONS_HELD = "RedemptionsHeld"
     POINTS_REVERSED = "PointsReversed"
+    ADJUSTMENTS = "Adjustments"  # R7: staff credits and debits of points

@@ -7,9 +7,10 @@ in-memory fakes (tests/fakes.py). Services depend only on these.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
+from loyalty_bridge.models.activity import ActivityPage, Adjustment, AdjustmentResult, StatsReport
 from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
 from loyalty_bridge.models.domain import (
@@ -125,6 +126,27 @@ class LoyaltyPlatform(Protocol):
     def member_profile(self, member_id: str) -> LoyaltyProfile:
         """What the account holds about the person and the required fields (A9) it lacks.
         MemberNotFound when there is no such member."""
+        ...
+
+    # ---- adjustments (R7), history (R8), daily statistics (R6)
+
+    def adjust(self, member_id: str, adjustment: Adjustment) -> AdjustmentResult:
+        """Staff credit (+) or debit (-) points, once per ``adjustment.adjustment_id`` (a
+        replay answers the first result). A credit expires like earned points; a debit takes
+        available points only, never held ones, never below zero (InsufficientPoints)."""
+        ...
+
+    def activity(self, member_id: str, *, limit: int = 20, cursor: str | None = None) -> ActivityPage:
+        """The member's movements of points, newest first, ``limit`` a page; ``cursor`` is a
+        page's ``next_cursor`` (InvalidInput ``invalid_cursor`` otherwise). A platform that
+        keeps no history answers ``available=False``."""
+        ...
+
+    def stats(self, store_id: str | None, start: date, end: date) -> StatsReport:
+        """Per UTC day from ``start`` to ``end`` (at most MAX_STATS_DAYS; InvalidInput
+        ``invalid_range``): orders and points earned, redeemed, reversed, adjusted, new
+        members; of one store with ``store_id``. ``available=False`` where the platform
+        counts none."""
         ...
 
 

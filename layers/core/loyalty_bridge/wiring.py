@@ -527,6 +527,36 @@ def store_directory() -> StoreDirectory:
     return StoreDirectory(store_registry())
 
 
+# ---------------------------------------------------------------- adjustments (R7), history (R8), stats (R6)
+
+if TYPE_CHECKING:
+    from loyalty_bridge.services.adjustments import AdjustmentService
+    from loyalty_bridge.services.history import HistoryService, StatsService
+
+
+@cached
+def adjustment_service() -> AdjustmentService:
+    from loyalty_bridge.services.adjustments import AdjustmentService
+
+    return AdjustmentService(
+        customers(), platform(), store_directory(), metrics(), balances=balance_recorder()
+    )
+
+
+@cached
+def history_service() -> HistoryService:
+    from loyalty_bridge.services.history import HistoryService
+
+    return HistoryService(customers(), platform())
+
+
+@cached
+def stats_service() -> StatsService:
+    from loyalty_bridge.services.history import StatsService
+
+    return StatsService(platform())
+
+
 # ---------------------------------------------------------------- profile sync (P1-P5), Mailchimp
 
 if TYPE_CHECKING:

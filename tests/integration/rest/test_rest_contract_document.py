@@ -38,6 +38,9 @@ PORT_TO_CONTRACT = {
     "coupons": {"listCoupons"},
     "import_cards": {"importCards"},
     "member_profile": {"getMemberProfile"},
+    "adjust": {"adjustPoints"},
+    "activity": {"listActivity"},
+    "stats": set(),  # the contract has no statistics: the REST adapter answers available=False
 }
 
 

@@ -13,10 +13,11 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import quote as _quote
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,8 @@ from pydantic import BaseModel, ValidationError
 from loyalty_bridge import errors
 from loyalty_bridge.adapters.rest_transport import PlatformHttp, PlatformNotConfigured
 from loyalty_bridge.adapters.rest_wire import (
+    ActivityPageOut,
+    AdjustmentOut,
     BalanceOut,
     CardImportOut,
     CouponListOut,
@@ -36,6 +39,13 @@ from loyalty_bridge.adapters.rest_wire import (
     QuoteOut,
     ReversalResultOut,
     RewardListOut,
+)
+from loyalty_bridge.models.activity import (
+    MAX_ACTIVITY_PAGE,
+    ActivityPage,
+    Adjustment,
+    AdjustmentResult,
+    StatsReport,
 )
 from loyalty_bridge.models.card_stock import CardImportResult
 from loyalty_bridge.models.domain import (
@@ -56,6 +66,8 @@ from loyalty_bridge.models.domain import (
 )
 from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.ports import Metrics
+from loyalty_bridge.program import history
+from loyalty_bridge.program.stats import check_range
 from loyalty_bridge.settings import Settings
 
 _REWARDS_TTL_SECONDS: Final = 300.0  # the catalogue changes rarely; the summary reads it often
@@ -311,6 +323,46 @@ class RestPlatform:
             "getMemberProfile", "GET", f"/v1/members/{_seg(member_id)}/profile", LoyaltyProfileOut
         )
         return self._convert(LoyaltyProfile, wire, "getMemberProfile")
+
+    # ------------------------------------------------------------ adjustments (R7), history (R8), stats (R6)
+
+    def adjust(self, member_id: str, adjustment: Adjustment) -> AdjustmentResult:
+        wire = self._api.call(
+            "adjustPoints",
+            "POST",
+            f"/v1/members/{_seg(member_id)}/adjustments",
+            AdjustmentOut,
+            body=adjustment.model_dump(mode="json"),
+            expect=201,
+            idempotency_key=f"adjust:{member_id}:{adjustment.adjustment_id}",
+        )
+        return self._convert(AdjustmentResult, wire, "adjustPoints")
+
+    def activity(self, member_id: str, *, limit: int = 20, cursor: str | None = None) -> ActivityPage:
+        query = urlencode(
+            {"limit": max(1, min(limit, MAX_ACTIVITY_PAGE))} | ({"cursor": cursor} if cursor else {})
+        )
+        wire = self._api.call(
+            "listActivity", "GET", f"/v1/members/{_seg(member_id)}/activity?{query}", ActivityPageOut
+        )
+        entries = [
+            history.activity_entry(
+                entry_id=item.entry_id,
+                at=item.at,
+                kind=item.kind,
+                points_in=item.points_in,
+                points_out=item.points_out,
+                balance_after=item.balance_after,
+                refs=item.model_dump(),
+            )
+            for item in wire.entries
+        ]
+        return ActivityPage(entries=entries, next_cursor=wire.next_cursor)
+
+    def stats(self, store_id: str | None, start: date, end: date) -> StatsReport:
+        """The contract has no statistics (an external platform reports on its own)."""
+        check_range(start, end)
+        return StatsReport(store_id=store_id, start=start, end=end, available=False)
 
     def _member(self, wire: MemberOut) -> Member:
         return self._convert(Member, wire, "member")

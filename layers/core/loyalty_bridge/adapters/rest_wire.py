@@ -16,7 +16,14 @@ from typing import Annotated, Final
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from loyalty_bridge.models.card_stock import InvalidReason
-from loyalty_bridge.models.domain import CardKind, CardState, CouponStanding, CouponStatus, RewardKind
+from loyalty_bridge.models.domain import (
+    ActivityKind,
+    CardKind,
+    CardState,
+    CouponStanding,
+    CouponStatus,
+    RewardKind,
+)
 
 # The contract allows any number of decimals: spend split over a refund of a discounted
 # order (lifetime spend, spend to the next tier) carries up to 28 significant digits.
@@ -181,6 +188,32 @@ class LoyaltyProfileOut(Wire):
     member_id: str = Field(min_length=1)
     profile: ProfileOut
     missing_fields: list[str] = Field(default_factory=list)
+
+
+class AdjustmentOut(Wire):
+    adjustment_id: str = Field(min_length=1)
+    points: Annotated[int, Strict()]
+    balance: Count
+
+
+class ActivityEntryOut(Wire):
+    entry_id: str = Field(min_length=1)
+    at: AwareDatetime
+    kind: ActivityKind
+    points_in: Count
+    points_out: Count
+    balance_after: Count
+    order_id: str | None = None
+    refund_id: str | None = None
+    redemption_id: str | None = None
+    reward_id: str | None = None
+    store_id: str | None = None
+    staff_id: str | None = None
+
+
+class ActivityPageOut(Wire):
+    entries: list[ActivityEntryOut] = Field(max_length=100)
+    next_cursor: str | None = Field(default=None, min_length=1, max_length=1024)
 
 
 class ErrorOut(BaseModel):

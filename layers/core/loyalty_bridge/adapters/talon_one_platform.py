@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from loyalty_bridge import errors
 from loyalty_bridge.adapters.talon_one_store import TalonOneStore
 from loyalty_bridge.adapters.talon_one_transport import TalonOneHttp, TalonOneNotFound, TalonOneRefused
+from loyalty_bridge.adapters.talon_one_unsupported import TalonOneUnsupported
 from loyalty_bridge.adapters.talon_one_wire import (
     CONSENT_ATTRIBUTES,
     CardBalances,
@@ -71,17 +72,11 @@ DISCOUNT_ATTRIBUTE = "loyalty_bridge_discount"
 CENT = Decimal("0.01")
 
 
-class NotSupportedByTalonOne(errors.PlatformRefused):
-    """The bridge does not offer this on Talon.One (README "Using Talon.One")."""
-
-    code = "not_supported_by_platform"
-
-
 def _seg(value: str) -> str:
     return _quote(value, safe="")
 
 
-class TalonOnePlatform:
+class TalonOnePlatform(TalonOneUnsupported):
     """``ports.LoyaltyPlatform`` over Talon.One. One instance per warm container."""
 
     def __init__(
@@ -216,9 +211,6 @@ class TalonOnePlatform:
             member_id, card=card_number, kind="physical", email=profile.email, mobile=profile.mobile
         )
         return self.get_member(member_id)
-
-    def merge_cards(self, primary_card: str, cards: Sequence[str], *, idempotency_key: str) -> Member:
-        raise NotSupportedByTalonOne("Merging cards is not offered on Talon.One.")
 
     def update_profile(self, member_id: str, changes: ProfileChanges, *, idempotency_key: str) -> Member:
         before = self.get_member(member_id)

@@ -41,6 +41,23 @@ class Channel(StrEnum):
     STORE = "store"
 
 
+class ActivityKind(StrEnum):
+    """What a movement of a member's points was, as the history shows it (R8). Every ledger
+    entry carries one; the built-in ledger and the platforms' history reads use these names."""
+
+    EARNED = "earned"  # an order credited points (pending or available)
+    REDEEMED = "redeemed"  # an order spent points held at checkout (C2)
+    REVERSED = "reversed"  # a refund or cancel took earned points back (C5)
+    RETURNED = "returned"  # a cancel gave back points the order had redeemed
+    EXPIRED = "expired"  # points past their expiry written off (R3)
+    ADJUSTED = "adjusted"  # staff credited or debited points with a reason (R7)
+    REFERRAL_BONUS = "referral_bonus"  # R5
+    REWARD = "reward"  # points spent on a reward's coupon (R4)
+    MERGED_IN = "merged_in"  # A8: another card's points moved here
+    MERGED_OUT = "merged_out"  # A8: this card's points moved to the primary card
+    REPLACED = "replaced"  # A10: the card was replaced; its points followed to the new card
+
+
 class Address(Frozen):
     line1: str = Field(default="", max_length=200)
     line2: str = Field(default="", max_length=200)

@@ -30,6 +30,7 @@ from loyalty_bridge.errors import (
     ProfileIncomplete,
 )
 from loyalty_bridge.models.domain import (
+    ActivityKind,
     Balance,
     Basket,
     CouponCheck,
@@ -81,14 +82,30 @@ class PendingLot:
 
 @dataclass(frozen=True, kw_only=True)
 class Entry:
-    """One ledger entry: keyed by its business id, so it is written once."""
+    """One ledger entry: keyed by its business id, so it is written once.
+
+    Besides the arithmetic (``delta``, ``pending_delta``) it carries what the history (R8)
+    and the daily statistics (R6) read, written with it: ``activity`` (None: not shown, a
+    pending lot maturing), the points it brought in and took out, the balance right after
+    it and the business ids it names (program/history.py turns these into a sentence)."""
 
     entry_id: str
     member_id: str
-    kind: str  # order | reversal | mature | expire | merge_in | merge_out | referral | reward
+    kind: str  # order | reversal | mature | expire | merge_in | merge_out | referral | reward | adjust
     delta: int  # change of the balance
     pending_delta: int = 0  # change of the pending points
     result: str = ""  # the first answer (JSON), for replays
+    activity: ActivityKind | None = None
+    points_in: int = 0  # earned, returned, bonus, merged in, credited (pending included)
+    points_out: int = 0  # redeemed, reversed, expired, spent on a reward, merged out, debited
+    balance_after: int = 0
+    order_id: str | None = None
+    refund_id: str | None = None
+    redemption_id: str | None = None
+    reward_id: str | None = None
+    store_id: str | None = None
+    staff_id: str | None = None
+    reason: str | None = None  # an adjustment's reason (admin audit; not in the customer's sentence)
 
 
 @dataclass(kw_only=True)
@@ -112,6 +129,7 @@ class Account:
     closed: list[HeldPoints] = field(default_factory=list)  # holds that stopped being open
     matured: list[PendingLot] = field(default_factory=list)  # lots that became available
     expired: int = 0  # points written off (R3)
+    settled_balance: int = 0  # the balance right after the last settlement (its entries' balance_after)
 
     @property
     def balance(self) -> int:
@@ -151,6 +169,7 @@ def settle[A: Account](acc: A, now: datetime, limit: int | None = SETTLE_LIMIT) 
     written_off = acc.aged.expire(now, acc.expiry_months, acc.available)
     acc.available -= written_off
     acc.expired += written_off
+    acc.settled_balance = acc.balance
     return acc
 
 
@@ -165,6 +184,9 @@ def settlement_entries(acc: Account) -> list[Entry]:
                 member_id=acc.member_id,
                 kind="expire",
                 delta=-acc.expired,
+                activity=ActivityKind.EXPIRED,
+                points_out=acc.expired,
+                balance_after=acc.settled_balance,
             )
         )
     for lot in acc.matured:
@@ -175,6 +197,8 @@ def settlement_entries(acc: Account) -> list[Entry]:
                 kind="mature",
                 delta=lot.points,
                 pending_delta=-lot.points,
+                balance_after=acc.settled_balance,
+                order_id=lot.order_id,
             )
         )
     return entries
@@ -370,23 +394,6 @@ def merge_into(primary: Account, other: Account, key: str) -> MergeMove:
     """A8: ``other``'s points (with their ages), pending lots and lifetime spend move to
     ``primary``; the entries say so."""
     moved, pending = other.available, other.pending
-    entry = f"merge:{key}:{other.member_id}"
-    entries = [
-        Entry(
-            entry_id=f"{entry}:out",
-            member_id=other.member_id,
-            kind="merge_out",
-            delta=-moved,
-            pending_delta=-pending,
-        ),
-        Entry(
-            entry_id=f"{entry}:in",
-            member_id=primary.member_id,
-            kind="merge_in",
-            delta=moved,
-            pending_delta=pending,
-        ),
-    ]
     primary.available += moved
     primary.lifetime_spend += other.lifetime_spend
     primary.aged.absorb(other.aged)
@@ -395,4 +402,27 @@ def merge_into(primary: Account, other: Account, key: str) -> MergeMove:
     lots = list(other.lots.values())
     primary.lots.update(other.lots)
     other.lots = {}
+    entry = f"merge:{key}:{other.member_id}"
+    entries = [
+        Entry(
+            entry_id=f"{entry}:out",
+            member_id=other.member_id,
+            kind="merge_out",
+            delta=-moved,
+            pending_delta=-pending,
+            activity=ActivityKind.MERGED_OUT,
+            points_out=moved + pending,
+            balance_after=other.balance,
+        ),
+        Entry(
+            entry_id=f"{entry}:in",
+            member_id=primary.member_id,
+            kind="merge_in",
+            delta=moved,
+            pending_delta=pending,
+            activity=ActivityKind.MERGED_IN,
+            points_in=moved + pending,
+            balance_after=primary.balance,
+        ),
+    ]
     return MergeMove(entries=entries, lots=lots)

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from loyalty_bridge.errors import PlatformRefused
 from loyalty_bridge.models.domain import (
+    ActivityKind,
     Coupon,
     CouponStanding,
     CouponStatus,
@@ -48,6 +49,7 @@ class OrderRecord:
     reversed_qty: dict[str, int] = field(default_factory=dict)  # sku -> quantity reversed
     order_points_reversed: bool = False
     version: int = 0  # of the stored record: each reversal writes the next
+    store_id: str | None = None  # where it was placed: its refunds count there (R6 stats)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +65,9 @@ class OrderCredit:
     record: OrderRecord
     lot: PendingLot | None  # the order's new pending lot
     captured: HeldPoints | None  # the open hold the order captured
+    redemption_id: str | None = None
+    store_id: str | None = None
+    staff_id: str | None = None
 
     def answer(self, coupon_refused: CouponStanding | None = None) -> tuple[OrderResult, Entry]:
         """The order's result (with the coupon it named and may not use, R4) and its entry."""
@@ -80,6 +85,16 @@ class OrderCredit:
             delta=self.earned.points - self.pending - self.redeemed,
             pending_delta=self.pending,
             result=result.model_dump_json(),
+            activity=ActivityKind.EARNED
+            if self.earned.points or not self.redeemed
+            else ActivityKind.REDEEMED,
+            points_in=self.earned.points,
+            points_out=self.redeemed,
+            balance_after=self.balance,
+            order_id=self.order_id,
+            redemption_id=self.redemption_id,
+            store_id=self.store_id,
+            staff_id=self.staff_id,
         )
         return result, entry
 
@@ -111,7 +126,7 @@ def credit_order(
         acc.lots[lot.order_id] = lot
     credit(acc, earned.points - pending, now)
     acc.lifetime_spend += earned.base
-    record = OrderRecord(member_id=acc.member_id, earn=earned, redeemed=redeemed)
+    record = OrderRecord(member_id=acc.member_id, earn=earned, redeemed=redeemed, store_id=order.store_id)
     return OrderCredit(
         order_id=order.order_id,
         member_id=acc.member_id,
@@ -122,6 +137,9 @@ def credit_order(
         record=record,
         lot=lot,
         captured=captured,
+        redemption_id=order.redemption_id,
+        store_id=order.store_id,
+        staff_id=order.staff_id,
     )
 
 
@@ -180,6 +198,13 @@ def reverse_order(acc: Account, order: OrderRecord, reversal: Reversal, now: dat
         delta=returned - from_balance,
         pending_delta=-from_pending,
         result=result.model_dump_json(),
+        activity=ActivityKind.REVERSED if result.points_reversed or not returned else ActivityKind.RETURNED,
+        points_in=returned,
+        points_out=result.points_reversed,
+        balance_after=acc.balance,
+        order_id=reversal.order_id,
+        refund_id=None if reversal.cancel else reversal.reversal_id,
+        store_id=order.store_id,
     )
     return ReversalOutcome(result=result, entry=entry, lot=lot if from_pending else None)
 
@@ -225,5 +250,11 @@ def credit_referral_bonus(
     bonus = rules.referral_bonus_points
     credit(referrer, bonus, now)
     return Entry(
-        entry_id=referral_entry_id(referred_id), member_id=referrer.member_id, kind="referral", delta=bonus
+        entry_id=referral_entry_id(referred_id),
+        member_id=referrer.member_id,
+        kind="referral",
+        delta=bonus,
+        activity=ActivityKind.REFERRAL_BONUS,
+        points_in=bonus,
+        balance_after=referrer.balance,
     )

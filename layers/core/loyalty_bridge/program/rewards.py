@@ -15,7 +15,14 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from loyalty_bridge.errors import InsufficientPoints, RewardNotFound
-from loyalty_bridge.models.domain import Coupon, CouponCheck, CouponStanding, CouponStatus, Reward
+from loyalty_bridge.models.domain import (
+    ActivityKind,
+    Coupon,
+    CouponCheck,
+    CouponStanding,
+    CouponStatus,
+    Reward,
+)
 from loyalty_bridge.program.account import Account, Entry, debit, may_redeem
 from loyalty_bridge.program.earn_rules import ProgramRules
 
@@ -106,6 +113,10 @@ def redeem_reward(
         kind="reward",
         delta=-reward.points,
         result=coupon.model_dump_json(),
+        activity=ActivityKind.REWARD,
+        points_out=reward.points,
+        balance_after=acc.balance,
+        reward_id=reward.reward_id,
     )
     return coupon, entry
 

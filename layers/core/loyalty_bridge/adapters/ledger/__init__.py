@@ -14,6 +14,7 @@ LedgerTable layout (pk / sk, gsi1pk / gsi1sk):
     ORDER#{id}       ORDER            what an order earned, per sku, and what was reversed
     REQUEST#{op}#{key} REQUEST        first answer of a keyed non-balance write (replays)
     REFERRAL#{code}  REFERRAL         member_id (R5: the member's referral code, unique)
+    STATS#{shard}    DAY#{day}        the day's counters (R6), written with the entries (stats.py)
     COUPONS#{id}     {issued}#{v}#{code} a coupon issued for a reward (R4), newest last
     COUPON#{code}    COUPON           member_id (coupon codes are unique)
 
@@ -32,11 +33,14 @@ The rules (settlement, holds, orders, reversals, coupons, referral bonus, merges
 ``program/account.py``; this package reads, writes and retries. Modules: ``table`` (codec,
 keys, transactions, retries), ``accounts`` (an Account in and out of the table; the expiry
 sweep), ``members`` (members and cards), ``merges`` (A8), ``points`` (balance, quote,
-holds), ``orders`` (orders, reversals, coupon use, referral bonus), ``rewards`` (R4).
+holds), ``orders`` (orders, reversals, coupon use, referral bonus), ``rewards`` (R4),
+``activity`` (adjustments R7, the history R8, stats R6), ``stats`` (the day's counters).
+Each entry carries what the history shows (kind, points in and out, balance after, ids).
 """
 
 from __future__ import annotations
 
+from loyalty_bridge.adapters.ledger.activity import LedgerActivity
 from loyalty_bridge.adapters.ledger.merges import LedgerMerges
 from loyalty_bridge.adapters.ledger.orders import LedgerOrders
 from loyalty_bridge.adapters.ledger.points import LedgerPoints
@@ -45,5 +49,5 @@ from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
 __all__ = ["DynamoDbLedger"]
 
 
-class DynamoDbLedger(LedgerMerges, LedgerPoints, LedgerOrders, LedgerRewards):
+class DynamoDbLedger(LedgerMerges, LedgerPoints, LedgerOrders, LedgerRewards, LedgerActivity):
     """``ports.LoyaltyPlatform`` implemented by the bridge itself on LedgerTable."""

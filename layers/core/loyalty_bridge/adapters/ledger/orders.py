@@ -32,6 +32,7 @@ def _order_record(item: Item) -> OrderRecord:
         reversed_qty=json.loads(item["reversed"]),
         order_points_reversed=bool(item["order_points_reversed"]),
         version=int(item["version"]),
+        store_id=item.get("store_id"),
     )
 
 
@@ -77,6 +78,7 @@ class LedgerOrders(LedgerRewards):
             "reversed": json.dumps(record.reversed_qty, sort_keys=True),
             "order_points_reversed": record.order_points_reversed,
             "version": record.version,
+            "store_id": record.store_id,  # None is left out
         }
 
     def _coupon_items(self, owner_id: str, order: PlatformOrder) -> tuple[Labelled, CouponStanding | None]:

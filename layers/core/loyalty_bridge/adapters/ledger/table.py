@@ -16,6 +16,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge.adapters.aws_errors import RETRYABLE_CODES, error_code
+from loyalty_bridge.adapters.ledger.stats import counter_updates
 from loyalty_bridge.errors import PlatformError, PlatformUnavailable
 from loyalty_bridge.program.account import Entry
 from loyalty_bridge.program.earn_rules import ProgramRules, load_rules
@@ -161,6 +162,8 @@ class LedgerTable:
     def _transact(self, labelled: Sequence[tuple[str, TransactWriteItemTypeDef]]) -> None:
         """Write all or nothing. Cancelled names the items whose condition failed;
         Retry means a concurrent transaction touched the same items."""
+        # The day's counters (R6) ride along: one ADD update computed from what is written.
+        labelled = [*labelled, *counter_updates(self._table, [item for _, item in labelled])]
         try:
             self._db.transact_write_items(TransactItems=[item for _, item in labelled])
         except ClientError as exc:
@@ -250,6 +253,18 @@ class LedgerTable:
                 "result": entry.result or None,
                 "gsi1pk": f"ENTRIES#{entry.member_id}",
                 "gsi1sk": f"{iso(now)}#{entry.entry_id}",
+                # What the history (R8) and the day's counters (R6) read: None is left out.
+                "activity": entry.activity.value if entry.activity else None,
+                "points_in": entry.points_in,
+                "points_out": entry.points_out,
+                "balance_after": entry.balance_after,
+                "order_id": entry.order_id,
+                "refund_id": entry.refund_id,
+                "redemption_id": entry.redemption_id,
+                "reward_id": entry.reward_id,
+                "store_id": entry.store_id,
+                "staff_id": entry.staff_id,
+                "reason": entry.reason,
             }
         )
 

@@ -1,0 +1,36 @@
+"""What the bridge does not offer on Talon.One, answered as the port says (README "Using
+Talon.One"): merging cards and staff adjustments are refused as not supported; there is no
+history or statistics to read (``available=False``), as for any platform that keeps none."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from loyalty_bridge import errors
+from loyalty_bridge.models.activity import ActivityPage, Adjustment, AdjustmentResult, StatsReport
+from loyalty_bridge.models.domain import Member
+from loyalty_bridge.program.stats import check_range
+
+
+class NotSupportedByTalonOne(errors.PlatformRefused):
+    """The bridge does not offer this on Talon.One (README "Using Talon.One")."""
+
+    code = "not_supported_by_platform"
+
+
+class TalonOneUnsupported:
+    """The port methods TalonOnePlatform answers without calling Talon.One."""
+
+    def merge_cards(self, primary_card: str, cards: Sequence[str], *, idempotency_key: str) -> Member:
+        raise NotSupportedByTalonOne("Merging cards is not offered on Talon.One.")
+
+    def adjust(self, member_id: str, adjustment: Adjustment) -> AdjustmentResult:
+        raise NotSupportedByTalonOne("Adjust points in the Talon.One Campaign Manager.")
+
+    def activity(self, member_id: str, *, limit: int = 20, cursor: str | None = None) -> ActivityPage:
+        return ActivityPage(entries=[], next_cursor=None, available=False)
+
+    def stats(self, store_id: str | None, start: date, end: date) -> StatsReport:
+        check_range(start, end)
+        return StatsReport(store_id=store_id, start=start, end=end, available=False)
