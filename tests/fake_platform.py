@@ -28,7 +28,8 @@ from loyalty_bridge.program.account import Account, Entry
 from loyalty_bridge.program.earn_rules import ProgramRules, load_rules
 from loyalty_bridge.program.orders import OrderRecord
 from loyalty_bridge.settings import Settings
-from tests.fake_members import FakeMembers, MemberAccount, _port
+from tests.fake_cards import FakeCards
+from tests.fake_members import MemberAccount, _port
 
 
 class FakeClock:
@@ -44,7 +45,7 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-class InMemoryPlatform(FakeMembers):
+class InMemoryPlatform(FakeCards):
     """LoyaltyPlatform in memory. Not thread-safe (unit tests)."""
 
     def __init__(
@@ -68,6 +69,8 @@ class InMemoryPlatform(FakeMembers):
         self._lost_replies: dict[str, int] = {}
         self.create_bodies: dict[str, tuple[MemberProfile, Consents]] = {}  # key -> first body
         self._ids = 0
+        self.replaced_by: dict[str, str] = {}  # A10: old card -> its replacement
+        self.block_reasons: dict[str, str] = {}  # A10: card -> why it was blocked
 
     # ------------------------------------------------------------------ test helpers
 
@@ -104,6 +107,7 @@ class InMemoryPlatform(FakeMembers):
         acc = self._owner(member_id)
         acc.missing = self.rules.missing_profile_fields(acc.member.profile)
         acc.accumulate_only = acc.member.accumulate_only or bool(acc.missing)  # a test may set it
+        acc.card_blocked = self.cards[acc.member.card.number][1] is CardState.BLOCKED  # A10
         return rules.settle(acc, self.clock(), limit=None)
 
     def _commit(self, acc: Account, *entries: Entry | None) -> None:

@@ -125,6 +125,23 @@ class LoyaltyPlatform(Protocol):
         MemberNotFound when there is no such member."""
         ...
 
+    # ---- card lifecycle (A10; rules: program/card_lifecycle.py)
+
+    def block_card(self, card_number: str, *, reason: str, idempotency_key: str) -> Member:
+        """Block a member's card (lost or stolen): from now on orders, redeeming quotes,
+        holds and rewards of its member are refused with CardBlocked. Blocking a blocked
+        card changes nothing. CardNotFound when no member's card has this number."""
+        ...
+
+    def replace_card(self, card_number: str, new_card_number: str, *, idempotency_key: str) -> Member:
+        """Give the member of ``card_number`` the unregistered stock card ``new_card_number``
+        in one atomic step: the member (balance, point lots and their expiry, tier spend,
+        history) stays, its card changes, the old card is blocked and a ``replaced`` entry
+        is written. A repeat to the same new number answers the same member;
+        CardNotReplaceable (card_in_use, card_already_replaced, card_merged), CardNotInStock,
+        CardNotFound or InvalidInput (invalid_card_number) otherwise."""
+        ...
+
 
 class CustomerRepository(Protocol):
     """The bridge's own record of each web customer and their loyalty link."""

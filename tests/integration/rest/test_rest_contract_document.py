@@ -38,6 +38,8 @@ PORT_TO_CONTRACT = {
     "coupons": {"listCoupons"},
     "import_cards": {"importCards"},
     "member_profile": {"getMemberProfile"},
+    "block_card": {"blockCard"},
+    "replace_card": {"replaceCard"},
 }
 
 

@@ -312,6 +312,30 @@ class RestPlatform:
         )
         return self._convert(LoyaltyProfile, wire, "getMemberProfile")
 
+    # ------------------------------------------------------------ card lifecycle (A10)
+
+    def block_card(self, card_number: str, *, reason: str, idempotency_key: str) -> Member:
+        wire = self._api.call(
+            "blockCard",
+            "POST",
+            f"/v1/cards/{_seg(card_number)}/block",
+            MemberOut,
+            body={"reason": reason},
+            idempotency_key=f"block:{idempotency_key}",
+        )
+        return self._member(wire)
+
+    def replace_card(self, card_number: str, new_card_number: str, *, idempotency_key: str) -> Member:
+        wire = self._api.call(
+            "replaceCard",
+            "POST",
+            f"/v1/cards/{_seg(card_number)}/replace",
+            MemberOut,
+            body={"new_card_number": new_card_number},
+            idempotency_key=f"replace:{idempotency_key}",
+        )
+        return self._member(wire)
+
     def _member(self, wire: MemberOut) -> Member:
         return self._convert(Member, wire, "member")
 

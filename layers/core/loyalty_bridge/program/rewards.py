@@ -16,7 +16,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from loyalty_bridge.errors import InsufficientPoints, RewardNotFound
 from loyalty_bridge.models.domain import Coupon, CouponCheck, CouponStanding, CouponStatus, Reward
-from loyalty_bridge.program.account import Account, Entry, debit, may_redeem
+from loyalty_bridge.program.account import Account, Entry, check_card, debit, may_redeem
 from loyalty_bridge.program.earn_rules import ProgramRules
 
 # Crockford base32 without I, L, O, U: easy to read out and to type.
@@ -86,6 +86,7 @@ def redeem_reward(
     acc: Account, reward: Reward, *, code: str, key: str, now: datetime
 ) -> tuple[Coupon, Entry]:
     """R4: spend the reward's points (oldest first) for a coupon with ``code``."""
+    check_card(acc)
     may_redeem(acc)
     if reward.points > acc.available:
         raise InsufficientPoints("not enough points for this reward")

@@ -8,7 +8,8 @@ LedgerTable layout (pk / sk, gsi1pk / gsi1sk):
                                       gsi1 EXPIRY#DUE / {first expiry}#{id} when points can expire
     MEMBER#{id}      HOLD#{rid}       a redemption hold (C2); gsi1 HOLDS#OPEN / {expires_at} while open
     MEMBER#{id}      LOT#{order_id}   points still pending (return window) and when they mature
-    CARD#{number}    CARD             kind, state, member_id (uniqueness of card numbers)
+    CARD#{number}    CARD             kind, state, member_id (uniqueness of card numbers);
+                                      blocked_reason, replaced_by (A10)
     EMAIL#{email}    EMAIL            member_id (one account per email, case-insensitive)
     ENTRY#{id}       ENTRY            ledger entry keyed by its business id; gsi1 ENTRIES#{member}
     ORDER#{id}       ORDER            what an order earned, per sku, and what was reversed
@@ -32,11 +33,13 @@ The rules (settlement, holds, orders, reversals, coupons, referral bonus, merges
 ``program/account.py``; this package reads, writes and retries. Modules: ``table`` (codec,
 keys, transactions, retries), ``accounts`` (an Account in and out of the table; the expiry
 sweep), ``members`` (members and cards), ``merges`` (A8), ``points`` (balance, quote,
-holds), ``orders`` (orders, reversals, coupon use, referral bonus), ``rewards`` (R4).
+holds), ``orders`` (orders, reversals, coupon use, referral bonus), ``rewards`` (R4),
+``lifecycle`` (A10: block and replace a card).
 """
 
 from __future__ import annotations
 
+from loyalty_bridge.adapters.ledger.lifecycle import LedgerLifecycle
 from loyalty_bridge.adapters.ledger.merges import LedgerMerges
 from loyalty_bridge.adapters.ledger.orders import LedgerOrders
 from loyalty_bridge.adapters.ledger.points import LedgerPoints
@@ -45,5 +48,5 @@ from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
 __all__ = ["DynamoDbLedger"]
 
 
-class DynamoDbLedger(LedgerMerges, LedgerPoints, LedgerOrders, LedgerRewards):
+class DynamoDbLedger(LedgerMerges, LedgerLifecycle, LedgerPoints, LedgerOrders, LedgerRewards):
     """``ports.LoyaltyPlatform`` implemented by the bridge itself on LedgerTable."""
