@@ -61,3 +61,5 @@ class MetricName:
     PLATFORM_ERRORS = "PlatformErrors"
     REDEMPTIONS_HELD = "RedemptionsHeld"
     POINTS_REVERSED = "PointsReversed"
+    CARDS_BLOCKED = "CardsBlocked"  # A10
+    CARDS_REPLACED = "CardsReplaced"  # A10

@@ -174,7 +174,8 @@ class CustomerRepository(Protocol):
         to_card: str,
     ) -> None:
         """A8: move the customer's link to another loyalty account in one step (after a
-        merge); Conflict if another web account holds the new one. Repeating is a no-op."""
+        merge); Conflict if another web account holds the new one. Repeating is a no-op.
+        A10: with ``to_member_id == from_member_id`` only the card claim moves (a replace)."""
         ...
 
     def customers_with_email(self, email: str) -> list[str]:

@@ -24,6 +24,7 @@ from pydantic import (
 from loyalty_bridge.models.domain import (
     Address,
     CardKind,
+    CardState,
     Consents,
     Coupon,
     CouponStatus,
@@ -156,6 +157,7 @@ class PhoneCodeSent(Reply):
 class CardView(Reply):
     number: str
     kind: CardKind
+    state: CardState = CardState.ACTIVE  # A10: blocked when reported lost or stolen
 
 
 class Expiry(Reply):
