@@ -157,7 +157,8 @@ class PhoneCodeSent(Reply):
 class CardView(Reply):
     number: str
     kind: CardKind
-    state: CardState = CardState.ACTIVE  # A10: blocked when reported lost or stolen
+    # A10: "blocked" while the card is blocked (reported lost or stolen); left out when active.
+    state: CardState | None = None
 
 
 class Expiry(Reply):

@@ -112,7 +112,11 @@ class CardLifecycle:
         return CardSummary(
             member_id=member.member_id,
             customer_id=customer_id,
-            card=CardView(number=member.card.number, kind=member.card.kind, state=member.card.state),
+            card=CardView(
+                number=member.card.number,
+                kind=member.card.kind,
+                state=None if member.card.state is CardState.ACTIVE else member.card.state,
+            ),
             replaced_card=replaced,
             points=points_view(balance, self._settings),
             tier=tier_view(balance),

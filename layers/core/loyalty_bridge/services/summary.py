@@ -138,7 +138,7 @@ class SummaryService:
             card=CardView(
                 number=record.card_number,
                 kind=CardKind(record.card_kind or CardKind.VIRTUAL),
-                state=CardState(record.card_state or CardState.ACTIVE),  # A10
+                state=CardState(record.card_state) if record.card_state else None,  # A10: blocked
             ),
             points=points_view(balance, self._settings),
             tier=tier_view(balance),
