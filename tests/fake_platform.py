@@ -29,7 +29,8 @@ from loyalty_bridge.program.earn_rules import ProgramRules, load_rules
 from loyalty_bridge.program.orders import OrderRecord
 from loyalty_bridge.settings import Settings
 from tests.fake_activity import FakeActivity
-from tests.fake_members import FakeMembers, MemberAccount, _port
+from tests.fake_cards import FakeCards
+from tests.fake_members import MemberAccount, _port
 
 
 class FakeClock:
@@ -45,7 +46,7 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-class InMemoryPlatform(FakeMembers, FakeActivity):
+class InMemoryPlatform(FakeCards, FakeActivity):
     """LoyaltyPlatform in memory. Not thread-safe (unit tests)."""
 
     def __init__(
@@ -70,6 +71,8 @@ class InMemoryPlatform(FakeMembers, FakeActivity):
         self._lost_replies: dict[str, int] = {}
         self.create_bodies: dict[str, tuple[MemberProfile, Consents]] = {}  # key -> first body
         self._ids = 0
+        self.replaced_by: dict[str, str] = {}  # A10: old card -> its replacement
+        self.block_reasons: dict[str, str] = {}  # A10: card -> why it was blocked
 
     # ------------------------------------------------------------------ test helpers
 
@@ -118,6 +121,7 @@ class InMemoryPlatform(FakeMembers, FakeActivity):
         acc = self._owner(member_id)
         acc.missing = self.rules.missing_profile_fields(acc.member.profile)
         acc.accumulate_only = acc.member.accumulate_only or bool(acc.missing)  # a test may set it
+        acc.card_blocked = self.cards[acc.member.card.number][1] is CardState.BLOCKED  # A10
         return rules.settle(acc, self.clock(), limit=None)
 
     def _commit(self, acc: Account, *entries: Entry | None) -> None:

@@ -63,6 +63,7 @@ class InMemoryCustomers:
         if (
             self.customer_member.get(customer_id) == to_member_id
             and self.member_owner.get(to_member_id) == customer_id
+            and self.card_owner.get(to_card) == customer_id
         ):
             return
         if (

@@ -1,8 +1,9 @@
 """Admin API (admin-scoped keys): list the failures that need a human, newest first and
 paged (contact data masked), read one in full to fix it by hand, replay one after a manual
-fix (P2), or close one fixed by hand. Stores and staff users (R6), the daily statistics
-per store and program-wide (R6), adjustments of a customer's points (R7), and the program
-as versioned data (R9): read, replace, list its versions."""
+fix (P2), or close one fixed by hand. Card stock and the card lifecycle (A10: block,
+replace). Stores and staff users (R6), the daily statistics per store and program-wide
+(R6), adjustments of a customer's points (R7), and the program as versioned data (R9):
+read, replace, list its versions."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
 from loyalty_bridge.handler_services import HandlerServices, Wired
-from loyalty_bridge.http_api import current_key_id, make_resolver
+from loyalty_bridge.http_api import current_idempotency_key, current_key_id, make_resolver
 from loyalty_bridge.models.activity import MAX_STATS_DAYS, Adjustment, AdjustmentResult, StatsReport
 from loyalty_bridge.models.api_admin import (
     CategoryName,
@@ -29,6 +30,7 @@ from loyalty_bridge.models.api_admin import (
     StatusName,
 )
 from loyalty_bridge.models.api_membership import CustomerId
+from loyalty_bridge.models.card_lifecycle import BlockCard, CardNumberPath, CardSummary, ReplaceCard
 from loyalty_bridge.models.card_stock import (
     MAX_CARDS_PER_REQUEST,
     MAX_IMPORT_BODY_BYTES,
@@ -60,6 +62,7 @@ class Services(HandlerServices):
     """The services the routes call: from wiring unless a test hands in fake-backed ones."""
 
     admin_errors = Wired(wiring.admin_errors)
+    card_lifecycle = Wired(wiring.card_lifecycle)
     card_stock = Wired(wiring.card_stock)
     store_directory = Wired(wiring.store_directory)
     program_admin = Wired(wiring.program_admin)
@@ -127,6 +130,27 @@ def import_cards(batch_id: Annotated[BatchId | None, Query()] = None) -> CardImp
     event = app.current_event
     batch, numbers = import_request(event.headers.get("content-type"), event.decoded_body or "", batch_id)
     return services.card_stock.import_batch(batch, numbers)
+
+
+# ---------------------------------------------------------------- card lifecycle (A10)
+
+
+@app.post("/v1/admin/cards/<card_number>/block")
+def block_card(
+    card_number: Annotated[CardNumberPath, Path()], body: Annotated[BlockCard, Body()]
+) -> CardSummary:
+    return services.card_lifecycle.block(
+        unquote(card_number), body.reason, idempotency_key=current_idempotency_key(app) or ""
+    )
+
+
+@app.post("/v1/admin/cards/<card_number>/replace")
+def replace_card(
+    card_number: Annotated[CardNumberPath, Path()], body: Annotated[ReplaceCard, Body()]
+) -> CardSummary:
+    return services.card_lifecycle.replace(
+        unquote(card_number), body.new_card_number, idempotency_key=current_idempotency_key(app) or ""
+    )
 
 
 # ---------------------------------------------------------------- stores and staff (R6)

@@ -54,6 +54,7 @@ CAPABILITIES = frozenset(
         "adjust",  # R7 staff adjustments
         "activity",  # R8 the member's history
         "stats",  # per-day statistics
+        "card_lifecycle",  # A10 block and replace a card
     }
 )
 # Settings a test may override, and the capability honouring them needs.

@@ -28,7 +28,8 @@ from tests.ops.cfn import resources
 
 NAME = "talon_one"
 # The program is a Talon.One campaign (points per spend), not the bridge's program settings;
-# cards are merged, referral codes made and shortfalls told by no part of the bridge here.
+# cards are merged, blocked or replaced, points adjusted, history and statistics read,
+# referral codes made and shortfalls told by no part of the bridge here.
 LACKS = frozenset(
     {
         "program_rules",
@@ -39,6 +40,7 @@ LACKS = frozenset(
         "adjust",
         "activity",
         "stats",
+        "card_lifecycle",
     }
 )
 

@@ -82,6 +82,14 @@ class _CardImport(_Body):
     cards: list[str] = Field(min_length=1, max_length=10_000)
 
 
+class _CardBlock(_Body):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class _CardReplace(_Body):
+    new_card_number: str = Field(min_length=1, max_length=64)
+
+
 class _QuoteRequest(_Body):
     member_id: str | None = None
     basket: Basket
@@ -385,6 +393,10 @@ class FakePlatformServer:
             return _error(409, "insufficient_points", "Not enough points.")
         except errors.Conflict as exc:  # adjustment_id_in_use
             return _error(409, exc.code, exc.detail)
+        except (errors.CardBlocked, errors.CardNotReplaceable) as exc:  # A10: 409s with their code
+            return _error(409, exc.code, exc.detail)
+        except errors.CardNotFound:
+            return _error(404, "card_not_found", "No member's card has this number.")
         except errors.MemberNotFound:
             return _error(404, "member_not_found", "No such member.")
         except errors.RewardNotFound:
@@ -392,6 +404,8 @@ class FakePlatformServer:
         except errors.NotFound:
             return _error(404, "not_found", "Not found.")
         except errors.InvalidInput as exc:
+            if exc.code == "invalid_card_number":  # A10: a replacement number, kept as such
+                return _error(422, exc.code, exc.detail)
             code = exc.code if exc.code == "invalid_cursor" else "validation_error"
             return _error(422, code, exc.detail, field=exc.context.get("field"))
         except errors.Refused as exc:  # other platform refusals keep their code (hold_expired...)
@@ -478,6 +492,15 @@ class FakePlatformServer:
             case "importCards":
                 stock = _CardImport.model_validate_json(body)
                 return _json(200, _dump(platform.import_cards(stock.batch_id, stock.cards)))
+            case "blockCard":
+                block = _CardBlock.model_validate_json(body)
+                card = unquote(params["card_number"])
+                return _json(200, _dump(platform.block_card(card, reason=block.reason, idempotency_key=key)))
+            case "replaceCard":
+                replace = _CardReplace.model_validate_json(body)
+                card = unquote(params["card_number"])
+                member = platform.replace_card(card, replace.new_card_number, idempotency_key=key)
+                return _json(200, _dump(member))
             case "getMemberProfile":
                 return _json(200, _dump(platform.member_profile(member_id)))
             case "adjustPoints":

@@ -128,6 +128,34 @@ class RewardNotFound(NotFound, PlatformRefused):
     code = "reward_not_found"
 
 
+class CardBlocked(PlatformRefused, Conflict):
+    """A10: the card is blocked (lost or stolen): it earns and spends nothing until the
+    member's card is replaced. A 409: the same request succeeds once the state changes."""
+
+    code = "card_blocked"
+
+
+class CardNotFound(NotFound, PlatformRefused):
+    """A10 (admin): no member's card has this number (or it is stock never registered)."""
+
+    code = "card_not_found"
+
+
+class CardNotReplaceable(PlatformRefused, Conflict):
+    """A10 (admin): the replacement cannot be made as asked: the new number belongs to
+    another member (``card_in_use``), the card was replaced by another number already
+    (``card_already_replaced``) or merged into another card (``card_merged``). A 409."""
+
+    code = "card_in_use"
+
+
+class CardNotInStock(PlatformRefused):
+    """A10 (admin): a replacement card must be an unregistered card of the stock (import it
+    first, POST /v1/admin/cards/import). A 422."""
+
+    code = "card_not_in_stock"
+
+
 # ---- Stores and staff (R6) ------------------------------------------------------------
 
 

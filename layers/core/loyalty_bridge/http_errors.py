@@ -28,6 +28,8 @@ _STATUS: list[tuple[type[errors.BridgeError], int, str]] = [
     (errors.TooManyRequests, 429, "Too many requests"),
     (errors.InsufficientPoints, 409, "Not enough points"),
     (errors.ProgramKindLocked, 409, "Program kind locked"),
+    (errors.CardBlocked, 409, "Card blocked"),
+    (errors.CardNotReplaceable, 409, "Card not replaceable"),
     (errors.Conflict, 409, "Conflict"),
     (errors.Refused, 422, "Refused"),
     (errors.Retryable, 503, "Temporarily unavailable"),

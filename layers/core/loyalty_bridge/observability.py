@@ -62,3 +62,5 @@ class MetricName:
     REDEMPTIONS_HELD = "RedemptionsHeld"
     POINTS_REVERSED = "PointsReversed"
     ADJUSTMENTS = "Adjustments"  # R7: staff credits and debits of points
+    CARDS_BLOCKED = "CardsBlocked"  # A10
+    CARDS_REPLACED = "CardsReplaced"  # A10

@@ -147,6 +147,22 @@ class LoyaltyPlatform(Protocol):
         ``invalid_range``): orders and points earned, redeemed, reversed, adjusted, new
         members; of one store with ``store_id``. ``available=False`` where the platform
         counts none."""
+
+    # ---- card lifecycle (A10; rules: program/card_lifecycle.py)
+
+    def block_card(self, card_number: str, *, reason: str, idempotency_key: str) -> Member:
+        """Block a member's card (lost or stolen): from now on orders, redeeming quotes,
+        holds and rewards of its member are refused with CardBlocked. Blocking a blocked
+        card changes nothing. CardNotFound when no member's card has this number."""
+        ...
+
+    def replace_card(self, card_number: str, new_card_number: str, *, idempotency_key: str) -> Member:
+        """Give the member of ``card_number`` the unregistered stock card ``new_card_number``
+        in one atomic step: the member (balance, point lots and their expiry, tier spend,
+        history) stays, its card changes, the old card is blocked and a ``replaced`` entry
+        is written. A repeat to the same new number answers the same member;
+        CardNotReplaceable (card_in_use, card_already_replaced, card_merged), CardNotInStock,
+        CardNotFound or InvalidInput (invalid_card_number) otherwise."""
         ...
 
 
@@ -181,7 +197,8 @@ class CustomerRepository(Protocol):
         to_card: str,
     ) -> None:
         """A8: move the customer's link to another loyalty account in one step (after a
-        merge); Conflict if another web account holds the new one. Repeating is a no-op."""
+        merge); Conflict if another web account holds the new one. Repeating is a no-op.
+        A10: with ``to_member_id == from_member_id`` only the card claim moves (a replace)."""
         ...
 
     def customers_with_email(self, email: str) -> list[str]:

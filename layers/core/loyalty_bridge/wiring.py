@@ -487,8 +487,17 @@ def order_service() -> OrderService:
 # ---------------------------------------------------------------- card stock (seed 000), prefill (seed 002)
 
 if TYPE_CHECKING:
+    from loyalty_bridge.services.card_lifecycle import CardLifecycle
     from loyalty_bridge.services.card_stock import CardStock
     from loyalty_bridge.services.prefill import PrefillService
+
+
+@cached
+def card_lifecycle() -> CardLifecycle:
+    """A10: block and replace cards (admin)."""
+    from loyalty_bridge.services.card_lifecycle import CardLifecycle
+
+    return CardLifecycle(platform(), customers(), settings(), metrics=metrics(), balances=balance_recorder())
 
 
 @cached

@@ -128,3 +128,21 @@ def test_relink_moves_every_claim_at_once_and_repeats_as_a_no_op(store: DynamoCu
     assert store.linked_customer(card_number="7000001") is None
     with pytest.raises(Conflict):  # c-1 now holds m-2: it cannot take a third account by link
         store.link_member("c-1", "m-3", "7000003")
+
+
+def test_relink_to_the_same_member_moves_only_the_card_claim(store: DynamoCustomers) -> None:
+    """A10: a replaced card; the member claim stays the customer's, the card claim moves."""
+    store.link_member("c-1", "m-1", "7000001")
+    store.link_member("c-9", "m-9", "7000009")
+    for _ in range(2):  # a repeat is a no-op
+        store.relink_member(
+            "c-1", from_member_id="m-1", from_card="7000001", to_member_id="m-1", to_card="7000002"
+        )
+    assert store.linked_customer(member_id="m-1") == "c-1"
+    assert store.linked_customer(card_number="7000002") == "c-1"
+    assert store.linked_customer(card_number="7000001") is None
+    with pytest.raises(Conflict):  # another web account's card is never taken
+        store.relink_member(
+            "c-1", from_member_id="m-1", from_card="7000002", to_member_id="m-1", to_card="7000009"
+        )
+    assert store.linked_customer(card_number="7000009") == "c-9"

@@ -41,6 +41,8 @@ PORT_TO_CONTRACT = {
     "adjust": {"adjustPoints"},
     "activity": {"listActivity"},
     "stats": set(),  # the contract has no statistics: the REST adapter answers available=False
+    "block_card": {"blockCard"},
+    "replace_card": {"replaceCard"},
 }
 
 

@@ -222,3 +222,21 @@ def test_the_a4_email_check_and_one_account_per_email_agree_on_non_ascii_address
     record = world.attach.confirm("c-1", world.last_code(card_email))
     assert record.status is LoyaltyStatus.JOINED
     assert record.card_number == card
+
+
+def test_a_blocked_card_of_the_customers_own_email_is_told_card_blocked_after_the_code(world: World) -> None:
+    """A10: the code went to the card's own email, so its owner learns nothing new."""
+    card = world.existing_member("ann@example.com").card.number
+    world.platform.block_card(card, reason="lost", idempotency_key="b-1")
+    _not_joined(world)
+    world.attach.start("c-1", card, "ann@example.com")  # answered as for any card
+    assert _attempt_confirm(world, "c-1") == ("card_blocked", 409)
+    assert world.status("c-1") is LoyaltyStatus.NOT_JOINED
+
+
+def _attempt_confirm(world: World, customer_id: str) -> tuple[str, int]:
+    from loyalty_bridge.http_errors import status_for
+
+    with pytest.raises(errors.BridgeError) as caught:
+        world.attach.confirm(customer_id, world.last_code("ann@example.com"))
+    return caught.value.code, status_for(caught.value)[0]

@@ -338,10 +338,11 @@ class DynamoCustomers(BridgeItems):
         to_member_id: str,
         to_card: str,
     ) -> None:
-        """A8: move the customer's link from one loyalty account to another (after a merge)
-        in one transaction: the old claims are released (only if this customer holds them),
-        the new ones taken (only if free or already this customer's), and the customer's own
-        link re-pointed (only if it still names the old account). Repeating it is a no-op."""
+        """A8: move the customer's link from one loyalty account to another (after a merge),
+        or A10: to the same account's new card (after a replace), in one transaction: the old
+        claims are released (only if this customer holds them), the new ones taken (only if
+        free or already this customer's), and the customer's own link re-pointed (only if it
+        still names the old account). Repeating it is a no-op."""
         items = self._relink_items(
             customer_id,
             from_member_id=from_member_id,
@@ -359,6 +360,7 @@ class DynamoCustomers(BridgeItems):
             if (
                 self._linked_to(customer_id) == to_member_id
                 and self.linked_customer(member_id=to_member_id) == customer_id
+                and self.linked_customer(card_number=to_card) == customer_id
             ):
                 return  # done already (a repeated request)
             raise Conflict(
@@ -423,6 +425,8 @@ class DynamoCustomers(BridgeItems):
         ]
         if from_card != to_card:
             items.insert(1, release(card_pk(from_card)))
+        if from_member_id == to_member_id:
+            items.pop(0)  # A10, a card replaced: the member's claim stays (retaken with the new card)
         return items
 
     def _linked_to(self, customer_id: str) -> str | None:

@@ -364,6 +364,30 @@ class RestPlatform:
         check_range(start, end)
         return StatsReport(store_id=store_id, start=start, end=end, available=False)
 
+    # ------------------------------------------------------------ card lifecycle (A10)
+
+    def block_card(self, card_number: str, *, reason: str, idempotency_key: str) -> Member:
+        wire = self._api.call(
+            "blockCard",
+            "POST",
+            f"/v1/cards/{_seg(card_number)}/block",
+            MemberOut,
+            body={"reason": reason},
+            idempotency_key=f"block:{idempotency_key}",
+        )
+        return self._member(wire)
+
+    def replace_card(self, card_number: str, new_card_number: str, *, idempotency_key: str) -> Member:
+        wire = self._api.call(
+            "replaceCard",
+            "POST",
+            f"/v1/cards/{_seg(card_number)}/replace",
+            MemberOut,
+            body={"new_card_number": new_card_number},
+            idempotency_key=f"replace:{idempotency_key}",
+        )
+        return self._member(wire)
+
     def _member(self, wire: MemberOut) -> Member:
         return self._convert(Member, wire, "member")
 

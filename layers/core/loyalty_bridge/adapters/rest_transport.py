@@ -329,6 +329,16 @@ class PlatformHttp:
                 return errors.MemberNotFound("No such loyalty member.", **context)
             case "reward_not_found":
                 return errors.RewardNotFound("No such reward.", **context)
+            case "card_blocked":
+                return errors.CardBlocked("This card is blocked.", **context)
+            case "card_not_found":
+                return errors.CardNotFound("No member's card has this number.", **context)
+            case "card_in_use" | "card_already_replaced" | "card_merged":
+                return errors.CardNotReplaceable(
+                    "The card cannot be replaced as asked.", code=body.code, **context
+                )
+            case "card_not_in_stock":
+                return errors.CardNotInStock("The new card is not in the card stock.", **context)
             case "profile_incomplete":
                 return errors.ProfileIncomplete("Complete the profile to redeem points.", **context)
             case "validation_error":

@@ -1,6 +1,7 @@
 """What the bridge does not offer on Talon.One, answered as the port says (README "Using
-Talon.One"): merging cards and staff adjustments are refused as not supported; there is no
-history or statistics to read (``available=False``), as for any platform that keeps none."""
+Talon.One"): merging, blocking and replacing cards and staff adjustments are refused as not
+supported; there is no history or statistics to read (``available=False``), as for any
+platform that keeps none."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ class TalonOneUnsupported:
 
     def merge_cards(self, primary_card: str, cards: Sequence[str], *, idempotency_key: str) -> Member:
         raise NotSupportedByTalonOne("Merging cards is not offered on Talon.One.")
+
+    def block_card(self, card_number: str, *, reason: str, idempotency_key: str) -> Member:
+        raise NotSupportedByTalonOne("Block a card in the Talon.One Campaign Manager.")
+
+    def replace_card(self, card_number: str, new_card_number: str, *, idempotency_key: str) -> Member:
+        raise NotSupportedByTalonOne("Replace a card in the Talon.One Campaign Manager.")
 
     def adjust(self, member_id: str, adjustment: Adjustment) -> AdjustmentResult:
         raise NotSupportedByTalonOne("Adjust points in the Talon.One Campaign Manager.")

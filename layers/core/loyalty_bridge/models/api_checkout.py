@@ -184,7 +184,11 @@ class OrderRequest(Strict):
 OrderStatus = Literal["credited", "queued", "not_credited"]
 # guest: no customer; not_joined: the customer has no loyalty account; joining: the account
 # is being created (the order waits for it); platform_refused: a New Order Error was raised.
-OrderReason = Literal["guest", "not_joined", "joining", "platform_unavailable", "platform_refused"]
+# card_blocked (A10): the customer's card is blocked; the order is kept as a New Order Error
+# and credited on the new card when an admin replays it after the replace.
+OrderReason = Literal[
+    "guest", "not_joined", "joining", "platform_unavailable", "platform_refused", "card_blocked"
+]
 
 
 class OrderResponse(BaseModel):

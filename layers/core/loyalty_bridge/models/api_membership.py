@@ -24,6 +24,7 @@ from pydantic import (
 from loyalty_bridge.models.domain import (
     Address,
     CardKind,
+    CardState,
     Consents,
     Coupon,
     CouponStatus,
@@ -156,6 +157,8 @@ class PhoneCodeSent(Reply):
 class CardView(Reply):
     number: str
     kind: CardKind
+    # A10: "blocked" while the card is blocked (reported lost or stolen); left out when active.
+    state: CardState | None = None
 
 
 class Expiry(Reply):

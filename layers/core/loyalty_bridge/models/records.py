@@ -31,6 +31,7 @@ class CustomerRecord(BaseModel):
     member_id: str | None = None
     card_number: str | None = None
     card_kind: str | None = None
+    card_state: str | None = None  # A10: "blocked" while the card is blocked (None: active)
     # Membership flows: an attach waiting for its emailed code (status verifying) lapses at
     # this time; terms_accepted_at is when the customer consented by phone code (A7).
     verifying_until: datetime | None = None

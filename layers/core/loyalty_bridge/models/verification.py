@@ -35,6 +35,9 @@ class Challenge(BaseModel):
     # ATTACH: why the attach will be refused, known when the code was sent. The code is sent
     # anyway, so the reply to starting an attach never tells whether a card exists (A4).
     refusal: str | None = None
+    # ATTACH: the refusal's code when the customer may be told it after the right code:
+    # "card_blocked" (A10) when the code went to the blocked card's own email.
+    refusal_code: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

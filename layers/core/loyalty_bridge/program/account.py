@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from loyalty_bridge.errors import (
+    CardBlocked,
     CardNotAttachable,
     InsufficientPoints,
     InvalidInput,
@@ -125,6 +126,7 @@ class Account:
     accumulate_only: bool = False  # A9: earns, cannot redeem
     referral_code: str | None = None  # R5: the member's own code
     referred_by: str | None = None  # R5: the member whose code it signed up with
+    card_blocked: bool = False  # A10: the member's card is blocked (lost or stolen)
     # What this write persists besides the account itself:
     closed: list[HeldPoints] = field(default_factory=list)  # holds that stopped being open
     matured: list[PendingLot] = field(default_factory=list)  # lots that became available
@@ -235,6 +237,13 @@ def may_redeem(acc: Account) -> None:
         raise ProfileIncomplete("complete the profile to redeem points", missing=acc.missing)
 
 
+def check_card(acc: Account) -> None:
+    """A10: a blocked card earns and spends nothing (orders, redeeming quotes, holds,
+    rewards) until it is replaced; refunds, releases and expiry go on as before."""
+    if acc.card_blocked:
+        raise CardBlocked("This card is blocked. Replace it to earn or spend points.")
+
+
 # ---------------------------------------------------------------------------- reads
 
 
@@ -278,17 +287,22 @@ def quote(
     spend = acc.lifetime_spend if acc else Decimal(0)
     amount = EarnInput.from_basket(basket).subtotal - basket.discount
     available = acc.available if acc else 0
+    if acc is not None and acc.card_blocked and redeem_points:
+        check_card(acc)
     if acc is not None and acc.accumulate_only:
         if redeem_points:
             may_redeem(acc)
         available = 0  # A9: earning, not redeeming
+    blocked = acc is not None and acc.card_blocked
+    if blocked:
+        available = 0  # A10: a blocked card spends nothing
     redeemable = rules.redeemable_points(available, amount, spend)
     if redeem_points > redeemable:
         raise InsufficientPoints(f"at most {redeemable} points can be redeemed on this order")
     discount = rules.discount_for(redeem_points, spend)
     earned = earn(rules, EarnInput.from_basket(basket, discount), spend)
     return Quote(
-        points_to_earn=earned.points,
+        points_to_earn=0 if blocked else earned.points,  # A10: nor earns
         balance=acc.balance if acc else 0,
         redeemable_points=redeemable,
         point_value=rules.point_value_for(spend),
@@ -320,6 +334,7 @@ def place_hold(
         raise InvalidInput("points to hold must be positive")
     if expires_at <= now:
         raise InvalidInput("a hold must expire in the future")
+    check_card(acc)
     may_redeem(acc)
     if points > acc.available:
         raise InsufficientPoints("not enough points")

@@ -23,7 +23,16 @@ from loyalty_bridge.models.domain import (
     Reversal,
     ReversalResult,
 )
-from loyalty_bridge.program.account import Account, Entry, HeldPoints, PendingLot, capture_hold, credit, debit
+from loyalty_bridge.program.account import (
+    Account,
+    Entry,
+    HeldPoints,
+    PendingLot,
+    capture_hold,
+    check_card,
+    credit,
+    debit,
+)
 from loyalty_bridge.program.earn_rules import (
     Earn,
     EarnInput,
@@ -113,7 +122,8 @@ def credit_order(
     acc: Account, rules: ProgramRules, order: PlatformOrder, *, pending_days: int, now: datetime
 ) -> OrderCredit:
     """An order: capture its hold (C2), credit what it earns (pending while the return
-    window is open) and count its spend (tiers)."""
+    window is open) and count its spend (tiers). A blocked card's order is refused (A10)."""
+    check_card(acc)
     redeemed, captured = (
         capture_hold(acc, order.redemption_id) if order.redemption_id is not None else (0, None)
     )

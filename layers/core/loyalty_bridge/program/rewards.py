@@ -23,7 +23,7 @@ from loyalty_bridge.models.domain import (
     CouponStatus,
     Reward,
 )
-from loyalty_bridge.program.account import Account, Entry, debit, may_redeem
+from loyalty_bridge.program.account import Account, Entry, check_card, debit, may_redeem
 from loyalty_bridge.program.earn_rules import ProgramRules
 
 # Crockford base32 without I, L, O, U: easy to read out and to type.
@@ -93,6 +93,7 @@ def redeem_reward(
     acc: Account, reward: Reward, *, code: str, key: str, now: datetime
 ) -> tuple[Coupon, Entry]:
     """R4: spend the reward's points (oldest first) for a coupon with ``code``."""
+    check_card(acc)
     may_redeem(acc)
     if reward.points > acc.available:
         raise InsufficientPoints("not enough points for this reward")

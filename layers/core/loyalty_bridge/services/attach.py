@@ -7,7 +7,9 @@ the customer's details.
 Nothing in the replies tells whether a card exists. Starting an attach always mails a code
 to the customer's address (which is the card's email whenever the attach can succeed) and
 answers the same; a wrong card, a wrong email, a blocked card or a card held by another web
-account is refused only after the right code, with one and the same reply. This is also the
+account is refused only after the right code, with one and the same reply; except a
+blocked card (A10) whose own email is the customer's: its owner, proven by the code, is told
+``card_blocked`` (409), so they ask for a replacement rather than retry. This is also the
 only way to serve never-registered physical cards, which the platform cannot tell from
 unknown numbers until it attaches them. Attempts are limited per customer and per card;
 every refusal is recorded for the admins (Attach Existing Account Registration Errors).
@@ -49,6 +51,23 @@ _ACTION = (
     "blocked state or the link to another web account), then replay this error: a new code is "
     "emailed to the card's address. Otherwise no action is needed."
 )
+
+
+# A10: told only after the right code, and only when that code went to the blocked card's own
+# email (the web account's email is the card's): the customer proved they own the card, so
+# this reveals nothing the attach flow would not (anyone else gets NOT_ATTACHABLE).
+CARD_BLOCKED = (
+    "This loyalty card is blocked (reported lost or stolen). Contact customer service for a "
+    "replacement card: your points are kept."
+)
+
+
+def _owner_may_know(member: Member | None, record: CustomerRecord) -> str | None:
+    if member is None or member.card.state is not CardState.BLOCKED or not member.profile.email:
+        return None
+    if normalize_email(member.profile.email) != normalize_email(record.email):
+        return None
+    return errors.CardBlocked.code
 
 
 def not_attachable() -> errors.CardNotAttachable:
@@ -109,6 +128,7 @@ class AttachService:
             card_number=card_number,
             member_id=member.member_id if member else None,
             refusal=refusal,
+            refusal_code=_owner_may_know(member, record),
         )
         subject, text = code_email(code, card_number, self._codes.ttl_minutes)
         self._mailer.send(to=[send_to], subject=subject, text=text)
@@ -157,13 +177,23 @@ class AttachService:
             record, card_number, answer, action=_ACTION.format(card=mask_card(card_number)), message=message
         )
 
-    def _refuse(self, record: CustomerRecord, card_number: str, answer: str, message: Envelope) -> NoReturn:
+    def _refuse(
+        self,
+        record: CustomerRecord,
+        card_number: str,
+        answer: str,
+        message: Envelope,
+        *,
+        code: str | None = None,
+    ) -> NoReturn:
         self._metrics.count(MetricName.ATTACH_FAILED)
         logger.info(
             "attach refused",
             extra={"customer": pseudonym(record.customer_id), "card": mask_card(card_number)},
         )
         self._record(record, card_number, answer, message)
+        if code == errors.CardBlocked.code:
+            raise errors.CardBlocked(CARD_BLOCKED)
         raise not_attachable()
 
     # ------------------------------------------------------------------ confirm
@@ -182,7 +212,9 @@ class AttachService:
         message = envelope(KIND_ATTACH, record, {"card_number": card_number, "email": record.email})
         if challenge.refusal:
             self._back_to_not_joined(customer_id, REASON_ATTACH_REFUSED)
-            self._refuse(record, card_number, f"refused: {challenge.refusal}", message)
+            self._refuse(
+                record, card_number, f"refused: {challenge.refusal}", message, code=challenge.refusal_code
+            )
         try:
             member = self._platform.attach_card(
                 card_number, profile_of(record), idempotency_key=f"attach:{customer_id}:{card_number}"

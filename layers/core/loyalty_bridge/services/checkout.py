@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from loyalty_bridge.errors import NotFound, ProfileIncomplete, Refused
+from loyalty_bridge.errors import CardBlocked, NotFound, ProfileIncomplete, Refused
 from loyalty_bridge.models.api_checkout import (
     QuoteCoupon,
     QuoteRequest,
@@ -27,7 +27,7 @@ from loyalty_bridge.models.api_checkout import (
     RedemptionResponse,
 )
 from loyalty_bridge.models.checkout_records import RedemptionRecord, RedemptionStatus
-from loyalty_bridge.models.domain import LoyaltyStatus
+from loyalty_bridge.models.domain import CardState, LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger
 from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, Metrics, StoreCheck
@@ -89,7 +89,11 @@ class CheckoutService:
         member_id = None
         if request.customer_id is not None:
             member_id = joined_member_id(customer_or_404(self._customers, request.customer_id))
-        accumulate_only = member_id is not None and self._platform.get_member(member_id).accumulate_only
+        member = self._platform.get_member(member_id) if member_id is not None else None
+        accumulate_only = member is not None and member.accumulate_only
+        if member is not None and member.card.state is CardState.BLOCKED and request.redeem_points:
+            # A10: said as such (the platform answers the quote without redemption: 0 to earn).
+            raise CardBlocked("This loyalty card is blocked: points cannot be redeemed with it.")
         basket = request.to_basket()
         basket = basket.model_copy(update={"lines": [as_platform_sees(line) for line in basket.lines]})
         as_is = self._platform.quote(member_id, basket, redeem_points=0)

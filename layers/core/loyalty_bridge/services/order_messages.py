@@ -76,7 +76,16 @@ def refused_order_error(record: OrderRecord, exc: errors.PlatformRefused, envelo
         platform_answer=platform_answer(exc),
         change_after=_order_dict(record.order),
         replay=_replay(envelope),
+        action=_BLOCKED_CARD_ACTION if isinstance(exc, errors.CardBlocked) else "",
     )
+
+
+# A10: a retailer wants the customer's own purchase credited once the lost card is replaced.
+_BLOCKED_CARD_ACTION = (
+    "The customer's loyalty card is blocked (reported lost or stolen), so the order earned "
+    "nothing. Replace the card (POST /v1/admin/cards/{card_number}/replace), then replay this "
+    "error: the order is credited on the new card."
+)
 
 
 def refused_reversal_error(

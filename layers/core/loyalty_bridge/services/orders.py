@@ -204,7 +204,7 @@ class OrderService:
             return OrderResponse(
                 order_id=record.order_id,
                 status="not_credited",
-                reason="platform_refused",
+                reason="card_blocked" if isinstance(exc, errors.CardBlocked) else "platform_refused",
                 points_earned=0,
                 points_redeemed=0,
                 balance=None,

@@ -33,7 +33,7 @@ from loyalty_bridge.models.api_membership import (
     ReferralView,
     TierView,
 )
-from loyalty_bridge.models.domain import Balance, CardKind, LoyaltyStatus, Reward
+from loyalty_bridge.models.domain import Balance, CardKind, CardState, LoyaltyStatus, Reward
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import (
@@ -47,6 +47,27 @@ from loyalty_bridge.program.referrals import referral_link
 from loyalty_bridge.program.rewards import next_reward
 from loyalty_bridge.services.membership import REASON_ATTACH_EXPIRED, RecordUpdater
 from loyalty_bridge.settings import Settings
+
+
+def points_view(balance: Balance, point_value: Decimal) -> PointsView:
+    """The points as the summary shows them (A6; R3: the next expiry)."""
+    expiry = None
+    if balance.next_expiry_on is not None and balance.next_expiry_points:
+        expiry = Expiry(points=balance.next_expiry_points, on=balance.next_expiry_on)
+    return PointsView(
+        balance=balance.balance,
+        pending=balance.pending,
+        # A9: accumulate-only members cannot redeem yet.
+        redeemable=0 if balance.accumulate_only else balance.available,
+        point_value=point_value,
+        next_expiry=expiry,
+    )
+
+
+def tier_view(balance: Balance) -> TierView | None:
+    if not balance.tier:
+        return None
+    return TierView(name=balance.tier, next=balance.next_tier, spend_to_next=balance.spend_to_next_tier)
 
 
 class RewardCatalogue(Protocol):
@@ -115,14 +136,6 @@ class SummaryService:
             balance = self._balances.get_balance(record.member_id)
         except errors.NotFound:
             balance = Balance(member_id=record.member_id, balance=0)
-        expiry = None
-        if balance.next_expiry_on is not None and balance.next_expiry_points:
-            expiry = Expiry(points=balance.next_expiry_points, on=balance.next_expiry_on)
-        tier = None
-        if balance.tier:
-            tier = TierView(
-                name=balance.tier, next=balance.next_tier, spend_to_next=balance.spend_to_next_tier
-            )
         referral = None
         if balance.referral_code:
             referral = ReferralView(
@@ -133,16 +146,13 @@ class SummaryService:
             customer_id=record.customer_id,
             status=LoyaltyStatus.JOINED,
             join_prompt=False,
-            card=CardView(number=record.card_number, kind=CardKind(record.card_kind or CardKind.VIRTUAL)),
-            points=PointsView(
-                balance=balance.balance,
-                pending=balance.pending,
-                # A9: accumulate-only members cannot redeem yet.
-                redeemable=0 if balance.accumulate_only else balance.available,
-                point_value=self._point_value(),
-                next_expiry=expiry,
+            card=CardView(
+                number=record.card_number,
+                kind=CardKind(record.card_kind or CardKind.VIRTUAL),
+                state=CardState(record.card_state) if record.card_state else None,  # A10: blocked
             ),
-            tier=tier,
+            points=points_view(balance, self._point_value()),
+            tier=tier_view(balance),
             next_reward=self._next_reward(balance),
             referral=referral,
             accumulate_only=balance.accumulate_only,

@@ -8,7 +8,8 @@ LedgerTable layout (pk / sk, gsi1pk / gsi1sk):
                                       gsi1 EXPIRY#DUE / {first expiry}#{id} when points can expire
     MEMBER#{id}      HOLD#{rid}       a redemption hold (C2); gsi1 HOLDS#OPEN / {expires_at} while open
     MEMBER#{id}      LOT#{order_id}   points still pending (return window) and when they mature
-    CARD#{number}    CARD             kind, state, member_id (uniqueness of card numbers)
+    CARD#{number}    CARD             kind, state, member_id (uniqueness of card numbers);
+                                      blocked_reason, replaced_by (A10)
     EMAIL#{email}    EMAIL            member_id (one account per email, case-insensitive)
     ENTRY#{id}       ENTRY            ledger entry keyed by its business id; gsi1 ENTRIES#{member}
     ORDER#{id}       ORDER            what an order earned, per sku, and what was reversed
@@ -36,11 +37,13 @@ sweep), ``members`` (members and cards), ``merges`` (A8), ``points`` (balance, q
 holds), ``orders`` (orders, reversals, coupon use, referral bonus), ``rewards`` (R4),
 ``activity`` (adjustments R7, the history R8, stats R6), ``stats`` (the day's counters).
 Each entry carries what the history shows (kind, points in and out, balance after, ids).
+``lifecycle`` (A10: block and replace a card).
 """
 
 from __future__ import annotations
 
 from loyalty_bridge.adapters.ledger.activity import LedgerActivity
+from loyalty_bridge.adapters.ledger.lifecycle import LedgerLifecycle
 from loyalty_bridge.adapters.ledger.merges import LedgerMerges
 from loyalty_bridge.adapters.ledger.orders import LedgerOrders
 from loyalty_bridge.adapters.ledger.points import LedgerPoints
@@ -49,5 +52,7 @@ from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
 __all__ = ["DynamoDbLedger"]
 
 
-class DynamoDbLedger(LedgerMerges, LedgerPoints, LedgerOrders, LedgerRewards, LedgerActivity):
+class DynamoDbLedger(
+    LedgerMerges, LedgerLifecycle, LedgerPoints, LedgerOrders, LedgerRewards, LedgerActivity
+):
     """``ports.LoyaltyPlatform`` implemented by the bridge itself on LedgerTable."""

@@ -124,6 +124,7 @@ class LedgerAccounts(LedgerTable):
             accumulate_only=bool(missing),
             referral_code=profile.get("referral_code"),
             referred_by=profile.get("referred_by"),
+            card_blocked=profile.get("card_state") == CardState.BLOCKED.value,  # A10
         )
 
     def _owner_id(self, member_id: str) -> str:
