@@ -142,7 +142,7 @@ class BenchStack:
         self.stack.start()
         runtime = self.stack.runtime
         assert runtime is not None
-        from loyalty_bridge import wiring
+        from loyalty_bridge.wiring import core as wiring
 
         # Every client a function builds comes from wiring's one boto3 session, and a client
         # copies the session's event handlers when it is created. The local runtime may

@@ -18,7 +18,7 @@ Contract used (https://mailchimp.com/developer/marketing/api/list-members/):
   "Forgotten Email Not Subscribed"); a bad API key is errors.Permanent.
 
 Mailchimp allows 10 simultaneous connections per API key: the httpx client built in
-wiring.py is limited to 10, and the worker's event source to 10 concurrent invocations.
+wiring (profile.mailchimp_http) is limited to 10, and the worker's event source to 10 concurrent invocations.
 """
 
 from __future__ import annotations

@@ -1,0 +1,235 @@
+"""Customers and membership (A1-A11): records, verification, balances, the membership
+services, the profile changes the API queues, card stock, card lifecycle, prefill."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from loyalty_bridge.wiring.core import (
+    aws_client,
+    cached,
+    incident_reporter,
+    mailer,
+    metrics,
+    queue,
+    secrets,
+    settings,
+    sms_sender,
+)
+from loyalty_bridge.wiring.platforms import platform
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from loyalty_bridge.adapters.customers import DynamoBalanceSnapshots, DynamoCustomers
+    from loyalty_bridge.adapters.profile_sync_state import DynamoSyncState
+    from loyalty_bridge.adapters.verification import DynamoVerificationStore
+    from loyalty_bridge.models.records import CustomerRecord
+    from loyalty_bridge.ports import BalanceSource
+    from loyalty_bridge.services.attach import AttachService
+    from loyalty_bridge.services.balances import BalanceRecorder
+    from loyalty_bridge.services.card_lifecycle import CardLifecycle
+    from loyalty_bridge.services.card_stock import CardStock
+    from loyalty_bridge.services.enrolment import EnrolmentService
+    from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
+    from loyalty_bridge.services.phone import PhoneService
+    from loyalty_bridge.services.prefill import PrefillService
+    from loyalty_bridge.services.profile_updates import ProfileUpdates
+    from loyalty_bridge.services.rewards import RewardsService
+    from loyalty_bridge.services.signup import SignupService
+    from loyalty_bridge.services.summary import SummaryService
+    from loyalty_bridge.services.verification import CodeBook
+
+_DEV_PEPPER = b"loyalty-bridge-dev-pepper-not-for-production"
+
+
+# ---------------------------------------------------------------- membership (customers)
+
+
+@cached
+def customers() -> DynamoCustomers:
+    from loyalty_bridge.adapters.customers import DynamoCustomers
+
+    return DynamoCustomers(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def verification_store() -> DynamoVerificationStore:
+    from loyalty_bridge.adapters.verification import DynamoVerificationStore
+
+    return DynamoVerificationStore(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def balance_snapshots() -> DynamoBalanceSnapshots:
+    """Last known balance per member (BridgeTable): REST platforms record it when points move."""
+    from loyalty_bridge.adapters.customers import DynamoBalanceSnapshots
+
+    return DynamoBalanceSnapshots(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def verification_pepper() -> bytes:
+    arn = settings().verification_secret_arn
+    if not arn:
+        if settings().stage in ("local", "test"):
+            return _DEV_PEPPER
+        raise ValueError("VERIFICATION_SECRET_ARN is not set")
+    value = secrets().read_json_secret(arn)
+    pepper = str(value.get("pepper") or "")
+    if not pepper:
+        raise ValueError("the verification secret has no 'pepper'")
+    return pepper.encode()
+
+
+@cached
+def code_book() -> CodeBook:
+    from datetime import timedelta
+
+    from loyalty_bridge.services.verification import CodeBook
+
+    return CodeBook(
+        verification_store(),
+        verification_pepper(),
+        ttl=timedelta(seconds=settings().verification_code_ttl_seconds),
+    )
+
+
+@cached
+def balance_recorder() -> BalanceRecorder | None:
+    """Where every balance change goes so the login summary shows it at once: only for
+    platforms the summary reads from a snapshot (not the ledger, which it reads itself)."""
+    if settings().platform_adapter == "ledger":
+        return None
+    from loyalty_bridge.services.balances import BalanceRecorder
+
+    return BalanceRecorder(platform(), balance_snapshots())
+
+
+@cached
+def balance_source() -> BalanceSource:
+    """A6: the ledger answers from its own balance item; other platforms from a snapshot."""
+    if settings().platform_adapter == "ledger":
+        return platform()
+    from loyalty_bridge.services.summary import SnapshotBalances
+
+    return SnapshotBalances(balance_snapshots(), platform())
+
+
+@cached
+def _membership_parts() -> tuple[RecordUpdater, Incidents, Linker]:
+    from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
+
+    updater = RecordUpdater(customers())
+    linker = Linker(updater, platform(), balance_recorder(), on_joined=_announce_join)
+    return updater, Incidents(incident_reporter()), linker
+
+
+def _announce_join(record: CustomerRecord) -> None:
+    from loyalty_bridge.services.sync_queue import announce_join
+
+    announce_join(queue("profile_sync"), incident_reporter(), record)
+
+
+@cached
+def signup_service() -> SignupService:
+    from loyalty_bridge.services.signup import SignupService
+
+    return SignupService(
+        customers(),
+        queue("membership"),
+        settings(),
+        verifications=verification_store(),
+        sync_queue=queue("profile_sync"),
+        incidents=incident_reporter(),
+        metrics=metrics(),
+    )
+
+
+@cached
+def summary_service() -> SummaryService:
+    from loyalty_bridge.services.summary import SummaryService
+
+    # The reward catalogue (R4 next_reward): the ledger's configuration, or the REST
+    # adapter's cached copy of the platform's.
+    return SummaryService(customers(), balance_source(), settings(), rewards=platform())
+
+
+@cached
+def rewards_service() -> RewardsService:
+    """R4: redeem a reward for a coupon; the customer's coupons."""
+    from loyalty_bridge.services.rewards import RewardsService
+
+    return RewardsService(customers(), platform(), balances=balance_recorder())
+
+
+@cached
+def attach_service() -> AttachService:
+    from loyalty_bridge.services.attach import AttachService
+
+    updater, incidents, linker = _membership_parts()
+    return AttachService(updater, platform(), code_book(), mailer(), incidents, linker, metrics=metrics())
+
+
+@cached
+def phone_service() -> PhoneService:
+    from loyalty_bridge.services.phone import PhoneService
+
+    updater, incidents, linker = _membership_parts()
+    return PhoneService(
+        updater,
+        platform(),
+        code_book(),
+        sms_sender(),
+        incidents,
+        linker,
+        queue("membership"),
+        consents=profile_updates(),  # A7 consent goes through the ordered profile sync
+        metrics=metrics(),
+    )
+
+
+@cached
+def enrolment_service() -> EnrolmentService:
+    from loyalty_bridge.services.enrolment import EnrolmentService
+
+    updater, incidents, linker = _membership_parts()
+    return EnrolmentService(
+        updater, platform(), incidents, incident_reporter(), linker, attach_service(), metrics=metrics()
+    )
+
+
+@cached
+def card_lifecycle() -> CardLifecycle:
+    """A10: block and replace cards (admin)."""
+    from loyalty_bridge.services.card_lifecycle import CardLifecycle
+
+    return CardLifecycle(platform(), customers(), settings(), metrics=metrics(), balances=balance_recorder())
+
+
+@cached
+def card_stock() -> CardStock:
+    from loyalty_bridge.services.card_stock import CardStock
+
+    return CardStock(platform())
+
+
+@cached
+def prefill_service() -> PrefillService:
+    from loyalty_bridge.services.prefill import PrefillService
+
+    return PrefillService(customers(), platform())
+
+
+@cached
+def sync_state() -> DynamoSyncState:
+    from loyalty_bridge.adapters.profile_sync_state import DynamoSyncState
+
+    return DynamoSyncState(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def profile_updates() -> ProfileUpdates:
+    from loyalty_bridge.services.profile_updates import ProfileUpdates
+
+    return ProfileUpdates(customers(), queue("profile_sync"), sync_state(), incident_reporter())

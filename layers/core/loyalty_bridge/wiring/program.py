@@ -1,0 +1,51 @@
+"""The program in force (R9): the EarnRulesJson seed, the versions store, the cached ProgramSource."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from loyalty_bridge.wiring import core
+from loyalty_bridge.wiring.core import aws_client, cached, settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from loyalty_bridge.adapters.program_store import DynamoProgramStore
+    from loyalty_bridge.ports import ProgramSource
+    from loyalty_bridge.program.earn_rules import ProgramRules
+
+
+@cached
+def program_seed() -> ProgramRules:
+    """Version 1 until an admin stores another: the template's EarnRulesJson."""
+    from loyalty_bridge.program.earn_rules import load_rules
+
+    return load_rules(settings())
+
+
+@cached
+def program_store() -> DynamoProgramStore:
+    from loyalty_bridge.adapters.program_store import DynamoProgramStore
+
+    return DynamoProgramStore(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
+
+
+@cached
+def program_source() -> ProgramSource:
+    """The program in force, through Powertools Parameters (DynamoDB provider) cached for
+    PROGRAM_MAX_AGE_SECONDS per warm container: what the ledger and storefront read."""
+    from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+
+    from loyalty_bridge.adapters.program_store import ParameterProgramSource
+
+    resource = core._boto_session().resource(
+        "dynamodb", endpoint_url=settings().aws_endpoint_url, config=aws_client("dynamodb").meta.config
+    )
+    provider = DynamoDBProvider(
+        table_name=settings().bridge_table,
+        key_attr="pk",
+        sort_attr="sk",
+        value_attr="value",
+        boto3_client=resource,
+    )
+    return ParameterProgramSource(provider, program_seed())
