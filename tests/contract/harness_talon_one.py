@@ -28,7 +28,7 @@ from tests.ops.cfn import resources
 
 NAME = "talon_one"
 # The program is a Talon.One campaign (points per spend), not the bridge's program settings;
-# cards are merged, blocked or replaced, points adjusted, history and statistics read,
+# cards are merged, blocked or replaced, points adjusted, statistics read,
 # referral codes made and shortfalls told by no part of the bridge here.
 LACKS = frozenset(
     {
@@ -38,7 +38,6 @@ LACKS = frozenset(
         "referrals",
         "reversal_shortfall",
         "adjust",
-        "activity",
         "stats",
         "card_lifecycle",
     }

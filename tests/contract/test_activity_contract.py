@@ -226,3 +226,77 @@ def test_the_history_shows_redemptions_cancels_merges_and_expiry(make_platform: 
     assert page.entries[2].description == "Order o-1 cancelled: 14 points taken back, 600 points given back"
     # A merged card's history is that of the account its points live with now (A8).
     assert p.activity(bo.member_id, limit=20).entries == page.entries
+
+
+def test_the_history_of_orders_refunds_and_cancels_newest_first(platform: PlatformHarness) -> None:
+    """R8 with no staff adjustment: what orders, refunds and cancels alone write."""
+    requires(platform, "activity")
+    p = platform.platform
+    member = join(platform)
+    p.post_order(member.member_id, order("o-1", ("A", 1, "30"), ("B", 1, "9"), when=platform, store_id="S1"))
+    platform.clock.advance(seconds=1)
+    p.reverse(member.member_id, Reversal(reversal_id="rf-1", order_id="o-1", lines=[("B", 1)]))
+    platform.clock.advance(seconds=1)
+    p.post_order(member.member_id, order("o-2", ("A", 1, "20"), when=platform))
+    platform.clock.advance(seconds=1)
+    p.reverse(member.member_id, Reversal(reversal_id="cancel:o-2", order_id="o-2", cancel=True))
+    page = p.activity(member.member_id, limit=10)
+    if not page.available:
+        assert page.entries == []
+        pytest.skip(f"{platform.name} keeps no history")
+    shown = [(e.kind, e.points, e.balance_after, e.order_id, e.refund_id) for e in page.entries]
+    assert shown == [
+        (ActivityKind.REVERSED, -20, 30, "o-2", None),
+        (ActivityKind.EARNED, 20, 50, "o-2", None),
+        (ActivityKind.REVERSED, -9, 30, "o-1", "rf-1"),
+        (ActivityKind.EARNED, 39, 39, "o-1", None),
+    ]
+    cancel, _, refund, earned = page.entries
+    assert earned.store_id == refund.store_id == "S1"
+    assert earned.description == "Order o-1: 39 points earned"
+    assert refund.description == "Order o-1 refund rf-1: 9 points taken back"
+    assert cancel.description == "Order o-2 cancelled: 20 points taken back"
+    assert len({e.entry_id for e in page.entries}) == 4
+    assert page.next_cursor is None
+
+
+def test_the_history_of_a_redeeming_order_and_its_cancel(platform: PlatformHarness) -> None:
+    requires(platform, "activity")
+    p = platform.platform
+    ann = join(platform)
+    earn_points(platform, ann, 1000, "seed")
+    platform.clock.advance(seconds=1)
+    expires = platform.clock() + timedelta(minutes=30)
+    p.hold_points(ann.member_id, "r-1", 600, order_total=Decimal("20"), expires_at=expires)
+    p.post_order(
+        ann.member_id, order("o-1", ("A", 1, "20"), when=platform, discount="6", redemption_id="r-1")
+    )
+    platform.clock.advance(seconds=1)
+    p.reverse(ann.member_id, Reversal(reversal_id="cancel:o-1", order_id="o-1", cancel=True))
+    page = p.activity(ann.member_id, limit=20)
+    if not page.available:
+        pytest.skip(f"{platform.name} keeps no history")
+    shown = [(e.kind, e.points_in, e.points_out, e.balance_after) for e in page.entries]
+    assert shown == [
+        (ActivityKind.REVERSED, 600, 14, 1000),
+        (ActivityKind.EARNED, 14, 600, 414),
+        (ActivityKind.EARNED, 1000, 0, 1000),
+    ]
+    assert page.entries[1].description == "Order o-1: 14 points earned, 600 points redeemed"
+    assert page.entries[1].redemption_id == "r-1"
+    assert page.entries[0].description == "Order o-1 cancelled: 14 points taken back, 600 points given back"
+
+
+def test_the_history_of_orders_pages_through_every_entry_exactly_once(platform: PlatformHarness) -> None:
+    requires(platform, "activity")
+    p = platform.platform
+    member = join(platform)
+    for i in range(11):
+        p.post_order(member.member_id, order(f"o-{i:02d}", ("A", 1, str(1 + i)), when=platform))
+        platform.clock.advance(seconds=1)
+    if not p.activity(member.member_id, limit=1).available:
+        pytest.skip(f"{platform.name} keeps no history")
+    found = every_entry(platform, member.member_id, limit=4)
+    assert [e.order_id for e in found] == [f"o-{i:02d}" for i in reversed(range(11))]
+    assert [e.balance_after for e in found] == [sum(range(1, i + 2)) for i in reversed(range(11))]
+    assert len({e.entry_id for e in found}) == 11

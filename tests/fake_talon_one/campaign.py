@@ -124,7 +124,12 @@ class TalonState:
         ]
 
     def _transaction(self, card: Card, kind: str, amount: int, name: str, session: str) -> dict[str, Any]:
-        row = {
+        return self.record(card, kind, amount, name, session)
+
+    def record(self, card: Card, kind: str, amount: int, name: str, session: str | None) -> dict[str, Any]:
+        """A loyalty transaction on the card (``session`` None: a manual one, as the spec
+        leaves ``customerSessionId`` out of those)."""
+        row: dict[str, Any] = {
             "id": self.next_id(),
             "transactionUUID": str(uuid.uuid4()),
             "created": iso(self.now()),
@@ -136,8 +141,9 @@ class TalonState:
             "expiryDate": "unlimited",
             "subledgerId": "",
             "amount": amount,
-            "customerSessionId": session,
         }
+        if session is not None:
+            row["customerSessionId"] = session
         card.transactions.append(row)
         return row
 

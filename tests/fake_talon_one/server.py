@@ -96,6 +96,12 @@ class FakeTalonOne:
                     added += 1
             return added
 
+    def manual_points(self, number: str, amount: int) -> None:
+        """Back office: points added (+) or deducted (-) by hand in the Campaign Manager."""
+        with self._lock:
+            kind = "addition" if amount > 0 else "subtraction"
+            self.state.record(self.state.cards[number], kind, abs(amount), "Manual change", None)
+
     def block_card(self, number: str) -> None:
         with self._lock:
             self.state.cards[number].status = "inactive"
@@ -282,8 +288,11 @@ class FakeTalonOne:
                 if card is None:
                     return _error(404, "Loyalty card not found.", pointer="")
                 sessions = set(multi.get("customerSessionIDs", []))
-                rows = [t for t in card.transactions if not sessions or t["customerSessionId"] in sessions]
-                return _json(200, {"hasMore": False, "data": rows})
+                rows = [
+                    t for t in card.transactions if not sessions or t.get("customerSessionId") in sessions
+                ]
+                skip, size = int(args.get("skip", 0)), int(args.get("pageSize", 50))
+                return _json(200, {"hasMore": len(rows) > skip + size, "data": rows[skip : skip + size]})
             case "linkLoyaltyCardToProfile":
                 card = state.cards.get(path["loyaltyCardId"])
                 if card is None:

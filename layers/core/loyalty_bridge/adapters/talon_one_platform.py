@@ -27,6 +27,7 @@ from urllib.parse import quote as _quote
 from pydantic import ValidationError
 
 from loyalty_bridge import errors
+from loyalty_bridge.adapters.talon_one_history import TalonOneHistory
 from loyalty_bridge.adapters.talon_one_store import TalonOneStore
 from loyalty_bridge.adapters.talon_one_transport import TalonOneHttp, TalonOneNotFound, TalonOneRefused
 from loyalty_bridge.adapters.talon_one_unsupported import TalonOneUnsupported
@@ -38,7 +39,6 @@ from loyalty_bridge.adapters.talon_one_wire import (
     LoyaltyCard,
     LoyaltyInventory,
     ProfileInventory,
-    Transactions,
     profile_attributes,
     profile_from_attributes,
 )
@@ -76,7 +76,7 @@ def _seg(value: str) -> str:
     return _quote(value, safe="")
 
 
-class TalonOnePlatform(TalonOneUnsupported):
+class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
     """``ports.LoyaltyPlatform`` over Talon.One. One instance per warm container."""
 
     def __init__(
@@ -334,7 +334,10 @@ class TalonOnePlatform(TalonOneUnsupported):
         subtotal = sum((line.unit_price * line.quantity for line in order.lines), Decimal(0))
         discount = max(subtotal + order.shipping - order.total, Decimal(0))
         session_id = f"order-{order.order_id}"
-        self._store.remember(member_id, f"lines:{order.order_id}", {"skus": [ln.sku for ln in order.lines]})
+        refs = {"redemption_id": order.redemption_id, "store_id": order.store_id, "staff_id": order.staff_id}
+        self._store.remember(
+            member_id, f"lines:{order.order_id}", {"skus": [ln.sku for ln in order.lines], **refs}
+        )
         body = self._session(
             member_id,
             card,
@@ -361,15 +364,14 @@ class TalonOnePlatform(TalonOneUnsupported):
                 body=body,
             )
             # What the session did, read back: right also when a lost answer is retried.
-            moves = self._api.call(
-                "getLoyaltyCardTransactions",
-                "GET",
-                f"/v1/loyalty_programs/{self._program}/cards/{_seg(card)}/transactions"
-                f"?customerSessionIDs={_seg(session_id)}&pageSize=1000",
-                Transactions,
+            moves = self._label_session(
+                member_id,
+                card,
+                session_id,
+                {"write": key, "event": "order", "order_id": order.order_id, **refs},
             )
-        earned = sum(t.amount for t in moves.data if t.type == "addition")
-        redeemed = sum(t.amount for t in moves.data if t.type == "subtraction")
+        earned = sum(t.amount for t in moves if t.type == "addition")
+        redeemed = sum(t.amount for t in moves if t.type == "subtraction")
         if order.redemption_id is not None:
             self._store.set_hold_state(member_id, order.redemption_id, "captured")
         result = OrderResult(
@@ -388,7 +390,8 @@ class TalonOnePlatform(TalonOneUnsupported):
         order = self._store.done(member_id, f"order:{reversal.order_id}")
         if order is None:
             raise errors.PlatformRefused("No such order of this member.", code="order_not_found")
-        session = f"/v2/customer_sessions/{_seg('order-' + reversal.order_id)}"
+        session_id = f"order-{reversal.order_id}"
+        session = f"/v2/customer_sessions/{_seg(session_id)}"
         with self._one_at_a_time(member_id):
             if reversal.cancel:
                 body = {"customerSession": {"profileId": member_id, "state": "cancelled"}}
@@ -402,6 +405,8 @@ class TalonOnePlatform(TalonOneUnsupported):
                     body={"return": {"returnedCartItems": self._returned(reversal, member_id)}},
                     idempotency_key=reversal.key,
                 )
+            label = self._reversal_label(member_id, reversal)
+            self._label_session(member_id, self._card_number(member_id), session_id, label)
         result = ReversalResult(
             points_reversed=self._effects(state, "rollbackAddedLoyaltyPoints"),
             points_returned=self._effects(state, "rollbackDeductedLoyaltyPoints"),
@@ -569,6 +574,12 @@ class TalonOnePlatform(TalonOneUnsupported):
                 raise errors.InvalidInput("the order has no line with this sku", field="lines")
             items.append({"position": skus.index(sku), "sku": sku, "quantity": quantity})
         return items
+
+    def _reversal_label(self, member_id: str, reversal: Reversal) -> dict[str, Any]:
+        lines = self._store.done(member_id, f"lines:{reversal.order_id}") or {}
+        refund = None if reversal.cancel else reversal.reversal_id
+        refs = {"order_id": reversal.order_id, "refund_id": refund, "store_id": lines.get("store_id")}
+        return {"write": reversal.key, "event": "reversal", **refs}
 
     def _effects(self, state: IntegrationState, effect_type: str) -> int:
         try:

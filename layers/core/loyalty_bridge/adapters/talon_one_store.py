@@ -13,6 +13,8 @@ Items (pk, sk):
   the card's active points minus the open, unexpired holds.
 - ``T1MEMBER#{member_id}`` / ``DONE#{key}``: the answer of a write already done (order,
   reversal, attach), replayed to a repeat (C6).
+- ``T1MEMBER#{member_id}`` / ``MOVE#{transactionUUID}``: what bridge write made this loyalty
+  transaction (order, refund or cancel ids): the history's references (R8).
 Emails and mobiles are hashed in keys: no address or number in clear in a key.
 """
 
@@ -173,6 +175,22 @@ class TalonOneStore(BridgeItems):
         if self._put_new(item):
             return answer
         return self.done(member_id, key) or answer
+
+    # ------------------------------------------------------------ the history's labels (R8)
+
+    def label_moves(self, member_id: str, transaction_ids: list[str], label: dict[str, Any]) -> None:
+        """Label these transactions with the write that made them (a first label stays)."""
+        for transaction_id in transaction_ids:
+            self._put_new(
+                {"pk": member_pk(member_id), "sk": f"MOVE#{transaction_id}", "label": json.dumps(label)}
+            )
+
+    def move_labels(self, member_id: str) -> dict[str, dict[str, Any]]:
+        """transactionUUID -> the label of the write that made it."""
+        return {
+            str(item["sk"]).removeprefix("MOVE#"): json.loads(str(item["label"]))
+            for item in self._query(member_pk(member_id), "MOVE#")
+        }
 
     # ------------------------------------------------------------ plumbing
 

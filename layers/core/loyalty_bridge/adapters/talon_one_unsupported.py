@@ -1,7 +1,7 @@
 """What the bridge does not offer on Talon.One, answered as the port says (README "Using
 Talon.One"): merging, blocking and replacing cards and staff adjustments are refused as not
-supported; there is no history or statistics to read (``available=False``), as for any
-platform that keeps none."""
+supported; there are no statistics to read (``available=False``), as for any platform that
+counts none. The history is read from the card's transactions (talon_one_history.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.activity import ActivityPage, Adjustment, AdjustmentResult, StatsReport
+from loyalty_bridge.models.activity import Adjustment, AdjustmentResult, StatsReport
 from loyalty_bridge.models.domain import Member
 from loyalty_bridge.program.stats import check_range
 
@@ -34,9 +34,6 @@ class TalonOneUnsupported:
 
     def adjust(self, member_id: str, adjustment: Adjustment) -> AdjustmentResult:
         raise NotSupportedByTalonOne("Adjust points in the Talon.One Campaign Manager.")
-
-    def activity(self, member_id: str, *, limit: int = 20, cursor: str | None = None) -> ActivityPage:
-        return ActivityPage(entries=[], next_cursor=None, available=False)
 
     def stats(self, store_id: str | None, start: date, end: date) -> StatsReport:
         check_range(start, end)

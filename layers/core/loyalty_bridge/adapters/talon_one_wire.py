@@ -6,8 +6,8 @@ bridge's program is in whole points, so a fractional value is refused as malform
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -108,7 +108,10 @@ class IntegrationState(Wire):
 
 
 class Transaction(Wire):
-    type: str
+    id: int
+    transactionUUID: str
+    created: datetime
+    type: Literal["addition", "subtraction"]
     amount: WholePoints
     customerSessionId: str | None = None
 
