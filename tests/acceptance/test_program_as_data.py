@@ -14,7 +14,10 @@ import pytest
 from bridge_local.__main__ import SAMPLE_PROGRAM, sample_program_json
 from bridge_local.client import SignedClient
 from bridge_local.stack import LocalStackProcess
-from tests.acceptance.test_checkout_flows import join, wait_for
+from loyalty_bridge.adapters.ledger import DynamoDbLedger
+from loyalty_bridge.program.orders import order_entry_id
+from loyalty_bridge.settings import Settings
+from tests.acceptance.test_checkout_flows import join, line, order_body, quote, tag, wait_for
 
 SAMPLE = json.loads(SAMPLE_PROGRAM.read_text())
 
@@ -120,3 +123,45 @@ def test_storefront_keys_may_not_call_the_admin_program_routes(
 
     assert answer.status_code == 403, answer.text  # the HTTP API authorizer's answer
     assert "version" not in answer.text
+
+
+def test_a_new_program_prices_quotes_within_a_minute_and_earlier_entries_keep_their_version(
+    stack: LocalStackProcess,
+    admin: SignedClient,
+    client: SignedClient,
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    made: dict[str, Any] = {}
+
+    def remembered(**overrides: Any) -> dict[str, Any]:
+        made.update(new_customer(**overrides))
+        return made
+
+    customer_id = join(client, stack, remembered)
+    before = admin.get("/v1/admin/program").json()
+    first = client.post("/v1/orders", json=order_body(f"v-{tag()}", customer_id, [line("PLAIN", "40.00")]))
+    assert first.status_code == 200, first.text
+    assert quote(client, customer_id, [line("PLAIN", "40.00")])["points_to_earn"] == 40
+    doubled = json.loads(json.dumps(before["program"]))
+    doubled["rules"][0] = {**doubled["rules"][0], "points": "2"}  # the spend rule: 2 points per 1
+
+    put = admin.put("/v1/admin/program", json=doubled)
+
+    assert put.status_code == 200, put.text
+    version = put.json()["version"]
+
+    def doubled_quote() -> int | None:
+        earned = int(quote(client, customer_id, [line("PLAIN", "40.00")])["points_to_earn"])
+        return earned if earned == 80 else None
+
+    assert wait_for(doubled_quote, "a quote priced by the new program", timeout=65) == 80
+    second = client.post("/v1/orders", json=order_body(f"v-{tag()}", customer_id, [line("PLAIN", "40.00")]))
+    assert second.status_code == 200, second.text
+    assert second.json()["points_earned"] == 80
+    ledger = DynamoDbLedger(stack.client("dynamodb"), stack.status()["tables"]["LedgerTable"], Settings())
+    (member,) = ledger.find_members(email=made["email"])
+    versions = {
+        str(entry["entry_id"]): entry.get("program_version") for entry in ledger.entries(member.member_id)
+    }
+    assert versions[order_entry_id(first.json()["order_id"])] == before["version"]
+    assert versions[order_entry_id(second.json()["order_id"])] == version

@@ -210,7 +210,9 @@ def summary_service() -> SummaryService:
 
     # The reward catalogue (R4 next_reward): the ledger's configuration, or the REST
     # adapter's cached copy of the platform's.
-    return SummaryService(customers(), balance_source(), settings(), rewards=platform())
+    return SummaryService(
+        customers(), balance_source(), settings(), rewards=platform(), program=program_source()
+    )
 
 
 if TYPE_CHECKING:
@@ -364,14 +366,14 @@ if TYPE_CHECKING:
 
 @cached
 def ledger() -> DynamoDbLedger:
-    """The built-in ledger on LedgerTable, with program rules from settings (EARN_RULES_JSON).
-    Also what the hold sweeper uses (``release_expired_holds``)."""
+    """The built-in ledger on LedgerTable, priced by the program in force (R9: the versioned
+    program through ``program_source``, cached; EARN_RULES_JSON seeds version 1). Also what
+    the hold sweeper uses (``release_expired_holds``)."""
     from loyalty_bridge.adapters.ledger import DynamoDbLedger
-    from loyalty_bridge.program.earn_rules import load_rules
 
     current = settings()
     return DynamoDbLedger(
-        cast("DynamoDBClient", aws_client("dynamodb")), current.ledger_table, current, load_rules(current)
+        cast("DynamoDBClient", aws_client("dynamodb")), current.ledger_table, current, program_source()
     )
 
 

@@ -193,6 +193,17 @@ class ProgramRules(_Config):
         return (self.point_value_for(lifetime_spend) * points).quantize(CENT, rounding=ROUND_DOWN)
 
 
+class FixedProgram:
+    """A ProgramSource (ports.py) that never changes: a ledger built with fixed rules, the
+    fake platform and tests. The versioned program in force is ParameterProgramSource."""
+
+    def __init__(self, rules: ProgramRules, version: int = 1) -> None:
+        self._current = (version, rules)
+
+    def current(self) -> tuple[int, ProgramRules]:
+        return self._current
+
+
 class EarnLine(_Config):
     sku: str
     quantity: int = Field(gt=0)
