@@ -165,3 +165,43 @@ def test_a_new_program_prices_quotes_within_a_minute_and_earlier_entries_keep_th
     }
     assert versions[order_entry_id(first.json()["order_id"])] == before["version"]
     assert versions[order_entry_id(second.json()["order_id"])] == version
+
+
+def test_a_per_tier_largest_share_is_enforced_on_holds(
+    stack: LocalStackProcess,
+    admin: SignedClient,
+    client: SignedClient,
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    tiers = [
+        {**tier, "max_redeem_share": "0.1"} if tier["min_spend"] == 0 else tier for tier in SAMPLE["tiers"]
+    ]
+    put = admin.put("/v1/admin/program", json={**SAMPLE, "tiers": tiers})
+    assert put.status_code == 200, put.text
+    customer_id = join(client, stack, new_customer)
+    # 300 or more points (the earlier doubled rate may still be in force), still Bronze: at
+    # most 10% of an order paid with points.
+    seeded = client.post("/v1/orders", json=order_body(f"s-{tag()}", customer_id, [line("SEED", "300.00")]))
+    assert seeded.status_code == 200, seeded.text
+
+    def bronze_share() -> int | None:
+        offered = int(quote(client, customer_id, [line("PLAIN", "20.00")])["redeemable_points"])
+        return offered if offered == 200 else None  # 10% of 20.00 at 0.01, not the program's 50%
+
+    wait_for(bronze_share, "the tier's share in force", timeout=65)
+
+    def hold(points: int) -> Any:
+        body = {
+            "customer_id": customer_id,
+            "cart_id": f"cart-{tag()}",
+            "points": points,
+            "order_total": "20.00",
+        }
+        return client.post("/v1/checkout/redemptions", json=body)
+
+    refused = hold(201)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "insufficient_points"
+    held = hold(200)
+    assert held.status_code == 201, held.text
+    assert (held.json()["points"], held.json()["discount"]) == (200, "2.00")

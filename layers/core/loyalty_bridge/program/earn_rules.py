@@ -103,10 +103,16 @@ ProfileField = Literal["first_name", "last_name", "mobile", "birthday", "address
 
 
 class Tier(_Config):
+    """R2: a tier by lifetime spend, with its own rates (each unset: the program's)."""
+
     name: str = Field(min_length=1, max_length=50)
     min_spend: Decimal = Field(ge=0)
-    earn_multiplier: Decimal = Field(default=Decimal(1), ge=0)
+    earn_multiplier: Decimal = Field(default=Decimal(1), ge=0)  # times every rule's points
+    # Points worth this % of the earn base (at the tier's point value) in place of the spend
+    # rules; the other rules still earn, times earn_multiplier.
+    earn_percent: Decimal | None = Field(default=None, ge=0, le=100)
     point_value: Decimal | None = Field(default=None, gt=0)  # redeem rate override
+    max_redeem_share: Decimal | None = Field(default=None, ge=0, le=1)  # largest share paid in points
 
 
 ProgramKind = Literal["points", "discount"]  # R9: discount behaviour comes with the ledger refactor
@@ -162,6 +168,10 @@ class ProgramRules(_Config):
         tier = self.tier_for(lifetime_spend)
         return tier.point_value if tier and tier.point_value else self.point_value
 
+    def max_redeem_share_for(self, lifetime_spend: Decimal) -> Decimal:
+        tier = self.tier_for(lifetime_spend)
+        return tier.max_redeem_share if tier and tier.max_redeem_share is not None else self.max_redeem_share
+
     # ---- accumulate-only (A9) and rewards (R4)
 
     def missing_profile_fields(self, profile: MemberProfile) -> list[str]:
@@ -185,7 +195,7 @@ class ProgramRules(_Config):
         """Points that may pay for ``order_amount``: at most the balance and at most
         ``max_redeem_share`` of the amount."""
         value = self.point_value_for(lifetime_spend)
-        cap = max(order_amount, Decimal(0)) * self.max_redeem_share
+        cap = max(order_amount, Decimal(0)) * self.max_redeem_share_for(lifetime_spend)
         by_share = int((cap / value).to_integral_value(rounding=ROUND_FLOOR))
         return max(min(available, by_share), 0)
 
@@ -305,6 +315,14 @@ def _allocate(total: int, weights: Sequence[Decimal]) -> list[int]:
     return shares
 
 
+def _spread(raw: list[Decimal], amounts: Sequence[Decimal], points: int) -> None:
+    """Add ``points`` to the lines in proportion to what was paid for each."""
+    line_total = sum(amounts, Decimal(0))
+    if line_total > 0:
+        for i, amount in enumerate(amounts):
+            raw[i] += points * amount / line_total
+
+
 def earn(rules: ProgramRules, data: EarnInput, lifetime_spend: Decimal = Decimal(0)) -> Earn:
     """Points an order earns under ``rules`` for a member with ``lifetime_spend``."""
     tier = rules.tier_for(lifetime_spend)
@@ -334,6 +352,8 @@ def earn(rules: ProgramRules, data: EarnInput, lifetime_spend: Decimal = Decimal
             if not rule.applies(data.channel, data.store_id):
                 continue
             if isinstance(rule, SpendRule):
+                if tier is not None and tier.earn_percent is not None:
+                    continue  # the tier's % of spend, below, in place of the spend rules
                 spend_points = _floor(base / rule.per) * rule.points
                 line_total = sum(amounts, Decimal(0))
                 if line_total > 0:
@@ -357,6 +377,11 @@ def earn(rules: ProgramRules, data: EarnInput, lifetime_spend: Decimal = Decimal
     multiplier = tier.earn_multiplier if tier else Decimal(1)
     raw = [x * multiplier for x in raw]
     order_raw *= multiplier
+    if not blocked and tier is not None and tier.earn_percent is not None:
+        percent_points = _floor(base * tier.earn_percent / 100 / rules.point_value_for(lifetime_spend))
+        _spread(raw, amounts, percent_points)
+        if not any(amounts):
+            order_raw += percent_points
     total = _floor(sum(raw, Decimal(0)) + order_raw)
     shares = _allocate(total, [*raw, order_raw])
     lines = tuple(
