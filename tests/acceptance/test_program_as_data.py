@@ -205,3 +205,36 @@ def test_a_per_tier_largest_share_is_enforced_on_holds(
     held = hold(200)
     assert held.status_code == 201, held.text
     assert (held.json()["points"], held.json()["discount"]) == (200, "2.00")
+
+
+def test_an_eur_order_on_a_gbp_program_is_refused_and_with_an_eur_rate_converted(
+    stack: LocalStackProcess,
+    admin: SignedClient,
+    client: SignedClient,
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    customer_id = join(client, stack, new_customer)
+    gbp = {**SAMPLE, "currency": "GBP"}
+    assert admin.put("/v1/admin/program", json=gbp).status_code == 200
+    basket = [line("PLAIN", "40.00")]
+
+    def eur_quote(status: int) -> Any:
+        body = {"customer_id": customer_id, "currency": "EUR", "lines": basket}
+        answer = client.post("/v1/checkout/quote", json=body)
+        return answer if answer.status_code == status else None
+
+    refused_quote = wait_for(lambda: eur_quote(422), "EUR refused on the GBP program", timeout=65)
+    assert refused_quote.json()["code"] == "currency_not_supported"
+    order_id = f"eur-{tag()}"
+    refused = client.post("/v1/orders", json=order_body(order_id, customer_id, basket))  # EUR
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "currency_not_supported"
+    gbp_basket = {"customer_id": customer_id, "currency": "GBP", "lines": basket}
+    assert client.post("/v1/checkout/quote", json=gbp_basket).json()["balance"] == 0  # nothing credited
+
+    assert admin.put("/v1/admin/program", json={**gbp, "exchange_rates": {"EUR": "0.5"}}).status_code == 200
+    quoted = wait_for(lambda: eur_quote(200), "EUR converted at the listed rate", timeout=65).json()
+    credited = client.post("/v1/orders", json=order_body(order_id, customer_id, basket))  # the same order
+
+    assert credited.status_code == 200, credited.text
+    assert quoted["points_to_earn"] == credited.json()["points_earned"] == 20  # 40 EUR = 20 GBP

@@ -466,6 +466,7 @@ def checkout_service() -> CheckoutService:
         metrics=metrics(),
         balances=balance_recorder(),
         stores=store_directory(),
+        program=ledger_program(),
     )
 
 
@@ -483,6 +484,7 @@ def order_service() -> OrderService:
         metrics=metrics(),
         balances=balance_recorder(),
         stores=store_directory(),
+        program=ledger_program(),
     )
 
 
@@ -684,6 +686,12 @@ def program_source() -> ProgramSource:
         boto3_client=resource,
     )
     return ParameterProgramSource(provider, program_seed())
+
+
+def ledger_program() -> ProgramSource | None:
+    """The program the bridge's own ledger prices with (R10 currency checks); None when
+    another platform's program prices the points."""
+    return program_source() if settings().platform_adapter == "ledger" else None
 
 
 @cached

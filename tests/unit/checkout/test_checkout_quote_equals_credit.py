@@ -57,6 +57,11 @@ TIERED_RULES = json.dumps(
     }
 )
 
+# R10: a GBP program that converts EUR baskets and orders (1 EUR = 0.8537 GBP), per-tier rates too.
+CONVERTING_RULES = json.dumps(
+    {**json.loads(TIERED_RULES), "currency": "GBP", "exchange_rates": {"EUR": "0.8537"}}
+)
+
 skus = st.sampled_from(["COFFEE-BEANS-1KG-ORGANIC-FAIRTRADE", "TV-55", "SOFA", "caf\u00e9-\u2615", "X"])
 category_names = st.sampled_from(
     [
@@ -111,6 +116,20 @@ def test_quote_equals_credit_with_per_tier_rates(
     check_quote_equals_credit(TIERED_RULES, basket, shipping, promo, balance, redeem)
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    basket=st.lists(lines, min_size=1, max_size=6),
+    shipping=st.decimals(min_value=Decimal("0"), max_value=Decimal("20"), places=2),
+    promo=st.sampled_from([None, None, "SUMMER10"]),
+    balance=st.integers(min_value=0, max_value=2000),
+    redeem=st.integers(min_value=0, max_value=3000),
+)
+def test_quote_equals_credit_converted_from_another_currency(
+    basket: list[CheckoutLine], shipping: Decimal, promo: str | None, balance: int, redeem: int
+) -> None:
+    check_quote_equals_credit(CONVERTING_RULES, basket, shipping, promo, balance, redeem)
+
+
 def check_quote_equals_credit(
     rules: str, basket: list[CheckoutLine], shipping: Decimal, promo: str | None, balance: int, redeem: int
 ) -> None:
@@ -133,7 +152,11 @@ def check_quote_equals_credit(
     if quote.redeem_points:
         held = shop.checkout.hold(
             RedemptionRequest(
-                customer_id="c-1", cart_id="cart", points=quote.redeem_points, order_total=subtotal
+                customer_id="c-1",
+                cart_id="cart",
+                points=quote.redeem_points,
+                order_total=subtotal,
+                currency="EUR",
             )
         )
         assert held.discount == quote.discount

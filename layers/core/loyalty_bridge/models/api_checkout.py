@@ -152,6 +152,10 @@ class RedemptionRequest(Strict):
     order_total: Money = Field(
         description="the cart's merchandise total before shipping and the points discount"
     )
+    currency: Currency | None = Field(
+        default=None,
+        description="the cart's currency (R10); absent: the program's. The discount is answered in it",
+    )
 
 
 class RedemptionResponse(BaseModel):

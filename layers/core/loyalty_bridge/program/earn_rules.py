@@ -40,6 +40,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from loyalty_bridge.errors import CurrencyNotSupported
 from loyalty_bridge.models.domain import Basket, Channel, MemberProfile, PlatformOrder, Reward
 from loyalty_bridge.settings import Settings
 
@@ -123,6 +124,11 @@ class ProgramRules(_Config):
     # R10, ISO 4217. EUR: what every sample event and test order uses; nothing refuses
     # another currency yet (currency_not_supported comes with the ledger refactor).
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    # R10: one unit of each listed currency is worth this much of ``currency``; amounts in
+    # a listed currency are converted before earning, any other currency is refused.
+    exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[Decimal, Field(gt=0)]] = (
+        Field(default_factory=dict)
+    )
     rules: tuple[EarnRule, ...] = (SpendRule(),)
     tiers: tuple[Tier, ...] = ()
     spend_base: Literal["after_discounts", "before_discounts"] = "after_discounts"
@@ -140,6 +146,28 @@ class ProgramRules(_Config):
         if len({reward.reward_id for reward in self.rewards}) != len(self.rewards):
             raise ValueError("reward ids must be unique")
         return self
+
+    @model_validator(mode="after")
+    def _rates_for_other_currencies(self) -> ProgramRules:
+        if self.currency in self.exchange_rates:
+            raise ValueError("exchange_rates lists other currencies than the program's")
+        return self
+
+    def exchange_rate(self, currency: str) -> Decimal:
+        """R10: what one unit of ``currency`` is worth in the program's currency;
+        CurrencyNotSupported when the program neither uses nor lists it."""
+        if currency == self.currency:
+            return Decimal(1)
+        rate = self.exchange_rates.get(currency)
+        if rate is None:
+            raise CurrencyNotSupported(
+                f"The program is in {self.currency} and lists no exchange rate for {currency}."
+            )
+        return rate
+
+    def to_order_currency(self, amount: Decimal, rate: Decimal) -> Decimal:
+        """A discount in the program's currency, answered in the order's (rounded down)."""
+        return amount if rate == 1 else (amount / rate).quantize(CENT, rounding=ROUND_DOWN)
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> ProgramRules:
@@ -234,6 +262,15 @@ class EarnInput(_Config):
     @property
     def subtotal(self) -> Decimal:
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
+
+    def converted(self, rate: Decimal) -> EarnInput:
+        """R10: the amounts in the program's currency, ``rate`` per unit of the order's."""
+        if rate == 1:
+            return self
+        lines = tuple(line.model_copy(update={"unit_price": line.unit_price * rate}) for line in self.lines)
+        return self.model_copy(
+            update={"lines": lines, "discount": self.discount * rate, "shipping": self.shipping * rate}
+        )
 
     @classmethod
     def from_basket(cls, basket: Basket, extra_discount: Decimal = Decimal(0)) -> EarnInput:

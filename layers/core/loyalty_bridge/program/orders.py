@@ -63,6 +63,7 @@ class OrderCredit:
     record: OrderRecord
     lot: PendingLot | None  # the order's new pending lot
     captured: HeldPoints | None  # the open hold the order captured
+    exchange_rate: Decimal | None = None  # R10: the order's currency converted at this rate
 
     def answer(self, coupon_refused: CouponStanding | None = None) -> tuple[OrderResult, Entry]:
         """The order's result (with the coupon it named and may not use, R4) and its entry."""
@@ -80,6 +81,7 @@ class OrderCredit:
             delta=self.earned.points - self.pending - self.redeemed,
             pending_delta=self.pending,
             result=result.model_dump_json(),
+            exchange_rate=self.exchange_rate,
         )
         return result, entry
 
@@ -98,11 +100,12 @@ def credit_order(
     acc: Account, rules: ProgramRules, order: PlatformOrder, *, pending_days: int, now: datetime
 ) -> OrderCredit:
     """An order: capture its hold (C2), credit what it earns (pending while the return
-    window is open) and count its spend (tiers)."""
+    window is open) and count its spend (tiers, in the program's currency: R10)."""
+    rate = rules.exchange_rate(order.currency)  # refused before anything changes
     redeemed, captured = (
         capture_hold(acc, order.redemption_id) if order.redemption_id is not None else (0, None)
     )
-    earned = earn(rules, EarnInput.from_order(order), acc.lifetime_spend)
+    earned = earn(rules, EarnInput.from_order(order).converted(rate), acc.lifetime_spend)
     available_at = order.placed_at + timedelta(days=pending_days)
     pending = earned.points if earned.points and available_at > now else 0
     lot = None
@@ -122,6 +125,7 @@ def credit_order(
         record=record,
         lot=lot,
         captured=captured,
+        exchange_rate=None if rate == 1 else rate,
     )
 
 

@@ -31,7 +31,14 @@ class LedgerPoints(LedgerRewards):
     # ------------------------------------------------------------------ holds (C2)
 
     def hold_points(
-        self, member_id: str, redemption_id: str, points: int, *, order_total: Any, expires_at: datetime
+        self,
+        member_id: str,
+        redemption_id: str,
+        points: int,
+        *,
+        order_total: Any,
+        expires_at: datetime,
+        currency: str | None = None,
     ) -> Hold:
         total = Decimal(str(order_total))
 
@@ -40,7 +47,14 @@ class LedgerPoints(LedgerRewards):
             program_version, rules = self._priced()
             acc = settle(self._load_owner(member_id), now)
             row, new = account_rules.place_hold(
-                acc, rules, redemption_id, points, order_total=total, expires_at=expires_at, now=now
+                acc,
+                rules,
+                redemption_id,
+                points,
+                order_total=total,
+                expires_at=expires_at,
+                now=now,
+                currency=currency,
             )
             if not new:
                 return row.hold()

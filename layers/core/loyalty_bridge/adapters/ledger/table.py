@@ -266,6 +266,7 @@ class LedgerTable:
                 "at": iso(now),
                 "result": entry.result or None,
                 "program_version": program_version,
+                "exchange_rate": entry.exchange_rate,
                 "gsi1pk": f"ENTRIES#{entry.member_id}",
                 "gsi1sk": f"{iso(now)}#{entry.entry_id}",
             }
