@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from loyalty_bridge.errors import (
     CardNotAttachable,
@@ -37,6 +37,7 @@ from loyalty_bridge.models.domain import (
     Quote,
 )
 from loyalty_bridge.program.earn_rules import (
+    CENT,
     EarnInput,
     ProgramRules,
     earn,
@@ -265,6 +266,10 @@ def quote(
         raise InsufficientPoints(f"at most {redeemable} points can be redeemed on this order")
     # Discounts in the basket's currency: what the order then shows as its discount.
     discount = rules.to_order_currency(rules.discount_for(redeem_points, spend), rate)
+    percent = rules.discount_percent_for(spend)
+    if percent is not None:  # R9: a discount program: the percentage off, no points
+        off = max(EarnInput.from_basket(basket).subtotal - basket.discount, Decimal(0)) * percent / 100
+        discount = off.quantize(CENT, rounding=ROUND_DOWN)
     earned = earn(rules, EarnInput.from_basket(basket, discount).converted(rate), spend)
     return Quote(
         points_to_earn=earned.points,
@@ -274,6 +279,7 @@ def quote(
         max_discount=rules.to_order_currency(rules.discount_for(redeemable, spend), rate),
         discount=discount,
         coupon=coupon(),
+        discount_percent=percent,
     )
 
 

@@ -114,9 +114,12 @@ class Tier(_Config):
     earn_percent: Decimal | None = Field(default=None, ge=0, le=100)
     point_value: Decimal | None = Field(default=None, gt=0)  # redeem rate override
     max_redeem_share: Decimal | None = Field(default=None, ge=0, le=1)  # largest share paid in points
+    discount_percent: Decimal | None = Field(default=None, ge=0, le=100)  # R9: a discount program's
 
 
-ProgramKind = Literal["points", "discount"]  # R9: discount behaviour comes with the ledger refactor
+# R9: "discount": a per-tier percentage off at checkout; no points earned or redeemed, spend
+# still counts towards tiers.
+ProgramKind = Literal["points", "discount"]
 
 
 class ProgramRules(_Config):
@@ -136,6 +139,9 @@ class ProgramRules(_Config):
     promo_code_blocks_earn: bool = True  # C3: no double discount
     point_value: Decimal = Field(default=Decimal("0.01"), gt=0)
     max_redeem_share: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+    discount_percent: Decimal = Field(
+        default=Decimal(0), ge=0, le=100
+    )  # a discount program's, tiers may override
     expiry_months: int | None = Field(default=None, ge=1, le=120)  # R3; None: points never expire
     required_profile_fields: tuple[ProfileField, ...] = ()  # A9; empty: never accumulate-only
     rewards: tuple[Reward, ...] = ()  # R4
@@ -196,6 +202,13 @@ class ProgramRules(_Config):
         tier = self.tier_for(lifetime_spend)
         return tier.point_value if tier and tier.point_value else self.point_value
 
+    def discount_percent_for(self, lifetime_spend: Decimal) -> Decimal | None:
+        """R9: the percentage off of a discount program for this member; None: a points program."""
+        if self.kind != "discount":
+            return None
+        tier = self.tier_for(lifetime_spend)
+        return tier.discount_percent if tier and tier.discount_percent is not None else self.discount_percent
+
     def max_redeem_share_for(self, lifetime_spend: Decimal) -> Decimal:
         tier = self.tier_for(lifetime_spend)
         return tier.max_redeem_share if tier and tier.max_redeem_share is not None else self.max_redeem_share
@@ -222,6 +235,8 @@ class ProgramRules(_Config):
     def redeemable_points(self, available: int, order_amount: Decimal, lifetime_spend: Decimal) -> int:
         """Points that may pay for ``order_amount``: at most the balance and at most
         ``max_redeem_share`` of the amount."""
+        if self.kind == "discount":
+            return 0  # R9: a discount program redeems no points
         value = self.point_value_for(lifetime_spend)
         cap = max(order_amount, Decimal(0)) * self.max_redeem_share_for(lifetime_spend)
         by_share = int((cap / value).to_integral_value(rounding=ROUND_FLOOR))
@@ -381,7 +396,8 @@ def earn(rules: ProgramRules, data: EarnInput, lifetime_spend: Decimal = Decimal
     skus = list(merged)
     amounts = [merged[sku][1] * ratio for sku in skus]
 
-    blocked = bool(data.promo_code) and rules.promo_code_blocks_earn
+    # R9: a discount program earns no points; the spend (base) still counts towards tiers.
+    blocked = (bool(data.promo_code) and rules.promo_code_blocks_earn) or rules.kind == "discount"
     raw = [Decimal(0)] * len(skus)
     order_raw = Decimal(0)
     if not blocked:

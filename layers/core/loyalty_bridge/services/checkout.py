@@ -115,7 +115,9 @@ class CheckoutService:
             redeemable_points=redeemable,
             point_value=as_is.point_value,
             max_discount=as_is.max_discount if redeemable else Decimal(0),
-            discount=redeeming.discount if redeem else Decimal(0),
+            # R9: a discount program answers its percentage off (no points are redeemed).
+            discount=redeeming.discount if redeem else as_is.discount,
+            discount_percent=as_is.discount_percent,
             redeem_points=redeem,
             joined=member_id is not None,
             accumulate_only=accumulate_only,

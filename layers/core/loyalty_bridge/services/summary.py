@@ -43,6 +43,7 @@ from loyalty_bridge.ports import (
     LoyaltyPlatform,
     ProgramSource,
 )
+from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.program.referrals import referral_link
 from loyalty_bridge.program.rewards import next_reward
 from loyalty_bridge.services.membership import REASON_ATTACH_EXPIRED, RecordUpdater
@@ -82,8 +83,8 @@ class SummaryService:
         rewards: RewardCatalogue | None = None,
         program: ProgramSource | None = None,
     ) -> None:
-        # ``program``: the versioned program (R9) for the point value; None: settings'
-        # (until the ledger prices with the same source, wiring passes none).
+        # ``program``: the versioned program (R9) for the point value and a discount
+        # program's percentage off; None: settings'.
         self._program = program
         self._updater = RecordUpdater(customers)
         self._balances = balances
@@ -118,10 +119,14 @@ class SummaryService:
         expiry = None
         if balance.next_expiry_on is not None and balance.next_expiry_points:
             expiry = Expiry(points=balance.next_expiry_points, on=balance.next_expiry_on)
+        rules = self._program.current()[1] if self._program is not None else None  # one read
         tier = None
         if balance.tier:
             tier = TierView(
-                name=balance.tier, next=balance.next_tier, spend_to_next=balance.spend_to_next_tier
+                name=balance.tier,
+                next=balance.next_tier,
+                spend_to_next=balance.spend_to_next_tier,
+                discount_percent=_discount_percent(rules, balance.tier),
             )
         referral = None
         if balance.referral_code:
@@ -139,7 +144,7 @@ class SummaryService:
                 pending=balance.pending,
                 # A9: accumulate-only members cannot redeem yet.
                 redeemable=0 if balance.accumulate_only else balance.available,
-                point_value=self._point_value(),
+                point_value=self._settings.point_value if rules is None else rules.point_value,
                 next_expiry=expiry,
             ),
             tier=tier,
@@ -147,11 +152,6 @@ class SummaryService:
             referral=referral,
             accumulate_only=balance.accumulate_only,
         )
-
-    def _point_value(self) -> Decimal:
-        if self._program is None:
-            return self._settings.point_value
-        return self._program.current()[1].point_value
 
     def _next_reward(self, balance: Balance) -> NextRewardView | None:
         if self._rewards is None:
@@ -170,3 +170,11 @@ class SummaryService:
             points_needed=found.points_needed,
             progress=float(found.progress),
         )
+
+
+def _discount_percent(rules: ProgramRules | None, tier_name: str) -> Decimal | None:
+    """R9: the member's tier's percentage off, when the program is a discount program."""
+    if rules is None:
+        return None
+    tier = next((tier for tier in rules.tiers if tier.name == tier_name), None)
+    return rules.discount_percent_for(tier.min_spend if tier else Decimal(0))
