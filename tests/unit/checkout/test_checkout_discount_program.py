@@ -44,6 +44,15 @@ def test_the_quote_answers_the_tiers_percentage_off_and_no_points() -> None:
     assert (answer["points_to_earn"], answer["redeemable_points"], answer["redeem_points"]) == (0, 0, 0)
 
 
+def test_a_promo_code_gets_no_program_discount_no_double_discount() -> None:
+    shop = discount_shop()
+    request = QuoteRequest(customer_id="c-1", currency="EUR", lines=[line("X", "80.00")], promo_code="SUMMER")
+
+    answer = shop.checkout.quote(request).model_dump(mode="json")
+
+    assert (answer["discount_percent"], answer["discount"]) == ("0", "0.00")
+
+
 def test_the_order_earns_nothing_and_its_spend_moves_the_member_up_a_tier() -> None:
     shop = discount_shop()
 

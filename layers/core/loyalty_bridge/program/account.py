@@ -267,6 +267,8 @@ def quote(
     # Discounts in the basket's currency: what the order then shows as its discount.
     discount = rules.to_order_currency(rules.discount_for(redeem_points, spend), rate)
     percent = rules.discount_percent_for(spend)
+    if percent is not None and basket.promo_code and rules.promo_code_blocks_earn:
+        percent = Decimal(0)  # C3: no double discount
     if percent is not None:  # R9: a discount program: the percentage off, no points
         off = max(EarnInput.from_basket(basket).subtotal - basket.discount, Decimal(0)) * percent / 100
         discount = off.quantize(CENT, rounding=ROUND_DOWN)
