@@ -157,14 +157,28 @@ class InMemoryPlatform(FakeCards, FakeActivity):
 
     @_port
     def hold_points(
-        self, member_id: str, redemption_id: str, points: int, *, order_total: Any, expires_at: datetime
+        self,
+        member_id: str,
+        redemption_id: str,
+        points: int,
+        *,
+        order_total: Any,
+        expires_at: datetime,
+        currency: str | None = None,
     ) -> domain.Hold:
         acc = self._load(member_id)
         if any(redemption_id in other.holds for other in self.accounts.values() if other is not acc):
             raise errors.PlatformRefused("redemption id already used", code="redemption_id_in_use")
         total = Decimal(str(order_total))
         row, _ = rules.place_hold(
-            acc, self.rules, redemption_id, points, order_total=total, expires_at=expires_at, now=self.clock()
+            acc,
+            self.rules,
+            redemption_id,
+            points,
+            order_total=total,
+            expires_at=expires_at,
+            now=self.clock(),
+            currency=currency,
         )
         self._commit(acc)
         return row.hold()

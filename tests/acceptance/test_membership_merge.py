@@ -50,7 +50,7 @@ def earn(ledger: DynamoDbLedger, member: Member, amount: str) -> None:
         PlatformOrder(
             order_id=f"o-{uuid.uuid4().hex[:12]}",
             placed_at=datetime.now(UTC),
-            currency="GBP",
+            currency="EUR",
             channel="store",
             lines=[line],
             total=Decimal(amount),

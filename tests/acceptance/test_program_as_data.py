@@ -14,7 +14,10 @@ import pytest
 from bridge_local.__main__ import SAMPLE_PROGRAM, sample_program_json
 from bridge_local.client import SignedClient
 from bridge_local.stack import LocalStackProcess
-from tests.acceptance.test_checkout_flows import join, wait_for
+from loyalty_bridge.adapters.ledger import DynamoDbLedger
+from loyalty_bridge.program.orders import order_entry_id
+from loyalty_bridge.settings import Settings
+from tests.acceptance.test_checkout_flows import join, line, order_body, quote, tag, wait_for
 
 SAMPLE = json.loads(SAMPLE_PROGRAM.read_text())
 
@@ -120,3 +123,118 @@ def test_storefront_keys_may_not_call_the_admin_program_routes(
 
     assert answer.status_code == 403, answer.text  # the HTTP API authorizer's answer
     assert "version" not in answer.text
+
+
+def test_a_new_program_prices_quotes_within_a_minute_and_earlier_entries_keep_their_version(
+    stack: LocalStackProcess,
+    admin: SignedClient,
+    client: SignedClient,
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    made: dict[str, Any] = {}
+
+    def remembered(**overrides: Any) -> dict[str, Any]:
+        made.update(new_customer(**overrides))
+        return made
+
+    customer_id = join(client, stack, remembered)
+    before = admin.get("/v1/admin/program").json()
+    first = client.post("/v1/orders", json=order_body(f"v-{tag()}", customer_id, [line("PLAIN", "40.00")]))
+    assert first.status_code == 200, first.text
+    assert quote(client, customer_id, [line("PLAIN", "40.00")])["points_to_earn"] == 40
+    doubled = json.loads(json.dumps(before["program"]))
+    doubled["rules"][0] = {**doubled["rules"][0], "points": "2"}  # the spend rule: 2 points per 1
+
+    put = admin.put("/v1/admin/program", json=doubled)
+
+    assert put.status_code == 200, put.text
+    version = put.json()["version"]
+
+    def doubled_quote() -> int | None:
+        earned = int(quote(client, customer_id, [line("PLAIN", "40.00")])["points_to_earn"])
+        return earned if earned == 80 else None
+
+    assert wait_for(doubled_quote, "a quote priced by the new program", timeout=65) == 80
+    second = client.post("/v1/orders", json=order_body(f"v-{tag()}", customer_id, [line("PLAIN", "40.00")]))
+    assert second.status_code == 200, second.text
+    assert second.json()["points_earned"] == 80
+    ledger = DynamoDbLedger(stack.client("dynamodb"), stack.status()["tables"]["LedgerTable"], Settings())
+    (member,) = ledger.find_members(email=made["email"])
+    versions = {
+        str(entry["entry_id"]): entry.get("program_version") for entry in ledger.entries(member.member_id)
+    }
+    assert versions[order_entry_id(first.json()["order_id"])] == before["version"]
+    assert versions[order_entry_id(second.json()["order_id"])] == version
+
+
+def test_a_per_tier_largest_share_is_enforced_on_holds(
+    stack: LocalStackProcess,
+    admin: SignedClient,
+    client: SignedClient,
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    tiers = [
+        {**tier, "max_redeem_share": "0.1"} if tier["min_spend"] == 0 else tier for tier in SAMPLE["tiers"]
+    ]
+    put = admin.put("/v1/admin/program", json={**SAMPLE, "tiers": tiers})
+    assert put.status_code == 200, put.text
+    customer_id = join(client, stack, new_customer)
+    # 300 or more points (the earlier doubled rate may still be in force), still Bronze: at
+    # most 10% of an order paid with points.
+    seeded = client.post("/v1/orders", json=order_body(f"s-{tag()}", customer_id, [line("SEED", "300.00")]))
+    assert seeded.status_code == 200, seeded.text
+
+    def bronze_share() -> int | None:
+        offered = int(quote(client, customer_id, [line("PLAIN", "20.00")])["redeemable_points"])
+        return offered if offered == 200 else None  # 10% of 20.00 at 0.01, not the program's 50%
+
+    wait_for(bronze_share, "the tier's share in force", timeout=65)
+
+    def hold(points: int) -> Any:
+        body = {
+            "customer_id": customer_id,
+            "cart_id": f"cart-{tag()}",
+            "points": points,
+            "order_total": "20.00",
+        }
+        return client.post("/v1/checkout/redemptions", json=body)
+
+    refused = hold(201)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "insufficient_points"
+    held = hold(200)
+    assert held.status_code == 201, held.text
+    assert (held.json()["points"], held.json()["discount"]) == (200, "2.00")
+
+
+def test_an_eur_order_on_a_gbp_program_is_refused_and_with_an_eur_rate_converted(
+    stack: LocalStackProcess,
+    admin: SignedClient,
+    client: SignedClient,
+    new_customer: Callable[..., dict[str, Any]],
+) -> None:
+    customer_id = join(client, stack, new_customer)
+    gbp = {**SAMPLE, "currency": "GBP"}
+    assert admin.put("/v1/admin/program", json=gbp).status_code == 200
+    basket = [line("PLAIN", "40.00")]
+
+    def eur_quote(status: int) -> Any:
+        body = {"customer_id": customer_id, "currency": "EUR", "lines": basket}
+        answer = client.post("/v1/checkout/quote", json=body)
+        return answer if answer.status_code == status else None
+
+    refused_quote = wait_for(lambda: eur_quote(422), "EUR refused on the GBP program", timeout=65)
+    assert refused_quote.json()["code"] == "currency_not_supported"
+    order_id = f"eur-{tag()}"
+    refused = client.post("/v1/orders", json=order_body(order_id, customer_id, basket))  # EUR
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "currency_not_supported"
+    gbp_basket = {"customer_id": customer_id, "currency": "GBP", "lines": basket}
+    assert client.post("/v1/checkout/quote", json=gbp_basket).json()["balance"] == 0  # nothing credited
+
+    assert admin.put("/v1/admin/program", json={**gbp, "exchange_rates": {"EUR": "0.5"}}).status_code == 200
+    quoted = wait_for(lambda: eur_quote(200), "EUR converted at the listed rate", timeout=65).json()
+    credited = client.post("/v1/orders", json=order_body(order_id, customer_id, basket))  # the same order
+
+    assert credited.status_code == 200, credited.text
+    assert quoted["points_to_earn"] == credited.json()["points_earned"] == 20  # 40 EUR = 20 GBP

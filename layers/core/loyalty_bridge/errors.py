@@ -91,6 +91,12 @@ class PlatformRefused(PlatformError, Refused):
     code = "platform_refused"
 
 
+class CurrencyNotSupported(PlatformRefused):
+    """R10: an amount in a currency the program neither uses nor lists a rate for."""
+
+    code = "currency_not_supported"
+
+
 class DuplicateMember(PlatformRefused):
     """Email or mobile already belongs to another loyalty account."""
 

@@ -27,6 +27,7 @@ _STATUS: list[tuple[type[errors.BridgeError], int, str]] = [
     (errors.NotFound, 404, "Not found"),
     (errors.TooManyRequests, 429, "Too many requests"),
     (errors.InsufficientPoints, 409, "Not enough points"),
+    (errors.CurrencyNotSupported, 422, "Currency not supported"),
     (errors.ProgramKindLocked, 409, "Program kind locked"),
     (errors.CardBlocked, 409, "Card blocked"),
     (errors.CardNotReplaceable, 409, "Card not replaceable"),

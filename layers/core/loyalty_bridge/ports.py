@@ -84,8 +84,18 @@ class LoyaltyPlatform(Protocol):
     def quote(self, member_id: str | None, basket: Basket, *, redeem_points: int = 0) -> Quote: ...
 
     def hold_points(
-        self, member_id: str, redemption_id: str, points: int, *, order_total: Any, expires_at: datetime
-    ) -> Hold: ...
+        self,
+        member_id: str,
+        redemption_id: str,
+        points: int,
+        *,
+        order_total: Any,
+        expires_at: datetime,
+        currency: str | None = None,
+    ) -> Hold:
+        """Hold ``points`` against an order of ``order_total`` in ``currency`` (R10; None: the
+        program's); the discount is answered in that currency."""
+        ...
 
     def release_hold(self, member_id: str, redemption_id: str) -> None: ...
 

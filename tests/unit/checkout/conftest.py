@@ -12,6 +12,7 @@ import pytest
 from loyalty_bridge.models.api_checkout import CheckoutLine, OrderRequest
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
 from loyalty_bridge.models.records import CustomerRecord
+from loyalty_bridge.program.earn_rules import FixedProgram
 from loyalty_bridge.services.checkout import CheckoutService
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.orders import OrderService
@@ -95,13 +96,14 @@ def order(
     promo_code: str | None = None,
     redemption_id: str | None = None,
     placed_at: datetime | None = None,
+    currency: str = "EUR",
 ) -> OrderRequest:
     subtotal = sum((ln.unit_price * ln.quantity for ln in lines), Decimal(0))
     return OrderRequest(
         order_id=order_id,
         customer_id=customer_id,
         placed_at=placed_at or datetime(2025, 1, 15, 11, 59, tzinfo=UTC),
-        currency="EUR",
+        currency=currency,
         lines=lines,
         shipping=shipping,
         total=subtotal + shipping - discount,
@@ -121,8 +123,15 @@ def build_shop(settings: Settings | None = None, *, platform: InMemoryPlatform |
     error_store = InMemoryErrorStore()
     mailer = CapturingMailer()
     metrics = RecordingMetrics()
+    program = FixedProgram(platform.rules)  # R10: the services refuse other currencies up front
     checkout = CheckoutService(
-        platform=platform, customers=customers, store=store, settings=settings, metrics=metrics, clock=clock
+        platform=platform,
+        customers=customers,
+        store=store,
+        settings=settings,
+        metrics=metrics,
+        clock=clock,
+        program=program,
     )
     orders = OrderService(
         platform=platform,
@@ -134,6 +143,7 @@ def build_shop(settings: Settings | None = None, *, platform: InMemoryPlatform |
         metrics=metrics,
         clock=clock,
         deadline_seconds=30.0,
+        program=program,
     )
     return Shop(
         settings, clock, platform, customers, store, queue, error_store, mailer, metrics, checkout, orders

@@ -33,6 +33,35 @@ RULES = json.dumps(
     }
 )
 
+# R2: every tier with rates of its own (share, point value, multiplier, % of spend).
+TIERED_RULES = json.dumps(
+    {
+        **json.loads(RULES),
+        "tiers": [
+            {"name": "Bronze", "min_spend": 0, "max_redeem_share": "0.2"},
+            {
+                "name": "Silver",
+                "min_spend": 300,
+                "earn_multiplier": "1.25",
+                "point_value": "0.02",
+                "max_redeem_share": "0.4",
+            },
+            {
+                "name": "Gold",
+                "min_spend": 1000,
+                "earn_percent": "5",
+                "point_value": "0.05",
+                "max_redeem_share": "0.8",
+            },
+        ],
+    }
+)
+
+# R10: a GBP program that converts EUR baskets and orders (1 EUR = 0.8537 GBP), per-tier rates too.
+CONVERTING_RULES = json.dumps(
+    {**json.loads(TIERED_RULES), "currency": "GBP", "exchange_rates": {"EUR": "0.8537"}}
+)
+
 skus = st.sampled_from(["COFFEE-BEANS-1KG-ORGANIC-FAIRTRADE", "TV-55", "SOFA", "caf\u00e9-\u2615", "X"])
 category_names = st.sampled_from(
     [
@@ -70,7 +99,41 @@ lines = st.builds(
 def test_quote_equals_credit(
     basket: list[CheckoutLine], shipping: Decimal, promo: str | None, balance: int, redeem: int
 ) -> None:
-    shop = build_shop(Settings(earn_rules_json=RULES))
+    check_quote_equals_credit(RULES, basket, shipping, promo, balance, redeem)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    basket=st.lists(lines, min_size=1, max_size=6),
+    shipping=st.decimals(min_value=Decimal("0"), max_value=Decimal("20"), places=2),
+    promo=st.sampled_from([None, None, "SUMMER10"]),
+    balance=st.integers(min_value=0, max_value=2000),
+    redeem=st.integers(min_value=0, max_value=3000),
+)
+def test_quote_equals_credit_with_per_tier_rates(
+    basket: list[CheckoutLine], shipping: Decimal, promo: str | None, balance: int, redeem: int
+) -> None:
+    check_quote_equals_credit(TIERED_RULES, basket, shipping, promo, balance, redeem)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    basket=st.lists(lines, min_size=1, max_size=6),
+    shipping=st.decimals(min_value=Decimal("0"), max_value=Decimal("20"), places=2),
+    promo=st.sampled_from([None, None, "SUMMER10"]),
+    balance=st.integers(min_value=0, max_value=2000),
+    redeem=st.integers(min_value=0, max_value=3000),
+)
+def test_quote_equals_credit_converted_from_another_currency(
+    basket: list[CheckoutLine], shipping: Decimal, promo: str | None, balance: int, redeem: int
+) -> None:
+    check_quote_equals_credit(CONVERTING_RULES, basket, shipping, promo, balance, redeem)
+
+
+def check_quote_equals_credit(
+    rules: str, basket: list[CheckoutLine], shipping: Decimal, promo: str | None, balance: int, redeem: int
+) -> None:
+    shop = build_shop(Settings(earn_rules_json=rules))
     shop.customer("c-1")
     if balance:
         shop.give_points("c-1", balance)
@@ -89,7 +152,11 @@ def test_quote_equals_credit(
     if quote.redeem_points:
         held = shop.checkout.hold(
             RedemptionRequest(
-                customer_id="c-1", cart_id="cart", points=quote.redeem_points, order_total=subtotal
+                customer_id="c-1",
+                cart_id="cart",
+                points=quote.redeem_points,
+                order_total=subtotal,
+                currency="EUR",
             )
         )
         assert held.discount == quote.discount

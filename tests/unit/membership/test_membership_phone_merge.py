@@ -74,7 +74,7 @@ def _earn(world: World, member: Member, amount: str, order_id: str) -> None:
         PlatformOrder(
             order_id=order_id,
             placed_at=datetime(2026, 1, 2, tzinfo=UTC),
-            currency="GBP",
+            currency="EUR",
             lines=[line],
             total=Decimal(amount),
         ),

@@ -213,7 +213,14 @@ class RestPlatform:
         return self._convert(Quote, wire, "quoteBasket")
 
     def hold_points(
-        self, member_id: str, redemption_id: str, points: int, *, order_total: Any, expires_at: datetime
+        self,
+        member_id: str,
+        redemption_id: str,
+        points: int,
+        *,
+        order_total: Any,
+        expires_at: datetime,
+        currency: str | None = None,
     ) -> Hold:
         if points <= 0:
             raise errors.InvalidInput("points to hold must be positive")

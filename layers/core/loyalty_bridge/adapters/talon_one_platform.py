@@ -288,7 +288,14 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
         )
 
     def hold_points(
-        self, member_id: str, redemption_id: str, points: int, *, order_total: Any, expires_at: datetime
+        self,
+        member_id: str,
+        redemption_id: str,
+        points: int,
+        *,
+        order_total: Any,
+        expires_at: datetime,
+        currency: str | None = None,
     ) -> Hold:
         existing = self._store.hold(member_id, redemption_id)
         if existing is None:

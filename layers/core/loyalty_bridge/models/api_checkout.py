@@ -131,7 +131,14 @@ class QuoteResponse(BaseModel):
     )
     point_value: Decimal
     max_discount: Decimal
-    discount: Decimal = Field(description="the discount for redeem_points")
+    discount: Decimal = Field(
+        description="the discount for redeem_points; for a discount program, its percentage off the basket"
+    )
+    discount_percent: Decimal | None = Field(
+        default=None,
+        exclude_if=lambda percent: percent is None,
+        description="a discount program's percentage off for this customer's tier (R9); absent for points",
+    )
     redeem_points: int = Field(
         description="the points the discount is for (the request's, capped at redeemable)"
     )
@@ -151,6 +158,10 @@ class RedemptionRequest(Strict):
     # Needed to cap the points at the largest share of an order payable with points (C2).
     order_total: Money = Field(
         description="the cart's merchandise total before shipping and the points discount"
+    )
+    currency: Currency | None = Field(
+        default=None,
+        description="the cart's currency (R10); absent: the program's. The discount is answered in it",
     )
 
 

@@ -182,6 +182,8 @@ class TierView(Reply):
     name: str
     next: str | None = None
     spend_to_next: Decimal | None = None
+    # R9: a discount program's percentage off for this tier; absent for a points program.
+    discount_percent: Decimal | None = Field(default=None, exclude_if=lambda percent: percent is None)
 
     @field_serializer("spend_to_next")
     def _money(self, value: Decimal | None) -> str | None:

@@ -221,6 +221,7 @@ class Quote(Frozen):
     max_discount: Decimal
     discount: Decimal = Decimal("0")
     coupon: CouponCheck | None = None  # R4: the promo code is a loyalty coupon
+    discount_percent: Decimal | None = None  # R9: a discount program's % off (discount is it)
 
 
 class Hold(Frozen):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from loyalty_bridge.errors import (
     CardBlocked,
@@ -39,6 +39,7 @@ from loyalty_bridge.models.domain import (
     Quote,
 )
 from loyalty_bridge.program.earn_rules import (
+    CENT,
     EarnInput,
     ProgramRules,
     earn,
@@ -107,6 +108,7 @@ class Entry:
     store_id: str | None = None
     staff_id: str | None = None
     reason: str | None = None  # an adjustment's reason (admin audit; not in the customer's sentence)
+    exchange_rate: Decimal | None = None  # R10: an order in another currency, converted at this rate
 
 
 @dataclass(kw_only=True)
@@ -284,8 +286,9 @@ def quote(
     ``coupon`` looks up the check of its promo code when that is a loyalty coupon (R4), once
     the quote stands."""
     check_redeem_points(redeem_points)
+    rate = rules.exchange_rate(basket.currency)  # R10: before anything else
     spend = acc.lifetime_spend if acc else Decimal(0)
-    amount = EarnInput.from_basket(basket).subtotal - basket.discount
+    amount = (EarnInput.from_basket(basket).subtotal - basket.discount) * rate
     available = acc.available if acc else 0
     if acc is not None and acc.card_blocked and redeem_points:
         check_card(acc)
@@ -299,16 +302,24 @@ def quote(
     redeemable = rules.redeemable_points(available, amount, spend)
     if redeem_points > redeemable:
         raise InsufficientPoints(f"at most {redeemable} points can be redeemed on this order")
-    discount = rules.discount_for(redeem_points, spend)
-    earned = earn(rules, EarnInput.from_basket(basket, discount), spend)
+    # Discounts in the basket's currency: what the order then shows as its discount.
+    discount = rules.to_order_currency(rules.discount_for(redeem_points, spend), rate)
+    percent = rules.discount_percent_for(spend)
+    if percent is not None and basket.promo_code and rules.promo_code_blocks_earn:
+        percent = Decimal(0)  # C3: no double discount
+    if percent is not None:  # R9: a discount program: the percentage off, no points
+        off = max(EarnInput.from_basket(basket).subtotal - basket.discount, Decimal(0)) * percent / 100
+        discount = off.quantize(CENT, rounding=ROUND_DOWN)
+    earned = earn(rules, EarnInput.from_basket(basket, discount).converted(rate), spend)
     return Quote(
         points_to_earn=0 if blocked else earned.points,  # A10: nor earns
         balance=acc.balance if acc else 0,
         redeemable_points=redeemable,
         point_value=rules.point_value_for(spend),
-        max_discount=rules.discount_for(redeemable, spend),
+        max_discount=rules.to_order_currency(rules.discount_for(redeemable, spend), rate),
         discount=discount,
         coupon=coupon(),
+        discount_percent=percent,
     )
 
 
@@ -324,12 +335,15 @@ def place_hold(
     order_total: Decimal,
     expires_at: datetime,
     now: datetime,
+    currency: str | None = None,
 ) -> tuple[HeldPoints, bool]:
     """Reserve ``points`` for a checkout; the hold and whether it is new (a replay answers
-    the hold it made)."""
+    the hold it made). ``currency``: the order's (R10; None: the program's); the discount
+    is answered in it."""
     existing = acc.holds.get(redemption_id)
     if existing is not None:
         return existing, False
+    rate = rules.exchange_rate(currency or rules.currency)
     if points <= 0:
         raise InvalidInput("points to hold must be positive")
     if expires_at <= now:
@@ -338,13 +352,13 @@ def place_hold(
     may_redeem(acc)
     if points > acc.available:
         raise InsufficientPoints("not enough points")
-    if points > rules.redeemable_points(points, order_total, acc.lifetime_spend):
+    if points > rules.redeemable_points(points, order_total * rate, acc.lifetime_spend):
         raise InsufficientPoints("points exceed the share of the order payable with points")
     row = HeldPoints(
         redemption_id=redemption_id,
         member_id=acc.member_id,
         points=points,
-        discount=rules.discount_for(points, acc.lifetime_spend),
+        discount=rules.to_order_currency(rules.discount_for(points, acc.lifetime_spend), rate),
         expires_at=expires_at,
     )
     acc.available -= points

@@ -40,6 +40,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from loyalty_bridge.errors import CurrencyNotSupported
 from loyalty_bridge.models.domain import Basket, Channel, MemberProfile, PlatformOrder, Reward
 from loyalty_bridge.settings import Settings
 
@@ -103,13 +104,22 @@ ProfileField = Literal["first_name", "last_name", "mobile", "birthday", "address
 
 
 class Tier(_Config):
+    """R2: a tier by lifetime spend, with its own rates (each unset: the program's)."""
+
     name: str = Field(min_length=1, max_length=50)
     min_spend: Decimal = Field(ge=0)
-    earn_multiplier: Decimal = Field(default=Decimal(1), ge=0)
+    earn_multiplier: Decimal = Field(default=Decimal(1), ge=0)  # times every rule's points
+    # Points worth this % of the earn base (at the tier's point value) in place of the spend
+    # rules; the other rules still earn, times earn_multiplier.
+    earn_percent: Decimal | None = Field(default=None, ge=0, le=100)
     point_value: Decimal | None = Field(default=None, gt=0)  # redeem rate override
+    max_redeem_share: Decimal | None = Field(default=None, ge=0, le=1)  # largest share paid in points
+    discount_percent: Decimal | None = Field(default=None, ge=0, le=100)  # R9: a discount program's
 
 
-ProgramKind = Literal["points", "discount"]  # R9: discount behaviour comes with the ledger refactor
+# R9: "discount": a per-tier percentage off at checkout; no points earned or redeemed, spend
+# still counts towards tiers.
+ProgramKind = Literal["points", "discount"]
 
 
 class ProgramRules(_Config):
@@ -117,6 +127,11 @@ class ProgramRules(_Config):
     # R10, ISO 4217. EUR: what every sample event and test order uses; nothing refuses
     # another currency yet (currency_not_supported comes with the ledger refactor).
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    # R10: one unit of each listed currency is worth this much of ``currency``; amounts in
+    # a listed currency are converted before earning, any other currency is refused.
+    exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[Decimal, Field(gt=0)]] = (
+        Field(default_factory=dict)
+    )
     rules: tuple[EarnRule, ...] = (SpendRule(),)
     tiers: tuple[Tier, ...] = ()
     spend_base: Literal["after_discounts", "before_discounts"] = "after_discounts"
@@ -124,6 +139,9 @@ class ProgramRules(_Config):
     promo_code_blocks_earn: bool = True  # C3: no double discount
     point_value: Decimal = Field(default=Decimal("0.01"), gt=0)
     max_redeem_share: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+    discount_percent: Decimal = Field(
+        default=Decimal(0), ge=0, le=100
+    )  # a discount program's, tiers may override
     expiry_months: int | None = Field(default=None, ge=1, le=120)  # R3; None: points never expire
     required_profile_fields: tuple[ProfileField, ...] = ()  # A9; empty: never accumulate-only
     rewards: tuple[Reward, ...] = ()  # R4
@@ -134,6 +152,28 @@ class ProgramRules(_Config):
         if len({reward.reward_id for reward in self.rewards}) != len(self.rewards):
             raise ValueError("reward ids must be unique")
         return self
+
+    @model_validator(mode="after")
+    def _rates_for_other_currencies(self) -> ProgramRules:
+        if self.currency in self.exchange_rates:
+            raise ValueError("exchange_rates lists other currencies than the program's")
+        return self
+
+    def exchange_rate(self, currency: str) -> Decimal:
+        """R10: what one unit of ``currency`` is worth in the program's currency;
+        CurrencyNotSupported when the program neither uses nor lists it."""
+        if currency == self.currency:
+            return Decimal(1)
+        rate = self.exchange_rates.get(currency)
+        if rate is None:
+            raise CurrencyNotSupported(
+                f"The program is in {self.currency} and lists no exchange rate for {currency}."
+            )
+        return rate
+
+    def to_order_currency(self, amount: Decimal, rate: Decimal) -> Decimal:
+        """A discount in the program's currency, answered in the order's (rounded down)."""
+        return amount if rate == 1 else (amount / rate).quantize(CENT, rounding=ROUND_DOWN)
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> ProgramRules:
@@ -162,6 +202,17 @@ class ProgramRules(_Config):
         tier = self.tier_for(lifetime_spend)
         return tier.point_value if tier and tier.point_value else self.point_value
 
+    def discount_percent_for(self, lifetime_spend: Decimal) -> Decimal | None:
+        """R9: the percentage off of a discount program for this member; None: a points program."""
+        if self.kind != "discount":
+            return None
+        tier = self.tier_for(lifetime_spend)
+        return tier.discount_percent if tier and tier.discount_percent is not None else self.discount_percent
+
+    def max_redeem_share_for(self, lifetime_spend: Decimal) -> Decimal:
+        tier = self.tier_for(lifetime_spend)
+        return tier.max_redeem_share if tier and tier.max_redeem_share is not None else self.max_redeem_share
+
     # ---- accumulate-only (A9) and rewards (R4)
 
     def missing_profile_fields(self, profile: MemberProfile) -> list[str]:
@@ -184,13 +235,26 @@ class ProgramRules(_Config):
     def redeemable_points(self, available: int, order_amount: Decimal, lifetime_spend: Decimal) -> int:
         """Points that may pay for ``order_amount``: at most the balance and at most
         ``max_redeem_share`` of the amount."""
+        if self.kind == "discount":
+            return 0  # R9: a discount program redeems no points
         value = self.point_value_for(lifetime_spend)
-        cap = max(order_amount, Decimal(0)) * self.max_redeem_share
+        cap = max(order_amount, Decimal(0)) * self.max_redeem_share_for(lifetime_spend)
         by_share = int((cap / value).to_integral_value(rounding=ROUND_FLOOR))
         return max(min(available, by_share), 0)
 
     def discount_for(self, points: int, lifetime_spend: Decimal) -> Decimal:
         return (self.point_value_for(lifetime_spend) * points).quantize(CENT, rounding=ROUND_DOWN)
+
+
+class FixedProgram:
+    """A ProgramSource (ports.py) that never changes: a ledger built with fixed rules, the
+    fake platform and tests. The versioned program in force is ParameterProgramSource."""
+
+    def __init__(self, rules: ProgramRules, version: int = 1) -> None:
+        self._current = (version, rules)
+
+    def current(self) -> tuple[int, ProgramRules]:
+        return self._current
 
 
 class EarnLine(_Config):
@@ -213,6 +277,15 @@ class EarnInput(_Config):
     @property
     def subtotal(self) -> Decimal:
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
+
+    def converted(self, rate: Decimal) -> EarnInput:
+        """R10: the amounts in the program's currency, ``rate`` per unit of the order's."""
+        if rate == 1:
+            return self
+        lines = tuple(line.model_copy(update={"unit_price": line.unit_price * rate}) for line in self.lines)
+        return self.model_copy(
+            update={"lines": lines, "discount": self.discount * rate, "shipping": self.shipping * rate}
+        )
 
     @classmethod
     def from_basket(cls, basket: Basket, extra_discount: Decimal = Decimal(0)) -> EarnInput:
@@ -294,6 +367,14 @@ def _allocate(total: int, weights: Sequence[Decimal]) -> list[int]:
     return shares
 
 
+def _spread(raw: list[Decimal], amounts: Sequence[Decimal], points: int) -> None:
+    """Add ``points`` to the lines in proportion to what was paid for each."""
+    line_total = sum(amounts, Decimal(0))
+    if line_total > 0:
+        for i, amount in enumerate(amounts):
+            raw[i] += points * amount / line_total
+
+
 def earn(rules: ProgramRules, data: EarnInput, lifetime_spend: Decimal = Decimal(0)) -> Earn:
     """Points an order earns under ``rules`` for a member with ``lifetime_spend``."""
     tier = rules.tier_for(lifetime_spend)
@@ -315,7 +396,8 @@ def earn(rules: ProgramRules, data: EarnInput, lifetime_spend: Decimal = Decimal
     skus = list(merged)
     amounts = [merged[sku][1] * ratio for sku in skus]
 
-    blocked = bool(data.promo_code) and rules.promo_code_blocks_earn
+    # R9: a discount program earns no points; the spend (base) still counts towards tiers.
+    blocked = (bool(data.promo_code) and rules.promo_code_blocks_earn) or rules.kind == "discount"
     raw = [Decimal(0)] * len(skus)
     order_raw = Decimal(0)
     if not blocked:
@@ -323,6 +405,8 @@ def earn(rules: ProgramRules, data: EarnInput, lifetime_spend: Decimal = Decimal
             if not rule.applies(data.channel, data.store_id):
                 continue
             if isinstance(rule, SpendRule):
+                if tier is not None and tier.earn_percent is not None:
+                    continue  # the tier's % of spend, below, in place of the spend rules
                 spend_points = _floor(base / rule.per) * rule.points
                 line_total = sum(amounts, Decimal(0))
                 if line_total > 0:
@@ -346,6 +430,11 @@ def earn(rules: ProgramRules, data: EarnInput, lifetime_spend: Decimal = Decimal
     multiplier = tier.earn_multiplier if tier else Decimal(1)
     raw = [x * multiplier for x in raw]
     order_raw *= multiplier
+    if not blocked and tier is not None and tier.earn_percent is not None:
+        percent_points = _floor(base * tier.earn_percent / 100 / rules.point_value_for(lifetime_spend))
+        _spread(raw, amounts, percent_points)
+        if not any(amounts):
+            order_raw += percent_points
     total = _floor(sum(raw, Decimal(0)) + order_raw)
     shares = _allocate(total, [*raw, order_raw])
     lines = tuple(

@@ -77,6 +77,7 @@ class OrderCredit:
     redemption_id: str | None = None
     store_id: str | None = None
     staff_id: str | None = None
+    exchange_rate: Decimal | None = None  # R10: the order's currency converted at this rate
 
     def answer(self, coupon_refused: CouponStanding | None = None) -> tuple[OrderResult, Entry]:
         """The order's result (with the coupon it named and may not use, R4) and its entry."""
@@ -104,6 +105,7 @@ class OrderCredit:
             redemption_id=self.redemption_id,
             store_id=self.store_id,
             staff_id=self.staff_id,
+            exchange_rate=self.exchange_rate,
         )
         return result, entry
 
@@ -122,12 +124,14 @@ def credit_order(
     acc: Account, rules: ProgramRules, order: PlatformOrder, *, pending_days: int, now: datetime
 ) -> OrderCredit:
     """An order: capture its hold (C2), credit what it earns (pending while the return
-    window is open) and count its spend (tiers). A blocked card's order is refused (A10)."""
+    window is open) and count its spend (tiers, in the program's currency: R10). A blocked
+    card's order is refused (A10)."""
     check_card(acc)
+    rate = rules.exchange_rate(order.currency)  # refused before anything changes
     redeemed, captured = (
         capture_hold(acc, order.redemption_id) if order.redemption_id is not None else (0, None)
     )
-    earned = earn(rules, EarnInput.from_order(order), acc.lifetime_spend)
+    earned = earn(rules, EarnInput.from_order(order).converted(rate), acc.lifetime_spend)
     available_at = order.placed_at + timedelta(days=pending_days)
     pending = earned.points if earned.points and available_at > now else 0
     lot = None
@@ -150,6 +154,7 @@ def credit_order(
         redemption_id=order.redemption_id,
         store_id=order.store_id,
         staff_id=order.staff_id,
+        exchange_rate=None if rate == 1 else rate,
     )
 
 

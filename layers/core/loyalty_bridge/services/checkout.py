@@ -30,7 +30,14 @@ from loyalty_bridge.models.checkout_records import RedemptionRecord, RedemptionS
 from loyalty_bridge.models.domain import CardState, LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger
-from loyalty_bridge.ports import CheckoutStore, CustomerRepository, LoyaltyPlatform, Metrics, StoreCheck
+from loyalty_bridge.ports import (
+    CheckoutStore,
+    CustomerRepository,
+    LoyaltyPlatform,
+    Metrics,
+    ProgramSource,
+    StoreCheck,
+)
 from loyalty_bridge.privacy import pseudonym
 from loyalty_bridge.program.order_lines import as_platform_sees
 from loyalty_bridge.services.balances import BalanceRecorder
@@ -70,9 +77,12 @@ class CheckoutService:
         new_id: Callable[[], str] = new_redemption_id,
         balances: BalanceRecorder | None = None,
         stores: StoreCheck | None = None,
+        program: ProgramSource | None = None,
     ) -> None:
         self._balances = balances  # REST: the login summary's balance (services/balances.py)
         self._platform = platform
+        # R10: the built-in ledger's program refuses other currencies before anything changes.
+        self._program = program
         self._stores = stores  # R6: quotes at unregistered stores are refused
         self._customers = customers
         self._store = store
@@ -109,7 +119,9 @@ class CheckoutService:
             redeemable_points=redeemable,
             point_value=as_is.point_value,
             max_discount=as_is.max_discount if redeemable else Decimal(0),
-            discount=redeeming.discount if redeem else Decimal(0),
+            # R9: a discount program answers its percentage off (no points are redeemed).
+            discount=redeeming.discount if redeem else as_is.discount,
+            discount_percent=as_is.discount_percent,
             redeem_points=redeem,
             joined=member_id is not None,
             accumulate_only=accumulate_only,
@@ -119,6 +131,8 @@ class CheckoutService:
     # ------------------------------------------------------------------ C2
 
     def hold(self, request: RedemptionRequest) -> RedemptionResponse:
+        if self._program is not None and request.currency is not None:
+            self._program.current()[1].exchange_rate(request.currency)
         customer = customer_or_404(self._customers, request.customer_id)
         member_id = joined_member_id(customer)
         if member_id is None:
@@ -137,6 +151,7 @@ class CheckoutService:
             request.points,
             order_total=request.order_total,
             expires_at=expires_at,
+            currency=request.currency,
         )
         self._store.put_redemption(
             RedemptionRecord(

@@ -48,6 +48,7 @@ from loyalty_bridge.ports import (
     LoyaltyPlatform,
     MessageQueue,
     Metrics,
+    ProgramSource,
     StoreCheck,
 )
 from loyalty_bridge.privacy import platform_answer, pseudonym
@@ -115,8 +116,11 @@ class OrderService:
         deadline_seconds: float | None = None,
         balances: BalanceRecorder | None = None,
         stores: StoreCheck | None = None,
+        program: ProgramSource | None = None,
     ) -> None:
         self._platform = platform
+        # R10: the built-in ledger's program refuses other currencies before anything is stored.
+        self._program = program
         self._balances = balances  # REST: the login summary's balance (services/balances.py)
         self._stores = stores  # R6: orders at unregistered stores are refused
         self._customers = customers
@@ -138,6 +142,8 @@ class OrderService:
             return self._repeat(existing, request)
         if self._stores is not None:  # before anything is stored: a refused order changes nothing
             self._stores.check(request.store_id, request.staff_id)
+        if self._program is not None:
+            self._program.current()[1].exchange_rate(request.currency)
         loyalty, member_id = self._whose(request.customer_id)
         if loyalty is OrderLoyalty.MEMBER and request.redemption_id:
             self._check_redemption(request.redemption_id, request.customer_id)

@@ -124,7 +124,10 @@ def storefront_program(version: int, rules: ProgramRules) -> StorefrontProgram:
         currency=rules.currency,
         point_value=rules.point_value,
         max_redeem_share=rules.max_redeem_share,
-        ways_to_earn=[way_to_earn(rule, rules.currency) for rule in rules.rules],
+        # R9: a discount program earns no points.
+        ways_to_earn=[]
+        if rules.kind == "discount"
+        else [way_to_earn(rule, rules.currency) for rule in rules.rules],
         tiers=list(rules.tiers),
         rewards=list(rules.rewards),
         expiry_months=rules.expiry_months,

@@ -43,6 +43,7 @@ from loyalty_bridge.ports import (
     LoyaltyPlatform,
     ProgramSource,
 )
+from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.program.referrals import referral_link
 from loyalty_bridge.program.rewards import next_reward
 from loyalty_bridge.services.membership import REASON_ATTACH_EXPIRED, RecordUpdater
@@ -64,10 +65,15 @@ def points_view(balance: Balance, point_value: Decimal) -> PointsView:
     )
 
 
-def tier_view(balance: Balance) -> TierView | None:
+def tier_view(balance: Balance, discount_percent: Decimal | None = None) -> TierView | None:
     if not balance.tier:
         return None
-    return TierView(name=balance.tier, next=balance.next_tier, spend_to_next=balance.spend_to_next_tier)
+    return TierView(
+        name=balance.tier,
+        next=balance.next_tier,
+        spend_to_next=balance.spend_to_next_tier,
+        discount_percent=discount_percent,  # R9: a discount program's tier percentage
+    )
 
 
 class RewardCatalogue(Protocol):
@@ -103,8 +109,8 @@ class SummaryService:
         rewards: RewardCatalogue | None = None,
         program: ProgramSource | None = None,
     ) -> None:
-        # ``program``: the versioned program (R9) for the point value; None: settings'
-        # (until the ledger prices with the same source, wiring passes none).
+        # ``program``: the versioned program (R9) for the point value and a discount
+        # program's percentage off; None: settings'.
         self._program = program
         self._updater = RecordUpdater(customers)
         self._balances = balances
@@ -142,6 +148,7 @@ class SummaryService:
                 code=balance.referral_code,
                 link=referral_link(self._settings.referral_base_url, balance.referral_code),
             )
+        rules = self._program.current()[1] if self._program is not None else None  # one read
         return LoyaltySummary(
             customer_id=record.customer_id,
             status=LoyaltyStatus.JOINED,
@@ -151,17 +158,12 @@ class SummaryService:
                 kind=CardKind(record.card_kind or CardKind.VIRTUAL),
                 state=CardState(record.card_state) if record.card_state else None,  # A10: blocked
             ),
-            points=points_view(balance, self._point_value()),
-            tier=tier_view(balance),
+            points=points_view(balance, self._settings.point_value if rules is None else rules.point_value),
+            tier=tier_view(balance, _discount_percent(rules, balance.tier) if balance.tier else None),
             next_reward=self._next_reward(balance),
             referral=referral,
             accumulate_only=balance.accumulate_only,
         )
-
-    def _point_value(self) -> Decimal:
-        if self._program is None:
-            return self._settings.point_value
-        return self._program.current()[1].point_value
 
     def _next_reward(self, balance: Balance) -> NextRewardView | None:
         if self._rewards is None:
@@ -180,3 +182,11 @@ class SummaryService:
             points_needed=found.points_needed,
             progress=float(found.progress),
         )
+
+
+def _discount_percent(rules: ProgramRules | None, tier_name: str) -> Decimal | None:
+    """R9: the member's tier's percentage off, when the program is a discount program."""
+    if rules is None:
+        return None
+    tier = next((tier for tier in rules.tiers if tier.name == tier_name), None)
+    return rules.discount_percent_for(tier.min_spend if tier else Decimal(0))

@@ -77,6 +77,7 @@ from loyalty_bridge.wiring.profile import (
     storefront_program,
 )
 from loyalty_bridge.wiring.program import (
+    ledger_program,
     program_seed,
     program_source,
     program_store,
@@ -105,6 +106,7 @@ __all__ = [
     "idempotency_store",
     "incident_reporter",
     "ledger",
+    "ledger_program",
     "mailchimp_credentials",
     "mailchimp_http",
     "mailer",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, cast
 from loyalty_bridge.wiring.core import aws_client, cached, incident_reporter, metrics, queue, settings
 from loyalty_bridge.wiring.membership import balance_recorder, customers
 from loyalty_bridge.wiring.platforms import platform
+from loyalty_bridge.wiring.program import ledger_program
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,6 +40,7 @@ def checkout_service() -> CheckoutService:
         metrics=metrics(),
         balances=balance_recorder(),
         stores=store_directory(),
+        program=ledger_program(),
     )
 
 
@@ -56,6 +58,7 @@ def order_service() -> OrderService:
         metrics=metrics(),
         balances=balance_recorder(),
         stores=store_directory(),
+        program=ledger_program(),
     )
 
 

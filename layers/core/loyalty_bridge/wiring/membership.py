@@ -17,6 +17,7 @@ from loyalty_bridge.wiring.core import (
     sms_sender,
 )
 from loyalty_bridge.wiring.platforms import platform
+from loyalty_bridge.wiring.program import program_source
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -152,7 +153,9 @@ def summary_service() -> SummaryService:
 
     # The reward catalogue (R4 next_reward): the ledger's configuration, or the REST
     # adapter's cached copy of the platform's.
-    return SummaryService(customers(), balance_source(), settings(), rewards=platform())
+    return SummaryService(
+        customers(), balance_source(), settings(), rewards=platform(), program=program_source()
+    )
 
 
 @cached

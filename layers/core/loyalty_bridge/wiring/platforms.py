@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from loyalty_bridge.wiring.core import aws_client, cached, metrics, secrets, settings
+from loyalty_bridge.wiring.program import program_source
 
 if TYPE_CHECKING:
     import httpx
@@ -17,14 +18,14 @@ if TYPE_CHECKING:
 
 @cached
 def ledger() -> DynamoDbLedger:
-    """The built-in ledger on LedgerTable, with program rules from settings (EARN_RULES_JSON).
-    Also what the hold sweeper uses (``release_expired_holds``)."""
+    """The built-in ledger on LedgerTable, priced by the program in force (R9: the versioned
+    program through ``program_source``, cached; EARN_RULES_JSON seeds version 1). Also what
+    the hold sweeper uses (``release_expired_holds``)."""
     from loyalty_bridge.adapters.ledger import DynamoDbLedger
-    from loyalty_bridge.program.earn_rules import load_rules
 
     current = settings()
     return DynamoDbLedger(
-        cast("DynamoDBClient", aws_client("dynamodb")), current.ledger_table, current, load_rules(current)
+        cast("DynamoDBClient", aws_client("dynamodb")), current.ledger_table, current, program_source()
     )
 
 

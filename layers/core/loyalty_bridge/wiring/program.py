@@ -49,3 +49,9 @@ def program_source() -> ProgramSource:
         boto3_client=resource,
     )
     return ParameterProgramSource(provider, program_seed())
+
+
+def ledger_program() -> ProgramSource | None:
+    """The program the bridge's own ledger prices with (R10 currency checks); None when
+    another platform's program prices the points."""
+    return program_source() if settings().platform_adapter == "ledger" else None

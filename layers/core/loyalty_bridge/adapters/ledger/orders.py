@@ -45,9 +45,10 @@ class LedgerOrders(LedgerRewards):
             if first is not None:
                 return OrderResult.model_validate_json(first["result"])
             now = self._clock()
+            program_version, rules = self._priced()
             acc = settle(self._load_owner(member_id), now)
             credited = order_rules.credit_order(
-                acc, self._rules, order, pending_days=self._settings.pending_days, now=now
+                acc, rules, order, pending_days=self._settings.pending_days, now=now
             )
             items: Labelled = []
             if credited.captured is not None:
@@ -57,8 +58,10 @@ class LedgerOrders(LedgerRewards):
                 items.append(("lot", self._put_new(self._lot_item(acc.member_id, credited.lot))))
             coupon_items, coupon_refused = self._coupon_items(acc.member_id, order)
             result, entry = credited.answer(coupon_refused)
-            items.append(("entry", self._entry(entry, now)))
-            items.append(("order", self._put_new(self._order_item(order.order_id, credited.record))))
+            items.append(("entry", self._entry(entry, now, program_version=program_version)))
+            order_item = self._order_item(order.order_id, credited.record)
+            order_item["program_version"] = program_version  # its reversals are priced by it
+            items.append(("order", self._put_new(order_item)))
             items.extend(self._account_items(acc, now))
             items.extend(self._referral_items(acc, now))
             items.extend(coupon_items)
@@ -117,10 +120,12 @@ class LedgerOrders(LedgerRewards):
             if referrer_id == referred.member_id
             else settle(self._load(referrer_id), now, limit=REFERRER_SETTLE_LIMIT)
         )
-        entry = order_rules.credit_referral_bonus(self._rules, referrer, referred.member_id, now)
+        program_version, rules = self._priced()
+        entry = order_rules.credit_referral_bonus(rules, referrer, referred.member_id, now)
         if entry is None:
             return []
-        return [("referral", self._entry(entry, now)), *self._account_items(referrer, now)]
+        referral = self._entry(entry, now, program_version=program_version)
+        return [("referral", referral), *self._account_items(referrer, now)]
 
     def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult:
         entry_id = reversal.key  # refund ids are only unique within their order
@@ -146,7 +151,10 @@ class LedgerOrders(LedgerRewards):
                 )
                 items.append(("lot", change))
             items.append(("order", self._order_update(reversal.order_id, record, outcome.result.shortfall)))
-            items.append(("entry", self._entry(outcome.entry, now)))
+            # R9: a reversal takes back what the order's version priced.
+            priced = found.get("program_version") if found is not None else None
+            program_version = int(priced) if priced is not None else self._priced()[0]
+            items.append(("entry", self._entry(outcome.entry, now, program_version=program_version)))
             items.extend(self._account_items(acc, now))
             self._transact_or_retry(items)
             return outcome.result

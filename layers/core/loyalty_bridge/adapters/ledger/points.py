@@ -31,20 +31,36 @@ class LedgerPoints(LedgerRewards):
     # ------------------------------------------------------------------ holds (C2)
 
     def hold_points(
-        self, member_id: str, redemption_id: str, points: int, *, order_total: Any, expires_at: datetime
+        self,
+        member_id: str,
+        redemption_id: str,
+        points: int,
+        *,
+        order_total: Any,
+        expires_at: datetime,
+        currency: str | None = None,
     ) -> Hold:
         total = Decimal(str(order_total))
 
         def attempt() -> Hold:
             now = self._clock()
+            program_version, rules = self._priced()
             acc = settle(self._load_owner(member_id), now)
             row, new = account_rules.place_hold(
-                acc, self._rules, redemption_id, points, order_total=total, expires_at=expires_at, now=now
+                acc,
+                rules,
+                redemption_id,
+                points,
+                order_total=total,
+                expires_at=expires_at,
+                now=now,
+                currency=currency,
             )
             if not new:
                 return row.hold()
             items = self._account_items(acc, now)
-            items.append(("hold", self._put_new(self._hold_item(row, now))))
+            hold = {**self._hold_item(row, now), "program_version": program_version}  # R9
+            items.append(("hold", self._put_new(hold)))
             self._transact_or_retry(items)
             return row.hold()
 

@@ -24,14 +24,15 @@ class LedgerRewards(LedgerAccounts):
             first = self._get(f"ENTRY#{entry_id}", "ENTRY")
             if first is not None:
                 return Coupon.model_validate_json(first["result"])
-            reward = reward_rules.reward_to_redeem(self._rules, reward_id)
+            program_version, rules = self._priced()
+            reward = reward_rules.reward_to_redeem(rules, reward_id)
             now = self._clock()
             acc = settle(self._load_owner(member_id), now)
             coupon, entry = reward_rules.redeem_reward(
                 acc, reward, code=reward_rules.new_coupon_code(), key=idempotency_key, now=now
             )
             items = [
-                ("entry", self._entry(entry, now)),
+                ("entry", self._entry(entry, now, program_version=program_version)),
                 (
                     "coupon",
                     self._put_new(

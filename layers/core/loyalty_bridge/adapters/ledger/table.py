@@ -19,12 +19,14 @@ from loyalty_bridge.adapters.aws_errors import RETRYABLE_CODES, error_code
 from loyalty_bridge.adapters.ledger.stats import counter_updates
 from loyalty_bridge.errors import PlatformError, PlatformUnavailable
 from loyalty_bridge.program.account import Entry
-from loyalty_bridge.program.earn_rules import ProgramRules, load_rules
+from loyalty_bridge.program.earn_rules import FixedProgram, ProgramRules, load_rules
 from loyalty_bridge.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from loyalty_bridge.ports import ProgramSource
 
 Clock = Callable[[], datetime]
 Item = dict[str, Any]  # a plain-Python DynamoDB item (numbers as Decimal)
@@ -83,7 +85,7 @@ class LedgerTable:
         client: DynamoDBClient,
         table_name: str,
         settings: Settings,
-        rules: ProgramRules | None = None,
+        rules: ProgramRules | ProgramSource | None = None,
         clock: Clock = utcnow,
         *,
         max_attempts: int = 40,
@@ -92,7 +94,10 @@ class LedgerTable:
         self._db = client
         self._table = table_name
         self._settings = settings
-        self._rules = rules or load_rules(settings)
+        # R9: the program in force, read per operation through a cached ProgramSource (the
+        # Parameters one re-reads DynamoDB at most every max_age, never once per request).
+        fixed = load_rules(settings) if rules is None else rules
+        self._program: ProgramSource = FixedProgram(fixed) if isinstance(fixed, ProgramRules) else fixed
         self._clock = clock
         self._max_attempts = max_attempts
         self._sleep = sleep
@@ -100,7 +105,16 @@ class LedgerTable:
 
     @property
     def rules(self) -> ProgramRules:
-        return self._rules
+        return self._program.current()[1]
+
+    @property
+    def _rules(self) -> ProgramRules:
+        return self._program.current()[1]
+
+    def _priced(self) -> tuple[int, ProgramRules]:
+        """(version, rules) of the program in force: one read per priced operation, so the
+        entry it writes records the version that priced it."""
+        return self._program.current()
 
     # ------------------------------------------------------------------ reads
 
@@ -238,8 +252,11 @@ class LedgerTable:
         """The first answer of a keyed request (replays read it)."""
         return self._put_new({"pk": request_pk, "sk": "REQUEST", "member_id": member_id, **extra})
 
-    def _entry(self, entry: Entry, now: datetime) -> TransactWriteItemTypeDef:
-        """A ledger entry, written once: a replay of its change is a cancelled no-op."""
+    def _entry(
+        self, entry: Entry, now: datetime, *, program_version: int | None = None
+    ) -> TransactWriteItemTypeDef:
+        """A ledger entry, written once: a replay of its change is a cancelled no-op.
+        ``program_version``: the program version that priced it (R9; none for settlements)."""
         return self._put_new(
             {
                 "pk": f"ENTRY#{entry.entry_id}",
@@ -251,6 +268,8 @@ class LedgerTable:
                 "pending_delta": entry.pending_delta,
                 "at": iso(now),
                 "result": entry.result or None,
+                "program_version": program_version,
+                "exchange_rate": entry.exchange_rate,
                 "gsi1pk": f"ENTRIES#{entry.member_id}",
                 "gsi1sk": f"{iso(now)}#{entry.entry_id}",
                 # What the history (R8) and the day's counters (R6) read: None is left out.
