@@ -83,6 +83,7 @@ def start_platform(
         "TalonOneBaseUrl": platform.url,
         "TalonOneApplicationId": "1",
         "TalonOneLoyaltyProgramId": str(platform.program_id),
+        "TalonOneReferralCampaignId": str(fake.REFERRAL_CAMPAIGN_ID),
     }
     platform.secrets = {"PlatformSecret": {"api_key": key}}
     return platform

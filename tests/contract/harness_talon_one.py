@@ -22,20 +22,21 @@ from loyalty_bridge.settings import Settings
 from tests.contract.harness import CAPABILITIES, PlatformHarness
 from tests.contract.moto_ledger import dynamodb_client, serialized_moto_endpoint
 from tests.fake_platform import FakeClock
-from tests.fake_talon_one import DEFAULT_API_KEY, PROGRAM_ID, FakeTalonOne, serve
+from tests.fake_talon_one import DEFAULT_API_KEY, PROGRAM_ID, REFERRAL_CAMPAIGN_ID, FakeTalonOne, serve
 from tests.fakes import RecordingMetrics
 from tests.ops.cfn import resources
 
 NAME = "talon_one"
 # The program is a Talon.One campaign (points per spend), not the bridge's program settings;
 # cards are merged, blocked or replaced, points adjusted, statistics read,
-# referral codes made and shortfalls told by no part of the bridge here.
+# and shortfalls told by no part of the bridge here. Referral codes are the fake's referral
+# campaign's (the referral bonus is a Talon.One campaign too, so the tests of the bridge's
+# bonus rule stay skipped by "program_rules").
 LACKS = frozenset(
     {
         "program_rules",
         "pending_points",
         "merge_cards",
-        "referrals",
         "reversal_shortfall",
         "adjust",
         "stats",
@@ -71,7 +72,14 @@ def open_harness(
     )
     ddb = dynamodb_client(serialized_moto_endpoint())
     store = TalonOneStore(ddb, create_bridge_table(ddb))
-    adapter = TalonOnePlatform(api, store, settings, program_id=PROGRAM_ID, clock=clock)
+    adapter = TalonOnePlatform(
+        api,
+        store,
+        settings,
+        program_id=PROGRAM_ID,
+        referral_campaign_id=REFERRAL_CAMPAIGN_ID,
+        clock=clock,
+    )
 
     def finish() -> None:
         http.close()

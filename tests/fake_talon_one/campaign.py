@@ -11,6 +11,12 @@ README section "Using Talon.One"):
   cancelled session takes back what is left and gives back what it deducted (never below
   zero: what is not there is not taken).
 
+And a referral campaign (``REFERRAL_CAMPAIGN_ID``): ``createReferral`` makes a code for an
+advocate (usage limit 1 unless given); a closed session carrying ``referralCode`` is accepted
+(``acceptReferral``, the code's usage counted) when the code is of the campaign, not the
+session's own profile's and not used up, and rejected (``rejectReferral`` with the reason)
+otherwise. Its reward is whatever the retailer sets up; this fake credits none.
+
 One program, card-based, every card's points active at once. Not thread-safe on its own
 (the server holds one lock around it).
 """
@@ -25,6 +31,7 @@ from typing import Any
 
 PROGRAM_ID = 7
 CAMPAIGN_ID = 11
+REFERRAL_CAMPAIGN_ID = 12
 REDEEM_ATTRIBUTE = "loyalty_bridge_redeem_points"
 DISCOUNT_ATTRIBUTE = "loyalty_bridge_discount"
 
@@ -80,6 +87,8 @@ class TalonState:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     cards: dict[str, Card] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
+    referrals: dict[str, dict[str, Any]] = field(default_factory=dict)  # code -> referral
+    referred: dict[str, list[str]] = field(default_factory=dict)  # code -> friends' profile ids
     _ids: int = 100
 
     def next_id(self) -> int:
@@ -147,6 +156,60 @@ class TalonState:
         card.transactions.append(row)
         return row
 
+    # ---------------------------------------------------------------- referrals
+
+    def create_referral(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body["campaignId"] != REFERRAL_CAMPAIGN_ID:
+            raise Refused("No such referral campaign.")
+        code = f"R{self.next_id():08d}{uuid.uuid4().hex[:3].upper()}"
+        referral = {
+            "id": self.next_id(),
+            "created": iso(self.now()),
+            "campaignId": body["campaignId"],
+            "advocateProfileIntegrationId": body["advocateProfileIntegrationId"],
+            "code": code,
+            "usageCounter": 0,
+            "usageLimit": body.get("usageLimit", 1),
+        }
+        for name in ("startDate", "expiryDate", "friendProfileIntegrationId", "attributes"):
+            if name in body:
+                referral[name] = body[name]
+        self.referrals[code] = referral
+        self.referred[code] = []
+        return referral
+
+    def referrals_of(self, integration_id: str) -> list[dict[str, Any]]:
+        """The inventory's referrals: those the profile advocates, with who used them."""
+        return [
+            {**r, "referredCustomers": self.referred[r["code"]]}
+            for r in self.referrals.values()
+            if r["advocateProfileIntegrationId"] == integration_id
+        ]
+
+    def _referral(self, session: Session, code: str, *, dry: bool) -> dict[str, Any]:
+        referral = self.referrals.get(code)
+        reason = None
+        if referral is None:
+            reason = "ReferralNotFound"
+        elif referral["advocateProfileIntegrationId"] == session.profile_id:
+            reason = "ReferralRecipientIdSameAsAdvocate"
+        elif referral["usageLimit"] and referral["usageCounter"] >= referral["usageLimit"]:
+            reason = "ReferralLimitReached"
+        props: dict[str, Any] = {"value": code}
+        if reason is not None:
+            props["rejectionReason"] = reason
+        elif not dry:
+            referral["usageCounter"] += 1
+            self.referred[code].append(session.profile_id or "")
+        return {
+            "campaignId": REFERRAL_CAMPAIGN_ID,
+            "rulesetId": 2,
+            "ruleIndex": 0,
+            "ruleName": "Referral",
+            "effectType": "rejectReferral" if reason else "acceptReferral",
+            "props": props,
+        }
+
     # ---------------------------------------------------------------- sessions
 
     def update_session(self, session_id: str, body: dict[str, Any], *, dry: bool) -> list[dict[str, Any]]:
@@ -171,6 +234,8 @@ class TalonState:
         ]
         session = Session(session_id, state, wanted.get("profileId"), card, lines)
         effects = self._close(session, wanted, dry=dry) if state == "closed" else []
+        if state == "closed" and wanted.get("referralCode"):
+            effects.append(self._referral(session, wanted["referralCode"], dry=dry))
         if not dry:
             self.sessions[session_id] = session
         return effects

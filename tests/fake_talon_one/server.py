@@ -258,6 +258,8 @@ class FakeTalonOne:
                         "programs": {},
                         "cards": [state.card_json(card) for card in state.cards_of(integration_id)],
                     }
+                if args.get("referrals") == "true":
+                    inventory["referrals"] = state.referrals_of(integration_id)
                 return _json(200, inventory)
             case "generateLoyaltyCard":
                 owners = body.get("customerProfileIds") or []
@@ -310,6 +312,10 @@ class FakeTalonOne:
             case "updateCustomerSessionV2":
                 effects = state.update_session(path["customerSessionId"], body, dry=args.get("dry") == "true")
                 return _json(200, {"effects": effects, "createdCoupons": [], "createdReferrals": []})
+            case "createReferral":
+                if body["advocateProfileIntegrationId"] not in state.profiles:
+                    return _error(404, "Customer profile not found.", pointer="")
+                return _json(201, state.create_referral(body))
             case "returnCartItems":
                 items = body["return"]["returnedCartItems"]
                 effects = state.return_items(path["customerSessionId"], items, dry=args.get("dry") == "true")

@@ -48,6 +48,7 @@ class Settings(BaseModel):
     talon_one_base_url: str = ""
     talon_one_application_id: str = ""
     talon_one_loyalty_program_id: int = 0
+    talon_one_referral_campaign_id: int = 0  # R5: the referral campaign (0: no referral codes)
     platform_base_url: str = ""
     platform_secret_arn: str = ""
     # REST platform client (adapters/rest_platform.py). Worst case per call stays well under

@@ -32,6 +32,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "/v2/loyalty_programs/{loyaltyProgramId}/cards/{loyaltyCardId}/link_profile": ("post",),
     "/v2/customer_sessions/{customerSessionId}": ("put",),
     "/v2/customer_sessions/{customerSessionId}/returns": ("post",),
+    "/v1/referrals": ("post",),
 }
 _PROSE = {"description", "summary", "example", "examples", "title", "externalDocs"}
 

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from loyalty_bridge import errors
 from loyalty_bridge.adapters.talon_one_history import TalonOneHistory
+from loyalty_bridge.adapters.talon_one_referrals import TalonOneReferrals
 from loyalty_bridge.adapters.talon_one_store import TalonOneStore
 from loyalty_bridge.adapters.talon_one_transport import TalonOneHttp, TalonOneNotFound, TalonOneRefused
 from loyalty_bridge.adapters.talon_one_unsupported import TalonOneUnsupported
@@ -50,7 +51,6 @@ from loyalty_bridge.models.domain import (
     CardKind,
     CardState,
     Consents,
-    Coupon,
     Hold,
     Member,
     MemberProfile,
@@ -60,7 +60,6 @@ from loyalty_bridge.models.domain import (
     Quote,
     Reversal,
     ReversalResult,
-    Reward,
 )
 from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
 from loyalty_bridge.privacy import normalize_email
@@ -76,7 +75,7 @@ def _seg(value: str) -> str:
     return _quote(value, safe="")
 
 
-class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
+class TalonOnePlatform(TalonOneHistory, TalonOneReferrals, TalonOneUnsupported):
     """``ports.LoyaltyPlatform`` over Talon.One. One instance per warm container."""
 
     def __init__(
@@ -86,12 +85,14 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
         settings: Settings,
         *,
         program_id: int,
+        referral_campaign_id: int = 0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._api = api
         self._store = store
         self._settings = settings
         self._program = program_id
+        self._referral_campaign = referral_campaign_id  # R5 (talon_one_referrals.py)
         self._clock = clock
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -128,6 +129,7 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
                     LoyaltyCard,
                     body={"status": "active", "customerProfileIds": [member_id], "cardIdentifier": card},
                 )
+            self._give_referral_code(member_id, referral_code)
         if profile.mobile:
             self._store.index_mobile(profile.mobile, member_id)
         self._store.put_member(
@@ -154,6 +156,7 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
                     email=attributes.get("EmailOptIn") is True, sms=attributes.get("SmsOptIn") is True
                 ),
                 tier=tier,
+                referral_code=self._referral_code(member_id, inventory),
             )
         except ValidationError as exc:
             self._api.malformed("getCustomerInventory", None, exc)
@@ -237,8 +240,8 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
             self._put_profile(member_id, self._consent_attributes(consents))
 
     def get_balance(self, member_id: str) -> Balance:
-        card = self._card_of(member_id, self._inventory(member_id))
-        ledger = card.ledger
+        inventory = self._inventory(member_id)
+        ledger = self._card_of(member_id, inventory).ledger
         return Balance(
             member_id=member_id,
             balance=ledger.currentBalance if ledger else 0,
@@ -246,6 +249,7 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
             held=self._store.held(member_id, self._clock()),
             tier=ledger.currentTier.name if ledger and ledger.currentTier else None,
             next_tier=ledger.nextTierName if ledger else None,
+            referral_code=self._referral_code(member_id, inventory),
         )
 
     # ------------------------------------------------------------ checkout
@@ -345,6 +349,7 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
         self._store.remember(
             member_id, f"lines:{order.order_id}", {"skus": [ln.sku for ln in order.lines], **refs}
         )
+        referral = self._friend_referral(member_id)
         body = self._session(
             member_id,
             card,
@@ -362,14 +367,17 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
             promo=order.promo_code,
             attributes={DISCOUNT_ATTRIBUTE: float(discount), REDEEM_ATTRIBUTE: redeem},
         )
+        if referral is not None:
+            body["customerSession"]["referralCode"] = referral
         with self._one_at_a_time(member_id):
-            self._api.call(
+            state = self._api.call(
                 "updateCustomerSessionV2",
                 "PUT",
                 f"/v2/customer_sessions/{_seg(session_id)}",
                 IntegrationState,
                 body=body,
             )
+            self._referral_answered(member_id, referral, state)
             # What the session did, read back: right also when a lost answer is retried.
             moves = self._label_session(
                 member_id,
@@ -423,16 +431,7 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
             self._store.remember(member_id, reversal.key, result.model_dump(mode="json"))
         )
 
-    # ------------------------------------------------------------ not offered on Talon.One
-
-    def rewards(self) -> list[Reward]:
-        return []  # the catalogue is not offered through the bridge on Talon.One (README)
-
-    def redeem_reward(self, member_id: str, reward_id: str, *, idempotency_key: str) -> Coupon:
-        raise errors.RewardNotFound("No such reward.")
-
-    def coupons(self, member_id: str) -> list[Coupon]:
-        return []
+    # ------------------------------------------------------------ card stock, profile
 
     def import_cards(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
         """Each new number becomes an active card with no profile (A4: the first customer to
@@ -478,6 +477,7 @@ class TalonOnePlatform(TalonOneHistory, TalonOneUnsupported):
 
     def _inventory(self, member_id: str, *, profile: bool = False) -> Inventory:
         query = f"?profile={'true' if profile else 'false'}&loyalty=true"
+        query += "&referrals=true" if self._referral_campaign else ""
         try:
             return self._api.call(
                 "getCustomerInventory",

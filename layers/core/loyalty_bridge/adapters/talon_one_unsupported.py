@@ -1,7 +1,9 @@
 """What the bridge does not offer on Talon.One, answered as the port says (README "Using
-Talon.One"): merging, blocking and replacing cards and staff adjustments are refused as not
-supported; there are no statistics to read (``available=False``), as for any platform that
-counts none. The history is read from the card's transactions (talon_one_history.py)."""
+Talon.One"): the bridge's reward catalogue (none, so no coupons either); merging,
+blocking and replacing cards and staff adjustments are refused as not supported; there are
+no statistics to read (``available=False``), as for any platform that counts none. The
+history is read from the card's transactions (talon_one_history.py); referral codes are
+talon_one_referrals.py's."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from datetime import date
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.activity import Adjustment, AdjustmentResult, StatsReport
-from loyalty_bridge.models.domain import Member
+from loyalty_bridge.models.domain import Coupon, Member, Reward
 from loyalty_bridge.program.stats import check_range
 
 
@@ -22,6 +24,15 @@ class NotSupportedByTalonOne(errors.PlatformRefused):
 
 class TalonOneUnsupported:
     """The port methods TalonOnePlatform answers without calling Talon.One."""
+
+    def rewards(self) -> list[Reward]:
+        return []  # the catalogue is not offered through the bridge on Talon.One (README)
+
+    def redeem_reward(self, member_id: str, reward_id: str, *, idempotency_key: str) -> Coupon:
+        raise errors.RewardNotFound("No such reward.")
+
+    def coupons(self, member_id: str) -> list[Coupon]:
+        return []
 
     def merge_cards(self, primary_card: str, cards: Sequence[str], *, idempotency_key: str) -> Member:
         raise NotSupportedByTalonOne("Merging cards is not offered on Talon.One.")

@@ -59,9 +59,18 @@ class InventoryLoyalty(Wire):
     cards: list[LoyaltyCard] = Field(default_factory=list)
 
 
+class Referral(Wire):
+    """createReferral's answer; the inventory's ``referrals`` (those the profile advocates)."""
+
+    code: str = Field(min_length=4)
+    campaignId: int
+    advocateProfileIntegrationId: str
+
+
 class Inventory(Wire):
     profile: CustomerProfile | None = None
     loyalty: InventoryLoyalty | None = None
+    referrals: list[Referral] = Field(default_factory=list)
 
 
 class LoyaltyInventory(Inventory):
@@ -102,6 +111,9 @@ class IntegrationState(Wire):
     """updateCustomerSessionV2, returnCartItems, updateCustomerProfileV2."""
 
     effects: list[Effect]
+
+    def has(self, *effect_types: str) -> bool:
+        return any(effect.effectType in effect_types for effect in self.effects)
 
     def total(self, effect_type: str) -> int:
         return sum(effect.points() for effect in self.effects if effect.effectType == effect_type)

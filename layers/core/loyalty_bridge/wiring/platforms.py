@@ -80,4 +80,10 @@ def talon_one_platform() -> LoyaltyPlatform:
         metrics=metrics(),
     )
     store = TalonOneStore(cast("DynamoDBClient", aws_client("dynamodb")), current.bridge_table)
-    return TalonOnePlatform(api, store, current, program_id=current.talon_one_loyalty_program_id)
+    return TalonOnePlatform(
+        api,
+        store,
+        current,
+        program_id=current.talon_one_loyalty_program_id,
+        referral_campaign_id=current.talon_one_referral_campaign_id,
+    )
