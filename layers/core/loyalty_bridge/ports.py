@@ -8,34 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from loyalty_bridge.models.activity import ActivityPage, Adjustment, AdjustmentResult, StatsReport
-from loyalty_bridge.models.card_stock import CardImportResult
-from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
-from loyalty_bridge.models.domain import (
-    AudienceMember,
-    Balance,
-    Basket,
-    Consents,
-    Coupon,
-    Hold,
-    Member,
-    MemberProfile,
-    OrderResult,
-    PlatformOrder,
-    ProfileChanges,
-    Quote,
-    Reversal,
-    ReversalResult,
-    Reward,
-)
-from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
-from loyalty_bridge.models.program import ProgramVersion
-from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
-from loyalty_bridge.models.stores import DirectoryLookup, StaffMember, Store
-from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
-from loyalty_bridge.program.earn_rules import ProgramRules
+# Only for annotations (postponed): a port costs no model imports at a function's cold start.
+if TYPE_CHECKING:
+    from loyalty_bridge.models.activity import ActivityPage, Adjustment, AdjustmentResult, StatsReport
+    from loyalty_bridge.models.card_stock import CardImportResult
+    from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
+    from loyalty_bridge.models.domain import (
+        AudienceMember,
+        Balance,
+        Basket,
+        Consents,
+        Coupon,
+        Hold,
+        Member,
+        MemberProfile,
+        OrderResult,
+        PlatformOrder,
+        ProfileChanges,
+        Quote,
+        Reversal,
+        ReversalResult,
+        Reward,
+    )
+    from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
+    from loyalty_bridge.models.program import ProgramVersion
+    from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
+    from loyalty_bridge.models.stores import DirectoryLookup, StaffMember, Store
+    from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
+    from loyalty_bridge.program.earn_rules import ProgramRules
 
 
 class LoyaltyPlatform(Protocol):
