@@ -7,11 +7,14 @@ Tests share one stack per set of settings: use fresh ids and emails (``new_custo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bridge_local.client import SignedClient
+from bridge_local.stack import LocalStackProcess
 
 ACCEPTANCE_DIR = Path(__file__).resolve().parent
 
@@ -39,3 +42,27 @@ def new_customer() -> Callable[..., dict[str, Any]]:
         return body
 
     return make
+
+
+# A module that runs its own stack (a ``stack`` fixture with its parameters) gets its signed
+# clients from here: ``client`` (alias ``shop``) with the storefront key, ``admin`` with the
+# admin key.
+@pytest.fixture
+def client(
+    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
+) -> Iterator[SignedClient]:
+    with client_for(stack, "storefront") as signed:
+        yield signed
+
+
+@pytest.fixture
+def shop(client: SignedClient) -> SignedClient:
+    return client
+
+
+@pytest.fixture
+def admin(
+    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
+) -> Iterator[SignedClient]:
+    with client_for(stack, "admin") as signed:
+        yield signed

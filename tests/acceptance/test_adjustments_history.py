@@ -6,7 +6,7 @@ a history of 250 entries pages through every entry exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -22,18 +22,6 @@ from tests.acceptance.test_loyalty_profile import PROGRAM_PARAMS
 @pytest.fixture(scope="module")
 def stack(local_stack_factory: Callable[..., LocalStackProcess]) -> LocalStackProcess:
     return local_stack_factory(params=PROGRAM_PARAMS)  # shared with the stores and profile tests
-
-
-@pytest.fixture
-def shop(stack: LocalStackProcess, client_for: Callable[..., SignedClient]) -> Iterator[SignedClient]:
-    with client_for(stack, "storefront") as client:
-        yield client
-
-
-@pytest.fixture
-def admin(stack: LocalStackProcess, client_for: Callable[..., SignedClient]) -> Iterator[SignedClient]:
-    with client_for(stack, "admin") as client:
-        yield client
 
 
 def register(admin: SignedClient, store_id: str, staff_id: str) -> None:

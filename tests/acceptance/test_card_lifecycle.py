@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -45,22 +45,6 @@ def stack(local_stack_factory: Callable[..., LocalStackProcess]) -> LocalStackPr
             "ReferralBaseUrl": "https://shop.example.com/join?ref={code}",
         }
     )
-
-
-@pytest.fixture
-def client(
-    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
-) -> Iterator[Any]:
-    with client_for(stack, "storefront") as signed:
-        yield signed
-
-
-@pytest.fixture
-def admin(
-    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
-) -> Iterator[Any]:
-    with client_for(stack, "admin") as signed:
-        yield signed
 
 
 def ledger_of(stack: LocalStackProcess) -> DynamoDbLedger:

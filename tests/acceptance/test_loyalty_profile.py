@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -27,12 +27,6 @@ PROGRAM_PARAMS = {"EarnRulesJson": json.dumps(PROGRAM)}
 @pytest.fixture(scope="module")
 def stack(local_stack_factory: Callable[..., LocalStackProcess]) -> LocalStackProcess:
     return local_stack_factory(params=PROGRAM_PARAMS)
-
-
-@pytest.fixture
-def shop(stack: LocalStackProcess, client_for: Callable[..., SignedClient]) -> Iterator[SignedClient]:
-    with client_for(stack, "storefront") as client:
-        yield client
 
 
 @pytest.fixture

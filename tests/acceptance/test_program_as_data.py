@@ -6,7 +6,7 @@ after the first member is refused, and storefront keys may not call the admin ro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,22 +25,6 @@ SAMPLE = json.loads(SAMPLE_PROGRAM.read_text())
 @pytest.fixture(scope="module")
 def stack(local_stack_factory: Callable[..., LocalStackProcess]) -> LocalStackProcess:
     return local_stack_factory(params={"EarnRulesJson": sample_program_json()})
-
-
-@pytest.fixture
-def client(
-    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
-) -> Iterator[Any]:
-    with client_for(stack, "storefront") as signed:
-        yield signed
-
-
-@pytest.fixture
-def admin(
-    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
-) -> Iterator[Any]:
-    with client_for(stack, "admin") as signed:
-        yield signed
 
 
 def test_the_storefront_reads_every_rule_of_the_sample_program_in_words(client: SignedClient) -> None:

@@ -6,7 +6,7 @@ member exists."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,22 +28,6 @@ DISCOUNT = {
 @pytest.fixture(scope="module")
 def stack(local_stack_factory: Callable[..., LocalStackProcess]) -> LocalStackProcess:
     return local_stack_factory(params={"EarnRulesJson": json.dumps(DISCOUNT)})
-
-
-@pytest.fixture
-def client(
-    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
-) -> Iterator[Any]:
-    with client_for(stack, "storefront") as signed:
-        yield signed
-
-
-@pytest.fixture
-def admin(
-    stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]
-) -> Iterator[Any]:
-    with client_for(stack, "admin") as signed:
-        yield signed
 
 
 def test_quote_order_and_summary_of_a_discount_program(

@@ -42,12 +42,6 @@ def stack(local_stack_factory: Callable[..., LocalStackProcess]) -> LocalStackPr
     )
 
 
-@pytest.fixture
-def client(stack: LocalStackProcess, client_for: Callable[[LocalStackProcess, str], SignedClient]) -> Any:
-    with client_for(stack, "storefront") as signed:
-        yield signed
-
-
 def summary(client: SignedClient, customer_id: str) -> dict[str, Any]:
     answer = client.get(f"/v1/customers/{customer_id}/loyalty")
     assert answer.status_code == 200, answer.text

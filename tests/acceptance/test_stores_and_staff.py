@@ -4,7 +4,7 @@ another store, is refused 422 and changes nothing (balance, order records)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,18 +19,6 @@ from tests.acceptance.test_loyalty_profile import PROGRAM_PARAMS
 def stack(local_stack_factory: Callable[..., LocalStackProcess]) -> LocalStackProcess:
     # Its own stack: once a store is registered every order naming a store is checked.
     return local_stack_factory(params=PROGRAM_PARAMS)
-
-
-@pytest.fixture
-def shop(stack: LocalStackProcess, client_for: Callable[..., SignedClient]) -> Iterator[SignedClient]:
-    with client_for(stack, "storefront") as client:
-        yield client
-
-
-@pytest.fixture
-def admin(stack: LocalStackProcess, client_for: Callable[..., SignedClient]) -> Iterator[SignedClient]:
-    with client_for(stack, "admin") as client:
-        yield client
 
 
 def put(admin: SignedClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
