@@ -97,7 +97,8 @@ def home(account: WebAccount, summary: Document, program: Document, coupons: Seq
     status = summary.get("status")
     head = (
         f"<section><p>Hello {h(account.first_name)} ({h(account.email)}), "
-        f'loyalty status: <strong id="loyalty-status">{h(status)}</strong></p></section>'
+        f'loyalty status: <strong id="loyalty-status">{h(status)}</strong></p>'
+        f'<p class="muted">Customer id <code id="customer-id">{h(account.customer_id)}</code></p></section>'
     )
     if summary.get("join_prompt"):
         why = f" ({h(summary['reason'])})" if summary.get("reason") else ""

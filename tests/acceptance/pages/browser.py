@@ -14,6 +14,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -89,12 +91,22 @@ class Browser:
             element.clear()
             element.send_keys(value)
 
-    def click(self, css: str) -> None:
+    def choose(self, css: str) -> None:
+        """Tick a radio button or checkbox (no navigation)."""
         self.find(css).click()
+
+    def click(self, css: str) -> None:
+        """Press a button that posts a form, and wait for the page it leads to."""
+        old = self.find("html")
+        self.find(css).click()
+        WebDriverWait(self.driver, WAIT_SECONDS).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.driver, WAIT_SECONDS).until(
+            lambda driver: driver.execute_script("return document.readyState") == "complete"
+        )
 
     def submit(self, form_css: str, fields: dict[str, str] | None = None) -> None:
         self.fill(form_css, fields or {})
-        self.find(f"{form_css} button[type='submit']").click()
+        self.click(f"{form_css} button[type='submit']")
 
     def wait_for(self, what: str, found: Callable[[], bool], *, reload: bool = False) -> None:
         """Until ``found()`` (reloading the page between looks when asked)."""
