@@ -1,0 +1,75 @@
+"""The demo storefront's membership pages in a browser: a customer who did not join sees the
+join prompt; they attach a card from the shop's stock (A4, A10) reading the emailed code in
+the side panel of captured mail, as a person would; they update their details and opt-ins
+(P1, P3), which reach the loyalty account."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+
+from bridge_local.client import SignedClient
+from bridge_local.stack import LocalStackProcess
+from loyalty_bridge.program import card_numbers
+from tests.acceptance.pages.browser import Browser
+from tests.acceptance.pages.test_pages_storefront import no_secret_in
+
+
+def stock_card(admin: SignedClient) -> str:
+    payload = "62" + "".join(str(secrets.randbelow(10)) for _ in range(13))
+    card = payload + card_numbers.luhn_check_digit(payload)
+    answer = admin.post(
+        f"/v1/admin/cards/import?batch_id=b-{uuid.uuid4().hex[:8]}",
+        content=card + "\n",
+        headers={"content-type": "text/csv"},
+    )
+    assert answer.status_code == 200, answer.text
+    return card
+
+
+def test_a_customer_who_did_not_join_attaches_a_card_with_the_code_from_the_side_panel(
+    browser: Browser, stack: LocalStackProcess, shop: SignedClient, admin: SignedClient
+) -> None:
+    email = f"eli.{uuid.uuid4().hex[:10]}@example.com"
+    browser.open("/demo/")
+    browser.fill(
+        "#signup", {"first_name": "Eli", "last_name": "Park", "email": email, "password": "pass-word-1"}
+    )
+    browser.choose("#signup [name='join']")  # untick: do not join now
+    browser.click("#signup button[type='submit']")
+    customer_id = browser.text("customer-id")
+    stack.wait_until_drained()
+    browser.open("/demo/")
+    summary = shop.get(f"/v1/customers/{customer_id}/loyalty").json()
+    assert summary["join_prompt"] is True
+    assert browser.find("#join-prompt").is_displayed()
+    assert browser.text("loyalty-status") == summary["status"]
+
+    card = stock_card(admin)
+    browser.open("/demo/card")
+    browser.submit("#attach", {"card_number": card, "email": email})
+    stack.wait_until_drained()
+    browser.open("/demo/card")
+    panel = browser.find("#outbox").text
+    found = re.search(r"\b(\d{6})\b", panel)
+    assert found, panel
+    browser.submit("#attach-confirm", {"code": found.group(1)})
+    assert card in browser.text("flash")
+    summary = shop.get(f"/v1/customers/{customer_id}/loyalty").json()
+    assert summary["card"]["number"] == card
+    assert browser.text("card-number") == card
+    assert browser.number("points-balance") == summary["points"]["balance"]
+    no_secret_in(browser, stack)
+
+    browser.open("/demo/details")
+    browser.fill("#details", {"first_name": "Elias", "birthday": "1990-04-01"})
+    browser.choose("#details [name='consent_sms']")
+    browser.click("#details button[type='submit']")
+    assert "Details saved" in browser.text("flash")
+    assert "opt-ins saved" in browser.text("flash")
+    stack.wait_until_drained()
+    profile = shop.get(f"/v1/customers/{customer_id}/loyalty/profile").json()
+    assert (profile["first_name"], profile["birthday"]) == ("Elias", "1990-04-01")
+    assert browser.find("#details [name='consent_sms']").is_selected()
+    assert browser.find("#details [name='first_name']").get_attribute("value") == "Elias"
