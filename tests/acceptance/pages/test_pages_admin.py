@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from selenium.webdriver.remote.webelement import WebElement
 
 from bridge_local.client import SignedClient
@@ -44,6 +45,19 @@ def email_clash(
     return first, second, error
 
 
+Clash = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+@pytest.fixture
+def clash(
+    shop: SignedClient,
+    admin: SignedClient,
+    stack: LocalStackProcess,
+    new_customer: Callable[..., dict[str, Any]],
+) -> Clash:
+    return email_clash(shop, admin, stack, new_customer)
+
+
 def error_box(browser: Browser, error_id: str) -> WebElement:
     [box] = [
         b for b in browser.all("#account_update div.error") if b.get_attribute("data-error-id") == error_id
@@ -52,13 +66,9 @@ def error_box(browser: Browser, error_id: str) -> WebElement:
 
 
 def test_an_error_is_shown_with_its_email_and_replayed_from_the_console(
-    browser: Browser,
-    stack: LocalStackProcess,
-    shop: SignedClient,
-    admin: SignedClient,
-    new_customer: Callable[..., dict[str, Any]],
+    browser: Browser, stack: LocalStackProcess, shop: SignedClient, admin: SignedClient, clash: Clash
 ) -> None:
-    _first, second, error = email_clash(shop, admin, stack, new_customer)
+    _first, second, error = clash
     browser.open("/admin/")
     open_errors = admin.get("/v1/admin/errors?category=account_update&status=open&limit=100").json()["errors"]
     assert int(browser.find("#account_update .count").text) == len(open_errors)
@@ -87,13 +97,9 @@ def test_an_error_is_shown_with_its_email_and_replayed_from_the_console(
 
 
 def test_an_error_fixed_by_hand_is_resolved_from_the_console_with_a_note(
-    browser: Browser,
-    stack: LocalStackProcess,
-    shop: SignedClient,
-    admin: SignedClient,
-    new_customer: Callable[..., dict[str, Any]],
+    browser: Browser, admin: SignedClient, clash: Clash
 ) -> None:
-    _, _, error = email_clash(shop, admin, stack, new_customer)
+    _, _, error = clash
     browser.open("/admin/")
     box = error_box(browser, error["error_id"])
     box.find_element("css selector", "input[name='note']").send_keys("merged the two by hand")
