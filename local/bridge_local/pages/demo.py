@@ -49,10 +49,10 @@ class Demo:
                 response = handler(request, session)
             except BridgeProblem as problem:
                 session.problem = f"The bridge answered {problem.status} {problem.code}: {problem.detail}"
-                back = (
-                    request.path if request.method == "GET" else request.form.get("back", "") or PREFIX + "/"
-                )
-                response = redirect(back) if request.method != "GET" else self._page(session, "Sorry", "")
+                if request.method == "GET":
+                    response = self._page(session, "Sorry", "")
+                else:
+                    response = redirect(_back(request.path))
             response.headers.append(_cookie(session))
             return response
 
@@ -270,7 +270,12 @@ class Demo:
             order["redemption_id"], discount = hold["redemption_id"], Decimal(str(hold["discount"]))
         order["total"] = str(cart.merchandise() + SHIPPING - discount)
         order["currency"] = CURRENCY
-        answer = self.api.order_completed(order)
+        try:
+            answer = self.api.order_completed(order)
+        except BridgeProblem:
+            if "redemption_id" in order:  # the order was refused: give the held points back now
+                self.api.release_hold(order["redemption_id"])
+            raise
         account.orders[order["order_id"]] = PlacedOrder(
             order["order_id"], order["lines"], order["total"], answer
         )
@@ -307,6 +312,17 @@ class Demo:
     def history(self, request: Request, session: Session, account: WebAccount) -> HttpResponse:
         activity = self.api.activity(account.customer_id)
         return self._page(session, "Your points history", views.history_page(activity))
+
+
+def _back(path: str) -> str:
+    """The page a form was on: where a refused post returns, with the bridge's answer shown."""
+    if path.startswith(("/demo/card", "/demo/phone")):
+        return PREFIX + "/card"
+    if path.startswith("/demo/orders/"):
+        return path.rsplit("/", 1)[0]
+    if path.startswith(("/demo/cart", "/demo/details")):
+        return "/".join(path.split("/")[:3])
+    return PREFIX + "/"
 
 
 def _int(text: str, default: int) -> int:

@@ -271,7 +271,7 @@ def orders_page(orders: Iterable[PlacedOrder]) -> str:
 
 
 def order_page(order: PlacedOrder) -> str:
-    answer = order.answer
+    answer = {k: ("pending" if v is None else v) for k, v in order.answer.items()}  # 202: settled later
     figures = (
         f'<p>Status <strong id="order-status">{h(answer.get("status"))}</strong>. Points earned '
         f'<strong id="order-points-earned">{h(answer.get("points_earned"))}</strong>, redeemed '

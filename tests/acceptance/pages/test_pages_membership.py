@@ -51,6 +51,9 @@ def test_a_customer_who_did_not_join_attaches_a_card_with_the_code_from_the_side
     browser.submit("#attach", {"card_number": card, "email": email})
     stack.wait_until_drained()
     browser.open("/demo/card")
+    browser.submit("#attach-confirm", {"code": "000000"})  # a wrong code: told so, on the card page
+    assert browser.path == "/demo/card"
+    assert "invalid_code" in browser.text("problem")
     panel = browser.find("#outbox").text
     found = re.search(r"\b(\d{6})\b", panel)
     assert found, panel
