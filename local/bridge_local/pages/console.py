@@ -137,7 +137,8 @@ class Console:
         versions = self.api.call("GET", "/v1/admin/program/versions?limit=20")
         words = self.api.call("GET", "/v1/program")
         rows = "".join(
-            f"<tr><td>{h(v.get('version'))}</td><td>{h(v.get('created_by'))}</td><td>{h(v.get('created_at'))}</td></tr>"
+            f'<tr class="version"><td>{h(v.get("version"))}</td><td>{h(v.get("created_by"))}</td>'
+            f"<td>{h(v.get('created_at'))}</td></tr>"
             for v in versions.get("versions", [])
         )
         ways = "".join(f"<li>{h(w.get('description'))}</li>" for w in words.get("ways_to_earn", []))
@@ -151,7 +152,7 @@ class Console:
             '<section><h2>Versions</h2><table id="versions"><tr>'
             f"<th>Version</th><th>By</th><th>At</th></tr>{rows}"
             "</table></section><section><h2>Store a new version</h2>"
-            '<form method="post" action="/admin/program">'
+            '<form method="post" action="/admin/program" id="program-form">'
             '<input type="hidden" name="back" value="/admin/program">'
             '<textarea name="program" rows="20" cols="90">'
             f'{h(program_text)}</textarea><p><button type="submit">'

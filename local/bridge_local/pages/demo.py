@@ -91,6 +91,7 @@ class Demo:
         add("POST", "/demo/login", self._with_session(self.login))
         add("POST", "/demo/logout", self._with_session(self.logout))
         add("POST", "/demo/join", signed(self.join))
+        add("POST", "/demo/rewards/{reward_id}/redeem", signed(self.redeem_reward))
         add("GET", "/demo/card", signed(self.card))
         add("POST", "/demo/card/attach", signed(self.attach))
         add("POST", "/demo/card/confirm", signed(self.confirm_card))
@@ -163,6 +164,12 @@ class Demo:
     def join(self, request: Request, session: Session, account: WebAccount) -> HttpResponse:
         answer = self.api.join(account.customer_id)
         return self._done(session, PREFIX + "/", f"Joining: {answer.get('status')}.")
+
+    def redeem_reward(self, request: Request, session: Session, account: WebAccount) -> HttpResponse:
+        key = f"reward-{account.customer_id}-{request.field('nonce')[:32] or secrets.token_hex(8)}"
+        coupon = self.api.redeem_reward(account.customer_id, request.params["reward_id"], key=key)
+        said = f"{coupon['name']}: your coupon code is {coupon['code']} (enter it as the promo code)."
+        return self._done(session, PREFIX + "/", said)
 
     def card(self, request: Request, session: Session, account: WebAccount) -> HttpResponse:
         summary = self.api.summary(account.customer_id)

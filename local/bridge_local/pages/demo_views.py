@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -40,14 +41,25 @@ def _figure(element_id: str, value: object, label: str) -> str:
     )
 
 
-def _ways_to_earn(program: Document) -> str:
+def _reward(reward: Document, spendable: int | None) -> str:
+    """A reward of the program; a Redeem button when the member has the points (R4). The
+    nonce makes one Idempotency-Key per page shown: a double click redeems once."""
+    button = ""
+    if spendable is not None and spendable >= int(reward.get("points") or 0):
+        button = " " + post_button(
+            f"/demo/rewards/{reward['reward_id']}/redeem",
+            "Redeem",
+            fields={"nonce": secrets.token_hex(8)},
+            name=f"redeem-{reward['reward_id']}",
+        )
+    return f'<li class="reward">{h(reward.get("name"))}: {h(reward.get("points"))} points{button}</li>'
+
+
+def _ways_to_earn(program: Document, spendable: int | None = None) -> str:
     ways = "".join(
         f'<li class="way-to-earn">{h(w.get("description"))}</li>' for w in program.get("ways_to_earn", [])
     )
-    rewards = "".join(
-        f'<li class="reward">{h(r.get("name"))}: {h(r.get("points"))} points</li>'
-        for r in program.get("rewards", [])
-    )
+    rewards = "".join(_reward(r, spendable) for r in program.get("rewards", []))
     return (
         f'<section><h2>Ways to earn</h2><ul id="ways-to-earn">{ways or "<li>None</li>"}</ul>'
         f'<h2>Rewards</h2><ul id="rewards">{rewards or "<li>None</li>"}</ul></section>'
@@ -119,7 +131,8 @@ def home(account: WebAccount, summary: Document, program: Document, coupons: Seq
         for c in coupons
     )
     coupon_box = f'<section><h2>Your coupons</h2><ul id="coupons">{listed}</ul></section>' if coupons else ""
-    return head + body + coupon_box + _ways_to_earn(program)
+    spendable = (summary.get("points") or {}).get("redeemable") if status == "joined" else None
+    return head + body + coupon_box + _ways_to_earn(program, spendable)
 
 
 def outbox_panel(messages: Iterable[Captured]) -> str:

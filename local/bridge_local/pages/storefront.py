@@ -121,6 +121,11 @@ class Storefront:
     def coupons(self, customer_id: str) -> Document:
         return self.call("GET", f"/v1/customers/{_segment(customer_id)}/loyalty/coupons")
 
+    def redeem_reward(self, customer_id: str, reward_id: str, *, key: str) -> Document:
+        """R4: spend a reward's points for a coupon; apply its code to a cart as the promo code."""
+        path = f"/v1/customers/{_segment(customer_id)}/loyalty/rewards/{_segment(reward_id)}/redeem"
+        return self.call("POST", path, {}, key=key)
+
     def program(self) -> Document:
         """R11: the program in words (ways to earn, tiers, rewards); cacheable."""
         return self.call("GET", "/v1/program")

@@ -124,6 +124,20 @@ def test_the_program_and_statistics_pages_show_what_the_admin_api_answers(
     ways = [li.text for li in browser.all("#ways-to-earn li")]
     assert ways == [w["description"] for w in shop.get("/v1/program").json()["ways_to_earn"]]
     assert ways
+    # The form stores the program shown as the next version (same rules: nothing else changes).
+    browser.click("#program-form button[type='submit']")
+    stored = admin.get("/v1/admin/program").json()
+    assert stored["version"] == current["version"] + 1
+    assert stored["program"] == current["program"]
+    assert f"Stored version {stored['version']}" in browser.text("flash")
+    assert browser.number("program-version") == stored["version"]
+    versions = admin.get("/v1/admin/program/versions?limit=20").json()["versions"]
+    shown = [int(row.find_element("css selector", "td").text) for row in browser.all("#versions tr.version")]
+    assert shown == [v["version"] for v in versions]
+    browser.fill("#program-form", {"program": "{not json"})
+    browser.click("#program-form button[type='submit']")
+    assert "Not JSON" in browser.text("problem")
+    assert admin.get("/v1/admin/program").json()["version"] == stored["version"]
 
     today = datetime.now(UTC).date().isoformat()
     browser.open(f"/admin/stats?from={today}&to={today}")

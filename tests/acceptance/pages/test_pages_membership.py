@@ -65,6 +65,23 @@ def test_a_customer_who_did_not_join_attaches_a_card_with_the_code_from_the_side
     assert browser.number("points-balance") == summary["points"]["balance"]
     no_secret_in(browser, stack)
 
+    # Staff credit 600 points (R7); the member redeems a reward for a coupon (R4).
+    credit = {"adjustment_id": f"adj-{uuid.uuid4().hex[:8]}", "points": 600, "reason": "welcome gift"}
+    assert admin.post(f"/v1/admin/customers/{customer_id}/adjustments", json=credit).status_code == 201
+    browser.open("/demo/")
+    assert browser.number("points-redeemable") == 600
+    browser.click("button[name='redeem-free-shipping']")
+    [coupon] = shop.get(f"/v1/customers/{customer_id}/loyalty/coupons").json()["coupons"]
+    assert coupon["code"] in browser.text("flash")
+    assert [li.text for li in browser.all("#coupons li.coupon")] == [
+        f"{coupon['name']}: {coupon['code']} ({coupon['status']})"
+    ]
+    assert (
+        browser.number("points-balance")
+        == shop.get(f"/v1/customers/{customer_id}/loyalty").json()["points"]["balance"]
+    )
+    assert browser.number("points-balance") == 600 - coupon["points"]
+
     browser.open("/demo/details")
     browser.fill("#details", {"first_name": "Elias", "birthday": "1990-04-01"})
     browser.choose("#details [name='consent_sms']")
