@@ -168,7 +168,8 @@ class Console:
         except ValueError as exc:
             return redirect(f"/admin/program?{urlencode({'problem': f'Not JSON: {exc}'})}")
         stored = self.api.call("PUT", "/v1/admin/program", program)
-        return redirect(f"/admin/program?{urlencode({'flash': f'Stored version {stored.get("version")}.'})}")
+        said = f"Stored version {stored.get('version')}."
+        return redirect(f"/admin/program?{urlencode({'flash': said})}")
 
     def stats(self, request: Request) -> HttpResponse:
         today = datetime.now(UTC).date()
