@@ -4,6 +4,7 @@ binary and the driver are given by path, so Selenium Manager is not asked for an
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -32,6 +33,7 @@ FLAGS = (
     "--window-size=1400,1000",
 )
 WAIT_SECONDS = 30.0
+os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager, should anything ask it: no downloads
 
 
 def missing() -> str | None:

@@ -1,7 +1,7 @@
 """The demo storefront's membership pages in a browser: a customer who did not join sees the
 join prompt; they attach a card from the shop's stock (A4, A10) reading the emailed code in
 the side panel of captured mail, as a person would; they update their details and opt-ins
-(P1, P3), which reach the loyalty account."""
+(P1, P3), which reach the loyalty account; another joins from the prompt in one click (A3)."""
 
 from __future__ import annotations
 
@@ -28,19 +28,37 @@ def stock_card(admin: SignedClient) -> str:
     return card
 
 
-def test_a_customer_who_did_not_join_attaches_a_card_with_the_code_from_the_side_panel(
-    browser: Browser, stack: LocalStackProcess, shop: SignedClient, admin: SignedClient
-) -> None:
-    email = f"eli.{uuid.uuid4().hex[:10]}@example.com"
+def sign_up_without_joining(browser: Browser, stack: LocalStackProcess, email: str) -> str:
     browser.open("/demo/")
     browser.fill(
         "#signup", {"first_name": "Eli", "last_name": "Park", "email": email, "password": "pass-word-1"}
     )
     browser.choose("#signup [name='join']")  # untick: do not join now
     browser.click("#signup button[type='submit']")
-    customer_id = browser.text("customer-id")
     stack.wait_until_drained()
     browser.open("/demo/")
+    return browser.text("customer-id")
+
+
+def test_the_join_prompt_joins_in_one_click(
+    browser: Browser, stack: LocalStackProcess, shop: SignedClient
+) -> None:
+    customer_id = sign_up_without_joining(browser, stack, f"joe.{uuid.uuid4().hex[:10]}@example.com")
+    assert shop.get(f"/v1/customers/{customer_id}/loyalty").json()["join_prompt"] is True
+    browser.click("#join-prompt button[type='submit']")
+    stack.wait_until_drained()
+    browser.open("/demo/")
+    summary = shop.get(f"/v1/customers/{customer_id}/loyalty").json()
+    assert summary["status"] == browser.text("loyalty-status") == "joined"
+    assert browser.text("card-number") == summary["card"]["number"]
+    assert not browser.all("#join-prompt")
+
+
+def test_a_customer_who_did_not_join_attaches_a_card_with_the_code_from_the_side_panel(
+    browser: Browser, stack: LocalStackProcess, shop: SignedClient, admin: SignedClient
+) -> None:
+    email = f"eli.{uuid.uuid4().hex[:10]}@example.com"
+    customer_id = sign_up_without_joining(browser, stack, email)
     summary = shop.get(f"/v1/customers/{customer_id}/loyalty").json()
     assert summary["join_prompt"] is True
     assert browser.find("#join-prompt").is_displayed()

@@ -94,9 +94,9 @@ def quote_matches(browser: Browser, quote: dict[str, Any]) -> None:
     assert browser.text("quote-discount") == quote["discount"]
 
 
-def update_cart(browser: Browser, *, promo: str, redeem: str) -> None:
+def update_cart(browser: Browser, *, promo: str, redeem: str, points: str = "0") -> None:
     browser.open("/demo/cart")
-    browser.fill("#cart-form", {"promo_code": promo})
+    browser.fill("#cart-form", {"promo_code": promo, "redeem_points": points})
     browser.choose(f"#redeem-{redeem}")
     browser.click("#update-cart")
 
@@ -162,8 +162,12 @@ def test_signup_order_and_refund_through_the_storefront_pages(
     order_matches(browser, summary, earned=preview["points_to_earn"], redeemed=0)
     assert summary["points"]["balance"] == preview["points_to_earn"]
 
-    # Pay with all the points the next cart allows (C2).
+    # Pay with some points, then with all the next cart allows (C2).
     add_to_cart(browser, "TEE-1", "MUG-1")
+    update_cart(browser, promo="", redeem="some", points="7")
+    some = shop.post("/v1/checkout/quote", json=basket(browser, customer_id, redeem_points=7)).json()
+    quote_matches(browser, some)
+    assert some["redeem_points"] == 7
     update_cart(browser, promo="", redeem="all")
     cash_in = shop.post(
         "/v1/checkout/quote", json=basket(browser, customer_id, redeem_points=100_000_000)
