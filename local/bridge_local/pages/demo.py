@@ -95,6 +95,7 @@ class Demo:
         add("GET", "/demo/card", signed(self.card))
         add("POST", "/demo/card/attach", signed(self.attach))
         add("POST", "/demo/card/confirm", signed(self.confirm_card))
+        add("POST", "/demo/card/merge", signed(self.merge))
         add("POST", "/demo/phone", signed(self.phone))
         add("POST", "/demo/phone/confirm", signed(self.confirm_phone))
         add("GET", "/demo/details", signed(self.details))
@@ -174,7 +175,10 @@ class Demo:
     def card(self, request: Request, session: Session, account: WebAccount) -> HttpResponse:
         summary = self.api.summary(account.customer_id)
         body = views.card_page(
-            summary, attach_pending=session.pending_attach, phone_pending=session.pending_phone, cards=[]
+            summary,
+            attach_pending=session.pending_attach,
+            phone_pending=session.pending_phone,
+            cards=session.phone_cards,
         )
         seen = self.outbox.latest(to={account.email, account.mobile, session.pending_phone})
         return self._page(session, "Your card", body, aside=views.outbox_panel(seen))
@@ -204,9 +208,19 @@ class Demo:
         answer = self.api.confirm_phone(account.customer_id, request.field("code"))
         account.mobile, session.pending_phone = session.pending_phone, ""
         if answer.get("cards"):
-            numbers = ", ".join(f"{c['number']} ({c['points']} points)" for c in answer["cards"])
-            return self._done(session, PREFIX + "/card", f"Cards on this phone: {numbers}.")
+            session.phone_cards = list(answer["cards"])
+            return self._done(session, PREFIX + "/card", "Mobile verified: choose the card to keep.")
         return self._done(session, PREFIX + "/", "Mobile verified.")
+
+    def merge(self, request: Request, session: Session, account: WebAccount) -> HttpResponse:
+        primary = request.field("primary_card")
+        others = [str(c["number"]) for c in session.phone_cards if str(c["number"]) != primary]
+        if not others or len(others) == len(session.phone_cards):
+            return self._done(session, PREFIX + "/card", "Choose one of the cards found on your phone.")
+        summary = self.api.merge_cards(account.customer_id, primary, others)
+        session.phone_cards = []
+        said = f"Merged into card {summary['card']['number']}: {summary['points']['balance']} points."
+        return self._done(session, PREFIX + "/", said)
 
     def details(self, request: Request, session: Session, account: WebAccount) -> HttpResponse:
         missing: list[str] = []

@@ -179,10 +179,30 @@ def card_page(
             '<label>4-digit code <input type="text" name="code" required></label>'
             '<button type="submit">Confirm</button></form>'
         )
-    found = "".join(f"<li>{h(c.get('number'))}: {h(c.get('points'))} points</li>" for c in cards)
-    if found:
-        phone += f'<p>Cards on this phone:</p><ul id="phone-cards">{found}</ul>'
+    if cards:
+        phone += merge_form(cards, card)
     return f"<section>{current}</section>{attach}{phone}</section>"
+
+
+def merge_form(cards: Sequence[Document], current: str | None) -> str:
+    """A8: the cards found on the verified phone; the customer picks the primary, the others
+    are merged into it (blocked, their points moved)."""
+
+    def choice(card: Document) -> str:
+        number = str(card.get("number"))
+        checked = " checked" if number == current else ""
+        return (
+            f'<li><label><input type="radio" name="primary_card" value="{h(number)}" '
+            f'id="primary-{h(number)}"{checked}> {h(number)}: '
+            f'<span class="card-points">{h(card.get("points"))}</span> points</label></li>'
+        )
+
+    choices = "".join(choice(c) for c in cards)
+    return (
+        '<form method="post" action="/demo/card/merge" id="merge"><p>Cards on this phone: choose the one to '
+        f'keep; the others move their points to it.</p><ul id="phone-cards">{choices}</ul>'
+        '<button type="submit">Merge into the chosen card</button></form>'
+    )
 
 
 def details_page(account: WebAccount, missing: Sequence[str]) -> str:

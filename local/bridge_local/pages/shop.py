@@ -131,6 +131,7 @@ class Session:
     problem: str = ""
     pending_attach: str = ""  # the card number whose emailed code is awaited
     pending_phone: str = ""
+    phone_cards: list[dict[str, Any]] = field(default_factory=list)  # found on the verified phone (A8)
 
 
 class Shop:

@@ -101,6 +101,11 @@ class Storefront:
         path = f"/v1/customers/{_segment(customer_id)}/loyalty/phone/confirm"
         return self.call("POST", path, {"code": code})
 
+    def merge_cards(self, customer_id: str, primary_card: str, cards: list[str]) -> Document:
+        """A8: after the phone is verified, the other cards' points move to the primary."""
+        body = {"primary_card": primary_card, "cards": cards}
+        return self.call("POST", f"/v1/customers/{_segment(customer_id)}/loyalty/merge", body)
+
     def update_profile(self, customer_id: str, changes: Document) -> Document:
         """P1: the web change always goes through; the platform is updated in the background."""
         return self.call("PATCH", f"/v1/customers/{_segment(customer_id)}", changes)

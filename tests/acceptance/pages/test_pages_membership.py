@@ -11,9 +11,13 @@ import uuid
 
 from bridge_local.client import SignedClient
 from bridge_local.stack import LocalStackProcess
+from loyalty_bridge.adapters.ledger import DynamoDbLedger
 from loyalty_bridge.program import card_numbers
+from loyalty_bridge.settings import Settings
 from tests.acceptance.pages.browser import Browser
 from tests.acceptance.pages.test_pages_storefront import no_secret_in
+from tests.acceptance.test_membership_flows import fresh_mobile, in_store_member
+from tests.acceptance.test_membership_merge import earn
 
 
 def stock_card(admin: SignedClient) -> str:
@@ -26,6 +30,13 @@ def stock_card(admin: SignedClient) -> str:
     )
     assert answer.status_code == 200, answer.text
     return card
+
+
+def code_in_panel(browser: Browser, digits: int) -> str:
+    """The newest code of ``digits`` digits in the side panel of captured mail and SMS."""
+    found = re.search(rf"\b(\d{{{digits}}})\b", browser.find("#outbox").text)
+    assert found, browser.find("#outbox").text
+    return found.group(1)
 
 
 def sign_up_without_joining(browser: Browser, stack: LocalStackProcess, email: str) -> str:
@@ -72,10 +83,7 @@ def test_a_customer_who_did_not_join_attaches_a_card_with_the_code_from_the_side
     browser.submit("#attach-confirm", {"code": "000000"})  # a wrong code: told so, on the card page
     assert browser.path == "/demo/card"
     assert "invalid_code" in browser.text("problem")
-    panel = browser.find("#outbox").text
-    found = re.search(r"\b(\d{6})\b", panel)
-    assert found, panel
-    browser.submit("#attach-confirm", {"code": found.group(1)})
+    browser.submit("#attach-confirm", {"code": code_in_panel(browser, 6)})
     assert card in browser.text("flash")
     summary = shop.get(f"/v1/customers/{customer_id}/loyalty").json()
     assert summary["card"]["number"] == card
@@ -111,3 +119,39 @@ def test_a_customer_who_did_not_join_attaches_a_card_with_the_code_from_the_side
     assert (profile["first_name"], profile["birthday"]) == ("Elias", "1990-04-01")
     assert browser.find("#details [name='consent_sms']").is_selected()
     assert browser.find("#details [name='first_name']").get_attribute("value") == "Elias"
+
+
+def test_the_cards_on_a_verified_phone_are_merged_into_the_one_chosen_on_the_card_page(
+    browser: Browser, stack: LocalStackProcess, shop: SignedClient
+) -> None:
+    """A8: two cards made in store share the customer's mobile; the customer attaches one
+    (emailed code), verifies the phone (SMS code read in the side panel), picks the other as
+    primary and merges: the page and the API show the primary with both cards' points."""
+    ledger = DynamoDbLedger(stack.client("dynamodb"), stack.status()["tables"]["LedgerTable"], Settings())
+    email, mobile = f"mo.{uuid.uuid4().hex[:10]}@example.com", fresh_mobile()
+    a = in_store_member(ledger, email, mobile=mobile)
+    b = in_store_member(ledger, f"store.{uuid.uuid4().hex[:8]}@example.com", mobile=mobile)
+    earn(ledger, a, "120.00")
+    earn(ledger, b, "80.00")
+    customer_id = sign_up_without_joining(browser, stack, email)
+
+    browser.open("/demo/card")
+    browser.submit("#attach", {"card_number": a.card.number, "email": email})
+    stack.wait_until_drained()
+    browser.open("/demo/card")
+    browser.submit("#attach-confirm", {"code": code_in_panel(browser, 6)})
+    browser.open("/demo/card")
+    browser.submit("#phone", {"mobile": mobile})
+    stack.wait_until_drained()
+    browser.open("/demo/card")
+    browser.submit("#phone-confirm", {"code": code_in_panel(browser, 4)})
+    shown = {li.text.split(":")[0] for li in browser.all("#phone-cards li")}
+    assert shown == {a.card.number, b.card.number}
+    total = sum(int(p.text) for p in browser.all("#phone-cards .card-points"))
+
+    browser.choose(f"#primary-{b.card.number}")
+    browser.click("#merge button[type='submit']")
+    summary = shop.get(f"/v1/customers/{customer_id}/loyalty").json()
+    assert summary["card"]["number"] == b.card.number == browser.text("card-number")
+    assert browser.number("points-balance") + browser.number("points-pending") == total
+    assert summary["points"]["balance"] == browser.number("points-balance")
