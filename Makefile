@@ -25,7 +25,8 @@ help:
 	@echo "make run    - start the whole API locally on http://127.0.0.1:3000 (moto, no AWS, no Docker)"
 	@echo "              options: make run ARGS='--port 3001 --param AutoJoin=false'"
 	@echo "              on Talon.One (a fake one is started): make run ARGS='--platform talon-one'"
-	@echo "make test   - set up and run every check and test (lint + pytest)"
+	@echo "              pages: /demo/ (storefront), /admin/ (console), /docs (Swagger UI)"
+	@echo "make test   - set up and run every check and test (lint + pytest, browser tests in Chromium)"
 	@echo "make lint   - ruff, ruff format --check, mypy, cfn-lint, sam validate --lint, checkov"
 	@echo "make call   - one signed request: make call ARGS='GET /v1/customers/c-1/loyalty'"
 	@echo "make build  - sam build (arm64 layers and functions into .aws-sam/)"
@@ -57,6 +58,19 @@ $(CHECKOV_VENV)/.installed:
 venv: $(VENV)/.installed
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
+# The browser tests (tests/acceptance/pages) drive Debian's Chromium and its driver, never a
+# downloaded browser: installed with apt-get when missing (as root, else with sudo), silent
+# when present.
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+	  echo "installing Debian's chromium and chromium-driver (browser tests)"; \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
 # ---------------------------------------------------------------- daily use
 
 run: venv
@@ -77,11 +91,11 @@ lint: venv tools
 	  $(CHECKOV) --config-file .checkov.yaml; fi
 
 # pytest exit code 5 ("no tests collected") is a failure here too: never green on nothing.
-test: lint
+test: lint browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Tests only, without the linters (quicker while developing).
-pytest: venv
+pytest: venv browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- AWS
@@ -105,7 +119,7 @@ soak: venv
 clean:
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv tools run call lint test pytest build deploy bench soak clean
+.PHONY: help venv tools browser run call lint test pytest build deploy bench soak clean
 
 # ---------------------------------------------------------------- contract (ops: tools/openapi.py)
 

@@ -148,6 +148,7 @@ def banner(stack: object, platform: LocalPlatform | None = None) -> str:
         "",
         "loyalty-bridge is running locally (Ctrl-C to stop)",
         f"  API         {stack.base_url}   (try: curl {stack.base_url}/v1/health)",
+        f"  pages       {stack.base_url}/demo/ (storefront)  {stack.base_url}/admin/  {stack.base_url}/docs",
         f"  AWS (moto)  {stack.moto_url}   (aws --endpoint-url {stack.moto_url} ...)",
         *platform_lines(platform or LocalPlatform(name="ledger")),
     ]

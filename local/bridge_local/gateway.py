@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from bridge_local.events import (
@@ -39,6 +39,16 @@ CONTROL_PREFIX = "/__local/"
 MAX_PAYLOAD = 10 * 1024 * 1024  # HTTP API's own request limit
 
 
+class Mount(Protocol):
+    """Local-only pages served beside the API (bridge_local.pages): never template routes."""
+
+    name: str
+
+    def serves(self, raw_path: str) -> bool: ...
+
+    def handle(self, request: HttpRequest) -> HttpResponse: ...
+
+
 class Gateway:
     def __init__(
         self,
@@ -57,6 +67,7 @@ class Gateway:
         ]
         self._patterns = [pattern for pattern, _ in self.routes]
         self._by_pattern = {id(pattern): route for pattern, route in self.routes}
+        self.mounts: list[Mount] = []
         self.host = host
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -101,6 +112,9 @@ class Gateway:
         if request.raw_path.startswith(CONTROL_PREFIX) and self.control is not None:
             query = parse_qs(request.raw_query)
             return self.control(request.method, request.raw_path, query, request.body), "control"
+        for mount in self.mounts:
+            if mount.serves(request.raw_path):
+                return mount.handle(request), mount.name
         found = match_route(self._patterns, request.method, request.raw_path)
         if found is None:
             return gateway_message(404, "Not Found"), "no route"

@@ -29,6 +29,7 @@ import httpx
 from bridge_local.capture import Capture
 from bridge_local.events import HttpResponse
 from bridge_local.gateway import CONTROL_PREFIX, Gateway, json_response
+from bridge_local.pages import PagesMount
 from bridge_local.pollers import ScheduleRunner, SqsPoller
 from bridge_local.resources import (
     DEV_ADMIN_SECRET,
@@ -124,6 +125,7 @@ class LocalStack:
         self.pollers: list[SqsPoller] = []
         self.schedules: list[ScheduleRunner] = []
         self.capture: Capture | None = None
+        self.pages: PagesMount | None = None
 
     # ------------------------------------------------------------ properties
 
@@ -199,6 +201,7 @@ class LocalStack:
         self.runtime = Runtime(template.functions, self.function_environments(), self.stack_name)
         self.runtime.start()
         self.gateway = Gateway(template, self.runtime, host=self.host, port=self.port, control=self._control)
+        self._mount_pages(self.gateway)
         self.gateway.start()
         self.capture = Capture(self.state_dir, account_id=ACCOUNT_ID, region=self.region, stop=self._stop)
         self.capture.start()
@@ -223,10 +226,23 @@ class LocalStack:
                 runner.start()
         return self
 
+    def _mount_pages(self, gateway: Gateway) -> None:
+        """/demo/, /admin/ and /docs beside the API (bridge_local.pages): local only."""
+        shop, admin = self.key("storefront"), self.key("admin")
+        self.pages = PagesMount(
+            gateway.base_url,
+            storefront_key=(shop.key_id, shop.secret),
+            admin_key=(admin.key_id, admin.secret),
+            state_dir=self.state_dir,
+        )
+        gateway.mounts.append(self.pages)
+
     def stop(self) -> None:
         self._stop.set()
         if self.gateway is not None:
             self.gateway.stop()
+        if self.pages is not None:
+            self.pages.close()
         # Workers finish the batch in hand; an idle poller waiting in a long poll is a
         # daemon thread that exits when its receive returns: not waited for.
         deadline = time.monotonic() + STOP_SECONDS
