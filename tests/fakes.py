@@ -385,6 +385,9 @@ class RecordingMailingList:
         current["email"] = member.email
         self.members[member.email.strip().lower()] = current
 
+    def delete_permanently(self, email: str) -> bool:
+        return self.members.pop(email.strip().lower(), None) is not None
+
 
 class InMemorySmsOptOuts:
     def __init__(self) -> None:

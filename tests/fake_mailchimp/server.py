@@ -4,6 +4,8 @@ A real HTTP/1.1 server (keep-alive) on 127.0.0.1 in a background thread:
 
 - ``GET /3.0/ping``
 - ``GET|PUT|DELETE /3.0/lists/{list_id}/members/{subscriber_hash}``
+- ``POST /3.0/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent`` (204; the
+  address is then forgotten: it cannot be re-added through the API)
 
 Enforced like Mailchimp: HTTP basic auth with the API key as password (401 "API Key
 Invalid"); the list must exist (404 "Resource Not Found"); the hash is 32 lowercase hex
@@ -58,7 +60,9 @@ PUT_KEYS = frozenset(
     }
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_MEMBER_PATH = re.compile(r"^/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[^/]+)$")
+_MEMBER_PATH = re.compile(
+    r"^/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[^/]+)(?P<action>/actions/delete-permanent)?$"
+)
 _HASH = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -375,6 +379,13 @@ class FakeMailchimp:
         if not _HASH.match(key):
             raise _Problem(404, "Resource Not Found", "The requested resource could not be found.")
         with self.lock:
+            if match["action"]:
+                if method != "POST":
+                    raise _Problem(405, "Method Not Allowed", f"{method} is not allowed on this resource.")
+                if self.members.pop(key, None) is None:
+                    raise _Problem(404, "Resource Not Found", "The requested resource could not be found.")
+                self.forgotten.add(key)
+                return 204, None
             if method == "GET":
                 member = self.members.get(key)
                 if member is None or member.archived:

@@ -9,7 +9,8 @@ Contract used (https://mailchimp.com/developer/marketing/api/list-members/):
 - An email change is a PUT on the OLD hash with the new ``email_address``; if the old member
   does not exist the new one is upserted; if the new address is already a member, that
   member is updated and the old one archived (``DELETE``).
-- ``GET .../members/{hash}`` (404 = not a member), ``DELETE`` archives.
+- ``GET .../members/{hash}`` (404 = not a member), ``DELETE`` archives;
+  ``POST .../members/{hash}/actions/delete-permanent`` erases (D2: GDPR Art. 17).
 - HTTP basic auth, any user name, the API key as password. The data centre is the key's
   suffix (``...-us21`` -> ``https://us21.api.mailchimp.com``) unless a base URL is set.
 - Errors are problem JSON ``{type, title, status, detail, instance}``. 429 and 5xx (and
@@ -158,6 +159,15 @@ class MailchimpAudience:
             return None
         self._raise_for(response)
         return self._member(response)
+
+    def delete_permanently(self, email: str) -> bool:
+        """D2: ``POST .../members/{hash}/actions/delete-permanent`` (204; 404: not a member)."""
+        response = self._request("POST", self._member_path(email) + "/actions/delete-permanent")
+        if response.status_code == 404:
+            return False
+        self._raise_for(response)
+        logger.info("mailchimp member deleted permanently", extra={"member": pseudonym(email)})
+        return True
 
     def archive_member(self, email: str) -> None:
         response = self._request("DELETE", self._member_path(email))
