@@ -8,6 +8,7 @@ BridgeTable items read or erased (the layouts are the owning adapters'):
   signs up as a new customer.
 - ``MEMBER#{member}`` / ``LINK`` and ``CARD#{number}`` / ``LINK``: the A5 claims, deleted
   (the loyalty account stays, unlinked: its member id becomes a pseudonym).
+- ``SMSOPTOUT#{mobile}`` / ``OPTOUT`` (sms_optouts.py) when it names this customer: deleted.
 - ``VERIFY#{id}`` (challenges) and ``ATTEMPTS#{key}`` (rate-limit windows of the customer,
   its mobile and card): deleted.
 - ``ORDER#{order_id}`` / ``ORDER``: kept, its ``customer_id`` replaced by the pseudonym.
@@ -138,18 +139,16 @@ class DynamoCustomerData(BridgeItems):
         ]
         for key in attempt_keys(customer_id, mobile=mobile, card_number=card_number):
             keys += [(f"ATTEMPTS#{key}", str(item["sk"])) for item in self._partition(f"ATTEMPTS#{key}")]
-        for email in emails:
-            keys.append((email_key(email), customer_pk(customer_id)))
-            owner = self._get(sync_email_key(email), "CUSTOMER")
-            if owner is not None and owner.get("customer_id") == customer_id:
-                keys.append((sync_email_key(email), "CUSTOMER"))
-        for pk in (
-            member_pk(member_id) if member_id else None,
-            card_pk(card_number) if card_number else None,
-        ):
-            claim = self._get(pk, "LINK") if pk else None
-            if pk and claim is not None and claim.get("customer_id") == customer_id:
-                keys.append((pk, "LINK"))
+        keys += [(email_key(email), customer_pk(customer_id)) for email in emails]
+        # Items that name the customer only when it is theirs (another may hold them now).
+        owned = [(sync_email_key(email), "CUSTOMER") for email in emails]
+        owned += [(member_pk(member_id), "LINK")] if member_id else []
+        owned += [(card_pk(card_number), "LINK")] if card_number else []
+        owned += [(f"SMSOPTOUT#{mobile}", "OPTOUT")] if mobile else []  # sms_optouts.py
+        for pk, sk in owned:
+            item = self._get(pk, sk)
+            if item is not None and item.get("customer_id") == customer_id:
+                keys.append((pk, sk))
         for pk, sk in keys:
             self._delete(pk, sk)
         return len(keys)
