@@ -382,6 +382,7 @@ class RecordingMailingList:
             current["merge"]["LNAME"] = member.last_name
         if member.loyalty_member is not None:
             current["merge"]["LOYALTY"] = "yes" if member.loyalty_member else "no"
+        current["merge"].update(member.loyalty_data or {})
         current["email"] = member.email
         self.members[member.email.strip().lower()] = current
 

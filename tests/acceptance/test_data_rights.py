@@ -124,6 +124,8 @@ def build_history(shop: SignedClient, stack: LocalStackProcess, body: dict[str, 
     new_last = f"Marsh{tag()[:6]}"
     change = shop.patch(f"/v1/customers/{customer_id}", json={"last_name": new_last})
     assert change.status_code == 202, change.text
+    consents = shop.put(f"/v1/customers/{customer_id}/consents", json={"email": True, "sms": True})
+    assert consents.status_code == 202, consents.text
     stack.wait_until_drained()
     return {"order_id": order_id, "refund_id": refund_id, "card": card, "last_name": new_last}
 
@@ -145,6 +147,11 @@ def test_export_then_erase_leaves_no_personal_data_and_keeps_the_money_trail(
     document = exported.json()
     assert document["web_record"]["last_name"] == done["last_name"]  # the profile change
     assert document["web_record"]["email"] == body["email"]
+    notes = [(n["kind"], n["fields"], n["consents"]) for n in document["web_record"]["changes"]]
+    assert notes == [
+        ("profile.update", ["last_name"], None),
+        ("consents.update", ["consent_email", "consent_sms"], {"email": True, "sms": True}),
+    ]
     [order] = document["orders"]
     assert order["order_id"] == done["order_id"]
     assert [r["reversal_id"] for r in order["reversals"]] == [done["refund_id"]]
@@ -194,3 +201,28 @@ def test_export_then_erase_leaves_no_personal_data_and_keeps_the_money_trail(
     assert summary["points"]["balance"] == 0
     assert summary["card"]["number"] != document["loyalty"]["member"]["card"]["number"]
     assert Decimal(ledger_totals(stack)[0]) == before[0]
+
+
+def test_points_reach_the_mailchimp_merge_fields_within_one_sync(
+    stack: LocalStackProcess, shop: SignedClient, mailchimp: FakeMailchimp
+) -> None:
+    """P6: the join pushes the loyalty merge fields (created once in the audience); an order
+    moves the points and the next sync carries them to Mailchimp."""
+    body = person()
+    joined(shop, stack, body)
+    member = mailchimp.member(body["email"])
+    assert member is not None
+    assert {"POINTS", "TIER", "NEXTREWARD", "REFLINK"} <= set(mailchimp.merge_types)
+    assert mailchimp.merge_types["POINTS"] == "number"
+    assert (member.merge_fields["LOYALTY"], member.merge_fields["POINTS"]) == ("yes", 0)
+
+    order_id = f"o-{tag()}"
+    answer = shop.post("/v1/orders", json=order_body(order_id, body["customer_id"], [line("SKU-C", "75.00")]))
+    assert answer.status_code == 200, answer.text
+    stack.wait_until_drained()
+
+    member = mailchimp.member(body["email"])
+    assert member is not None
+    assert member.merge_fields["POINTS"] == 75
+    created = [r for r in mailchimp.requests if r.method == "POST" and r.path.endswith("/merge-fields")]
+    assert sorted(r.body["tag"] for r in created) == ["NEXTREWARD", "POINTS", "REFLINK", "TIER"]

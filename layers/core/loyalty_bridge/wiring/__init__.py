@@ -69,6 +69,7 @@ from loyalty_bridge.wiring.platforms import (
 )
 from loyalty_bridge.wiring.profile import (
     admin_errors,
+    loyalty_reach,
     mailchimp_credentials,
     mailchimp_http,
     mailing_list,
@@ -111,6 +112,7 @@ __all__ = [
     "incident_reporter",
     "ledger",
     "ledger_program",
+    "loyalty_reach",
     "mailchimp_credentials",
     "mailchimp_http",
     "mailer",
