@@ -41,7 +41,6 @@ LACKS = frozenset(
         "adjust",
         "stats",
         "card_lifecycle",
-        "erase",  # no customer deletion in the Integration API excerpt: the admin erases by hand
     }
 )
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
-from loyalty_bridge.errors import PlatformRefused
 from loyalty_bridge.models.domain import Address, Consents, MemberProfile
 from tests.contract.harness import PlatformHarness, require
 from tests.contract.test_platform_contract import earn_points
@@ -70,13 +67,3 @@ def test_the_email_of_an_erased_member_joins_again_as_a_new_member(platform: Pla
     assert p.find_members(email="erin@example.com") == [again]
     assert p.get_balance(again.member_id).balance == 0
     assert p.get_balance(first.member_id).balance == 50
-
-
-def test_a_platform_without_erasure_says_so(platform: PlatformHarness) -> None:
-    """What the bridge then lists in the admin email, to erase by hand."""
-    if platform.capabilities is None or "erase" in platform.capabilities:
-        pytest.skip(f"{platform.name} erases")
-    member = platform.platform.create_member(person(), Consents(), idempotency_key="join:erin")
-    with pytest.raises(PlatformRefused) as refused:
-        platform.platform.erase_member(member.member_id, idempotency_key="erase:1")
-    assert refused.value.code == "not_supported_by_platform"

@@ -43,12 +43,6 @@ class TalonOneUnsupported:
     def replace_card(self, card_number: str, new_card_number: str, *, idempotency_key: str) -> Member:
         raise NotSupportedByTalonOne("Replace a card in the Talon.One Campaign Manager.")
 
-    def erase_member(self, member_id: str, *, idempotency_key: str) -> None:
-        # The Integration API excerpt the adapter is built on has no customer deletion.
-        raise NotSupportedByTalonOne(
-            "Delete the customer profile and its loyalty card in the Talon.One Campaign Manager."
-        )
-
     def adjust(self, member_id: str, adjustment: Adjustment) -> AdjustmentResult:
         raise NotSupportedByTalonOne("Adjust points in the Talon.One Campaign Manager.")
 
