@@ -99,10 +99,14 @@ class TalonOneStore(BridgeItems):
         return True
 
     def release_email(self, email: str, member_id: str) -> None:
+        self._release(email_pk(email), member_id)
+
+    def _release(self, key: str, member_id: str) -> None:
+        """Delete the email index entry ``key`` while it is ``member_id``'s."""
         try:
             self._client.delete_item(
                 TableName=self._table,
-                Key=self._item({"pk": email_pk(email), "sk": "MEMBER"}),
+                Key=self._item({"pk": key, "sk": "MEMBER"}),
                 ConditionExpression="member_id = :m",
                 ExpressionAttributeValues={":m": {"S": member_id}},
             )
@@ -132,18 +136,7 @@ class TalonOneStore(BridgeItems):
         if record is None:
             return
         if record.get("email_key"):
-            try:
-                self._client.delete_item(
-                    TableName=self._table,
-                    Key=self._item({"pk": str(record["email_key"]), "sk": "MEMBER"}),
-                    ConditionExpression="member_id = :m",
-                    ExpressionAttributeValues={":m": {"S": member_id}},
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    self._fail(exc, "bridge table write")
-            except BotoCoreError as exc:
-                self._fail(exc, "bridge table write")
+            self._release(str(record["email_key"]), member_id)
         if record.get("mobile_key"):
             self._delete(str(record["mobile_key"]), f"MEMBER#{member_id}")
         self._put({key: value for key, value in record.items() if key not in ("email_key", "mobile_key")})
