@@ -1,4 +1,4 @@
-"""P6 on fakes: the loyalty merge fields follow the points through the ordered sync, read when
+"""P6 on fakes (and a change that outlives its erased customer, D2): the loyalty merge fields follow the points through the ordered sync, read when
 applied, written only when they changed and at most once a minute per member."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_membership import LoyaltySummary
-from loyalty_bridge.models.messages import Envelope
+from loyalty_bridge.models.messages import Envelope, SyncedFields
 from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.loyalty_reach import LoyaltyDataAnnouncer, LoyaltyReach, merge_values
 from loyalty_bridge.services.profile_sync import ProfileSync
@@ -159,3 +159,16 @@ def test_without_a_lapse_of_time_nothing_is_written_twice(
     moved(world, "c-1")
     clock.advance(seconds=1)
     assert [o.applied for o in world.run()] == [[MAILCHIMP], []]
+
+
+def test_a_change_queued_before_the_customer_was_erased_is_skipped_and_records_nothing(
+    world: World,
+) -> None:
+    world.customer("c-1")
+    world.updates.update_profile("c-1", SyncedFields(first_name="Anna"))
+    del world.customers.records["c-1"]  # erased (D2) while the change waited in the queue
+
+    [outcome] = world.run()
+
+    assert (outcome.skipped, outcome.failed) == (["all"], [])
+    assert world.errors.records == {}

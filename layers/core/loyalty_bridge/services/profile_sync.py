@@ -105,6 +105,11 @@ class InvalidChange(errors.Permanent):
     code = "invalid_change_message"
 
 
+class CustomerGone(InvalidChange):
+    """The customer was erased (D2) after the change was queued: nothing to sync, and
+    nothing of theirs is recorded again."""
+
+
 class ProfileSync:
     """Applies change messages to the platform, Mailchimp and the SMS opt-out list."""
 
@@ -143,6 +148,10 @@ class ProfileSync:
         outcome = SyncOutcome()
         try:
             change = self._read(envelope)
+        except CustomerGone:
+            logger.info("change for an erased customer skipped", extra={"message_id": envelope.message_id})
+            outcome.skipped.append("all")
+            return outcome
         except InvalidChange as exc:
             self._record(envelope, "all", exc, before=None, after=None)
             outcome.failed.append("all")
@@ -241,7 +250,7 @@ class ProfileSync:
             raise InvalidChange(f"the change payload is invalid ({exc.error_count()} errors)") from None
         record = self._customers.get(envelope.customer_id)
         if record is None:
-            raise InvalidChange("the customer does not exist (any more)")
+            raise CustomerGone("the customer does not exist (any more)")
         if envelope.kind == PROFILE_SNAPSHOT:
             return _Change(envelope, record, record.version, record_fields(record), {}, snapshot=True)
         if envelope.version is None:
