@@ -1,5 +1,6 @@
-"""P6 on fakes (and a change that outlives its erased customer, D2): the loyalty merge fields follow the points through the ordered sync, read when
-applied, written only when they changed and at most once a minute per member."""
+"""P6 on fakes: the loyalty merge fields follow the points through the ordered sync, read
+when applied, written only when they changed and at most once a minute per member. And a
+change that outlives its erased customer (D2)."""
 
 from __future__ import annotations
 
