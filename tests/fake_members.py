@@ -25,6 +25,7 @@ from loyalty_bridge.program.account import Account
 from loyalty_bridge.program.card_stock import result as card_stock_result
 from loyalty_bridge.program.card_stock import screen
 from loyalty_bridge.program.earn_rules import ProgramRules
+from loyalty_bridge.program.erasure import erased_consents, erased_profile
 from loyalty_bridge.program.members import changed_profile, normalize_email
 from loyalty_bridge.program.referrals import new_referral_code, normalize_referral_code
 
@@ -269,6 +270,18 @@ class FakeMembers:
                 or self.rules.accumulate_only(account.member.profile),
             }
         )
+
+    @_port
+    def erase_member(self, member_id: str, *, idempotency_key: str) -> None:
+        """D2: the person goes (program.erasure), the points and entries stay."""
+        account = self.accounts.get(member_id)
+        if account is None:
+            return
+        account.member = account.member.model_copy(
+            update={"profile": erased_profile(), "consents": erased_consents()}
+        )
+        for email in [email for email, owner in self.emails.items() if owner == member_id]:
+            del self.emails[email]
 
     # ------------------------------------------------------------------ card stock, profile read
 

@@ -382,8 +382,12 @@ class RecordingMailingList:
             current["merge"]["LNAME"] = member.last_name
         if member.loyalty_member is not None:
             current["merge"]["LOYALTY"] = "yes" if member.loyalty_member else "no"
+        current["merge"].update(member.loyalty_data or {})
         current["email"] = member.email
         self.members[member.email.strip().lower()] = current
+
+    def delete_permanently(self, email: str) -> bool:
+        return self.members.pop(email.strip().lower(), None) is not None
 
 
 class InMemorySmsOptOuts:

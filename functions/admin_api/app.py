@@ -3,7 +3,8 @@ paged (contact data masked), read one in full to fix it by hand, replay one afte
 fix (P2), or close one fixed by hand. Card stock and the card lifecycle (A10: block,
 replace). Stores and staff users (R6), the daily statistics per store and program-wide
 (R6), adjustments of a customer's points (R7), and the program as versioned data (R9):
-read, replace, list its versions."""
+read, replace, list its versions. A customer's data rights (D1, D2): export everything
+held about them, erase it (the money trail kept under a pseudonym)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from loyalty_bridge.models.card_stock import (
     CardImportRequest,
     CardImportResult,
 )
+from loyalty_bridge.models.data_rights import CustomerExport, EraseRequest, ErasureRecord
 from loyalty_bridge.models.program import ProgramVersion, ProgramVersionPage
 from loyalty_bridge.models.stores import (
     DirectoryId,
@@ -68,6 +70,8 @@ class Services(HandlerServices):
     program_admin = Wired(wiring.program_admin)
     adjustments = Wired(wiring.adjustment_service)
     stats = Wired(wiring.stats_service)
+    exporter = Wired(wiring.customer_exporter)
+    eraser = Wired(wiring.customer_eraser)
 
 
 services = Services()
@@ -223,6 +227,24 @@ def program_stats(start: FromDay, end: ToDay) -> StatsReport:
 @app.get("/v1/admin/stores/<store_id>/stats")
 def store_stats(store_id: Annotated[DirectoryId, Path()], start: FromDay, end: ToDay) -> StatsReport:
     return services.stats.stats(store_id, start, end)
+
+
+# ---------------------------------------------------------------- data rights (D1, D2)
+
+
+@app.get("/v1/admin/customers/<customer_id>/export")
+def export_customer(customer_id: Annotated[CustomerId, Path()]) -> CustomerExport:
+    # An audit line with ids only: what was read (personal data) never goes to the logs.
+    logger.info("customer data exported by an admin", extra={"key_id": current_key_id(app)})
+    return services.exporter.export(customer_id)
+
+
+@app.post("/v1/admin/customers/<customer_id>/erase")
+def erase_customer(
+    customer_id: Annotated[CustomerId, Path()], body: Annotated[EraseRequest, Body()]
+) -> ErasureRecord:
+    # 200: the erasure is done when this answers (a repeat answers the same record).
+    return services.eraser.erase(customer_id, body, requested_by=current_key_id(app))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -55,6 +55,7 @@ CAPABILITIES = frozenset(
         "activity",  # R8 the member's history
         "stats",  # per-day statistics
         "card_lifecycle",  # A10 block and replace a card
+        "erase",  # D2 erase the person, keep the points (GDPR Art. 17)
     }
 )
 # Settings a test may override, and the capability honouring them needs.

@@ -4,6 +4,12 @@ A real HTTP/1.1 server (keep-alive) on 127.0.0.1 in a background thread:
 
 - ``GET /3.0/ping``
 - ``GET|PUT|DELETE /3.0/lists/{list_id}/members/{subscriber_hash}``
+- ``POST /3.0/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent`` (204; the
+  address is then forgotten: it cannot be re-added through the API)
+- ``GET|POST /3.0/lists/{list_id}/merge-fields``: the audience's merge fields, and a new one
+  (``tag`` up to 10 letters, digits or underscores, upper case; ``name``; ``type`` from
+  Mailchimp's set; 400 "Invalid Resource" for a tag that exists). A ``number`` field takes
+  numbers only in a member's ``merge_fields``.
 
 Enforced like Mailchimp: HTTP basic auth with the API key as password (401 "API Key
 Invalid"); the list must exist (404 "Resource Not Found"); the hash is 32 lowercase hex
@@ -58,8 +64,15 @@ PUT_KEYS = frozenset(
     }
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_MEMBER_PATH = re.compile(r"^/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[^/]+)$")
+_MEMBER_PATH = re.compile(
+    r"^/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[^/]+)(?P<action>/actions/delete-permanent)?$"
+)
 _HASH = re.compile(r"^[0-9a-f]{32}$")
+_MERGE_FIELDS_PATH = re.compile(r"^/3\.0/lists/(?P<list>[^/]+)/merge-fields$")
+_TAG = re.compile(r"^[A-Z0-9_]{1,10}$")
+MERGE_TYPES = frozenset(
+    {"text", "number", "address", "phone", "date", "url", "imageurl", "radio", "dropdown", "birthday", "zip"}
+)
 
 
 def subscriber_hash(email: str) -> str:
@@ -147,6 +160,7 @@ class FakeMailchimp:
         self.api_key = api_key
         self.list_id = list_id
         self.merge_tags = set(merge_tags)
+        self.merge_types: dict[str, str] = dict.fromkeys(merge_tags, "text")  # tag -> type
         self.max_connections = max_connections
         self.members: dict[str, Member] = {}  # subscriber hash -> member
         self.forgotten: set[str] = set()
@@ -366,6 +380,11 @@ class FakeMailchimp:
         path = path.split("?", 1)[0]
         if path == "/3.0/ping" and method == "GET":
             return 200, {"health_status": "Everything's Chimpy!"}
+        fields = _MERGE_FIELDS_PATH.match(path)
+        if fields is not None:
+            if fields["list"] != self.list_id:
+                raise _Problem(404, "Resource Not Found", "The requested resource could not be found.")
+            return self._merge_fields(method, body)
         match = _MEMBER_PATH.match(path)
         if match is None:
             raise _Problem(404, "Resource Not Found", "The requested resource could not be found.")
@@ -375,6 +394,13 @@ class FakeMailchimp:
         if not _HASH.match(key):
             raise _Problem(404, "Resource Not Found", "The requested resource could not be found.")
         with self.lock:
+            if match["action"]:
+                if method != "POST":
+                    raise _Problem(405, "Method Not Allowed", f"{method} is not allowed on this resource.")
+                if self.members.pop(key, None) is None:
+                    raise _Problem(404, "Resource Not Found", "The requested resource could not be found.")
+                self.forgotten.add(key)
+                return 204, None
             if method == "GET":
                 member = self.members.get(key)
                 if member is None or member.archived:
@@ -389,6 +415,38 @@ class FakeMailchimp:
             if method == "PUT":
                 return 200, self._put(key, body)
         raise _Problem(405, "Method Not Allowed", f"{method} is not allowed on this resource.")
+
+    def _merge_fields(self, method: str, body: Any) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            if method == "GET":
+                listed = [
+                    {"merge_id": n, "tag": tag, "name": tag.title(), "type": kind, "list_id": self.list_id}
+                    for n, (tag, kind) in enumerate(sorted(self.merge_types.items()), start=1)
+                ]
+                return 200, {"merge_fields": listed, "list_id": self.list_id, "total_items": len(listed)}
+            if method != "POST":
+                raise _Problem(405, "Method Not Allowed", f"{method} is not allowed on this resource.")
+            if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"]:
+                raise _Problem(400, "Invalid Resource", "The resource submitted could not be validated.")
+            tag, kind = body.get("tag"), body.get("type")
+            if not isinstance(tag, str) or not _TAG.match(tag) or kind not in MERGE_TYPES:
+                raise _Problem(400, "Invalid Resource", "The tag or type of the merge field is invalid.")
+            if tag in self.merge_types:
+                raise _Problem(400, "Invalid Resource", f'A Merge Field with the tag "{tag}" already exists.')
+            self.merge_types[tag] = str(kind)
+            self.merge_tags.add(tag)
+            field = {"merge_id": len(self.merge_types), "tag": tag, "name": body["name"], "type": kind}
+            return 200, field | {"list_id": self.list_id}
+
+    def _valid_merge(self, merge: Any) -> bool:
+        if not isinstance(merge, dict):
+            return False
+        for tag, value in merge.items():
+            if tag not in self.merge_tags or not isinstance(value, (str, int, float)):
+                return False
+            if self.merge_types.get(tag) == "number" and (isinstance(value, str) and value != ""):
+                return False
+        return True
 
     def _put(self, key: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -413,10 +471,7 @@ class FakeMailchimp:
                     [{"field": name, "message": "Invalid value."}],
                 )
         merge = body.get("merge_fields", {})
-        if not isinstance(merge, dict) or any(
-            tag not in self.merge_tags or not isinstance(value, (str, int, float))
-            for tag, value in merge.items()
-        ):
+        if not self._valid_merge(merge):
             raise _Problem(
                 400,
                 "Invalid Resource",

@@ -47,6 +47,7 @@ _SUCCESS_STATUS = {
     "adjustPoints": 201,
     "setConsents": 204,
     "releaseHold": 204,
+    "eraseMember": 204,
 }
 
 
@@ -438,6 +439,9 @@ class FakePlatformServer:
                 return _json(200, _dump(platform.update_profile(member_id, changes, idempotency_key=key)))
             case "setConsents":
                 platform.set_consents(member_id, Consents.model_validate_json(body), idempotency_key=key)
+                return _Answer(204)
+            case "eraseMember":
+                platform.erase_member(member_id, idempotency_key=key)
                 return _Answer(204)
             case "getBalance":
                 return _json(200, _dump(platform.get_balance(member_id)))

@@ -316,6 +316,15 @@ class FakeTalonOne:
                 if body["advocateProfileIntegrationId"] not in state.profiles:
                     return _error(404, "Customer profile not found.", pointer="")
                 return _json(201, state.create_referral(body))
+            case "deleteCustomerData":
+                # "Delete all attributes on the customer profile and on entities that
+                # reference this customer profile": the profile, its cards and their
+                # transactions stay (the integration id is the bridge's random member id).
+                integration_id = path["integrationId"]
+                if integration_id not in state.profiles:
+                    return _error(404, "Customer profile not found.", pointer="")
+                state.profiles[integration_id]["attributes"] = {}
+                return Answer(204)
             case "returnCartItems":
                 items = body["return"]["returnedCartItems"]
                 effects = state.return_items(path["customerSessionId"], items, dry=args.get("dry") == "true")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from loyalty_bridge.models.activity import ActivityPage, Adjustment, AdjustmentResult, StatsReport
     from loyalty_bridge.models.card_stock import CardImportResult
     from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
+    from loyalty_bridge.models.data_rights import AttemptWindow, ErasureRecord, VerificationAttempt
     from loyalty_bridge.models.domain import (
         AudienceMember,
         Balance,
@@ -175,6 +176,16 @@ class LoyaltyPlatform(Protocol):
         is written. A repeat to the same new number answers the same member;
         CardNotReplaceable (card_in_use, card_already_replaced, card_merged), CardNotInStock,
         CardNotFound or InvalidInput (invalid_card_number) otherwise."""
+        ...
+
+    # ---- erasure (D2, GDPR Art. 17; rules: program/erasure.py)
+
+    def erase_member(self, member_id: str, *, idempotency_key: str) -> None:
+        """Remove every personal field of the member (email, names, mobile, birthday,
+        address, consents) and free its email for a new member; its balance, entries, lots,
+        holds, order ids and card stay under the member id. Erasing an erased or unknown
+        member changes nothing. NotSupportedByPlatform-like PlatformRefused where the
+        platform offers no erasure (the admin is told what to erase by hand)."""
         ...
 
 
@@ -381,6 +392,11 @@ class MailingList(Protocol):
 
     def upsert_member(self, member: AudienceMember) -> None: ...
 
+    def delete_permanently(self, email: str) -> bool:
+        """D2: delete the member and its history for good (Mailchimp then refuses to re-add
+        the address through the API). False when the address was not a member."""
+        ...
+
 
 class SmsOptOutList(Protocol):
     """Phone numbers that must not get marketing SMS (P3)."""
@@ -477,3 +493,52 @@ class MemberPresence(Protocol):
     """Whether any loyalty member exists (R9: the program's kind is fixed from then on)."""
 
     def any_member(self) -> bool: ...
+
+
+# ---------------------------------------------------------------- data rights (D1, D2)
+
+
+class CustomerErrors(Protocol):
+    """The error records about one customer (ErrorsTable), read whole and pseudonymised."""
+
+    def of_customer(self, customer_id: str) -> list[ErrorRecord]: ...
+
+    def overwrite(self, record: ErrorRecord, *, previous_id: str) -> None: ...
+
+
+class CustomerDataStore(Protocol):
+    """The bridge's own items about one customer, beyond the customer record
+    (adapters/customer_data.py), and the erasure records that stay."""
+
+    def sync_states(self, customer_id: str) -> list[SyncState]: ...
+
+    def verification(self, customer_id: str) -> list[VerificationAttempt]:
+        """The customer's one-time-code challenges, never a code or its hash."""
+        ...
+
+    def attempt_windows(self, customer_id: str) -> list[AttemptWindow]: ...
+
+    def erase_customer(
+        self,
+        customer_id: str,
+        *,
+        emails: Sequence[str],
+        mobile: str | None,
+        member_id: str | None,
+        card_number: str | None,
+    ) -> int:
+        """Delete every item about the person (record, links, indexes, sync state,
+        challenges, attempt counters); how many were deleted."""
+        ...
+
+    def pseudonymise_orders(self, order_ids: Sequence[str], customer_id: str, alias: str) -> int: ...
+
+    def erase_answers(self, personal: Sequence[str]) -> int:
+        """Delete the answers kept for idempotent replays that mention ``personal``."""
+        ...
+
+    def erasure(self, erasure_id: str) -> ErasureRecord | None: ...
+
+    def keep_erasure(self, record: ErasureRecord) -> ErasureRecord:
+        """Store once; answers the record stored first."""
+        ...

@@ -33,6 +33,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "/v2/customer_sessions/{customerSessionId}": ("put",),
     "/v2/customer_sessions/{customerSessionId}/returns": ("post",),
     "/v1/referrals": ("post",),
+    "/v1/customer_data/{integrationId}": ("delete",),  # D2: erasure (GDPR Art. 17)
 }
 _PROSE = {"description", "summary", "example", "examples", "title", "externalDocs"}
 

@@ -99,7 +99,7 @@ class DynamoErrorStore:
 
     # ------------------------------------------------------------------ port
 
-    def record(self, record: ErrorRecord) -> bool:
+    def _item_of(self, record: ErrorRecord) -> dict[str, Any]:
         data = record.model_dump(mode="json")
         item = {
             "error_id": record.error_id,
@@ -116,6 +116,10 @@ class DynamoErrorStore:
         }
         if record.customer_id:
             item["customer_id"] = record.customer_id
+        return item
+
+    def record(self, record: ErrorRecord) -> bool:
+        item = self._item_of(record)
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -150,6 +154,38 @@ class DynamoErrorStore:
         status = self._de.deserialize(answer["Attributes"]["status"])
         if status != ErrorStatus.OPEN.value:
             self.set_status(record.error_id, ErrorStatus.OPEN.value, note="failed again after a replay")
+
+    # ------------------------------------------------------------ data rights (D1, D2)
+
+    def of_customer(self, customer_id: str) -> list[ErrorRecord]:
+        """Every record about ``customer_id``, oldest first (a paged scan: an export or an
+        erasure asks, rarely)."""
+        scan: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "customer_id = :c",
+            "ExpressionAttributeValues": self._av({":c": customer_id}),
+        }
+        found: list[ErrorRecord] = []
+        while True:
+            try:
+                answer = self._client.scan(**scan)
+            except Exception as exc:
+                _technical(exc)
+                raise
+            found.extend(self._from_item(item) for item in answer.get("Items", []))
+            if not answer.get("LastEvaluatedKey"):
+                return sorted(found, key=lambda record: record.created_at)
+            scan["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def overwrite(self, record: ErrorRecord, *, previous_id: str) -> None:
+        """Store ``record`` in place of ``previous_id`` (an erasure pseudonymises a record)."""
+        try:
+            self._client.put_item(TableName=self._table, Item=self._av(self._item_of(record)))
+            if record.error_id != previous_id:
+                self._client.delete_item(TableName=self._table, Key=self._key(previous_id))
+        except Exception as exc:
+            _technical(exc)
+            raise
 
     def get(self, error_id: str) -> ErrorRecord | None:
         try:

@@ -5,11 +5,14 @@ Contract used (https://mailchimp.com/developer/marketing/api/list-members/):
   is the MD5 of the lowercased email; the body carries ``email_address``, ``status_if_new``
   (used only when the member is created), ``status`` (changes an existing member) and
   ``merge_fields`` (only the tags sent are changed). Our merge tags: FNAME, LNAME and the
-  loyalty flag (default ``LOYALTY`` = "yes"/"no", P4; create it in the audience).
+  loyalty flag (default ``LOYALTY`` = "yes"/"no", P4; create it in the audience); P6's
+  POINTS, TIER, NEXTREWARD and REFLINK, created by the bridge when missing
+  (``GET|POST /3.0/lists/{list_id}/merge-fields``, once per container).
 - An email change is a PUT on the OLD hash with the new ``email_address``; if the old member
   does not exist the new one is upserted; if the new address is already a member, that
   member is updated and the old one archived (``DELETE``).
-- ``GET .../members/{hash}`` (404 = not a member), ``DELETE`` archives.
+- ``GET .../members/{hash}`` (404 = not a member), ``DELETE`` archives;
+  ``POST .../members/{hash}/actions/delete-permanent`` erases (D2: GDPR Art. 17).
 - HTTP basic auth, any user name, the API key as password. The data centre is the key's
   suffix (``...-us21`` -> ``https://us21.api.mailchimp.com``) unless a base URL is set.
 - Errors are problem JSON ``{type, title, status, detail, instance}``. 429 and 5xx (and
@@ -27,7 +30,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -41,6 +44,13 @@ if TYPE_CHECKING:
     import httpx
 
 MAX_CONNECTIONS = 10
+# P6: tag -> (name, type) of the loyalty merge fields (values: services/loyalty_reach.py).
+LOYALTY_MERGE_FIELDS = {
+    "POINTS": ("Loyalty points", "number"),
+    "TIER": ("Loyalty tier", "text"),
+    "NEXTREWARD": ("Next loyalty reward", "text"),
+    "REFLINK": ("Referral link", "text"),
+}
 _DATA_CENTRE = re.compile(r"^[a-z]{2,4}[0-9]{1,3}$")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -92,6 +102,18 @@ class MemberAnswer(BaseModel):
     status: str
 
 
+class _MergeField(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tag: str
+
+
+class _MergeFields(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    merge_fields: list[_MergeField]
+
+
 def subscriber_hash(email: str) -> str:
     """Mailchimp's member id: MD5 of the lowercased address (an identifier, not security)."""
     return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
@@ -105,13 +127,14 @@ def member_body(member: AudienceMember, *, email: str, merge_tag: str) -> dict[s
     }
     if member.subscribed is not None:
         body["status"] = "subscribed" if member.subscribed else "unsubscribed"
-    merge: dict[str, str] = {}
+    merge: dict[str, str | int] = {}
     if member.first_name is not None:
         merge["FNAME"] = member.first_name
     if member.last_name is not None:
         merge["LNAME"] = member.last_name
     if member.loyalty_member is not None:
         merge[merge_tag] = "yes" if member.loyalty_member else "no"
+    merge |= member.loyalty_data or {}  # P6: POINTS is a number field, the others text
     if merge:
         body["merge_fields"] = merge
     return body
@@ -140,10 +163,13 @@ class MailchimpAudience:
         self._max_attempts = max(1, max_attempts)
         self._backoff = backoff_seconds
         self._sleep = sleep
+        self._merge_fields_ready = False  # P6: the loyalty merge fields are known to exist
 
     # ------------------------------------------------------------------ port
 
     def upsert_member(self, member: AudienceMember) -> None:
+        if member.loyalty_data:
+            self.ensure_merge_fields(LOYALTY_MERGE_FIELDS)
         previous = member.previous_email
         if previous and previous.strip().lower() != member.email.strip().lower():
             self._move(member, previous)
@@ -152,12 +178,44 @@ class MailchimpAudience:
 
     # ------------------------------------------------------------------ extras
 
+    def ensure_merge_fields(self, wanted: Mapping[str, tuple[str, str]]) -> None:
+        """P6: create the audience's missing merge fields (tag -> (name, type)), once per
+        container: ``GET .../merge-fields`` then one ``POST`` per missing tag."""
+        if self._merge_fields_ready:
+            return
+        response = self._request("GET", f"/3.0/lists/{self._list_id}/merge-fields?count=1000")
+        self._raise_for(response)
+        try:
+            known = {field.tag for field in _MergeFields.model_validate(response.json()).merge_fields}
+        except ValueError as exc:
+            raise MailchimpUnavailable("Mailchimp answered something that is not a merge field list") from exc
+        for tag, (name, kind) in wanted.items():
+            if tag in known:
+                continue
+            created = self._request(
+                "POST",
+                f"/3.0/lists/{self._list_id}/merge-fields",
+                json={"tag": tag, "name": name, "type": kind, "required": False, "public": False},
+            )
+            self._raise_for(created)
+            logger.info("mailchimp merge field created", extra={"tag": tag})
+        self._merge_fields_ready = True
+
     def get_member(self, email: str) -> MemberAnswer | None:
         response = self._request("GET", self._member_path(email))
         if response.status_code == 404:
             return None
         self._raise_for(response)
         return self._member(response)
+
+    def delete_permanently(self, email: str) -> bool:
+        """D2: ``POST .../members/{hash}/actions/delete-permanent`` (204; 404: not a member)."""
+        response = self._request("POST", self._member_path(email) + "/actions/delete-permanent")
+        if response.status_code == 404:
+            return False
+        self._raise_for(response)
+        logger.info("mailchimp member deleted permanently", extra={"member": pseudonym(email)})
+        return True
 
     def archive_member(self, email: str) -> None:
         response = self._request("DELETE", self._member_path(email))

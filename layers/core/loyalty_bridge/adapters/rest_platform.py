@@ -198,6 +198,16 @@ class RestPlatform:
             idempotency_key=idempotency_key,
         )
 
+    def erase_member(self, member_id: str, *, idempotency_key: str) -> None:
+        self._api.call(
+            "eraseMember",
+            "DELETE",
+            f"/v1/members/{_seg(member_id)}",
+            None,
+            expect=204,
+            idempotency_key=idempotency_key,
+        )
+
     # ------------------------------------------------------------ checkout and orders
 
     def quote(self, member_id: str | None, basket: Basket, *, redeem_points: int = 0) -> Quote:

@@ -27,6 +27,7 @@ from urllib.parse import quote as _quote
 from pydantic import ValidationError
 
 from loyalty_bridge import errors
+from loyalty_bridge.adapters.talon_one_erasure import TalonOneErasure
 from loyalty_bridge.adapters.talon_one_history import TalonOneHistory
 from loyalty_bridge.adapters.talon_one_referrals import TalonOneReferrals
 from loyalty_bridge.adapters.talon_one_store import TalonOneStore
@@ -75,7 +76,7 @@ def _seg(value: str) -> str:
     return _quote(value, safe="")
 
 
-class TalonOnePlatform(TalonOneHistory, TalonOneReferrals, TalonOneUnsupported):
+class TalonOnePlatform(TalonOneHistory, TalonOneReferrals, TalonOneErasure, TalonOneUnsupported):
     """``ports.LoyaltyPlatform`` over Talon.One. One instance per warm container."""
 
     def __init__(

@@ -4,7 +4,7 @@ Items (pk, sk):
 - ``T1JOIN#{sha256(idempotency key)}`` / ``JOIN``: the member id and card number a join
   chose, so a repeated join sends the same profile and card to Talon.One (C6).
 - ``T1MEMBER#{member_id}`` / ``MEMBER``: card number, card kind, the email and mobile keys
-  it is indexed under.
+  it is indexed under (dropped, with the index entries, when the member is erased: D2).
 - ``T1EMAIL#{sha256(email)}`` / ``MEMBER``: the email index, one member per email
   (Talon.One has no uniqueness of attributes: this is where duplicate_member comes from).
 - ``T1MOBILE#{sha256(mobile)}`` / ``MEMBER#{member_id}``: the mobile index (A8: a phone may
@@ -99,10 +99,14 @@ class TalonOneStore(BridgeItems):
         return True
 
     def release_email(self, email: str, member_id: str) -> None:
+        self._release(email_pk(email), member_id)
+
+    def _release(self, key: str, member_id: str) -> None:
+        """Delete the email index entry ``key`` while it is ``member_id``'s."""
         try:
             self._client.delete_item(
                 TableName=self._table,
-                Key=self._item({"pk": email_pk(email), "sk": "MEMBER"}),
+                Key=self._item({"pk": key, "sk": "MEMBER"}),
                 ConditionExpression="member_id = :m",
                 ExpressionAttributeValues={":m": {"S": member_id}},
             )
@@ -124,6 +128,18 @@ class TalonOneStore(BridgeItems):
 
     def members_for_mobile(self, mobile: str) -> list[str]:
         return [str(item["member_id"]) for item in self._query(mobile_pk(mobile), "MEMBER#")]
+
+    def forget_person(self, member_id: str) -> None:
+        """D2: the member's email and mobile index entries go (the email can join again);
+        the member item keeps its card, without the keys it was indexed under."""
+        record = self.member(member_id)
+        if record is None:
+            return
+        if record.get("email_key"):
+            self._release(str(record["email_key"]), member_id)
+        if record.get("mobile_key"):
+            self._delete(str(record["mobile_key"]), f"MEMBER#{member_id}")
+        self._put({key: value for key, value in record.items() if key not in ("email_key", "mobile_key")})
 
     # ------------------------------------------------------------ holds (C2)
 

@@ -305,3 +305,5 @@ class AudienceMember(Frozen):
     subscribed: bool | None = None
     subscribed_if_new: bool = False
     loyalty_member: bool | None = None
+    # P6: the loyalty merge fields (POINTS, TIER, NEXTREWARD, REFLINK) to set; None: leave them.
+    loyalty_data: dict[str, str | int] | None = None

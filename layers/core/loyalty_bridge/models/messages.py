@@ -32,6 +32,7 @@ PROFILE_UPDATE = "profile.update"  # PATCH /v1/customers/{id}: profile fields ch
 CONSENTS_UPDATE = "consents.update"  # PUT .../consents or a Mailchimp unsubscribe: consents changed
 PROFILE_SNAPSHOT = "profile.snapshot"  # push the whole current record (joined, created, resync)
 PROFILE_SYNC_KINDS = frozenset({PROFILE_UPDATE, CONSENTS_UPDATE, PROFILE_SNAPSHOT})
+LOYALTY_DATA = "loyalty.data"  # P6: the member's points moved: refresh Mailchimp's loyalty merge fields
 
 
 class SyncedFields(BaseModel):

@@ -15,6 +15,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+MAX_CHANGE_NOTES = 50  # the record keeps its newest changes (D1: the export lists them)
+
+
+class ChangeNote(BaseModel):
+    """One saved change of the synced fields (D1, "consents and their changes"): which
+    fields, from where, and the consents after it when they changed. No values of the
+    other fields: the record holds the current ones."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: int
+    at: datetime
+    kind: str  # profile.update | consents.update
+    source: str  # web | mailchimp | phone
+    fields: list[str]
+    consents: Consents | None = None
+
+
 class CustomerRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -42,6 +60,7 @@ class CustomerRecord(BaseModel):
     # the account, so every later create for this customer sends exactly this under that
     # key until the customer joins or the platform refuses it.
     pending_create: dict[str, Any] | None = None
+    changes: list[ChangeNote] = Field(default_factory=list)  # the newest MAX_CHANGE_NOTES, oldest first
     version: int = 0  # bumped on every write (optimistic locking, stale-message checks)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -21,10 +21,14 @@ laid over the last snapshot, so the points at least are right; the rest catches 
 next change. A failed refresh never fails the change itself: the points have moved.
 
 The built-in ledger needs none of this (its summary reads the ledger, updated in the same
-transaction as the points): wiring gives services no recorder there.
+transaction as the points): wiring gives services no recorder there, unless Mailchimp is
+on: ``on_moved`` is told of every change too (P6: services/loyalty_reach.py queues the
+refresh of the member's loyalty merge fields), with no snapshots on the ledger.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from loyalty_bridge import errors
 from loyalty_bridge.observability import logger
@@ -35,13 +39,27 @@ from loyalty_bridge.privacy import pseudonym
 class BalanceRecorder:
     """Keeps ``snapshots`` in step with ``platform`` for the login summary."""
 
-    def __init__(self, platform: LoyaltyPlatform, snapshots: BalanceSnapshots) -> None:
+    def __init__(
+        self,
+        platform: LoyaltyPlatform,
+        snapshots: BalanceSnapshots | None,
+        *,
+        on_moved: Callable[[str], None] | None = None,
+    ) -> None:
         self._platform = platform
         self._snapshots = snapshots
+        self._on_moved = on_moved
 
     def moved(self, member_id: str, *, balance: int | None = None) -> None:
         """The member's points just changed (``balance``: the new balance the change
         answered, when it says one). Reads the balance once and keeps it; never raises."""
+        if self._on_moved is not None:
+            try:
+                self._on_moved(member_id)
+            except errors.BridgeError as exc:  # the points have moved: never fail the change
+                logger.warning("points change not announced", extra={"code": exc.code})
+        if self._snapshots is None:
+            return
         try:
             self._snapshots.put(self._platform.get_balance(member_id))
             return
@@ -53,6 +71,8 @@ class BalanceRecorder:
             self._lay_over(member_id, balance)
 
     def _lay_over(self, member_id: str, balance: int) -> None:
+        if self._snapshots is None:
+            return
         try:
             last = self._snapshots.get(member_id)
             if last is not None and last.balance != balance:

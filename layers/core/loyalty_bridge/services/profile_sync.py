@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -26,6 +26,7 @@ from loyalty_bridge import errors
 from loyalty_bridge.models.domain import AudienceMember, Consents, LoyaltyStatus, ProfileChanges
 from loyalty_bridge.models.messages import (
     CONSENTS_UPDATE,
+    LOYALTY_DATA,
     PROFILE_SNAPSHOT,
     PROFILE_SYNC_KINDS,
     PROFILE_UPDATE,
@@ -44,6 +45,7 @@ from loyalty_bridge.ports import (
     SyncStateStore,
 )
 from loyalty_bridge.privacy import error_id_for, masked_text, pseudonym
+from loyalty_bridge.services.loyalty_reach import as_facts
 from loyalty_bridge.services.queue_policy import FailurePolicy, Verdict
 from loyalty_bridge.services.sync_queue import (
     CONSENT_FIELDS,
@@ -56,6 +58,9 @@ from loyalty_bridge.services.sync_queue import (
     jsonable_fields,
     record_fields,
 )
+
+if TYPE_CHECKING:
+    from loyalty_bridge.services.loyalty_reach import LoyaltyReach
 
 # Fields each target keeps versions for. "consents" is the platform's pair (one call sets
 # both); "loyalty" is Mailchimp's P4 flag.
@@ -100,6 +105,11 @@ class InvalidChange(errors.Permanent):
     code = "invalid_change_message"
 
 
+class CustomerGone(InvalidChange):
+    """The customer was erased (D2) after the change was queued: nothing to sync, and
+    nothing of theirs is recorded again."""
+
+
 class ProfileSync:
     """Applies change messages to the platform, Mailchimp and the SMS opt-out list."""
 
@@ -115,6 +125,7 @@ class ProfileSync:
         sms_optouts: SmsOptOutList | None = None,
         policy: FailurePolicy | None = None,
         targets: Callable[[], tuple[str, ...]] | None = None,
+        reach: LoyaltyReach | None = None,
     ) -> None:
         self._customers = customers
         self._platform = platform
@@ -125,15 +136,22 @@ class ProfileSync:
         self._sms = sms_optouts
         self._policy = policy or FailurePolicy()
         self._targets = targets
+        self._reach = reach  # P6: loyalty data in Mailchimp merge fields (services/loyalty_reach.py)
 
     # ------------------------------------------------------------------ entry point
 
     def handle(self, envelope: Envelope, *, receive_count: int = 1) -> SyncOutcome:
         """Apply one change. Raises errors.Retryable when a target should be tried again
         (the queue redelivers the message, in order); permanent failures are recorded."""
+        if envelope.kind == LOYALTY_DATA:
+            return self._loyalty_data(envelope, receive_count)
         outcome = SyncOutcome()
         try:
             change = self._read(envelope)
+        except CustomerGone:
+            logger.info("change for an erased customer skipped", extra={"message_id": envelope.message_id})
+            outcome.skipped.append("all")
+            return outcome
         except InvalidChange as exc:
             self._record(envelope, "all", exc, before=None, after=None)
             outcome.failed.append("all")
@@ -195,6 +213,30 @@ class ProfileSync:
             self._incidents.resolve(envelope.replay_of, note="replayed successfully")
         return outcome
 
+    def _loyalty_data(self, envelope: Envelope, receive_count: int) -> SyncOutcome:
+        """P6: the member's points moved: Mailchimp's loyalty merge fields follow (coalesced)."""
+        outcome = SyncOutcome()
+        record = self._customers.get(envelope.customer_id) if envelope.customer_id else None
+        if self._reach is None or self._mailing_list is None or record is None:
+            outcome.skipped.append(MAILCHIMP)
+            return outcome
+        try:
+            applied = self._reach.apply(record)
+        except Exception as exc:
+            if self._policy.decide(exc, receive_count) is Verdict.RETRY:
+                raise errors.Retryable("loyalty data will be written later") from exc
+            self._record(envelope, MAILCHIMP, exc, before=None, after=None, receive_count=receive_count)
+            self._metrics.count_by(MetricName.SYNC_FAILED, target=MAILCHIMP)
+            outcome.failed.append(MAILCHIMP)
+            self._replay_failed(envelope, outcome)
+            return outcome
+        (outcome.applied if applied else outcome.skipped).append(MAILCHIMP)
+        if applied:
+            self._metrics.count_by(MetricName.SYNC_SUCCEEDED, target=MAILCHIMP)
+        if envelope.replay_of and applied:
+            self._incidents.resolve(envelope.replay_of, note="replayed successfully")
+        return outcome
+
     # ------------------------------------------------------------------ reading
 
     def _read(self, envelope: Envelope) -> _Change:
@@ -208,7 +250,7 @@ class ProfileSync:
             raise InvalidChange(f"the change payload is invalid ({exc.error_count()} errors)") from None
         record = self._customers.get(envelope.customer_id)
         if record is None:
-            raise InvalidChange("the customer does not exist (any more)")
+            raise CustomerGone("the customer does not exist (any more)")
         if envelope.kind == PROFILE_SNAPSHOT:
             return _Change(envelope, record, record.version, record_fields(record), {}, snapshot=True)
         if envelope.version is None:
@@ -301,14 +343,13 @@ class ProfileSync:
             subscribed_if_new=bool(values.get("consent_email", record.consents.email)),
             loyalty_member=loyalty,
         )
+        facts = {"email": email, "loyalty": "yes" if loyalty else "no"}
+        data = self._reach.values(record) if self._reach is not None and change.snapshot else None
+        if data is not None:  # P6: a member's first push carries the loyalty data too
+            member = member.model_copy(update={"loyalty_data": data})
+            facts |= as_facts(data)
         self._mailing_list.upsert_member(member)
-        self._state.mark_applied(
-            record.customer_id,
-            MAILCHIMP,
-            change.version,
-            fresh,
-            facts={"email": email, "loyalty": "yes" if loyalty else "no"},
-        )
+        self._state.mark_applied(record.customer_id, MAILCHIMP, change.version, fresh, facts=facts)
         self._state.remember_email(email, record.customer_id)
         return True
 

@@ -24,7 +24,7 @@ from loyalty_bridge.models.messages import (
     ProfileChange,
     SyncedFields,
 )
-from loyalty_bridge.models.records import CustomerRecord
+from loyalty_bridge.models.records import MAX_CHANGE_NOTES, ChangeNote, CustomerRecord, utcnow
 from loyalty_bridge.observability import logger
 from loyalty_bridge.ports import CustomerRepository, IncidentSink, MessageQueue, SyncStateStore
 from loyalty_bridge.privacy import normalize_email, pseudonym
@@ -54,6 +54,21 @@ def _apply_to_record(record: CustomerRecord, values: Mapping[str, Any]) -> Custo
             sms=values.get("consent_sms", record.consents.sms),
         )
     return record.model_copy(update=update)
+
+
+def _noted(record: CustomerRecord, changed: Mapping[str, Any], *, kind: str, source: str) -> CustomerRecord:
+    """The record with a note of this change (D1: its changes, consents among them)."""
+    if not changed:
+        return record
+    note = ChangeNote(
+        version=record.version + 1,
+        at=utcnow(),
+        kind=kind,
+        source=source,
+        fields=sorted(changed),
+        consents=record.consents if any(name in changed for name in CONSENT_FIELDS) else None,
+    )
+    return record.model_copy(update={"changes": [*record.changes, note][-MAX_CHANGE_NOTES:]})
 
 
 @dataclass(frozen=True)
@@ -235,7 +250,9 @@ class ProfileUpdates:
             before = {name: current[name] for name in changed}
             try:
                 saved = self._customers.save(
-                    _apply_to_record(record, changed).model_copy(update=extra),
+                    _noted(_apply_to_record(record, changed), changed, kind=kind, source=source).model_copy(
+                        update=extra
+                    ),
                     expected_version=record.version,
                 )
             except errors.Conflict:

@@ -6,7 +6,7 @@ constructing services directly with fakes.
 
 Convention: one ``@cached`` function per adapter or service; add yours in its section.
 
-One module per area (core, program, platforms, membership, checkout, profile); every
+One module per area (core, program, platforms, membership, checkout, profile, data_rights); every
 function is importable from here as ``wiring.x``.
 """
 
@@ -39,6 +39,7 @@ from loyalty_bridge.wiring.core import (
     signing_keys,
     sms_sender,
 )
+from loyalty_bridge.wiring.data_rights import customer_data, customer_eraser, customer_exporter
 from loyalty_bridge.wiring.membership import (
     attach_service,
     balance_recorder,
@@ -68,6 +69,7 @@ from loyalty_bridge.wiring.platforms import (
 )
 from loyalty_bridge.wiring.profile import (
     admin_errors,
+    loyalty_reach,
     mailchimp_credentials,
     mailchimp_http,
     mailing_list,
@@ -98,6 +100,9 @@ __all__ = [
     "checkout_service",
     "checkout_store",
     "code_book",
+    "customer_data",
+    "customer_eraser",
+    "customer_exporter",
     "customers",
     "enrolment_service",
     "error_store",
@@ -107,6 +112,7 @@ __all__ = [
     "incident_reporter",
     "ledger",
     "ledger_program",
+    "loyalty_reach",
     "mailchimp_credentials",
     "mailchimp_http",
     "mailer",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from loyalty_bridge.services.card_lifecycle import CardLifecycle
     from loyalty_bridge.services.card_stock import CardStock
     from loyalty_bridge.services.enrolment import EnrolmentService
+    from loyalty_bridge.services.loyalty_reach import LoyaltyDataAnnouncer
     from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
     from loyalty_bridge.services.phone import PhoneService
     from loyalty_bridge.services.prefill import PrefillService
@@ -99,12 +100,22 @@ def code_book() -> CodeBook:
 @cached
 def balance_recorder() -> BalanceRecorder | None:
     """Where every balance change goes so the login summary shows it at once: only for
-    platforms the summary reads from a snapshot (not the ledger, which it reads itself)."""
-    if settings().platform_adapter == "ledger":
+    platforms the summary reads from a snapshot (not the ledger, which it reads itself);
+    with Mailchimp on, every platform's changes also queue the member's loyalty data (P6)."""
+    current = settings()
+    announce = _loyalty_data_announcer() if current.mailchimp_list_id else None
+    if current.platform_adapter == "ledger" and announce is None:
         return None
     from loyalty_bridge.services.balances import BalanceRecorder
 
-    return BalanceRecorder(platform(), balance_snapshots())
+    snapshots = None if current.platform_adapter == "ledger" else balance_snapshots()
+    return BalanceRecorder(platform(), snapshots, on_moved=announce)
+
+
+def _loyalty_data_announcer() -> LoyaltyDataAnnouncer:
+    from loyalty_bridge.services.loyalty_reach import LoyaltyDataAnnouncer
+
+    return LoyaltyDataAnnouncer(customers(), queue("profile_sync"), incident_reporter())
 
 
 @cached

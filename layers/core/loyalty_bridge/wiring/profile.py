@@ -16,7 +16,7 @@ from loyalty_bridge.wiring.core import (
     secrets,
     settings,
 )
-from loyalty_bridge.wiring.membership import customers, sync_state
+from loyalty_bridge.wiring.membership import customers, summary_service, sync_state
 from loyalty_bridge.wiring.platforms import platform
 from loyalty_bridge.wiring.program import program_seed, program_source, program_store
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from loyalty_bridge.adapters.mailchimp import MailchimpAudience, MailchimpCredentials
     from loyalty_bridge.adapters.sms_optouts import DynamoSmsOptOuts
     from loyalty_bridge.services.admin import AdminErrors
+    from loyalty_bridge.services.loyalty_reach import LoyaltyReach
     from loyalty_bridge.services.profile_sync import ProfileSync
     from loyalty_bridge.services.program import ProgramAdmin, StorefrontProgramView
 
@@ -93,7 +94,20 @@ def profile_sync() -> ProfileSync:
         mailing_list=mailing_list(),
         sms_optouts=sms_optouts(),
         policy=failure_policy(),
+        reach=loyalty_reach(),
     )
+
+
+@cached
+def loyalty_reach() -> LoyaltyReach | None:
+    """P6: the loyalty merge fields in Mailchimp, or None when Mailchimp is off."""
+    audience = mailing_list()
+    if audience is None:
+        return None
+    from loyalty_bridge.services.loyalty_reach import LoyaltyReach
+
+    summaries = summary_service()
+    return LoyaltyReach(summaries.summary, sync_state(), audience)
 
 
 @cached

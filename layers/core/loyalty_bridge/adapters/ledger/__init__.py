@@ -37,12 +37,14 @@ sweep), ``members`` (members and cards), ``merges`` (A8), ``points`` (balance, q
 holds), ``orders`` (orders, reversals, coupon use, referral bonus), ``rewards`` (R4),
 ``activity`` (adjustments R7, the history R8, stats R6), ``stats`` (the day's counters).
 Each entry carries what the history shows (kind, points in and out, balance after, ids).
-``lifecycle`` (A10: block and replace a card).
+``lifecycle`` (A10: block and replace a card), ``erasure`` (D2: the person goes, the money
+trail stays under the member id).
 """
 
 from __future__ import annotations
 
 from loyalty_bridge.adapters.ledger.activity import LedgerActivity
+from loyalty_bridge.adapters.ledger.erasure import LedgerErasure
 from loyalty_bridge.adapters.ledger.lifecycle import LedgerLifecycle
 from loyalty_bridge.adapters.ledger.merges import LedgerMerges
 from loyalty_bridge.adapters.ledger.orders import LedgerOrders
@@ -53,6 +55,12 @@ __all__ = ["DynamoDbLedger"]
 
 
 class DynamoDbLedger(
-    LedgerMerges, LedgerLifecycle, LedgerPoints, LedgerOrders, LedgerRewards, LedgerActivity
+    LedgerMerges,
+    LedgerLifecycle,
+    LedgerPoints,
+    LedgerOrders,
+    LedgerRewards,
+    LedgerActivity,
+    LedgerErasure,
 ):
     """``ports.LoyaltyPlatform`` implemented by the bridge itself on LedgerTable."""
