@@ -55,6 +55,7 @@ CAPABILITIES = frozenset(
         "activity",  # R8 the member's history
         "stats",  # per-day statistics
         "card_lifecycle",  # A10 block and replace a card
+        "member_import",  # seed 002: members with cards and opening balances (import_members)
     }
 )
 # Settings a test may override, and the capability honouring them needs.

@@ -37,12 +37,14 @@ sweep), ``members`` (members and cards), ``merges`` (A8), ``points`` (balance, q
 holds), ``orders`` (orders, reversals, coupon use, referral bonus), ``rewards`` (R4),
 ``activity`` (adjustments R7, the history R8, stats R6), ``stats`` (the day's counters).
 Each entry carries what the history shows (kind, points in and out, balance after, ids).
-``lifecycle`` (A10: block and replace a card).
+``lifecycle`` (A10: block and replace a card), ``imports`` (seed 002: members brought over
+with their cards and opening balances; PROFILE ``imported_from``, ENTRY ``opening:{card}``).
 """
 
 from __future__ import annotations
 
 from loyalty_bridge.adapters.ledger.activity import LedgerActivity
+from loyalty_bridge.adapters.ledger.imports import LedgerImports
 from loyalty_bridge.adapters.ledger.lifecycle import LedgerLifecycle
 from loyalty_bridge.adapters.ledger.merges import LedgerMerges
 from loyalty_bridge.adapters.ledger.orders import LedgerOrders
@@ -53,6 +55,6 @@ __all__ = ["DynamoDbLedger"]
 
 
 class DynamoDbLedger(
-    LedgerMerges, LedgerLifecycle, LedgerPoints, LedgerOrders, LedgerRewards, LedgerActivity
+    LedgerMerges, LedgerImports, LedgerLifecycle, LedgerPoints, LedgerOrders, LedgerRewards, LedgerActivity
 ):
     """``ports.LoyaltyPlatform`` implemented by the bridge itself on LedgerTable."""
