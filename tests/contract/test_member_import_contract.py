@@ -34,7 +34,8 @@ def test_each_line_becomes_an_unlinked_member_and_a_repeated_file_changes_nothin
     p = platform.platform
     a, b = printed(), printed()
     text = csv_of(
-        f"{a},+49 170 1111111,ann@example.com,Ann,Lee,1980-02-03,150,100@2025-03-31;20@2025-06-30,420.50,Old Club",
+        f"{a},+49 170 1111111,ann@example.com,Ann,Lee,1980-02-03,150,"
+        "100@2025-03-31;20@2025-06-30,420.50,Old Club",
         f"{b},,,,,,0,,,",
     )
     importer = MemberImport(p)
