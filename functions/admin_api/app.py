@@ -165,13 +165,23 @@ _MEMBER_IMPORT_BODY = {
 }
 
 
+_FIRST_LINE = (
+    "the number in the whole file of the body's first line (a CSV part's header): a big file sent "
+    "in parts under one import_id keeps its line numbers, so a card repeated in a later part is "
+    "duplicate_card"
+)
+
+
 @app.post(MEMBER_IMPORT, openapi_extensions={"requestBody": _MEMBER_IMPORT_BODY})
-def import_members(import_id: Annotated[ImportId | None, Query()] = None) -> MemberImportResult:
+def import_members(
+    import_id: Annotated[ImportId | None, Query()] = None,
+    line: Annotated[int, Query(ge=1, le=100_000_000, description=_FIRST_LINE)] = 1,
+) -> MemberImportResult:
     # The body is read here, not by a typed Body(): it is CSV or JSON lines.
     event = app.current_event
     fmt = file_format(event.headers.get("content-type"))
     chosen = import_id or f"api:{current_idempotency_key(app) or ''}"
-    return services.member_import.import_text(chosen, fmt, event.decoded_body or "")
+    return services.member_import.import_text(chosen, fmt, event.decoded_body or "", first_line=line)
 
 
 # ---------------------------------------------------------------- card lifecycle (A10)

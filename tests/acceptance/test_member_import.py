@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +19,10 @@ from bridge_local.stack import LocalStackProcess
 from loyalty_bridge.adapters.ledger import DynamoDbLedger
 from loyalty_bridge.models.domain import CardState
 from loyalty_bridge.settings import Settings
+from tests.acceptance.admin_cli import bridge_admin
 from tests.acceptance.test_membership_flows import fresh_card_number, fresh_mobile, sign_up, summary
 from tests.conftest import SmsOutbox
+from tests.member_files import member_file
 
 PROGRAM = {"required_profile_fields": ["mobile", "birthday", "address"]}
 GOOD = 95
@@ -50,37 +52,15 @@ def import_csv(admin: SignedClient, text: str) -> dict[str, Any]:
     return document
 
 
-def broken(number: str) -> str:
-    return number[:-1] + str((int(number[-1]) + 1) % 10)
-
-
 def test_a_csv_of_members_gives_exact_outcomes_and_a_repeat_creates_nothing(
     admin: SignedClient, ledger: DynamoDbLedger
 ) -> None:
-    # 100 lines, not the 1,000: moto applies a TransactWriteItems in seconds once the
-    # table holds thousands of items, so 1,000 lines over the local stack take minutes (the
-    # contract suite checks the same rules on the ledger; the 1,000-line run is left to the bench).
-    cards = [fresh_card_number() for _ in range(GOOD + 1)]
-    rows: list[str] = []
-    for i, card in enumerate(cards[:GOOD]):
-        mobile = fresh_mobile() if i % 3 else ""  # a third without a phone
-        email = f"m.{uuid.uuid4().hex[:10]}@example.com" if i % 4 else ""  # a quarter without an email
-        lots = f"{i % 50 + 1}@2027-0{i % 9 + 1}-15" if i % 2 else ""
-        rows.append(
-            f"{card},{mobile},{email},First{i},,1970-01-0{i % 9 + 1},{i * 3 + 60},{lots},{i}.50,Club {i % 20}"
-        )
-    refused_rows = {
-        51: f"{broken(fresh_card_number())},,,,,,10,,,",
-        52: f"{cards[7]},,,,,,10,,,",
-        53: f"{cards[GOOD]},+12,,,,,10,,,",
-        54: f"{fresh_card_number()},,,,,,-40,,,",
-        55: f"{fresh_card_number()},,,,,,10,11@2027-01-01,,",
-    }
-    lines = rows[:49] + list(refused_rows.values()) + rows[49:]
-    assert len(lines) == GOOD + 5
-    text = HEADER + "\n" + "\n".join(lines) + "\n"
+    # 100 lines over the local stack (each new member is 6-7 moto requests of tens of ms);
+    # the same file of 1,000 lines runs on the in-memory platform in
+    # tests/unit/membership/test_membership_member_import.py and through the stack in the bench.
+    file = member_file(GOOD)
 
-    first = import_csv(admin, text)
+    first = import_csv(admin, file.text)
 
     assert (first["lines"], first["created"], first["already_there"], first["refused"]) == (
         GOOD + 5,
@@ -88,26 +68,16 @@ def test_a_csv_of_members_gives_exact_outcomes_and_a_repeat_creates_nothing(
         0,
         5,
     )
-    refusals = {o["line"]: o["reason"] for o in first["outcomes"] if o["outcome"] == "refused"}
-    assert refusals == {
-        51: "bad_check_digit",
-        52: "duplicate_card",
-        53: "bad_mobile",
-        54: "negative_balance",
-        55: "bad_lots",
-    }
-    again = import_csv(admin, text)  # a new Idempotency-Key: really run again
+    assert {o["line"]: o["reason"] for o in first["outcomes"] if o["outcome"] == "refused"} == file.refusals
+    again = import_csv(admin, file.text)  # a new Idempotency-Key: really run again
     assert (again["created"], again["already_there"], again["refused"]) == (0, GOOD, 5)
     by_card = {o["card_number"]: o["member_id"] for o in first["outcomes"] if o["outcome"] == "created"}
-    for i in range(GOOD):  # balances and the soonest lot's date, exact
-        balance = ledger.get_balance(by_card[cards[i]])
-        assert balance.balance == i * 3 + 60, i
-        expected = (i % 50 + 1, f"2027-0{i % 9 + 1}-15") if i % 2 else (0, None)
-        shown = (
-            balance.next_expiry_points,
-            balance.next_expiry_on.isoformat() if balance.next_expiry_on else None,
-        )
-        assert shown == expected, i
+    for i, card in enumerate(file.cards):  # balances and the soonest lot's date, exact
+        balance = ledger.get_balance(by_card[card])
+        assert (balance.balance, (balance.next_expiry_points, balance.next_expiry_on)) == (
+            file.balance(i),
+            file.next_expiry(i),
+        ), i
 
 
 def verify_phone(shop: SignedClient, sms: SmsOutbox, customer_id: str, mobile: str) -> dict[str, Any]:
@@ -178,3 +148,34 @@ def test_three_imported_cards_on_one_mobile_verify_merge_and_prefill(
     )
     assert (profile["missing"], profile["accumulate_only"]) == (["address"], True)
     assert summary(shop, customer_id)["accumulate_only"] is True
+    # Filling the last required field ends accumulate-only (A9).
+    filled = shop.patch(
+        f"/v1/customers/{customer_id}",
+        json={"address": {"line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}},
+    )
+    assert filled.status_code in (200, 202), filled.text
+    stack.wait_until_drained()
+    assert summary(shop, customer_id)["accumulate_only"] is False
+
+
+def test_bridge_admin_imports_a_member_file_in_parts_with_the_files_line_numbers(
+    stack: LocalStackProcess, ledger: DynamoDbLedger, tmp_path: Path
+) -> None:
+    file = member_file(20)
+    path = tmp_path / "old-club.csv"
+    path.write_text(file.text, encoding="utf-8")
+
+    def run(*extra: str) -> dict[str, Any]:
+        return bridge_admin(stack, "import-members", str(path), *extra)
+
+    first = run("--chunk", "7")  # four parts under one import id
+    assert first["import_id"].startswith("old-club-")
+    assert (first["lines"], first["created"], first["refused"]) == (25, 20, 5)
+    assert {r["line"]: r["reason"] for r in first["refusals"]} == file.refusals  # the file's line numbers
+    again = run()
+    assert (again["created"], again["already_there"], again["refused"]) == (0, 20, 5)
+    resumed = run("--import-id", first["import_id"], "--chunk", "11")  # the same import: answered as before
+    assert (resumed["created"], resumed["already_there"], resumed["refused"]) == (20, 0, 5)
+    assert ledger.get_balance(
+        ledger.find_members(card_number=file.cards[3])[0].member_id
+    ).balance == file.balance(3)

@@ -74,7 +74,7 @@ def test_bad_lines_are_refused_with_their_reason_and_never_stop_the_good_ones(
     require(platform, "member_import")
     p = platform.platform
     web = p.create_member(MemberProfile(email="web@example.com"), Consents(), idempotency_key="web-1")
-    good, dup = printed(), printed()
+    good, dup, taken = printed(), printed(), printed()
     text = csv_of(
         f"{good},,,,,,10,,,",
         f"{good[:-1]}{(int(good[-1]) + 1) % 10},,,,,,10,,,",
@@ -84,7 +84,7 @@ def test_bad_lines_are_refused_with_their_reason_and_never_stop_the_good_ones(
         f"{printed()},,,,,,-3,,,",
         f"{printed()},,,,,,10,20@2025-05-01,,",
         f"{printed()},,not-an-email,,,,10,,,",
-        f"{printed()},,WEB@example.com,,,,10,,,",
+        f"{taken},,WEB@example.com,,,,10,,,",
         f"{web.card.number},,,,,,10,,,",
         f"{printed()},,,,,1980-13-01,10,,,",
     )
@@ -105,6 +105,10 @@ def test_bad_lines_are_refused_with_their_reason_and_never_stop_the_good_ones(
         (12, "refused", "bad_field"),
     ]
     assert p.get_balance(web.member_id).balance == 0  # the web member's card is left as it is
+    # The card of the email_in_use line is no card at all afterwards: fixed, the line imports.
+    assert p.find_members(card_number=taken) == []
+    fixed = MemberImport(p).import_text("fixed", "csv", csv_of(f"{taken},,other@example.com,,,,10,,,"))
+    assert [o.outcome for o in fixed.outcomes] == ["created"]
 
 
 def test_a_stock_card_is_registered_to_the_imported_member(platform: PlatformHarness) -> None:

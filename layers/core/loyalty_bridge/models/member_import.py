@@ -1,12 +1,11 @@
 """Member import (seed 002): members of an earlier program brought over with their cards,
 contact details and balances. One line a member (JSON lines or CSV); each valid line
 becomes an unlinked member (no web account) with its card and one opening entry.
-POST /v1/admin/members/import answers a MemberImportResult; a file put in the import
-bucket is imported in chunks and leaves a MemberImportReport."""
+POST /v1/admin/members/import answers a MemberImportResult."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -14,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from loyalty_bridge.models.api_membership import Email, Mobile, Name
 
-MAX_LINES_PER_REQUEST = 1_000  # the HTTP route (its answer is stored for replays); bigger files: the bucket
+MAX_LINES_PER_REQUEST = 1_000  # the HTTP route (its answer is stored for Idempotency-Key replays)
 MAX_IMPORT_BODY_BYTES = 512 * 1024
-MAX_REFUSALS_LISTED = 1_000  # a report lists the first refusals; ``refused`` counts them all
 MAX_LOTS = 50
 
 FIELDS = (
@@ -98,27 +96,3 @@ class MemberImportResult(BaseModel):
     already_there: int = Field(ge=0)
     refused: int = Field(ge=0)
     outcomes: list[LineOutcome]
-
-
-class MemberImportReport(BaseModel):
-    """A bucket import's record (GET /v1/admin/members/imports/{import_id}), kept up to date
-    chunk by chunk; emailed to the admins when ``state`` becomes ``done``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    import_id: str
-    bucket: str
-    key: str
-    state: Literal["running", "done"]
-    lines: int = Field(ge=0, description="lines read so far (not counting a CSV header)")
-    created: int = Field(ge=0)
-    already_there: int = Field(ge=0)
-    refused: int = Field(ge=0)
-    refusals: list[LineOutcome] = Field(
-        default_factory=list, description=f"the first {MAX_REFUSALS_LISTED} refused lines"
-    )
-    chunks: int = Field(ge=0, description="chunks processed")
-    offset: int = Field(ge=0, description="bytes of the file processed")
-    size: int = Field(ge=0, description="bytes in the file")
-    started_at: datetime
-    finished_at: datetime | None = None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,7 +30,6 @@ from pydantic import ValidationError
 from loyalty_bridge.models.domain import ActivityKind, MemberProfile
 from loyalty_bridge.models.member_import import (
     FIELDS,
-    ImportLot,
     LineOutcome,
     MemberImportResult,
     MemberLine,
@@ -179,12 +177,3 @@ def result(import_id: str, outcomes: Sequence[LineOutcome]) -> MemberImportResul
         refused=sum(o.outcome == "refused" for o in ordered),
         outcomes=ordered,
     )
-
-
-def lots_of(points_by_day: Mapping[str, int]) -> list[ImportLot]:
-    """The dated (imported) lots of a balance by day (PointLots.as_dict), soonest first."""
-    return [
-        ImportLot(points=points, expires_on=date.fromisoformat(day.removeprefix("until:")))
-        for day, points in sorted(points_by_day.items())
-        if day.startswith("until:")
-    ]

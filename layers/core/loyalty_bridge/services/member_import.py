@@ -5,8 +5,8 @@ balances. Which lines are importable and what a member opens with is the program
 the platform. A bad line is refused with its reason and never stops the others.
 
 POST /v1/admin/members/import takes up to MAX_LINES_PER_REQUEST lines and answers every
-line's outcome; bigger files go through the import bucket (services/import_runs.py), which
-calls ``import_lines`` chunk by chunk.
+line's outcome (``import_lines`` takes any numbered lines: a chunked import of a big file
+would call it chunk by chunk, with the file's line numbers).
 """
 
 from __future__ import annotations
@@ -100,17 +100,19 @@ class MemberImport:
     def __init__(self, platform: LoyaltyPlatform) -> None:
         self._platform = platform
 
-    def import_text(self, import_id: str, fmt: Format, text: str) -> MemberImportResult:
-        """POST /v1/admin/members/import: every line's outcome."""
-        lines = read_lines(text, fmt)
+    def import_text(
+        self, import_id: str, fmt: Format, text: str, *, first_line: int = 1
+    ) -> MemberImportResult:
+        """POST /v1/admin/members/import: every line's outcome. ``first_line``: the number of
+        the text's first line in the whole file (a file sent in parts under one import id)."""
+        lines = read_lines(text, fmt, first_line=first_line)
         if not lines:
             raise errors.InvalidInput(
                 "The file has no member lines.", errors=[{"field": "body", "message": "empty"}]
             )
         if len(lines) > MAX_LINES_PER_REQUEST:
             raise errors.InvalidInput(
-                f"At most {MAX_LINES_PER_REQUEST} lines a request; put bigger files in the import bucket "
-                "(bridge-admin import-members).",
+                f"At most {MAX_LINES_PER_REQUEST} lines a request; split the file.",
                 code="too_many_lines",
                 errors=[{"field": "body", "message": f"{len(lines)} lines"}],
             )
