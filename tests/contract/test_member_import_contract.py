@@ -10,7 +10,14 @@ from datetime import date
 import pytest
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.domain import ActivityKind, CardKind, CardState, Consents, MemberProfile
+from loyalty_bridge.models.domain import (
+    ActivityKind,
+    CardKind,
+    CardState,
+    Consents,
+    MemberProfile,
+    ProfileChanges,
+)
 from loyalty_bridge.program import card_numbers
 from loyalty_bridge.services.member_import import MemberImport
 from tests.contract.conftest import MakePlatform
@@ -175,3 +182,16 @@ def test_platforms_without_a_member_import_refuse_it_as_not_offered(make_platfor
     with pytest.raises(errors.PlatformRefused) as refused:
         MemberImport(h.platform).import_text("x", "csv", csv_of(f"{printed()},,,,,,1,,,"))
     assert refused.value.code == "not_supported_by_platform"
+
+
+def test_an_imported_member_without_an_email_takes_profile_changes_and_later_one(
+    platform: PlatformHarness,
+) -> None:
+    require(platform, "member_import")
+    p = platform.platform
+    number = printed()
+    MemberImport(p).import_text("no-email", "csv", csv_of(f"{number},,,Ida,,,5,,,"))
+    member_id = p.find_members(card_number=number)[0].member_id
+    p.update_profile(member_id, ProfileChanges(last_name="Moss"), idempotency_key="u-1")
+    p.update_profile(member_id, ProfileChanges(email="ida@example.com"), idempotency_key="u-2")
+    assert p.find_members(email="ida@example.com")[0].profile.last_name == "Moss"
