@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, cost
+from bench import coldstart, cost, member_import
 from bench.harness import BenchStack, CallLog, measure, output_to
 from bench.storefront import Outcome, Storefront, basket
 
@@ -355,6 +355,20 @@ def report(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    if "member_import" in results:
+        imp = results["member_import"]
+        parts.append(
+            _table(
+                "Member import through the local stack (moto)",
+                ["figure", "value"],
+                [
+                    ["lines", imp["lines"]],
+                    ["created", imp["created"]],
+                    ["lines/s (first run)", imp["lines_per_second"]],
+                    ["lines/s (same file again)", imp["repeat_lines_per_second"]],
+                ],
+            )
+        )
     if "cost" in results:
         usd = results["cost"]["usd_per_million_orders"]
         parts.append(
@@ -378,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of the throughput run")
     parser.add_argument("--threads", type=int, default=4, help="storefront threads in the throughput run")
     parser.add_argument("--skip-cold-start", action="store_true")
+    parser.add_argument(
+        "--member-import-lines", type=int, default=1000, help="lines of the member import run (0: skip)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -416,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
         results["order_latency"] = latency(bench, args.orders)
         print("throughput ...", file=console)
         results["throughput"] = throughput(bench, args.seconds, args.threads)
+        if args.member_import_lines > 0:
+            print("member import ...", file=console)
+            results["member_import"] = member_import.measure(bench, args.member_import_lines)
         results["cost"] = cost_per_million(
             bench,
             results["aws_calls"]["order (credited at once)"],

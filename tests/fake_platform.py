@@ -30,6 +30,7 @@ from loyalty_bridge.program.orders import OrderRecord
 from loyalty_bridge.settings import Settings
 from tests.fake_activity import FakeActivity
 from tests.fake_cards import FakeCards
+from tests.fake_imports import FakeImports
 from tests.fake_members import MemberAccount, _port
 
 
@@ -46,7 +47,7 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-class InMemoryPlatform(FakeCards, FakeActivity):
+class InMemoryPlatform(FakeCards, FakeImports, FakeActivity):
     """LoyaltyPlatform in memory. Not thread-safe (unit tests)."""
 
     def __init__(

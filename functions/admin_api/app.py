@@ -40,6 +40,13 @@ from loyalty_bridge.models.card_stock import (
     CardImportResult,
 )
 from loyalty_bridge.models.data_rights import CustomerExport, EraseRequest, ErasureRecord
+from loyalty_bridge.models.member_import import (
+    FIELDS,
+    MAX_LINES_PER_REQUEST,
+    ImportId,
+    MemberImportResult,
+)
+from loyalty_bridge.models.member_import import MAX_IMPORT_BODY_BYTES as MAX_MEMBER_IMPORT_BYTES
 from loyalty_bridge.models.program import ProgramVersion, ProgramVersionPage
 from loyalty_bridge.models.stores import (
     DirectoryId,
@@ -54,10 +61,14 @@ from loyalty_bridge.observability import logger, metrics, tracer
 from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.services.admin import error_detail, error_view
 from loyalty_bridge.services.card_stock import import_request
+from loyalty_bridge.services.member_import import file_format
 
 CARD_IMPORT = "/v1/admin/cards/import"
+MEMBER_IMPORT = "/v1/admin/members/import"
 
-app = make_resolver(scope="admin", body_limits={CARD_IMPORT: MAX_IMPORT_BODY_BYTES})
+app = make_resolver(
+    scope="admin", body_limits={CARD_IMPORT: MAX_IMPORT_BODY_BYTES, MEMBER_IMPORT: MAX_MEMBER_IMPORT_BYTES}
+)
 
 
 class Services(HandlerServices):
@@ -66,6 +77,7 @@ class Services(HandlerServices):
     admin_errors = Wired(wiring.admin_errors)
     card_lifecycle = Wired(wiring.card_lifecycle)
     card_stock = Wired(wiring.card_stock)
+    member_import = Wired(wiring.member_import)
     store_directory = Wired(wiring.store_directory)
     program_admin = Wired(wiring.program_admin)
     adjustments = Wired(wiring.adjustment_service)
@@ -134,6 +146,46 @@ def import_cards(batch_id: Annotated[BatchId | None, Query()] = None) -> CardImp
     event = app.current_event
     batch, numbers = import_request(event.headers.get("content-type"), event.decoded_body or "", batch_id)
     return services.card_stock.import_batch(batch, numbers)
+
+
+# ---------------------------------------------------------------- member import (seed 002)
+
+_MEMBER_IMPORT_BODY = {
+    "required": True,
+    "description": f"text/csv (a header naming the columns: {', '.join(FIELDS)}) or application/x-ndjson "
+    f"(one JSON object a line); at most {MAX_LINES_PER_REQUEST} lines and "
+    f"{MAX_MEMBER_IMPORT_BYTES // 1024} KiB a request (bigger files: the import bucket)",
+    "content": {
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "examples": [
+                    "card_number,mobile,balance,lots\n6100000000000009,+491701234567,150,100@2027-03-31\n"
+                ],
+            }
+        },
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    },
+}
+
+
+_FIRST_LINE = (
+    "the number in the whole file of the body's first line (a CSV part's header): a big file sent "
+    "in parts under one import_id keeps its line numbers, so a card repeated in a later part is "
+    "duplicate_card"
+)
+
+
+@app.post(MEMBER_IMPORT, openapi_extensions={"requestBody": _MEMBER_IMPORT_BODY})
+def import_members(
+    import_id: Annotated[ImportId | None, Query()] = None,
+    line: Annotated[int, Query(ge=1, le=100_000_000, description=_FIRST_LINE)] = 1,
+) -> MemberImportResult:
+    # The body is read here, not by a typed Body(): it is CSV or JSON lines.
+    event = app.current_event
+    fmt = file_format(event.headers.get("content-type"))
+    chosen = import_id or f"api:{current_idempotency_key(app) or ''}"
+    return services.member_import.import_text(chosen, fmt, event.decoded_body or "", first_line=line)
 
 
 # ---------------------------------------------------------------- card lifecycle (A10)

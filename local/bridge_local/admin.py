@@ -3,11 +3,20 @@
     bridge-admin import-cards cards.csv                 # batch id: the file name
     bridge-admin import-cards cards.csv --batch-id delivery-2025-03
     bridge-admin --url https://api.example.com --key-id ops-1 --secret ... import-cards cards.csv
+    bridge-admin import-members members.csv             # import id: the file name + a suffix
+    bridge-admin import-members members.jsonl --import-id club-2025
 
 The file is one card number a line (a header line, and further CSV columns, are ignored).
 It is sent as ``text/csv`` to ``POST /v1/admin/cards/import`` in requests of at most
 10,000 numbers (the route's limit), all under the same batch id; the counts are summed.
 Running it again imports nothing twice: every number is then ``already_known``.
+
+``import-members`` (seed 002) sends a CSV (header line naming the columns) or JSON lines
+file to ``POST /v1/admin/members/import`` in parts of at most 1,000 lines, all under one
+import id and with the file's line numbers (``?line=``), and prints the summed counts and
+every refused line with its reason. Running it again creates nothing: the lines are
+``already_there`` (with ``--import-id`` of the earlier run, e.g. to finish an interrupted
+one, they answer ``created`` as the first time and are not written twice).
 Defaults are the local stack's: ``BRIDGE_URL`` (http://127.0.0.1:3000), ``BRIDGE_ADMIN_KEY_ID``
 (local-admin) and ``BRIDGE_ADMIN_SECRET`` or ``BRIDGE_LOCAL_ADMIN_SECRET`` (the printed
 development default).
@@ -19,6 +28,7 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,8 +36,11 @@ from urllib.parse import quote
 import httpx
 
 from bridge_local.client import DEFAULT_BASE_URL, SignedClient
+from loyalty_bridge import errors
 from loyalty_bridge.models.card_stock import MAX_CARDS_PER_REQUEST
+from loyalty_bridge.models.member_import import MAX_LINES_PER_REQUEST
 from loyalty_bridge.services.card_stock import csv_numbers
+from loyalty_bridge.services.member_import import file_format
 
 
 def _client(args: argparse.Namespace) -> SignedClient:
@@ -72,6 +85,51 @@ def import_cards(client: SignedClient, path: Path, batch_id: str, chunk: int) ->
     return totals, ok
 
 
+def import_members(
+    client: SignedClient, path: Path, import_id: str, chunk: int
+) -> tuple[dict[str, Any], bool]:
+    """Send the file in parts; the summed counts, the refused lines, and whether every
+    request succeeded."""
+    fmt = file_format(None, path.name)
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    header, first = ([lines[0]], 2) if fmt == "csv" and lines else ([], 1)
+    body_lines = lines[len(header) :]
+    totals: dict[str, Any] = {
+        "import_id": import_id,
+        "lines": 0,
+        "created": 0,
+        "already_there": 0,
+        "refused": 0,
+    }
+    refusals: list[dict[str, Any]] = []
+    ok = True
+    media = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    for start in range(0, len(body_lines), chunk):
+        # The part's first line (its header, for a CSV) has this number in the file.
+        line = first + start - len(header)
+        target = f"/v1/admin/members/import?import_id={quote(import_id, safe='')}&line={line}"
+        body = "\n".join([*header, *body_lines[start : start + chunk]]) + "\n"
+        answer = client.post(target, content=body, headers={"content-type": media})
+        if answer.status_code != 200:
+            ok = False
+            print(
+                f"error: lines {first + start}-{first + start + chunk - 1}: "
+                f"HTTP {answer.status_code} {answer.text}",
+                file=sys.stderr,
+            )
+            continue
+        part = answer.json()
+        for key in ("lines", "created", "already_there", "refused"):
+            totals[key] += int(part[key])
+        refusals.extend(
+            {k: o[k] for k in ("line", "card_number", "reason", "detail")}
+            for o in part["outcomes"]
+            if o["outcome"] == "refused"
+        )
+    totals["refusals"] = refusals
+    return totals, ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bridge-admin", description="Admin tasks over the signed API.")
     parser.add_argument("--url", default=os.environ.get("BRIDGE_URL", DEFAULT_BASE_URL), help="base URL")
@@ -85,13 +143,30 @@ def main(argv: list[str] | None = None) -> int:
     cards.add_argument("file", type=Path, help="one card number a line; header optional")
     cards.add_argument("--batch-id", help="the delivery's id (default: the file name without extension)")
     cards.add_argument("--chunk", type=int, default=MAX_CARDS_PER_REQUEST, help=argparse.SUPPRESS)
+    members = commands.add_parser(
+        "import-members", help="import members with their cards and balances (CSV or JSON lines)"
+    )
+    members.add_argument("file", type=Path, help=".csv (header naming the columns) or .jsonl")
+    members.add_argument(
+        "--import-id",
+        help="the import's id (default: the file name and a random suffix); the same id again "
+        "answers the lines it imported as created (a resumed import), another id as already_there",
+    )
+    members.add_argument("--chunk", type=int, default=MAX_LINES_PER_REQUEST, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    batch_id = args.batch_id or args.file.stem
-    chunk = max(1, min(args.chunk, MAX_CARDS_PER_REQUEST))
     try:
         with _client(args) as client:
-            totals, ok = import_cards(client, args.file, batch_id, chunk)
+            if args.command == "import-members":
+                limit = max(1, min(args.chunk, MAX_LINES_PER_REQUEST))
+                import_id = args.import_id or f"{args.file.stem}-{uuid.uuid4().hex[:8]}"
+                totals, ok = import_members(client, args.file, import_id, limit)
+            else:
+                chunk = max(1, min(args.chunk, MAX_CARDS_PER_REQUEST))
+                totals, ok = import_cards(client, args.file, args.batch_id or args.file.stem, chunk)
+    except errors.InvalidInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

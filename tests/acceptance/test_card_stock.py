@@ -4,11 +4,7 @@ at signup or later, with the code mailed to the web account's email."""
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +13,7 @@ from typing import Any
 from bridge_local.client import SignedClient
 from bridge_local.stack import LocalStackProcess
 from loyalty_bridge.program import card_numbers
+from tests.acceptance.admin_cli import bridge_admin
 from tests.acceptance.test_membership_flows import confirm_attach, emailed_code, start_attach, summary
 from tests.conftest import ROOT, Mailbox
 
@@ -147,27 +144,9 @@ def test_bridge_admin_imports_a_csv_file_over_the_signed_api(
     cards = [printed_card() for _ in range(25)]
     path = tmp_path / "delivery-42.csv"
     path.write_text("card_number\n" + "\n".join([*cards, "1234"]) + "\n", encoding="utf-8")
-    key = local_stack.key("admin")
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "core"), str(ROOT / "local")]),
-        "BRIDGE_URL": local_stack.base_url,
-        "BRIDGE_ADMIN_KEY_ID": key.key_id,
-        "BRIDGE_ADMIN_SECRET": key.secret,
-    }
 
     def run(*extra: str) -> dict[str, Any]:
-        done = subprocess.run(  # noqa: S603 - our own console script
-            [sys.executable, "-m", "bridge_local.admin", "import-cards", str(path), *extra],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        document: dict[str, Any] = json.loads(done.stdout)
-        return document
+        return bridge_admin(local_stack, "import-cards", str(path), *extra, timeout=120)
 
     first = run("--chunk", "10")  # three requests, summed
     assert (first["batch_id"], first["numbers"]) == ("delivery-42", 26)

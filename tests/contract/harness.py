@@ -56,6 +56,7 @@ CAPABILITIES = frozenset(
         "stats",  # per-day statistics
         "card_lifecycle",  # A10 block and replace a card
         "erase",  # D2 erase the person, keep the points (GDPR Art. 17)
+        "member_import",  # seed 002: members with cards and opening balances (import_members)
     }
 )
 # Settings a test may override, and the capability honouring them needs.

@@ -16,7 +16,7 @@ from loyalty_bridge.adapters.rest_platform import RestPlatform
 from loyalty_bridge.adapters.rest_transport import build_http_client
 from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.settings import Settings
-from tests.contract.harness import PlatformHarness
+from tests.contract.harness import CAPABILITIES, PlatformHarness
 from tests.fake_platform import FakeClock, InMemoryPlatform
 from tests.fake_rest_platform import DEFAULT_TOKEN, FakePlatformServer
 from tests.fakes import RecordingMetrics
@@ -61,4 +61,6 @@ def open_harness(
         release_expired_holds=backend.release_expired_holds,
         entries_total=backend.balance_of,
         expire_points=backend.expire_points,
+        # The platform contract has no member import: the adapter refuses it (not offered).
+        capabilities=CAPABILITIES - {"member_import"},
     )

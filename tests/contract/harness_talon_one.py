@@ -41,6 +41,7 @@ LACKS = frozenset(
         "adjust",
         "stats",
         "card_lifecycle",
+        "member_import",
     }
 )
 

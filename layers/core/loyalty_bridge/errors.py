@@ -91,6 +91,12 @@ class PlatformRefused(PlatformError, Refused):
     code = "platform_refused"
 
 
+class NotSupportedByPlatform(PlatformRefused):
+    """The platform in use does not offer this (e.g. member import on a REST platform)."""
+
+    code = "not_supported_by_platform"
+
+
 class CurrencyNotSupported(PlatformRefused):
     """R10: an amount in a currency the program neither uses nor lists a rate for."""
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         Reward,
     )
     from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
+    from loyalty_bridge.models.member_import import LineOutcome, MemberLine
     from loyalty_bridge.models.program import ProgramVersion
     from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
     from loyalty_bridge.models.stores import DirectoryLookup, StaffMember, Store
@@ -134,6 +135,15 @@ class LoyaltyPlatform(Protocol):
         attach it gives it their details). Idempotent by number: one known already (from
         this or any batch, or a card in use) is counted ``already_known`` and left as it is;
         numbers that fail program.card_stock.screen are answered ``invalid``."""
+        ...
+
+    def import_members(self, import_id: str, lines: Sequence[tuple[int, MemberLine]]) -> list[LineOutcome]:
+        """Seed 002: each (line number, screened line) becomes an unlinked member with its
+        card and one opening entry keyed by the card (program/member_import.py): answered
+        ``created``, ``already_there`` (opened by another import), or ``refused``
+        (``card_in_use``, ``email_in_use``). Within one ``import_id`` a line again answers
+        as the first time. A platform without member import raises PlatformRefused
+        ``not_supported_by_platform``."""
         ...
 
     def member_profile(self, member_id: str) -> LoyaltyProfile:

@@ -65,6 +65,7 @@ from loyalty_bridge.models.domain import (
     Reward,
 )
 from loyalty_bridge.models.loyalty_profile import LoyaltyProfile
+from loyalty_bridge.models.member_import import LineOutcome, MemberLine
 from loyalty_bridge.ports import Metrics
 from loyalty_bridge.program import history
 from loyalty_bridge.program.stats import check_range
@@ -334,6 +335,13 @@ class RestPlatform:
             idempotency_key=f"cards:{batch_id}:{uuid.uuid4().hex}",
         )
         return self._convert(CardImportResult, wire, "importCards")
+
+    def import_members(self, import_id: str, lines: Sequence[tuple[int, MemberLine]]) -> list[LineOutcome]:
+        """The platform contract has no member import: members and balances are the external
+        platform's own data, imported with its own tools (README, member import)."""
+        raise errors.NotSupportedByPlatform(
+            "Member import is not offered on an external platform: import members with its own tools."
+        )
 
     def member_profile(self, member_id: str) -> LoyaltyProfile:
         wire = self._api.call(

@@ -1,6 +1,6 @@
 """What the bridge does not offer on Talon.One, answered as the port says (README "Using
 Talon.One"): the bridge's reward catalogue (none, so no coupons either); merging,
-blocking and replacing cards and staff adjustments are refused as not supported; there are
+blocking and replacing cards, staff adjustments and member imports are refused as not supported; there are
 no statistics to read (``available=False``), as for any platform that counts none. The
 history is read from the card's transactions (talon_one_history.py); referral codes are
 talon_one_referrals.py's."""
@@ -13,6 +13,7 @@ from datetime import date
 from loyalty_bridge import errors
 from loyalty_bridge.models.activity import Adjustment, AdjustmentResult, StatsReport
 from loyalty_bridge.models.domain import Coupon, Member, Reward
+from loyalty_bridge.models.member_import import LineOutcome, MemberLine
 from loyalty_bridge.program.stats import check_range
 
 
@@ -45,6 +46,12 @@ class TalonOneUnsupported:
 
     def adjust(self, member_id: str, adjustment: Adjustment) -> AdjustmentResult:
         raise NotSupportedByTalonOne("Adjust points in the Talon.One Campaign Manager.")
+
+    def import_members(self, import_id: str, lines: Sequence[tuple[int, MemberLine]]) -> list[LineOutcome]:
+        raise NotSupportedByTalonOne(
+            "Member import is not offered on Talon.One: import customer profiles and loyalty cards "
+            "with the Campaign Manager's import."
+        )
 
     def stats(self, store_id: str | None, start: date, end: date) -> StatsReport:
         check_range(start, end)

@@ -56,6 +56,7 @@ class ActivityKind(StrEnum):
     MERGED_IN = "merged_in"  # A8: another card's points moved here
     MERGED_OUT = "merged_out"  # A8: this card's points moved to the primary card
     REPLACED = "replaced"  # A10: the card was replaced; its points followed to the new card
+    OPENING = "opening"  # seed 002: the balance a member import brought over from another program
 
 
 class Address(Frozen):

@@ -68,6 +68,8 @@ def describe(kind: ActivityKind, *, points_in: int, points_out: int, refs: Mappi
         case ActivityKind.REPLACED:
             moved = points_in or points_out
             return f"Card replaced: {_points(moved)} moved to the new card" if moved else "Card replaced"
+        case ActivityKind.OPENING:
+            return f"Opening balance: {_points(points_in)} brought over from your earlier card"
     return f"{_points(points_in - points_out)}"  # pragma: no cover - every kind is matched
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from loyalty_bridge.services.card_stock import CardStock
     from loyalty_bridge.services.enrolment import EnrolmentService
     from loyalty_bridge.services.loyalty_reach import LoyaltyDataAnnouncer
+    from loyalty_bridge.services.member_import import MemberImport
     from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
     from loyalty_bridge.services.phone import PhoneService
     from loyalty_bridge.services.prefill import PrefillService
@@ -226,6 +227,14 @@ def card_stock() -> CardStock:
     from loyalty_bridge.services.card_stock import CardStock
 
     return CardStock(platform())
+
+
+@cached
+def member_import() -> MemberImport:
+    """Seed 002: members of an earlier program with their cards and balances (admin)."""
+    from loyalty_bridge.services.member_import import MemberImport
+
+    return MemberImport(platform())
 
 
 @cached

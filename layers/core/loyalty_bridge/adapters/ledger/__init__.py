@@ -38,13 +38,15 @@ holds), ``orders`` (orders, reversals, coupon use, referral bonus), ``rewards`` 
 ``activity`` (adjustments R7, the history R8, stats R6), ``stats`` (the day's counters).
 Each entry carries what the history shows (kind, points in and out, balance after, ids).
 ``lifecycle`` (A10: block and replace a card), ``erasure`` (D2: the person goes, the money
-trail stays under the member id).
+trail stays under the member id), ``imports`` (seed 002: members brought over with their cards
+and opening balances; PROFILE ``imported_from``, ENTRY ``opening:{card}``).
 """
 
 from __future__ import annotations
 
 from loyalty_bridge.adapters.ledger.activity import LedgerActivity
 from loyalty_bridge.adapters.ledger.erasure import LedgerErasure
+from loyalty_bridge.adapters.ledger.imports import LedgerImports
 from loyalty_bridge.adapters.ledger.lifecycle import LedgerLifecycle
 from loyalty_bridge.adapters.ledger.merges import LedgerMerges
 from loyalty_bridge.adapters.ledger.orders import LedgerOrders
@@ -56,6 +58,7 @@ __all__ = ["DynamoDbLedger"]
 
 class DynamoDbLedger(
     LedgerMerges,
+    LedgerImports,
     LedgerLifecycle,
     LedgerPoints,
     LedgerOrders,

@@ -85,22 +85,28 @@ def _put_card(db: DynamoDBClient, table: str, number: str, batch_id: str, stamp:
 
 def _known(db: DynamoDBClient, table: str, numbers: list[str]) -> set[str]:
     """The numbers of ``numbers`` (at most 100) that are cards already."""
-    found: set[str] = set()
-    request: dict[str, Any] = {
-        table: {
-            "Keys": [{"pk": {"S": f"CARD#{n}"}, "sk": {"S": "CARD"}} for n in numbers],
-            "ProjectionExpression": "pk",
-        }
-    }
+    keys = [(f"CARD#{n}", "CARD") for n in numbers]
+    return {str(item["pk"]["S"]).removeprefix("CARD#") for item in batch_items(db, table, keys, "pk")}
+
+
+def batch_items(
+    db: DynamoDBClient, table: str, keys: list[tuple[str, str]], projection: str | None = None
+) -> list[dict[str, Any]]:
+    """The items (attribute values, as DynamoDB answers them) of at most 100 keys that exist:
+    one BatchGetItem, again for the keys it left unprocessed."""
+    found: list[dict[str, Any]] = []
+    wanted: dict[str, Any] = {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys]}
+    if projection:
+        wanted["ProjectionExpression"] = projection
+    request: dict[str, Any] = {table: wanted}
     for attempt in range(_MAX_TRIES):
         try:
             answer = db.batch_get_item(RequestItems=request)
         except (ClientError, BotoCoreError):
-            raise PlatformUnavailable("ledger card import: DynamoDB unreachable or busy") from None
-        for item in answer.get("Responses", {}).get(table, []):
-            found.add(str(item["pk"]["S"]).removeprefix("CARD#"))
+            raise PlatformUnavailable("ledger import: DynamoDB unreachable or busy") from None
+        found.extend(answer.get("Responses", {}).get(table, []))
         request = dict(answer.get("UnprocessedKeys") or {})
         if not request:
             return found
         time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not a secret
-    raise PlatformUnavailable("ledger card import: reads throttled; send the batch again")
+    raise PlatformUnavailable("ledger import: reads throttled; send the batch again")

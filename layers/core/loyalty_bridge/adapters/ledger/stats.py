@@ -64,6 +64,8 @@ def _counts_of(put: dict[str, Any]) -> tuple[str, str, str | None, dict[str, int
         day = str(_plain(item, "at"))[:10]
         return str(_plain(item, "member_id")), day, _plain(item, "store_id"), counts
     if pk.startswith("MEMBER#") and _plain(item, "sk") == "PROFILE":  # a new member (puts only)
+        if _plain(item, "imported_from"):
+            return None  # seed 002: a member brought over is not a new member of the program
         created = str(_plain(item, "created_at") or "")[:10]
         return pk.removeprefix("MEMBER#"), created, None, {"new_members": 1} if created else {}
     return None
