@@ -242,7 +242,8 @@ class Gateway:
                 if self.command != "HEAD":
                     self.wfile.write(response.body)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+            # Every method reaches the routing, as on API Gateway (no route: 404 Not Found).
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = _serve
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # the gateway announces requests itself

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from loyalty_bridge.models.api_membership import Email, Mobile, Name
+from loyalty_bridge.models.api_types import at_least_one_field_none_null
 from loyalty_bridge.models.domain import Address
 from loyalty_bridge.models.messages import SyncedFields
 from loyalty_bridge.models.records import utcnow
@@ -20,7 +21,8 @@ class UpdateProfile(BaseModel):
     """PATCH /v1/customers/{customer_id}: only the fields sent change (P1). A field cannot
     be removed (null) here; send a new value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The schema says what _check enforces: at least one field, none of them null.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=at_least_one_field_none_null)
 
     first_name: Name | None = None
     last_name: Name | None = None
