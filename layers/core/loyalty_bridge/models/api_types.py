@@ -28,13 +28,23 @@ CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=128, patt
 
 # ---------------------------------------------------------------- card numbers and mobiles
 
+# The whitespace forgiven around a value: spelled out, as \s means other characters in the
+# regex dialects of JSON Schema tools than in Python. _strip removes exactly these.
+_WS_CHARS = " \t\n\r"
+WS = r"[ \t\n\r]*"
+
+
+def _strip(value: str) -> str:
+    return value.strip(_WS_CHARS)
+
+
 # 8 to 19 digits; people type and cards print spaces and dashes between them, and surrounding
 # whitespace is forgiven. The number is the digits.
-CARD_NUMBER_INPUT = r"^\s*(?:[ -]*[0-9]){8,19}[ -]*\s*$"
+CARD_NUMBER_INPUT = rf"^{WS}(?:[ -]*[0-9]){{8,19}}[ -]*{WS}$"
 
 
 def normalize_card_number(value: str) -> str:
-    return "".join(ch for ch in value.strip() if ch not in " -")
+    return "".join(ch for ch in _strip(value) if ch not in " -")
 
 
 CardNumber = Annotated[
@@ -44,11 +54,11 @@ CardNumber = Annotated[
 # E.164 (+ and 7 to 15 digits, not starting with 0), or 00 instead of +; spaces, dashes,
 # dots and brackets between them are forgiven. The mobile is "+" and the digits.
 _SEP = r"[ ().-]*"
-MOBILE_INPUT = rf"^\s*{_SEP}(?:\+|0{_SEP}0){_SEP}[1-9](?:{_SEP}[0-9]){{6,14}}{_SEP}\s*$"
+MOBILE_INPUT = rf"^{WS}{_SEP}(?:\+|0{_SEP}0){_SEP}[1-9](?:{_SEP}[0-9]){{6,14}}{_SEP}{WS}$"
 
 
 def normalize_mobile(value: str) -> str:
-    compact = "".join(ch for ch in value.strip() if ch not in " -().")
+    compact = "".join(ch for ch in _strip(value) if ch not in " -().")
     if compact.startswith("00"):
         compact = "+" + compact[2:]
     return compact
@@ -67,7 +77,7 @@ _MONEY = re.compile(MONEY_PATTERN)
 def _money_text(value: object) -> object:
     if isinstance(value, Decimal):
         return value  # already parsed (a model built in code)
-    if not isinstance(value, str) or not _MONEY.match(value):
+    if not isinstance(value, str) or not _MONEY.fullmatch(value):
         raise ValueError('money must be a decimal string such as "19.99" (up to 10 digits, 4 decimals)')
     return Decimal(value)
 
@@ -88,16 +98,12 @@ Cursor = Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)]
 # ---------------------------------------------------------------- text and codes
 
 
-def _strip(value: str) -> str:
-    return value.strip()
-
-
 # After the constraints: free text's lengths count as sent, the stored value is stripped.
 Trim = AfterValidator(_strip)
 
 # One-time codes; surrounding whitespace is forgiven.
-EmailCode = Annotated[str, StringConstraints(pattern=r"^\s*[0-9]{6}\s*$"), Trim]
-SmsCode = Annotated[str, StringConstraints(pattern=r"^\s*[0-9]{4}\s*$"), Trim]
+EmailCode = Annotated[str, StringConstraints(pattern=rf"^{WS}[0-9]{{6}}{WS}$"), Trim]
+SmsCode = Annotated[str, StringConstraints(pattern=rf"^{WS}[0-9]{{4}}{WS}$"), Trim]
 
 
 # ---------------------------------------------------------------- bodies

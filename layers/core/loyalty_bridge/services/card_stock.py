@@ -84,8 +84,10 @@ def import_request(content_type: str | None, text: str, batch_id: str | None) ->
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == "text/csv":
         if not batch_id:
-            raise errors.InvalidInput(
-                "A CSV import needs ?batch_id=.", errors=[{"field": "batch_id", "message": "required"}]
+            raise errors.InvalidInput(  # required with text/csv only: the schema cannot say so
+                "A CSV import needs ?batch_id=.",
+                code="batch_id_required",
+                errors=[{"field": "batch_id", "message": "required"}],
             )
         return batch_id, csv_numbers(text)
     try:
