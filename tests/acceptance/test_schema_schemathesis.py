@@ -8,7 +8,7 @@ refuse, a schema-violating one they accept.
 Run as the CLI runs it (``schemathesis run``), with tests/acceptance/schemathesis.toml
 (its comments say why each setting is so) and the signing hooks of
 tests/acceptance/schemathesis_signing.py. Bounded and repeatable: deterministic
-generation, SCHEMATHESIS_EXAMPLES per operation (default 10), a few minutes here.
+generation, SCHEMATHESIS_EXAMPLES per operation (default 6), a few minutes here.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from tests.ops.cfn import ROOT
 
 pytestmark = pytest.mark.acceptance
 
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "6"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-TIMEOUT_SECONDS = 900
+TIMEOUT_SECONDS = 840  # the CLI is stopped before pytest-timeout stops this test
 
 
 def run_schemathesis(schema: Path, base_url: str, keys: dict[str, tuple[str, str]]) -> tuple[int, str]:
@@ -66,6 +66,7 @@ def run_schemathesis(schema: Path, base_url: str, keys: dict[str, tuple[str, str
     return done.returncode, done.stdout + done.stderr
 
 
+@pytest.mark.timeout(900)
 def test_every_check_and_the_stateful_phase_find_no_failure(local_stack):
     keys = {
         scope: (local_stack.key(scope).key_id, local_stack.key(scope).secret)

@@ -18,7 +18,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 # ---------------------------------------------------------------- ids
 
@@ -119,3 +119,60 @@ def at_least_one_field_none_null(schema: dict[str, Any]) -> None:
             kept = [option for option in options if option != {"type": "null"}]
             rest = {key: value for key, value in field.items() if key not in ("anyOf", "default")}
             schema["properties"][name] = {**kept[0], **rest} if len(kept) == 1 else {"anyOf": kept, **rest}
+
+
+# ---------------------------------------------------------------- program rates and amounts
+
+# The program's numbers (PUT /v1/admin/program, EarnRulesJson): a JSON number, or a decimal
+# string as the pattern of its range says (no sign, no exponent). The string is checked by
+# the same pattern the schema shows; a number by the bounds the schema shows.
+_UNSIGNED = r"(?:[0-9]+(?:\.[0-9]+)?)"
+NON_NEGATIVE_DECIMAL = rf"^{_UNSIGNED}$"
+POSITIVE_DECIMAL = r"^(?:[0-9]*[1-9][0-9]*(?:\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)$"
+SHARE_DECIMAL = r"^(?:0(?:\.[0-9]+)?|1(?:\.0+)?)$"  # 0 to 1
+PERCENT_DECIMAL = r"^(?:[0-9]{1,2}(?:\.[0-9]+)?|100(?:\.0+)?)$"  # 0 to 100
+
+
+def _decimal_in(pattern: str, words: str) -> Any:
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("a number or a decimal string, not a boolean")
+        if isinstance(value, str) and not compiled.fullmatch(value):
+            raise ValueError(f"must be a number or a decimal string {words} (digits, no sign or exponent)")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _decimal_schema(pattern: str, **number: float) -> WithJsonSchema:
+    return WithJsonSchema(
+        {"anyOf": [{"type": "number", **number}, {"type": "string", "pattern": pattern}]}, mode="validation"
+    )
+
+
+NonNegativeDecimal = Annotated[
+    Decimal,
+    Field(ge=0, allow_inf_nan=False),
+    _decimal_in(NON_NEGATIVE_DECIMAL, "of 0 or more"),
+    _decimal_schema(NON_NEGATIVE_DECIMAL, minimum=0),
+]
+PositiveDecimal = Annotated[
+    Decimal,
+    Field(gt=0, allow_inf_nan=False),
+    _decimal_in(POSITIVE_DECIMAL, "greater than 0"),
+    _decimal_schema(POSITIVE_DECIMAL, exclusiveMinimum=0),
+]
+ShareDecimal = Annotated[
+    Decimal,
+    Field(ge=0, le=1, allow_inf_nan=False),
+    _decimal_in(SHARE_DECIMAL, "from 0 to 1"),
+    _decimal_schema(SHARE_DECIMAL, minimum=0, maximum=1),
+]
+PercentDecimal = Annotated[
+    Decimal,
+    Field(ge=0, le=100, allow_inf_nan=False),
+    _decimal_in(PERCENT_DECIMAL, "from 0 to 100"),
+    _decimal_schema(PERCENT_DECIMAL, minimum=0, maximum=100),
+]

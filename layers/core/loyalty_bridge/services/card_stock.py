@@ -45,8 +45,10 @@ class CardStock:
 
     def import_batch(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
         if not numbers:
-            raise errors.InvalidInput(
-                "The import has no card numbers.", errors=[{"field": "cards", "message": "no numbers"}]
+            raise errors.InvalidInput(  # an empty CSV, or only its header: no schema can say so
+                "The import has no card numbers.",
+                code="no_card_numbers",
+                errors=[{"field": "cards", "message": "no numbers"}],
             )
         if len(numbers) > MAX_CARDS_PER_REQUEST:
             raise errors.InvalidInput(
