@@ -18,7 +18,14 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 # ---------------------------------------------------------------- ids
 
@@ -146,6 +153,15 @@ def _decimal_in(pattern: str, words: str) -> Any:
     return BeforeValidator(check)
 
 
+def _fixed_point(value: Decimal) -> str:
+    # Stored and answered without an exponent, so that what is written reads back through
+    # the same patterns (a float such as 3.7e307 becomes digits).
+    return format(value, "f")
+
+
+_FIXED_POINT = PlainSerializer(_fixed_point, return_type=str, when_used="json")
+
+
 def _decimal_schema(pattern: str, **number: float) -> WithJsonSchema:
     return WithJsonSchema(
         {"anyOf": [{"type": "number", **number}, {"type": "string", "pattern": pattern}]}, mode="validation"
@@ -157,22 +173,26 @@ NonNegativeDecimal = Annotated[
     Field(ge=0, allow_inf_nan=False),
     _decimal_in(NON_NEGATIVE_DECIMAL, "of 0 or more"),
     _decimal_schema(NON_NEGATIVE_DECIMAL, minimum=0),
+    _FIXED_POINT,
 ]
 PositiveDecimal = Annotated[
     Decimal,
     Field(gt=0, allow_inf_nan=False),
     _decimal_in(POSITIVE_DECIMAL, "greater than 0"),
     _decimal_schema(POSITIVE_DECIMAL, exclusiveMinimum=0),
+    _FIXED_POINT,
 ]
 ShareDecimal = Annotated[
     Decimal,
     Field(ge=0, le=1, allow_inf_nan=False),
     _decimal_in(SHARE_DECIMAL, "from 0 to 1"),
     _decimal_schema(SHARE_DECIMAL, minimum=0, maximum=1),
+    _FIXED_POINT,
 ]
 PercentDecimal = Annotated[
     Decimal,
     Field(ge=0, le=100, allow_inf_nan=False),
     _decimal_in(PERCENT_DECIMAL, "from 0 to 100"),
     _decimal_schema(PERCENT_DECIMAL, minimum=0, maximum=100),
+    _FIXED_POINT,
 ]

@@ -39,6 +39,7 @@ from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from loyalty_bridge.errors import CurrencyNotSupported
 from loyalty_bridge.models.api_types import NonNegativeDecimal, PercentDecimal, PositiveDecimal, ShareDecimal
@@ -51,6 +52,12 @@ CENT = Decimal("0.01")
 
 class _Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _program_rule(message: str) -> PydanticCustomError:
+    # A rule across fields that no JSON Schema states: 422 ``invalid_program``, not
+    # ``validation_failed`` (http_errors.RULE_CODES).
+    return PydanticCustomError("invalid_program", message)
 
 
 def _kind_required(schema: dict[str, Any]) -> None:
@@ -159,13 +166,13 @@ class ProgramRules(_Config):
     @model_validator(mode="after")
     def _rewards_unique(self) -> ProgramRules:
         if len({reward.reward_id for reward in self.rewards}) != len(self.rewards):
-            raise ValueError("reward ids must be unique")
+            raise _program_rule("reward ids must be unique")
         return self
 
     @model_validator(mode="after")
     def _rates_for_other_currencies(self) -> ProgramRules:
         if self.currency in self.exchange_rates:
-            raise ValueError("exchange_rates lists other currencies than the program's")
+            raise _program_rule("exchange_rates lists other currencies than the program's")
         return self
 
     def exchange_rate(self, currency: str) -> Decimal:
@@ -188,11 +195,11 @@ class ProgramRules(_Config):
     def _tiers_ordered(self) -> ProgramRules:
         spends = [tier.min_spend for tier in self.tiers]
         if spends != sorted(spends) or len(set(spends)) != len(spends):
-            raise ValueError("tiers must have strictly increasing min_spend")
+            raise _program_rule("tiers must have strictly increasing min_spend")
         if self.tiers and self.tiers[0].min_spend != 0:
-            raise ValueError("the first tier must start at min_spend 0")
+            raise _program_rule("the first tier must start at min_spend 0")
         if len({tier.name for tier in self.tiers}) != len(self.tiers):
-            raise ValueError("tier names must be unique")
+            raise _program_rule("tier names must be unique")
         return self
 
     # ---- tiers (R2)
