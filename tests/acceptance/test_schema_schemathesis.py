@@ -26,6 +26,8 @@ pytestmark = pytest.mark.acceptance
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "6"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+# Another document to run against (e.g. a deliberately broken copy, to see this test fail).
+SCHEMA = Path(os.environ.get("SCHEMATHESIS_SCHEMA") or ROOT / "openapi.yaml")
 TIMEOUT_SECONDS = 840  # the CLI is stopped before pytest-timeout stops this test
 
 
@@ -72,7 +74,7 @@ def test_every_check_and_the_stateful_phase_find_no_failure(local_stack):
         scope: (local_stack.key(scope).key_id, local_stack.key(scope).secret)
         for scope in ("storefront", "admin")
     }
-    code, output = run_schemathesis(ROOT / "openapi.yaml", local_stack.base_url, keys)
+    code, output = run_schemathesis(SCHEMA, local_stack.base_url, keys)
     print(output[-6000:])
     assert "Stateful" in output, "the stateful phase did not run"
     assert code == 0, output[-20000:]

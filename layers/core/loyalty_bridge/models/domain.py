@@ -11,9 +11,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from loyalty_bridge.models.api_types import POSITIVE_DECIMAL
+from loyalty_bridge.models.api_types import POSITIVE_DECIMAL, Trim
 
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Lengths as sent, not only whitespace; stored stripped (api_types: constraints first).
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S"), Trim]
 Points = Annotated[int, Field(ge=0)]
 
 

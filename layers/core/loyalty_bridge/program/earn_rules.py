@@ -148,7 +148,8 @@ class ProgramRules(_Config):
     # R10: one unit of each listed currency is worth this much of ``currency``; amounts in
     # a listed currency are converted before earning, any other currency is refused.
     exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], PositiveDecimal] = Field(
-        default_factory=dict
+        default_factory=dict,
+        json_schema_extra={"additionalProperties": False},  # keys: only currencies
     )
     rules: tuple[EarnRule, ...] = (SpendRule(),)
     tiers: tuple[Tier, ...] = ()
