@@ -97,6 +97,76 @@ IDEMPOTENCY_HEADER = {
 }
 
 
+# OpenAPI links: what an answer lets the caller do next (schemathesis's stateful phase
+# follows them). (method, path, status) of the answer -> link name -> (method, path,
+# {target parameter: runtime expression}) of the operation it leads to. A link to an
+# operation or parameter that does not exist is an error; add rows for new routes here.
+_CUSTOMER = {"customer_id": "$response.body#/customer_id"}
+_ORDER = {"order_id": "$response.body#/order_id"}
+_ERROR = {"error_id": "$response.body#/errors/0/error_id"}
+_ORDER_LINKS = {
+    "RefundOrder": ("post", "/v1/orders/{order_id}/refunds", _ORDER),
+    "CancelOrder": ("post", "/v1/orders/{order_id}/cancel", _ORDER),
+}
+LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
+    ("post", "/v1/customers", "202"): {
+        "LoyaltySummary": ("get", "/v1/customers/{customer_id}/loyalty", _CUSTOMER),
+        "JoinNow": ("post", "/v1/customers/{customer_id}/loyalty/join", _CUSTOMER),
+        "AttachCard": ("post", "/v1/customers/{customer_id}/loyalty/attach", _CUSTOMER),
+        "SendPhoneCode": ("post", "/v1/customers/{customer_id}/loyalty/phone", _CUSTOMER),
+        "Activity": ("get", "/v1/customers/{customer_id}/loyalty/activity", _CUSTOMER),
+        "Coupons": ("get", "/v1/customers/{customer_id}/loyalty/coupons", _CUSTOMER),
+        "LoyaltyProfile": ("get", "/v1/customers/{customer_id}/loyalty/profile", _CUSTOMER),
+        "UpdateProfile": ("patch", "/v1/customers/{customer_id}", _CUSTOMER),
+        "SetConsents": ("put", "/v1/customers/{customer_id}/consents", _CUSTOMER),
+        "AdjustPoints": ("post", "/v1/admin/customers/{customer_id}/adjustments", _CUSTOMER),
+    },
+    ("post", "/v1/customers/{customer_id}/loyalty/join", "202"): {
+        "LoyaltySummary": (
+            "get",
+            "/v1/customers/{customer_id}/loyalty",
+            {"customer_id": "$request.path.customer_id"},
+        ),
+    },
+    ("post", "/v1/checkout/redemptions", "201"): {
+        "ReleaseHold": (
+            "delete",
+            "/v1/checkout/redemptions/{redemption_id}",
+            {"redemption_id": "$response.body#/redemption_id"},
+        ),
+    },
+    ("post", "/v1/orders", "200"): _ORDER_LINKS,
+    ("post", "/v1/orders", "202"): _ORDER_LINKS,
+    ("get", "/v1/admin/errors", "200"): {
+        "ReplayError": ("post", "/v1/admin/errors/{error_id}/replay", _ERROR),
+        "ResolveError": ("post", "/v1/admin/errors/{error_id}/resolve", _ERROR),
+        "ErrorDetail": ("get", "/v1/admin/errors/{error_id}", _ERROR),
+    },
+    ("put", "/v1/admin/stores/{store_id}", "200"): {
+        "StoreStats": ("get", "/v1/admin/stores/{store_id}/stats", {"store_id": "$request.path.store_id"}),
+    },
+}
+
+
+def _add_links(paths: dict[str, dict[str, Any]]) -> None:
+    for (method, path, status), links in LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            raise SystemExit(f"LINKS: {method.upper()} {path} has no {status} answer")
+        rendered: dict[str, Any] = {}
+        for name, (to_method, to_path, parameters) in links.items():
+            target = paths.get(to_path, {}).get(to_method)
+            if target is None:
+                raise SystemExit(f"LINKS {name}: no operation {to_method.upper()} {to_path}")
+            known = {p["name"] for p in target.get("parameters", [])}
+            if not set(parameters) <= known:
+                raise SystemExit(
+                    f"LINKS {name}: {to_method.upper()} {to_path} has no {set(parameters) - known}"
+                )
+            rendered[name] = {"operationId": target["operationId"], "parameters": dict(parameters)}
+        response["links"] = rendered
+
+
 def _quiet_environment() -> None:
     # Importing a handler module builds loggers and settings; nothing may touch the network.
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "loyalty-bridge")
@@ -211,6 +281,7 @@ def build() -> dict[str, Any]:
                 operation.setdefault("tags", [spec.name])
                 paths.setdefault(path, {})[method] = operation
     document["paths"] = {path: paths[path] for path in sorted(paths)}
+    _add_links(document["paths"])
     schemas = document["components"]["schemas"]
     used = _referenced(document["paths"], schemas)
     document["components"]["schemas"] = {name: schemas[name] for name in sorted(schemas) if name in used}

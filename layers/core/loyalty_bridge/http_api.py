@@ -35,6 +35,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
@@ -353,6 +354,11 @@ class BridgeResolver(APIGatewayHttpResolver):
         return result
 
     # ------------------------------------------------------------ helpers
+
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
+        # Path parameters arrive as sent (API Gateway leaves rawPath percent-encoded): an id
+        # such as "c:1" is validated, and used, as itself, not as "c%3A1".
+        return {name: unquote(value) for name, value in match.groupdict().items()}
 
     @staticmethod
     def _render(response: Response[str], event: dict[str, Any]) -> dict[str, Any]:

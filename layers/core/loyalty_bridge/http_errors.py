@@ -89,14 +89,23 @@ def from_bridge_error(exc: errors.BridgeError, request_id: str) -> Response[str]
     return problem(status, exc.code, title, detail, request_id=request_id, extra=extra, headers=headers)
 
 
+# Validators of rules across fields that no JSON Schema can state raise a
+# PydanticCustomError of one of these types: the problem's code is that type, so that
+# ``validation_failed`` always means "the fields do not match openapi.yaml".
+RULE_CODES = frozenset({"invalid_program"})
+
+
 def from_validation_error(exc: RequestValidationError, request_id: str) -> Response[str]:
     fields = []
+    types = set()
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
         fields.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", "invalid"))})
+        types.add(str(err.get("type", "")))
+    code = types.pop() if len(types) == 1 and types <= RULE_CODES else "validation_failed"
     return problem(
         422,
-        "validation_failed",
+        code,
         "Validation failed",
         "The request has invalid or missing fields.",
         request_id=request_id,

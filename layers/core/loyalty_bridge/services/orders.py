@@ -480,7 +480,10 @@ class OrderService:
                     }
                 )
         if problems:
-            raise errors.InvalidInput("The refund does not match the order's lines.", errors=problems)
+            # A business rule, not a field format: the schema cannot know the order's lines.
+            raise errors.InvalidInput(
+                "The refund does not match the order's lines.", code="refund_mismatch", errors=problems
+            )
 
     def _credited(self, record: OrderRecord, member_id: str, result: OrderResult) -> OrderResult:
         stored, first = self._store.record_credit(record.order_id, member_id, result)
