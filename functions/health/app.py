@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import __version__
 from loyalty_bridge.http_api import make_resolver
-from loyalty_bridge.observability import logger, tracer
+from loyalty_bridge.observability import logger
 from loyalty_bridge.settings import get_settings
 
 app = make_resolver(signed=False, idempotent_writes=False)
@@ -21,6 +21,5 @@ def health() -> dict[str, str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
