@@ -1,4 +1,5 @@
-"""Two fixes to moto's DynamoDB ``TransactWriteItems`` for the local stack (``apply()``).
+"""Fixes to moto's DynamoDB for the local stack (``apply()``): ``TransactWriteItems`` and
+``Query`` on a table's key.
 
 moto backs a transaction up by deep-copying every table it touches, once per item of the
 transaction, and rolls back by putting those copies back:
@@ -13,18 +14,24 @@ Here a transaction backs up only the items it touches and restores only those, a
 DynamoDB write (single-item writes, batches and transactions) runs under one lock, so a
 transaction is atomic to every other writer, as DynamoDB's are. moto's own code still
 evaluates the conditions and applies the writes.
+
+moto answers a Query on the table's own key by sorting every item of the table and keeping
+the partition asked for; here it is handed that partition's items only (same answer), so a
+query costs the partition's size, not the table's: the ledger is read a partition at a time.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
 
 _WRITES = ("put_item", "update_item", "delete_item", "batch_write_item")
 _lock = threading.RLock()
-_state = threading.local()  # .in_transaction: a table's deepcopy is itself (no backup)
+_state = threading.local()  # .in_transaction: a table's deepcopy is itself (no backup);
+# .partition: (table, hash key) whose items all_items() returns (a Query on the table's key)
 _applied = False
 
 
@@ -123,6 +130,35 @@ def keep_alive() -> None:
     MotoRequestHandler.disable_nagle_algorithm = True
 
 
+def _partition_items(original: Callable[..., Any]) -> Callable[..., Any]:
+    def all_items(self: Any) -> list[Any]:
+        partition = getattr(_state, "partition", None)
+        if partition is None or partition[0] is not self:
+            return list(original(self))
+        rows = self.items.get(partition[1])
+        if rows is None:
+            return []
+        return sorted(rows.values(), key=lambda item: item.range_key)
+
+    return all_items
+
+
+def _query_by_partition(original: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(original)
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = signature.bind_partial(self, hash_key, *args, **kwargs).arguments.get("index_name")
+        if index_name or hash_key is None or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        _state.partition = (self, hash_key)
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            _state.partition = None
+
+    return query
+
+
 def apply() -> None:
     """Patch moto's DynamoDB backend in this process (idempotent)."""
     global _applied
@@ -132,6 +168,8 @@ def apply() -> None:
     from moto.dynamodb.models.table import Table
 
     Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
+    Table.all_items = _partition_items(Table.all_items)  # type: ignore[method-assign]
+    Table.query = _query_by_partition(Table.query)  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _transact_write_items(  # type: ignore[method-assign]
         DynamoDBBackend.transact_write_items
     )

@@ -58,3 +58,21 @@ def test_a_cancelled_transaction_undoes_only_its_own_items(ddb: Any) -> None:
     # The table is still whole: a later transaction on the same items works.
     ddb.transact_write_items(TransactItems=[_put("a", "1", "after"), _put("new", "1", "made")])
     assert (_value(ddb, "a", "1"), _value(ddb, "new", "1")) == ("after", "made")
+
+
+def test_a_query_on_the_key_answers_its_partition_in_order(ddb: Any) -> None:
+    for pk, sk in (("b", "2"), ("a", "9"), ("b", "1"), ("c", "1"), ("b", "3")):
+        ddb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": sk}, "v": {"S": pk + sk}})
+    query = {
+        "TableName": "t",
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "b"}},
+    }
+    assert [i["v"]["S"] for i in ddb.query(**query)["Items"]] == ["b1", "b2", "b3"]
+    assert [i["v"]["S"] for i in ddb.query(**query, ScanIndexForward=False, Limit=2)["Items"]] == ["b3", "b2"]
+    ranged = {**query, "KeyConditionExpression": "pk = :p AND sk > :s"}
+    ranged["ExpressionAttributeValues"] = {":p": {"S": "b"}, ":s": {"S": "1"}}
+    assert [i["v"]["S"] for i in ddb.query(**ranged)["Items"]] == ["b2", "b3"]
+    missing = {**query, "ExpressionAttributeValues": {":p": {"S": "zz"}}}
+    assert ddb.query(**missing)["Items"] == []
+    assert len(ddb.scan(TableName="t")["Items"]) == 5  # a scan still sees every partition
