@@ -56,7 +56,7 @@ from loyalty_bridge.models.stores import (
     Store,
     StorePage,
 )
-from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.services.admin import error_detail, error_view
 from loyalty_bridge.services.card_stock import import_request
@@ -315,7 +315,6 @@ def erase_customer(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)  # a single read carries personal data
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -198,6 +198,9 @@ class Gateway:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "bridge-local"
+            # Headers and body are separate writes on a kept-alive connection: without
+            # TCP_NODELAY the body waits for the client's delayed ACK (about 40 ms).
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
