@@ -17,6 +17,7 @@ from loyalty_bridge.adapters.ledger.table import (
     Cancelled,
     Item,
     Retry,
+    from_av,
     iso,
     member_pk,
     to_av,
@@ -77,7 +78,9 @@ class LedgerMembers(LedgerAccounts):
                 if "email" in exc.failed:
                     raise DuplicateMember(field="email") from exc
                 raise Retry from exc  # card number or referral code collision: draw again
-            return self._member(member_id)
+            # The member as written (a new account: no spend yet), not read back.
+            written = dict(items)["profile"]["Put"]["Item"]
+            return self._member_from(from_av(written), Decimal(0))
 
         return self._retrying(attempt)
 
