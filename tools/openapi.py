@@ -96,6 +96,14 @@ IDEMPOTENCY_HEADER = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
 }
 
+# A POST that changes nothing (the quote): asking again answers the same without a record.
+READ_ONLY_IDEMPOTENCY_HEADER = {
+    **IDEMPOTENCY_HEADER,
+    "required": False,
+    "description": "Not needed: this request changes nothing, so asking again gives the same "
+    "answer; a key sent is accepted and ignored (no record is kept).",
+}
+
 
 # OpenAPI links: what an answer lets the caller do next (schemathesis's stateful phase
 # follows them). (method, path, status) of the answer -> link name -> (method, path,
@@ -200,12 +208,14 @@ def _merge_schemas(into: dict[str, Any], new: dict[str, Any], origin: str) -> No
         into[name] = schema
 
 
-def _decorate(operation: dict[str, Any], method: str, *, signed: bool, idempotent: bool) -> None:
+def _decorate(
+    operation: dict[str, Any], method: str, *, signed: bool, idempotent: bool, read_only: bool = False
+) -> None:
     operation["security"] = copy.deepcopy(SIGNED) if signed else []
     if idempotent and method in WRITE_METHODS:
         params = operation.setdefault("parameters", [])
         if not any(p.get("name", "").lower() == "idempotency-key" for p in params):
-            params.append(copy.deepcopy(IDEMPOTENCY_HEADER))
+            params.append(copy.deepcopy(READ_ONLY_IDEMPOTENCY_HEADER if read_only else IDEMPOTENCY_HEADER))
     responses = operation.setdefault("responses", {})
     problems = {**COMMON_PROBLEMS, **(SIGNED_PROBLEMS if signed else {})}
     for status, description in problems.items():
@@ -277,6 +287,7 @@ def build() -> dict[str, Any]:
                     method,
                     signed=(method, path) not in unsigned and getattr(app, "signed", True),
                     idempotent=getattr(app, "idempotent_writes", True),
+                    read_only=path in getattr(app, "read_only_paths", ()),
                 )
                 operation.setdefault("tags", [spec.name])
                 paths.setdefault(path, {})[method] = operation

@@ -30,7 +30,8 @@ from loyalty_bridge.models.api_checkout import (
 )
 from loyalty_bridge.observability import logger, metrics
 
-app = make_resolver()
+# A quote changes nothing: asking again answers the same, with no idempotency record.
+app = make_resolver(read_only_paths={"/v1/checkout/quote"})
 
 JSON = "application/json"
 

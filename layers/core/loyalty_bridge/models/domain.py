@@ -232,6 +232,10 @@ class Quote(Frozen):
     discount: Decimal = Decimal("0")
     coupon: CouponCheck | None = None  # R4: the promo code is a loyalty coupon
     discount_percent: Decimal | None = None  # R9: a discount program's % off (discount is it)
+    # What the platform knew of the member as it priced (None: not said, or a guest): the
+    # checkout then needs no read of the member of its own (A9, A10).
+    accumulate_only: bool | None = None
+    card_blocked: bool | None = None
 
 
 class Hold(Frozen):
