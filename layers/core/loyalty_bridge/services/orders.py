@@ -17,11 +17,6 @@ The queue's messages and those error records are built in order_messages.py.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
-
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_checkout import (
     CancelResponse,
@@ -56,6 +51,7 @@ from loyalty_bridge.program.order_lines import platform_lines
 from loyalty_bridge.services import new_changes
 from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.checkout import Clock, customer_or_404
+from loyalty_bridge.services.deadline import within
 from loyalty_bridge.services.order_messages import (
     ORDER_CANCEL,
     ORDER_POST,
@@ -73,33 +69,6 @@ from loyalty_bridge.services.order_messages import (
 )
 from loyalty_bridge.services.rewards import coupon_refused_error
 from loyalty_bridge.settings import Settings
-
-# ---------------------------------------------------------------- the in-request deadline
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="platform-call")
-        return _executor
-
-
-def within[T](seconds: float | None, call: Callable[[], T]) -> T:
-    """Run ``call``; PlatformUnavailable if it has not answered after ``seconds``.
-
-    The call itself carries on in the background and may still succeed: harmless, since
-    every platform write is keyed by its business id and the queue settles it anyway."""
-    if seconds is None:
-        return call()
-    future = _pool().submit(call)
-    try:
-        return future.result(timeout=seconds)
-    except FuturesTimeout:
-        raise errors.PlatformUnavailable("the platform did not answer in time") from None
 
 
 class OrderService:
