@@ -143,6 +143,34 @@ def test_writes_are_coalesced_to_one_a_minute_and_end_with_the_last_values(
     assert len(world.mailchimp.upserts) == upserts + 1
 
 
+def test_the_last_delivery_writes_at_once_so_a_change_is_never_lost_to_the_minute(
+    world: World, reach: tuple[Points, FakeClock, ProfileSync]
+) -> None:
+    """Redelivered faster than the minute passes (a short visibility timeout), the message's
+    last delivery writes the values instead of ending as an error or in the DLQ."""
+    points, clock, sync = reach
+    member_in_mailchimp(world, "c-1")
+    points.balance["c-1"] = 10
+    moved(world, "c-1")
+    assert [o.applied for o in world.run()] == [[MAILCHIMP]]
+
+    points.balance["c-1"] = 25
+    moved(world, "c-1")
+    [message] = world.queue.drain()
+    envelope = Envelope.model_validate_json(message.body)
+    last = sync._policy.max_receives
+    for receive in range(1, last):
+        clock.advance(seconds=2)
+        with pytest.raises(errors.Retryable):
+            sync.handle(envelope, receive_count=receive)
+    assert merge(world, "c-1")["POINTS"] == 10
+
+    outcome = sync.handle(envelope, receive_count=last)
+    assert outcome.applied == [MAILCHIMP]
+    assert merge(world, "c-1")["POINTS"] == 25
+    assert world.errors.records == {}  # no admin error for a normal burst of changes
+
+
 def test_merge_values_of_a_member_without_tier_reward_or_link() -> None:
     summary = LoyaltySummary.model_validate(
         {"customer_id": "c-1", "status": "joined", "join_prompt": False, "points": None}

@@ -13,6 +13,9 @@ points, tier, next reward and referral link, kept in merge fields next to LOYALT
   Mailchimp was last given (kept as facts of the ``mailchimp`` sync state), and at most once
   a minute per member: a change within a minute of the last loyalty write goes back to the
   queue (``LoyaltyDataWaiting``, retried after the visibility timeout, still in order).
+  The message's last delivery writes at once (``wait=False``): a change is never lost to
+  the coalescing, nor turned into an admin error (where the visibility timeout is shorter
+  than a minute over every delivery, e.g. the local stack's 2 s, that write comes early).
 - A join's snapshot carries the values too (the first push of a member).
 """
 
@@ -113,8 +116,9 @@ class LoyaltyReach:
             return None
         return merge_values(self._summary(record.customer_id))
 
-    def apply(self, record: CustomerRecord) -> bool:
-        """Write the current values when Mailchimp's differ; False when nothing was written."""
+    def apply(self, record: CustomerRecord, *, wait: bool = True) -> bool:
+        """Write the current values when Mailchimp's differ; False when nothing was written.
+        ``wait``: a write within a minute of the last one waits (LoyaltyDataWaiting)."""
         state = self._state.load(record.customer_id, MAILCHIMP)
         values = self.values(record)
         if values is None or not state.versions:
@@ -122,7 +126,8 @@ class LoyaltyReach:
         if all(state.facts.get(_FACT + tag) == str(value) for tag, value in values.items()):
             return False  # coalesced: Mailchimp has these already
         now = self._clock()
-        self._wait_if_recent(state, now)
+        if wait:
+            self._wait_if_recent(state, now)
         email = state.facts.get("email") or record.email
         self._mailing_list.upsert_member(
             AudienceMember(email=email, subscribed_if_new=record.consents.email, loyalty_data=values)

@@ -232,7 +232,8 @@ class ProfileSync:
             outcome.skipped.append(MAILCHIMP)
             return outcome
         try:
-            applied = self._reach.apply(record)
+            # The last delivery writes whatever the minute says: never lose the change.
+            applied = self._reach.apply(record, wait=not self._policy.delivery(receive_count).last)
         except Exception as exc:
             if self._policy.decide(exc, receive_count) is Verdict.RETRY:
                 raise errors.Retryable("loyalty data will be written later") from exc
