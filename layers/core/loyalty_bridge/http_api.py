@@ -168,7 +168,16 @@ class BridgeResolver(APIGatewayHttpResolver):
         headers: Mapping[str, Any] = event.get("headers") or {}
         http = (event.get("requestContext") or {}).get("http") or {}
         method = str(http.get("method", "")).upper()
-        json_body = _is_json(_header(headers, "content-type"))
+        content_type = _header(headers, "content-type")
+        json_body = _is_json(content_type)
+        if (content_type or "").strip().lower().startswith("multipart/"):
+            # No route takes form data; Powertools' form parsing would fail on a bad one (500).
+            raise _Rejected(
+                415,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "Send the request body as application/json.",
+            )
         body = self._body_bytes(event, json_body=json_body)
         raw_path = str(event.get("rawPath") or http.get("path") or "/")
         limit = self.body_limits.get(raw_path, MAX_BODY_BYTES)

@@ -43,6 +43,8 @@ PORT_TO_CONTRACT = {
     "stats": set(),  # the contract has no statistics: the REST adapter answers available=False
     "block_card": {"blockCard"},
     "replace_card": {"replaceCard"},
+    "erase_member": {"eraseMember"},
+    "import_members": set(),  # the contract has no import: the REST adapter answers not_supported_by_platform
 }
 
 

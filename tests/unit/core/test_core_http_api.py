@@ -194,6 +194,14 @@ def test_non_json_content_type_is_415(api: ThingApi) -> None:
     assert problem(result)["code"] == "unsupported_media_type"
 
 
+def test_form_data_without_a_boundary_is_415_not_a_server_error(api: ThingApi) -> None:
+    body = '{"name": "lamp", "size": 1}'
+    form = {"content-type": "multipart/form-data"}
+    result = call(api, signed("POST", "/v1/things", body=body, headers=form))
+    assert result["statusCode"] == 415
+    assert problem(result)["code"] == "unsupported_media_type"
+
+
 def test_unknown_route_is_404_problem(api: ThingApi) -> None:
     result = call(api, signed("GET", "/v1/nothing-here"))
     assert result["statusCode"] == 404
