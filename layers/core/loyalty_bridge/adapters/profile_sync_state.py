@@ -16,8 +16,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from loyalty_bridge.adapters.aws_errors import code_of, raise_if_retryable
-from loyalty_bridge.models.records import SyncState, utcnow
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loyalty_bridge.adapters.aws_errors import code_of, raise_domain_error, raise_if_retryable
+from loyalty_bridge.adapters.customers import PROFILE as PROFILE_SK
+from loyalty_bridge.adapters.customers import plain
+from loyalty_bridge.models.records import CustomerRecord, SyncState, utcnow
 from loyalty_bridge.privacy import normalize_email
 
 if TYPE_CHECKING:
@@ -49,8 +53,11 @@ class DynamoSyncState:
     """SyncStateStore over the BridgeTable."""
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        from boto3.dynamodb.types import TypeDeserializer
+
         self._client = client
         self._table = table_name
+        self._de = TypeDeserializer()
 
     @staticmethod
     def _key(customer_id: str, target: str) -> dict[str, Any]:
@@ -69,25 +76,58 @@ class DynamoSyncState:
     def load_targets(self, customer_id: str, targets: Sequence[str]) -> dict[str, SyncState]:
         """The state of every target in ``targets`` in one consistent Query (the customer's
         SYNC# items): a sync worker handling one change reads them once, not per target."""
-        items: dict[str, dict[str, Any]] = {}
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sync)",
-            "ExpressionAttributeValues": {":pk": {"S": f"CUSTOMER#{customer_id}"}, ":sync": {"S": "SYNC#"}},
-            "ConsistentRead": True,
-        }
         try:
-            while True:
-                page = self._client.query(**params)
-                for item in page.get("Items", []):
-                    items[item["sk"]["S"].removeprefix("SYNC#")] = item
-                if "LastEvaluatedKey" not in page:
-                    break
-                params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            items = self._partition(customer_id, "SYNC#")
         except Exception as exc:
             _technical(exc)
             raise
-        return {target: _state(customer_id, target, items.get(target, {})) for target in targets}
+        return self._states(customer_id, targets, items)
+
+    def load_record_and_targets(
+        self, customer_id: str, targets: Sequence[str]
+    ) -> tuple[CustomerRecord | None, dict[str, SyncState]]:
+        """The customer's record and every target's state in one consistent Query of their
+        partition (``CUSTOMER#{id}``: PROFILE, LINK and the SYNC# items, a few small items),
+        where a GetItem of the record and a Query of the states took two calls. A failure
+        is the record read's (adapters/customers.py): the change is not applied."""
+        try:
+            items = self._partition(customer_id, "")
+        except (ClientError, BotoCoreError) as exc:
+            raise_domain_error(exc, "bridge table read")
+        profile = items.get(PROFILE_SK)
+        record = None
+        if profile is not None:
+            record = CustomerRecord.model_validate(
+                {name: plain(self._de.deserialize(value)) for name, value in profile.items()}
+            )
+        return record, self._states(customer_id, targets, items)
+
+    @staticmethod
+    def _states(
+        customer_id: str, targets: Sequence[str], items: dict[str, dict[str, Any]]
+    ) -> dict[str, SyncState]:
+        return {target: _state(customer_id, target, items.get(f"SYNC#{target}", {})) for target in targets}
+
+    def _partition(self, customer_id: str, prefix: str) -> dict[str, dict[str, Any]]:
+        """The customer's items whose sort key starts with ``prefix``, by sort key."""
+        items: dict[str, dict[str, Any]] = {}
+        condition, values = "pk = :pk", {":pk": {"S": f"CUSTOMER#{customer_id}"}}
+        if prefix:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": prefix}
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**params)
+            for item in page.get("Items", []):
+                items[item["sk"]["S"]] = item
+            if "LastEvaluatedKey" not in page:
+                return items
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def mark_applied(
         self,

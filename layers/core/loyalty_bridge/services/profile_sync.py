@@ -110,6 +110,16 @@ class LoadsAllTargets(Protocol):
     def load_targets(self, customer_id: str, targets: list[str]) -> dict[str, SyncState]: ...
 
 
+@runtime_checkable
+class LoadsRecordWithStates(Protocol):
+    """A sync-state store kept beside the customer records (one partition per customer)
+    that reads the record and every target's state in one call."""
+
+    def load_record_and_targets(
+        self, customer_id: str, targets: list[str]
+    ) -> tuple[CustomerRecord | None, dict[str, SyncState]]: ...
+
+
 class InvalidChange(errors.Permanent):
     code = "invalid_change_message"
 
@@ -155,8 +165,9 @@ class ProfileSync:
         if envelope.kind == LOYALTY_DATA:
             return self._loyalty_data(envelope, receive_count)
         outcome = SyncOutcome()
+        targets = self._targets() if self._targets else TARGETS
         try:
-            change = self._read(envelope)
+            change = self._read(envelope, list(targets))
         except CustomerGone:
             logger.info("change for an erased customer skipped", extra={"message_id": envelope.message_id})
             outcome.skipped.append("all")
@@ -168,8 +179,8 @@ class ProfileSync:
             return outcome
 
         pending: errors.BridgeError | None = None
-        targets = self._targets() if self._targets else TARGETS
-        self._read_states(change, list(targets))
+        if not change.states:
+            self._read_states(change, list(targets))
         for target in targets:
             try:
                 applied = self._apply(target, change)
@@ -251,7 +262,7 @@ class ProfileSync:
 
     # ------------------------------------------------------------------ reading
 
-    def _read(self, envelope: Envelope) -> _Change:
+    def _read(self, envelope: Envelope, targets: list[str]) -> _Change:
         if envelope.kind not in PROFILE_SYNC_KINDS:
             raise InvalidChange(f"unknown message kind {envelope.kind!r}")
         if not envelope.customer_id:
@@ -260,16 +271,26 @@ class ProfileSync:
             payload = ProfileChange.model_validate(envelope.payload)
         except ValidationError as exc:
             raise InvalidChange(f"the change payload is invalid ({exc.error_count()} errors)") from None
-        record = self._customers.get(envelope.customer_id)
+        record, states = self._load(envelope.customer_id, targets)
         if record is None:
             raise CustomerGone("the customer does not exist (any more)")
         if envelope.kind == PROFILE_SNAPSHOT:
-            return _Change(envelope, record, record.version, record_fields(record), {}, snapshot=True)
+            return _Change(envelope, record, record.version, record_fields(record), {}, True, states)
         if envelope.version is None:
             raise InvalidChange("the change carries no record version")
         values = {name: getattr(payload.after, name) for name in payload.after.model_fields_set}
         before = {name: getattr(payload.before, name) for name in payload.before.model_fields_set}
-        return _Change(envelope, record, envelope.version, values, before, snapshot=False)
+        return _Change(envelope, record, envelope.version, values, before, False, states)
+
+    def _load(
+        self, customer_id: str, targets: list[str]
+    ) -> tuple[CustomerRecord | None, dict[str, SyncState]]:
+        """The customer's record, with the targets' states when the store reads both in one
+        call (the DynamoDB store: one Query of the customer's partition, not a GetItem and
+        a Query); else the states are read after (``_read_states``)."""
+        if isinstance(self._state, LoadsRecordWithStates):
+            return self._state.load_record_and_targets(customer_id, targets)
+        return self._customers.get(customer_id), {}
 
     # ------------------------------------------------------------------ targets
 
