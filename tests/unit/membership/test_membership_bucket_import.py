@@ -18,6 +18,7 @@ from loyalty_bridge.services.bucket_import import (
     BucketImport,
     ChunkLimits,
     StoredObject,
+    import_id_for,
     split_chunk,
 )
 from loyalty_bridge.services.member_import import MemberImport
@@ -262,3 +263,11 @@ def test_a_chunk_message_for_an_unknown_import_is_not_found() -> None:
     world = World(ChunkLimits())
     with pytest.raises(errors.NotFound):
         world.service.chunk(ChunkMessage(import_id="s3:nothing@v1", offset=0))
+
+
+def test_a_long_key_gives_a_bounded_import_id() -> None:
+    short = import_id_for("a.csv", "v1")
+    long_key = "x/" * 400 + "members.csv"
+    assert short == "s3:a.csv@v1"
+    assert len(import_id_for(long_key, "v1")) < 220
+    assert import_id_for(long_key, "v1") != import_id_for(long_key + "2", "v1")

@@ -19,6 +19,7 @@ bucket is imported chunk by chunk, one chunk an invocation of the member import 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -144,7 +145,14 @@ def _s3_records(document: object) -> list[dict[str, Any]]:
     return [r for r in records if isinstance(r, dict) and r.get("eventSource") == "aws:s3"]
 
 
+MAX_KEY_IN_ID = 200
+
+
 def import_id_for(key: str, version: str) -> str:
+    """``s3:<key>@<version>``; a key longer than MAX_KEY_IN_ID is shortened with its hash
+    (the id is part of the ledger's keys, and S3 keys may be 1,024 bytes)."""
+    if len(key) > MAX_KEY_IN_ID:
+        key = f"{key[: MAX_KEY_IN_ID - 17]}~{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     return f"s3:{key}@{version}"
 
 
