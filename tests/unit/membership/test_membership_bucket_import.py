@@ -271,3 +271,11 @@ def test_a_long_key_gives_a_bounded_import_id() -> None:
     assert short == "s3:a.csv@v1"
     assert len(import_id_for(long_key, "v1")) < 220
     assert import_id_for(long_key, "v1") != import_id_for(long_key + "2", "v1")
+
+
+def test_a_dead_chunk_message_is_recorded_with_its_body_to_resume_by_hand() -> None:
+    from loyalty_bridge.services.dead_letters import dead_letter_record
+
+    body = ChunkMessage(import_id="s3:k.csv@v1", offset=4096).model_dump_json()
+    record = dead_letter_record(body, "m-1", "arn:aws:sqs:us-east-1:1:stack-MemberImportDLQ", 6)
+    assert record.replay["raw"] == body
