@@ -1,5 +1,6 @@
 """Member import worker (MemberImportQueue, issue 18): a member file put in the import bucket
-is imported one chunk an invocation (services/bucket_import.py). The bucket's ObjectCreated
+is imported one chunk an invocation (services/bucket_import.py; a chunk is cut short when
+the invocation has less than 30 s left). The bucket's ObjectCreated
 notification starts a run; each chunk hands the next on through the same queue, so no
 invocation runs long and a crash resumes from the last recorded offset.
 
@@ -24,9 +25,13 @@ from loyalty_bridge.services.bucket_import import BucketImport
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def import_record(record: SQSRecord, service: BucketImport | None = None) -> None:
+def import_record(record: SQSRecord, context: LambdaContext, service: BucketImport | None = None) -> None:
     delivery = wiring.failure_policy().delivery(record.attributes.approximate_receive_count)
-    (service or wiring.bucket_import()).receive(record.body, last_delivery=delivery.last)
+    (service or wiring.bucket_import()).receive(
+        record.body,
+        last_delivery=delivery.last,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
 
 
 def handle(
@@ -34,7 +39,7 @@ def handle(
 ) -> dict[str, Any]:
     response = process_partial_response(
         event=event,
-        record_handler=lambda record: import_record(record, service),
+        record_handler=lambda record: import_record(record, context, service),
         processor=processor,
         context=context,
     )

@@ -279,3 +279,19 @@ def test_a_dead_chunk_message_is_recorded_with_its_body_to_resume_by_hand() -> N
     body = ChunkMessage(import_id="s3:k.csv@v1", offset=4096).model_dump_json()
     record = dead_letter_record(body, "m-1", "arn:aws:sqs:us-east-1:1:stack-MemberImportDLQ", 6)
     assert record.replay["raw"] == body
+
+
+def test_an_invocation_short_of_time_records_what_it_did_and_hands_the_rest_on() -> None:
+    world = World(ChunkLimits(lines=500, bytes=1024 * 1024, max_line_bytes=512))
+    members = member_file(195)
+    world.objects.files["slow.csv"] = (members.text.encode(), None)
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}
+    record["s3"] = {"bucket": {"name": BUCKET}, "object": {"key": "slow.csv", "eTag": '"e"'}}
+    clock = iter([100.0, 100.0, 10.0])  # plenty, plenty, then 10 s left: after 150 lines
+    (run,) = world.service.receive(json.dumps({"Records": [record]}), time_left=lambda: next(clock, 10.0))
+    assert (run.status, run.lines, run.next_line) == ("running", 150, 152)
+    world.drain()
+    report = world.service.report(run.import_id)
+    assert (report.run.lines, report.run.created, report.run.refused) == (200, 195, 5)
+    assert report.run.chunks == 2
+    assert {o.line: o.reason for o in report.refused_lines} == members.refusals

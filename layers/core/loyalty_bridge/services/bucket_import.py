@@ -42,6 +42,9 @@ from loyalty_bridge.ports import Mailer, MessageQueue
 from loyalty_bridge.services.member_import import MemberImport, csv_header, file_format, numbered_lines
 
 MAX_EMAILED_REFUSALS = 50
+SLICE_LINES = 50  # a chunk is imported this many lines at a time, the clock checked between
+STOP_WITH_SECONDS_LEFT = 30.0  # an invocation with less left records what it did and hands on
+TimeLeft = Callable[[], float]  # seconds the invocation has left (Lambda's context)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,15 @@ class Chunk:
     end_offset: int
     end_line: int
     last: bool  # the chunk ends the file
+    ends: tuple[int, ...] = ()  # the file offset after each line
+
+    def cut(self, count: int) -> Chunk:
+        """The chunk's first ``count`` lines (an invocation running out of time)."""
+        if count >= len(self.lines) or count < 1:
+            return self
+        return Chunk(
+            self.lines[:count], self.ends[count - 1], self.lines[0][0] + count, False, self.ends[:count]
+        )
 
 
 def split_chunk(data: bytes, start: int, first_line: int, size: int, limits: ChunkLimits) -> Chunk:
@@ -109,6 +121,7 @@ def split_chunk(data: bytes, start: int, first_line: int, size: int, limits: Chu
     if start == 0 and data.startswith(b"\xef\xbb\xbf"):
         data, start = data[3:], 3
     lines: list[tuple[int, str]] = []
+    ends: list[int] = []
     position = 0
     while len(lines) < limits.lines and position < len(data):
         newline = data.find(b"\n", position)
@@ -130,8 +143,9 @@ def split_chunk(data: bytes, start: int, first_line: int, size: int, limits: Chu
             raise ImportStopped(f"line {first_line} is not UTF-8 text (byte {exc.start + 1})") from exc
         lines.append((first_line + len(lines), text.removesuffix("\r")))
         position = stop + 1
+        ends.append(start + min(position, len(data)))
     end = start + min(position, len(data))
-    return Chunk(lines=lines, end_offset=end, end_line=first_line + len(lines), last=end >= size)
+    return Chunk(lines, end, first_line + len(lines), end >= size, tuple(ends))
 
 
 def _too_long(line: int, limits: ChunkLimits) -> None:
@@ -186,7 +200,9 @@ class BucketImport:
 
     # ------------------------------------------------------------ entry points
 
-    def receive(self, body: str, *, last_delivery: bool = False) -> list[ImportRun]:
+    def receive(
+        self, body: str, *, last_delivery: bool = False, time_left: TimeLeft | None = None
+    ) -> list[ImportRun]:
         """One MemberImportQueue message: the bucket's notification (each ObjectCreated
         record starts a run) or a ChunkMessage. Anything else is logged and dropped (S3's
         s3:TestEvent when the notification is configured)."""
@@ -200,7 +216,7 @@ class BucketImport:
             except ValidationError:
                 logger.error("unreadable member import message dropped", extra={"bytes": len(body)})
                 return []
-            return [self.chunk(message, last_delivery=last_delivery)]
+            return [self.chunk(message, last_delivery=last_delivery, time_left=time_left)]
         created = [
             r for r in _s3_records(document) if str(r.get("eventName", "")).startswith("ObjectCreated")
         ]
@@ -216,11 +232,14 @@ class BucketImport:
                     unquote_plus(str(obj.get("key", ""))),
                     obj.get("versionId"),
                     str(obj.get("eTag", "")),
+                    time_left=time_left,
                 )
             )
         return runs
 
-    def object_created(self, bucket: str, key: str, version_id: str | None, etag: str) -> ImportRun:
+    def object_created(
+        self, bucket: str, key: str, version_id: str | None, etag: str, *, time_left: TimeLeft | None = None
+    ) -> ImportRun:
         """An ObjectCreated notification: record the run (once per object version) and import
         its first chunk."""
         stored = self._objects.describe(bucket, key, version_id)
@@ -239,14 +258,16 @@ class BucketImport:
             run = run.model_copy(update={"status": "failed", "failure": str(exc)})
         if not self._runs.create(run):
             logger.info("import notification repeated", extra={"import_id": run.import_id})
-            return self.chunk(ChunkMessage(import_id=run.import_id, offset=0))
+            return self.chunk(ChunkMessage(import_id=run.import_id, offset=0), time_left=time_left)
         logger.info("member import started", extra={"import_id": run.import_id, "bytes": run.size})
         if run.status != "running":
             self._report(run)
             return run
-        return self._import_chunk(run)
+        return self._import_chunk(run, time_left)
 
-    def chunk(self, message: ChunkMessage, *, last_delivery: bool = False) -> ImportRun:
+    def chunk(
+        self, message: ChunkMessage, *, last_delivery: bool = False, time_left: TimeLeft | None = None
+    ) -> ImportRun:
         """A chunk message: import the chunk at ``message.offset`` if the run is there."""
         run = self._runs.get(message.import_id)
         if run is None:
@@ -260,7 +281,7 @@ class BucketImport:
                 self._hand_on(run)  # the write went through, the hand-on after it did not
             return run
         try:
-            return self._import_chunk(run)
+            return self._import_chunk(run, time_left)
         except Exception as exc:
             if errors.is_retryable(exc) and not last_delivery:
                 raise  # the message comes back; the chunk starts again from the same offset
@@ -277,7 +298,7 @@ class BucketImport:
 
     # ------------------------------------------------------------ one chunk
 
-    def _import_chunk(self, run: ImportRun) -> ImportRun:
+    def _import_chunk(self, run: ImportRun, time_left: TimeLeft | None = None) -> ImportRun:
         start = run.next_offset
         data = b""
         if start < run.size:
@@ -287,8 +308,9 @@ class BucketImport:
             header, lines = self._header(run, chunk.lines)
         except (ImportStopped, errors.InvalidInput) as exc:
             return self._finish(run, start, failure=str(exc))
-        assert run.format is not None  # a run without a format is failed at its start
-        outcomes = self._members.import_lines(run.import_id, numbered_lines(lines, run.format, header))
+        outcomes, done = self._import_slices(run, lines, header, time_left)
+        if done < len(lines):
+            chunk = chunk.cut(len(chunk.lines) - len(lines) + done)
         refused = [o for o in outcomes if o.outcome == "refused"]
         self._runs.put_refusals(run.import_id, start, refused)
         moved = run.model_copy(
@@ -319,6 +341,25 @@ class BucketImport:
         )
         self._hand_on(moved)
         return moved
+
+    def _import_slices(
+        self,
+        run: ImportRun,
+        lines: list[tuple[int, str]],
+        header: list[str] | None,
+        time_left: TimeLeft | None,
+    ) -> tuple[list[LineOutcome], int]:
+        """The chunk's lines SLICE_LINES at a time, until done or the invocation's time runs
+        low: their outcomes and how many lines were taken."""
+        assert run.format is not None  # a run without a format is failed at its start
+        outcomes: list[LineOutcome] = []
+        for start in range(0, len(lines), SLICE_LINES):
+            if start and time_left is not None and time_left() < STOP_WITH_SECONDS_LEFT:
+                logger.info("chunk cut short", extra={"import_id": run.import_id, "lines_taken": start})
+                return outcomes, start
+            part = numbered_lines(lines[start : start + SLICE_LINES], run.format, header)
+            outcomes.extend(self._members.import_lines(run.import_id, part))
+        return outcomes, len(lines)
 
     def _header(
         self, run: ImportRun, lines: list[tuple[int, str]]
