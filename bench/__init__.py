@@ -9,4 +9,3 @@ import os
 
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "loyalty-bridge")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LoyaltyBridge")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")

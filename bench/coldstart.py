@@ -1,22 +1,57 @@
-"""Cold-start proxy: how long importing each function's handler module takes in a fresh
-interpreter, next to ``import boto3`` alone (the classic heavy import of a Python Lambda).
+"""Cold start, two ways, each next to its ``boto3`` yardstick in fresh interpreters:
 
-A Lambda cold start = runtime start + INIT (imports and module-level code) + first
-invoke. INIT is the part the code controls; importing the handler module in a fresh
-interpreter measures exactly that, minus the network (nothing may touch it at import).
+- **import** (the INIT proxy): importing the function's handler module, next to
+  ``import boto3`` alone;
+- **user-felt**: importing the handler module *and* its first invocation with a real event
+  (``events/``, re-signed with the local stack's keys, fresh ids each run) against moto,
+  next to ``import boto3`` plus one DynamoDB ``GetItem`` against the same moto. This is
+  what the first caller of a new Lambda container waits for (minus the runtime's own
+  start), so moving an import into the first invocation saves nothing here.
+
+One moto server (``ThreadedMotoServer``) with every table, queue and secret of
+template.yaml (``bridge_local.resources.provision``) serves every run; each timed run is a
+new ``python`` process with the function's template environment pointed at that moto.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from bridge_local.template import load_template
+from bridge_local.resources import Provisioned, SigningKey, provision
+from bridge_local.stack import aws_environment
+from bridge_local.template import FunctionSpec, load_template
+from loyalty_bridge.signing import signed_headers
 
 ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+# The event each function's first invocation gets (any other function: the first
+# events/<name>_*.json; none: import only).
+FIRST_EVENT = {
+    "admin_api": "admin_api_list_errors.json",
+    "authorizer": "authorizer_request.json",
+    "checkout_api": "checkout_api_post_order.json",
+    "membership_api": "membership_api_create_customer.json",
+    "profile_api": "profile_api_update_profile.json",
+    "membership_worker": "membership_worker_create.json",
+    "order_worker": "order_worker_order_post.json",
+    "profile_sync_worker": "profile_sync_worker_consents.json",
+    "dlq_monitor": "dlq_monitor_profile_sync.json",
+}
+# Sample ids in events/ made unique per run (a replayed id would take a cheaper path).
+_SAMPLE_IDS = re.compile(r"\b(c-1001|o-1001|cart-77|rf-1)\b|ann\.lee(?=@example\.com)")
 
 _IMPORT_HANDLER = """
 import importlib.util, sys, time
@@ -36,8 +71,54 @@ import boto3
 print(time.perf_counter() - t)
 """
 
+# The event is read and the context built before the clock starts: Lambda hands both in.
+_FIRST_INVOCATION = """
+import json, sys, time, uuid
+event = json.loads(sys.stdin.read())
+class Context:
+    function_name = {name!r}
+    memory_limit_in_mb = {memory}
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + {name!r}
+    aws_request_id = str(uuid.uuid4())
+    log_group_name = "/aws/lambda/" + {name!r}
+    log_stream_name = "bench"
+    function_version = "$LATEST"
+    def get_remaining_time_in_millis(self):
+        return 10000
+context = Context()
+t = time.perf_counter()
+import importlib.util
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module
+spec.loader.exec_module(module)
+handler = getattr(module, {attr!r})
+imported = time.perf_counter()
+result = handler(event, context)
+done = time.perf_counter()
+status = result.get("statusCode", "ok") if isinstance(result, dict) else "ok"
+if isinstance(result, dict) and "isAuthorized" in result:
+    status = "allow" if result["isAuthorized"] else "deny"
+if isinstance(result, dict) and result.get("batchItemFailures"):
+    status = "%d failed" % len(result["batchItemFailures"])
+print(json.dumps({{"import": imported - t, "total": done - t, "status": status}}))
+"""
+
+_BOTO3_GET_ITEM = """
+import time
+t = time.perf_counter()
+import boto3
+boto3.client("dynamodb").get_item(TableName={table!r}, Key={{"pk": {{"S": "bench"}}, "sk": {{"S": "bench"}}}})
+print(time.perf_counter() - t)
+"""
+
+# Bytecode is cached (outside the tree) for every module on both sides of each ratio, as
+# pip-installed packages have it: compiling our sources on every run would be measuring
+# the build (a deployment package with .pyc files) rather than the code.
+PYCACHE = Path(tempfile.gettempdir()) / "loyalty-bridge-coldstart-pycache"
 # Settings a handler may read at import; fake values, nothing is contacted.
 _ENV = {
+    "PYTHONPYCACHEPREFIX": str(PYCACHE),
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "bench",
@@ -45,31 +126,152 @@ _ENV = {
     "POWERTOOLS_SERVICE_NAME": "loyalty-bridge",
     "POWERTOOLS_METRICS_NAMESPACE": "LoyaltyBridge",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "PYTHONDONTWRITEBYTECODE": "1",
 }
 
 
-def _time_once(code: str, cwd: Path) -> float:
-    env = {**os.environ, **_ENV}
-    env.pop("AWS_ENDPOINT_URL", None)
+def _run(code: str, cwd: Path, env: Mapping[str, str], stdin: str = "") -> str:
     done = subprocess.run(  # noqa: S603 (our own interpreter, our own code)
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=dict(env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "import failed")
-    return float(done.stdout.strip().splitlines()[-1]) * 1000.0
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _base_env() -> dict[str, str]:
+    env = {**os.environ, **_ENV}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _import_env() -> dict[str, str]:
+    env = _base_env()
+    env.pop("AWS_ENDPOINT_URL", None)
+    return env
+
+
+def _time_once(code: str, cwd: Path) -> float:
+    return float(_run(code, cwd, _import_env())) * 1000.0
 
 
 def _median(code: str, cwd: Path, runs: int) -> float:
     return statistics.median(_time_once(code, cwd) for _ in range(runs))
 
 
+# ---------------------------------------------------------------- the user-felt measure
+
+
+@contextmanager
+def _moto_stack() -> Iterator[tuple[Provisioned, SigningKey, SigningKey]]:
+    """A moto server with template.yaml's resources and one storefront and one admin key."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        keys = [
+            SigningKey("bench", uuid.uuid4().hex, "storefront"),
+            SigningKey("bench-admin", uuid.uuid4().hex, "admin"),
+        ]
+        provisioned = provision(
+            load_template(),
+            f"http://{host}:{port}",
+            parameter_overrides={"Stage": "local"},
+            signing_keys=keys,
+        )
+        yield provisioned, keys[0], keys[1]
+    finally:
+        server.stop()
+
+
+def function_environment(provisioned: Provisioned, spec: FunctionSpec) -> dict[str, str]:
+    """A fresh interpreter's environment for ``spec``: its template variables, on moto."""
+    return {
+        **_base_env(),
+        **provisioned.resolver.environment(spec),
+        **aws_environment(provisioned.endpoint_url, provisioned.region),
+        "AWS_LAMBDA_FUNCTION_NAME": f"bench-{spec.name}",
+    }
+
+
+def _event_file(spec: FunctionSpec) -> Path | None:
+    preferred = FIRST_EVENT.get(spec.name)
+    if preferred and (EVENTS / preferred).is_file():
+        return EVENTS / preferred
+    candidates = sorted([*EVENTS.glob(f"{spec.name}.json"), *EVENTS.glob(f"{spec.name}_*.json")])
+    return candidates[0] if candidates else None
+
+
+def first_event(path: Path, storefront: SigningKey, admin: SigningKey) -> dict[str, Any]:
+    """The sample event with fresh ids, a fresh Idempotency-Key and a valid signature now."""
+    suffix = uuid.uuid4().hex[:8]
+    text = _SAMPLE_IDS.sub(lambda m: f"{m.group(0)}-{suffix}", path.read_text(encoding="utf-8"))
+    event: dict[str, Any] = json.loads(text)
+    headers = event.get("headers")
+    if not isinstance(headers, dict) or "x-bridge-signature" not in headers:
+        return event
+    http = (event.get("requestContext") or {}).get("http") or {}
+    method, raw_path = str(http.get("method", "GET")), str(event.get("rawPath", "/"))
+    key = admin if raw_path.startswith("/v1/admin") else storefront
+    query = str(event.get("rawQueryString") or "")
+    body = event.get("body") or ""
+    if "idempotency-key" in headers:
+        headers["idempotency-key"] = str(uuid.uuid4())
+    signing_target = f"{raw_path}?{query}" if query else raw_path
+    for name, value in signed_headers(key.key_id, key.secret, method, signing_target, body).items():
+        headers[name.lower()] = value
+    return event
+
+
+def _first_invocation(provisioned: Provisioned, spec: FunctionSpec, event: dict[str, Any]) -> dict[str, Any]:
+    code = _FIRST_INVOCATION.format(
+        path=str(spec.module_file), attr=spec.handler_attr, name=f"bench-{spec.name}", memory=spec.memory
+    )
+    out = _run(code, spec.module_file.parent, function_environment(provisioned, spec), json.dumps(event))
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def _boto3_get_item(provisioned: Provisioned, cwd: Path) -> float:
+    env = {**_import_env(), "AWS_ENDPOINT_URL": provisioned.endpoint_url}
+    table = next(iter(provisioned.tables.values()))
+    return float(_run(_BOTO3_GET_ITEM.format(table=table), cwd, env)) * 1000.0
+
+
+def _user_felt(
+    provisioned: Provisioned, keys: tuple[SigningKey, SigningKey], spec: FunctionSpec, runs: int
+) -> dict[str, Any]:
+    path = _event_file(spec)
+    if path is None:
+        return {"error": "no sample event in events/"}
+    samples = [_first_invocation(provisioned, spec, first_event(path, *keys)) for _ in range(runs + 1)][1:]
+    return {
+        "event": path.name,
+        "first_status": sorted({str(s["status"]) for s in samples}),
+        "import_ms": statistics.median(s["import"] for s in samples) * 1000.0,
+        "first_invocation_ms": statistics.median(s["total"] - s["import"] for s in samples) * 1000.0,
+        "user_felt_ms": statistics.median(s["total"] for s in samples) * 1000.0,
+    }
+
+
 def measure(runs: int = 5) -> dict[str, object]:
-    """Median import time per function handler (ms) and its ratio to ``import boto3``."""
+    """Per function: median handler import (ms) against ``import boto3``, and median import
+    plus first invocation against ``import boto3`` + one GetItem, all in one run."""
     _time_once(_IMPORT_BOTO3, ROOT)  # warm the OS file cache once: we compare imports, not disks
     boto3_ms = _median(_IMPORT_BOTO3, ROOT, runs)
+    specs = sorted(load_template().functions.items())
     functions: dict[str, dict[str, object]] = {}
-    for logical_id, spec in sorted(load_template().functions.items()):
+    for logical_id, spec in specs:
         code = _IMPORT_HANDLER.format(path=str(spec.module_file), attr=spec.handler_attr)
         try:
             _time_once(code, spec.module_file.parent)
@@ -82,4 +284,26 @@ def measure(runs: int = 5) -> dict[str, object]:
             "ratio_to_boto3": round(ms / boto3_ms, 2),
             "memory_mb": spec.memory,
         }
-    return {"runs": runs, "boto3_import_ms": round(boto3_ms, 1), "functions": functions}
+    with _moto_stack() as (provisioned, storefront, admin):
+        _boto3_get_item(provisioned, ROOT)
+        get_item_ms = statistics.median(_boto3_get_item(provisioned, ROOT) for _ in range(runs))
+        for logical_id, spec in specs:
+            if "error" in functions[logical_id]:
+                continue
+            started = time.perf_counter()
+            try:
+                felt = _user_felt(provisioned, (storefront, admin), spec, runs)
+            except RuntimeError as exc:
+                felt = {"error": str(exc)}
+            if "user_felt_ms" in felt:
+                felt["ratio_to_boto3_get_item"] = round(float(felt["user_felt_ms"]) / get_item_ms, 2)
+                for name in ("import_ms", "first_invocation_ms", "user_felt_ms"):
+                    felt[name] = round(float(felt[name]), 1)
+            felt["bench_seconds"] = round(time.perf_counter() - started, 1)
+            functions[logical_id]["user_felt"] = felt
+    return {
+        "runs": runs,
+        "boto3_import_ms": round(boto3_ms, 1),
+        "boto3_get_item_ms": round(get_item_ms, 1),
+        "functions": functions,
+    }

@@ -29,13 +29,27 @@ from bridge_local.stack import LocalStack
 
 _READS_ONE = {"GetItem"}
 _WRITES_ONE = {"PutItem", "UpdateItem", "DeleteItem"}
+_TRANSACT_KINDS = ("Put", "Update", "Delete", "ConditionCheck")
 
 
 def _item_bytes(item: Mapping[str, Any] | None) -> int:
     """DynamoDB item size: attribute names plus values (close enough for request units)."""
     if not item:
         return 0
-    return sum(len(name) + len(str(value)) for name, value in item.items())
+    return sum(len(name) + _value_bytes(value) for name, value in item.items())
+
+
+def _value_bytes(value: Any) -> int:
+    """A value's size, typed ({"S": ...}, as the low-level client sends and answers) or not."""
+    if isinstance(value, Mapping) and len(value) == 1:
+        (kind, inner), *_ = value.items()
+        if kind in {"S", "N", "B"}:
+            return len(str(inner))
+        if kind in {"M"}:
+            return _item_bytes(inner)
+        if kind in {"L"}:
+            return sum(_value_bytes(v) for v in inner)
+    return len(str(value))
 
 
 @dataclass
@@ -47,6 +61,7 @@ class CallLog:
     wru: float = 0.0
     ses_emails: int = 0
     sqs_fifo: int = 0
+    aws_ms: float = 0.0  # wall time spent inside AWS calls (before-call to after-call)
 
     def minus(self, other: CallLog) -> CallLog:
         return CallLog(
@@ -55,10 +70,11 @@ class CallLog:
             wru=self.wru - other.wru,
             ses_emails=self.ses_emails - other.ses_emails,
             sqs_fifo=self.sqs_fifo - other.sqs_fifo,
+            aws_ms=self.aws_ms - other.aws_ms,
         )
 
     def copy(self) -> CallLog:
-        return CallLog(Counter(self.calls), self.rru, self.wru, self.ses_emails, self.sqs_fifo)
+        return CallLog(Counter(self.calls), self.rru, self.wru, self.ses_emails, self.sqs_fifo, self.aws_ms)
 
     @property
     def total(self) -> int:
@@ -135,6 +151,10 @@ class BenchStack:
         self.invocations: dict[str, list[float]] = defaultdict(list)  # logical id -> ms
         self._lock = threading.Lock()
         self._pending_lost: threading.local = threading.local()
+        self._in_call: threading.local = threading.local()
+        # logical id -> ms spent inside AWS calls during each invocation (same order as
+        # ``invocations``); exact when one invocation runs at a time (bench/own_time.py).
+        self.aws_time: dict[str, list[float]] = defaultdict(list)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -154,8 +174,10 @@ class BenchStack:
         def instrumented_session() -> Any:
             session = build_session()
             if not getattr(session, "_bench_hooks", False):
+                session.events.register("before-parameter-build", self._api_params)
                 session.events.register("before-call", self._before_call)
                 session.events.register("after-call", self._after_call)
+                session.events.register("after-call-error", self._after_call_error)
                 session._bench_hooks = True
             return session
 
@@ -163,6 +185,8 @@ class BenchStack:
         original = runtime.invoke
 
         def timed_invoke(logical_id: str, event: Any) -> Any:
+            with self._lock:
+                aws_before = self.log.aws_ms
             started = time.perf_counter()
             try:
                 return original(logical_id, event)
@@ -170,6 +194,7 @@ class BenchStack:
                 elapsed = (time.perf_counter() - started) * 1000.0
                 with self._lock:
                     self.invocations[logical_id].append(elapsed)
+                    self.aws_time[logical_id].append(self.log.aws_ms - aws_before)
 
         runtime.invoke = timed_invoke  # type: ignore[method-assign]
         return self
@@ -211,9 +236,15 @@ class BenchStack:
 
     # ------------------------------------------------------------ botocore hooks
 
-    def _before_call(self, model: Any, params: Mapping[str, Any], **_: Any) -> Any:
+    def _api_params(self, params: Mapping[str, Any], **_: Any) -> None:
+        # before-call sees the serialised request; the units come from the API parameters.
+        self._in_call.params = params
+
+    def _before_call(self, model: Any, **_: Any) -> Any:
         service = model.service_model.service_name
         name = f"{service}.{model.name}"
+        params: Mapping[str, Any] = getattr(self._in_call, "params", None) or {}
+        self._in_call.params = None
         with self._lock:
             self.log.calls[name] += 1
             if service == "dynamodb":
@@ -222,8 +253,10 @@ class BenchStack:
                 self.log.ses_emails += 1
             elif service == "sqs" and str(params.get("QueueUrl", "")).endswith(".fifo"):
                 self.log.sqs_fifo += 1
+        self._in_call.consistent = bool(params.get("ConsistentRead"))
         fault = self.faults.pick(name)
         self._pending_lost.fault = fault == "lost_reply"
+        self._in_call.started = time.perf_counter()
         if fault == "throttle":
             response = AWSResponse(url="", status_code=400, headers={}, raw=None)
             parsed = {
@@ -233,36 +266,63 @@ class BenchStack:
             return response, parsed
         return None
 
+    def _call_done(self) -> None:
+        started = getattr(self._in_call, "started", None)
+        if started is None:
+            return
+        self._in_call.started = None
+        elapsed = (time.perf_counter() - started) * 1000.0
+        with self._lock:
+            self.log.aws_ms += elapsed
+
     def _after_call(self, model: Any, parsed: Mapping[str, Any], **_: Any) -> None:
+        self._call_done()
         if model.service_model.service_name == "dynamodb":
             with self._lock:
-                self._count_read_units(model.name, parsed)
+                self._count_read_units(model.name, parsed, bool(getattr(self._in_call, "consistent", False)))
         if getattr(self._pending_lost, "fault", False):
             self._pending_lost.fault = False
             raise ReadTimeoutError(endpoint_url=f"injected-by-soak/{model.name}")
 
+    def _after_call_error(self, **_: Any) -> None:
+        self._call_done()  # the call raised (a transport error): its time still counts
+
     def _count_write_units(self, operation: str, params: Mapping[str, Any]) -> None:
+        # One write unit per 1 KB written (an update or delete: at least one); a transaction
+        # costs two per item, condition checks included. Sizes of updated items are not
+        # known from the request, so updates count their minimum.
         if operation in _WRITES_ONE:
-            self.log.wru += max(1, math.ceil(_item_bytes(params.get("Item")) / 1024))
+            self.log.wru += _kb_units(params.get("Item"), 1024)
         elif operation == "TransactWriteItems":
             for entry in params.get("TransactItems", []):
-                item = (entry.get("Put") or {}).get("Item")
-                self.log.wru += 2 * max(1, math.ceil(_item_bytes(item) / 1024))
+                for kind in _TRANSACT_KINDS:
+                    if kind in entry:
+                        self.log.wru += 2 * _kb_units(entry[kind].get("Item"), 1024)
         elif operation == "BatchWriteItem":
-            self.log.wru += sum(len(v) for v in params.get("RequestItems", {}).values())
+            for requests in params.get("RequestItems", {}).values():
+                for request in requests:
+                    put = request.get("PutRequest") or {}
+                    self.log.wru += _kb_units(put.get("Item"), 1024)
 
-    def _count_read_units(self, operation: str, parsed: Mapping[str, Any]) -> None:
-        # Eventually consistent reads cost half a unit per 4 KB (the adapters' default).
+    def _count_read_units(self, operation: str, parsed: Mapping[str, Any], consistent: bool) -> None:
+        # A strongly consistent read costs one unit per 4 KB, an eventually consistent one
+        # half of that; a transactional read two.
+        per_4kb = 1.0 if consistent else 0.5
         if operation in _READS_ONE:
-            self.log.rru += 0.5 * max(1, math.ceil(_item_bytes(parsed.get("Item")) / 4096))
+            self.log.rru += per_4kb * _kb_units(parsed.get("Item"), 4096)
         elif operation in {"Query", "Scan"}:
             size = sum(_item_bytes(item) for item in parsed.get("Items", []))
-            self.log.rru += 0.5 * max(1, math.ceil(size / 4096))
+            self.log.rru += per_4kb * max(1, math.ceil(size / 4096))
         elif operation == "TransactGetItems":
-            self.log.rru += 2 * len(parsed.get("Responses", []))
+            for answer in parsed.get("Responses", []):
+                self.log.rru += 2 * _kb_units(answer.get("Item"), 4096)
         elif operation == "BatchGetItem":
-            items = [i for rows in parsed.get("Responses", {}).values() for i in rows]
-            self.log.rru += 0.5 * max(1, len(items))
+            for rows in parsed.get("Responses", {}).values():
+                self.log.rru += sum(per_4kb * _kb_units(row, 4096) for row in rows)
+
+
+def _kb_units(item: Mapping[str, Any] | None, unit: int) -> int:
+    return max(1, math.ceil(_item_bytes(item) / unit))
 
 
 def measure(

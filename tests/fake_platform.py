@@ -50,6 +50,9 @@ class FakeClock:
 class InMemoryPlatform(FakeCards, FakeImports, FakeActivity):
     """LoyaltyPlatform in memory. Not thread-safe (unit tests)."""
 
+    # As the built-in ledger: place_hold refuses an accumulate-only member itself (A9).
+    refuses_holds_of_incomplete_profiles = True
+
     def __init__(
         self,
         settings: Settings | None = None,

@@ -96,6 +96,84 @@ IDEMPOTENCY_HEADER = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
 }
 
+# A POST that changes nothing (the quote): asking again answers the same without a record.
+READ_ONLY_IDEMPOTENCY_HEADER = {
+    **IDEMPOTENCY_HEADER,
+    "required": False,
+    "description": "Not needed: this request changes nothing, so asking again gives the same "
+    "answer; a key sent is accepted and ignored (no record is kept).",
+}
+
+
+# OpenAPI links: what an answer lets the caller do next (schemathesis's stateful phase
+# follows them). (method, path, status) of the answer -> link name -> (method, path,
+# {target parameter: runtime expression}) of the operation it leads to. A link to an
+# operation or parameter that does not exist is an error; add rows for new routes here.
+_CUSTOMER = {"customer_id": "$response.body#/customer_id"}
+_ORDER = {"order_id": "$response.body#/order_id"}
+_ERROR = {"error_id": "$response.body#/errors/0/error_id"}
+_ORDER_LINKS = {
+    "RefundOrder": ("post", "/v1/orders/{order_id}/refunds", _ORDER),
+    "CancelOrder": ("post", "/v1/orders/{order_id}/cancel", _ORDER),
+}
+LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
+    ("post", "/v1/customers", "202"): {
+        "LoyaltySummary": ("get", "/v1/customers/{customer_id}/loyalty", _CUSTOMER),
+        "JoinNow": ("post", "/v1/customers/{customer_id}/loyalty/join", _CUSTOMER),
+        "AttachCard": ("post", "/v1/customers/{customer_id}/loyalty/attach", _CUSTOMER),
+        "SendPhoneCode": ("post", "/v1/customers/{customer_id}/loyalty/phone", _CUSTOMER),
+        "Activity": ("get", "/v1/customers/{customer_id}/loyalty/activity", _CUSTOMER),
+        "Coupons": ("get", "/v1/customers/{customer_id}/loyalty/coupons", _CUSTOMER),
+        "LoyaltyProfile": ("get", "/v1/customers/{customer_id}/loyalty/profile", _CUSTOMER),
+        "UpdateProfile": ("patch", "/v1/customers/{customer_id}", _CUSTOMER),
+        "SetConsents": ("put", "/v1/customers/{customer_id}/consents", _CUSTOMER),
+        "AdjustPoints": ("post", "/v1/admin/customers/{customer_id}/adjustments", _CUSTOMER),
+    },
+    ("post", "/v1/customers/{customer_id}/loyalty/join", "202"): {
+        "LoyaltySummary": (
+            "get",
+            "/v1/customers/{customer_id}/loyalty",
+            {"customer_id": "$request.path.customer_id"},
+        ),
+    },
+    ("post", "/v1/checkout/redemptions", "201"): {
+        "ReleaseHold": (
+            "delete",
+            "/v1/checkout/redemptions/{redemption_id}",
+            {"redemption_id": "$response.body#/redemption_id"},
+        ),
+    },
+    ("post", "/v1/orders", "200"): _ORDER_LINKS,
+    ("post", "/v1/orders", "202"): _ORDER_LINKS,
+    ("get", "/v1/admin/errors", "200"): {
+        "ReplayError": ("post", "/v1/admin/errors/{error_id}/replay", _ERROR),
+        "ResolveError": ("post", "/v1/admin/errors/{error_id}/resolve", _ERROR),
+        "ErrorDetail": ("get", "/v1/admin/errors/{error_id}", _ERROR),
+    },
+    ("put", "/v1/admin/stores/{store_id}", "200"): {
+        "StoreStats": ("get", "/v1/admin/stores/{store_id}/stats", {"store_id": "$request.path.store_id"}),
+    },
+}
+
+
+def _add_links(paths: dict[str, dict[str, Any]]) -> None:
+    for (method, path, status), links in LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            raise SystemExit(f"LINKS: {method.upper()} {path} has no {status} answer")
+        rendered: dict[str, Any] = {}
+        for name, (to_method, to_path, parameters) in links.items():
+            target = paths.get(to_path, {}).get(to_method)
+            if target is None:
+                raise SystemExit(f"LINKS {name}: no operation {to_method.upper()} {to_path}")
+            known = {p["name"] for p in target.get("parameters", [])}
+            if not set(parameters) <= known:
+                raise SystemExit(
+                    f"LINKS {name}: {to_method.upper()} {to_path} has no {set(parameters) - known}"
+                )
+            rendered[name] = {"operationId": target["operationId"], "parameters": dict(parameters)}
+        response["links"] = rendered
+
 
 def _quiet_environment() -> None:
     # Importing a handler module builds loggers and settings; nothing may touch the network.
@@ -130,12 +208,14 @@ def _merge_schemas(into: dict[str, Any], new: dict[str, Any], origin: str) -> No
         into[name] = schema
 
 
-def _decorate(operation: dict[str, Any], method: str, *, signed: bool, idempotent: bool) -> None:
+def _decorate(
+    operation: dict[str, Any], method: str, *, signed: bool, idempotent: bool, read_only: bool = False
+) -> None:
     operation["security"] = copy.deepcopy(SIGNED) if signed else []
     if idempotent and method in WRITE_METHODS:
         params = operation.setdefault("parameters", [])
         if not any(p.get("name", "").lower() == "idempotency-key" for p in params):
-            params.append(copy.deepcopy(IDEMPOTENCY_HEADER))
+            params.append(copy.deepcopy(READ_ONLY_IDEMPOTENCY_HEADER if read_only else IDEMPOTENCY_HEADER))
     responses = operation.setdefault("responses", {})
     problems = {**COMMON_PROBLEMS, **(SIGNED_PROBLEMS if signed else {})}
     for status, description in problems.items():
@@ -207,10 +287,12 @@ def build() -> dict[str, Any]:
                     method,
                     signed=(method, path) not in unsigned and getattr(app, "signed", True),
                     idempotent=getattr(app, "idempotent_writes", True),
+                    read_only=path in getattr(app, "read_only_paths", ()),
                 )
                 operation.setdefault("tags", [spec.name])
                 paths.setdefault(path, {})[method] = operation
     document["paths"] = {path: paths[path] for path in sorted(paths)}
+    _add_links(document["paths"])
     schemas = document["components"]["schemas"]
     used = _referenced(document["paths"], schemas)
     document["components"]["schemas"] = {name: schemas[name] for name in sorted(schemas) if name in used}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -58,7 +57,7 @@ from loyalty_bridge.models.stores import (
     Store,
     StorePage,
 )
-from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.program.earn_rules import ProgramRules
 from loyalty_bridge.services.admin import error_detail, error_view
 from loyalty_bridge.services.card_stock import import_request
@@ -108,7 +107,7 @@ def list_errors(
 
 @app.get("/v1/admin/errors/<error_id>")
 def get_error(error_id: ErrorId) -> ErrorDetail:
-    record = services.admin_errors.get(unquote(error_id))
+    record = services.admin_errors.get(error_id)
     # An audit line with ids only: what was read (personal data) never goes to the logs.
     logger.info(
         "error read in full by an admin", extra={"error_id": record.error_id, "key_id": current_key_id(app)}
@@ -116,16 +115,24 @@ def get_error(error_id: ErrorId) -> ErrorDetail:
     return error_detail(record)
 
 
-@app.post("/v1/admin/errors/<error_id>/replay")
+@app.post(
+    "/v1/admin/errors/<error_id>/replay",
+    responses={
+        202: {
+            "description": "The failed message is queued again",
+            "content": {"application/json": {"model": ReplayAccepted}},
+        }
+    },
+)
 def replay_error(error_id: ErrorId) -> Response[ReplayAccepted]:
-    record, queue = services.admin_errors.replay(unquote(error_id))
+    record, queue = services.admin_errors.replay(error_id)
     body = ReplayAccepted(error_id=record.error_id, status=record.status, queue=queue)
     return Response(status_code=202, content_type="application/json", body=body)
 
 
 @app.post("/v1/admin/errors/<error_id>/resolve")
 def resolve_error(error_id: ErrorId, body: Annotated[ResolveError, Body()]) -> ResolvedError:
-    record = services.admin_errors.resolve(unquote(error_id), note=body.note)
+    record = services.admin_errors.resolve(error_id, note=body.note)
     return ResolvedError(error_id=record.error_id, status=record.status)
 
 
@@ -194,7 +201,7 @@ def import_members(
 def member_import_report(import_id: Annotated[str, Path(min_length=1, max_length=1200)]) -> ImportReport:
     """A file put in the import bucket (issue 18): its run (counts, status, why it stopped) and
     its refused lines. The import id is ``s3:<key>@<version>``, URL-encoded."""
-    return services.bucket_import.report(unquote(import_id))
+    return services.bucket_import.report(import_id)
 
 
 # ---------------------------------------------------------------- card lifecycle (A10)
@@ -205,7 +212,7 @@ def block_card(
     card_number: Annotated[CardNumberPath, Path()], body: Annotated[BlockCard, Body()]
 ) -> CardSummary:
     return services.card_lifecycle.block(
-        unquote(card_number), body.reason, idempotency_key=current_idempotency_key(app) or ""
+        card_number, body.reason, idempotency_key=current_idempotency_key(app) or ""
     )
 
 
@@ -214,7 +221,7 @@ def replace_card(
     card_number: Annotated[CardNumberPath, Path()], body: Annotated[ReplaceCard, Body()]
 ) -> CardSummary:
     return services.card_lifecycle.replace(
-        unquote(card_number), body.new_card_number, idempotency_key=current_idempotency_key(app) or ""
+        card_number, body.new_card_number, idempotency_key=current_idempotency_key(app) or ""
     )
 
 
@@ -266,7 +273,15 @@ def list_program_versions(limit: PageLimit = 20, cursor: Cursor = None) -> Progr
 # ---------------------------------------------------------------- adjustments (R7), stats (R6)
 
 
-@app.post("/v1/admin/customers/<customer_id>/adjustments")
+@app.post(
+    "/v1/admin/customers/<customer_id>/adjustments",
+    responses={
+        201: {
+            "description": "The points were credited or debited",
+            "content": {"application/json": {"model": AdjustmentResult}},
+        }
+    },
+)
 def adjust_points(
     customer_id: Annotated[CustomerId, Path()], body: Annotated[Adjustment, Body()]
 ) -> Response[AdjustmentResult]:
@@ -309,7 +324,6 @@ def erase_customer(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)  # a single read carries personal data
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

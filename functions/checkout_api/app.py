@@ -28,9 +28,10 @@ from loyalty_bridge.models.api_checkout import (
     RefundRequest,
     RefundResponse,
 )
-from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.observability import logger, metrics
 
-app = make_resolver()
+# A quote changes nothing: asking again answers the same, with no idempotency record.
+app = make_resolver(read_only_paths={"/v1/checkout/quote"})
 
 JSON = "application/json"
 
@@ -127,7 +128,6 @@ def cancel(order_id: Annotated[BusinessIdPath, Path()]) -> Response[CancelRespon
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
-from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.services import dead_letters
 from loyalty_bridge.services.incidents import IncidentReporter
 
@@ -46,7 +46,6 @@ def handle(
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(event, context)

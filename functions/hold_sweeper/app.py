@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
 from loyalty_bridge.models.records import utcnow
-from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.services.checkout import sweep_expired_holds
 from loyalty_bridge.services.expiry import sweep_expired_points
 
@@ -35,7 +35,6 @@ def sweep_time(event: dict[str, Any]) -> datetime:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = sweep_time(event)

@@ -25,7 +25,7 @@ from loyalty_bridge import errors, wiring
 from loyalty_bridge.handler_services import HandlerServices, Wired
 from loyalty_bridge.http_api import make_resolver
 from loyalty_bridge.models.api_profile import MailchimpWebhook, WebhookAnswer
-from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.observability import logger, metrics
 
 app = make_resolver(signed=False, idempotent_writes=False)
 
@@ -81,7 +81,6 @@ def receive(secret: Secret = "") -> WebhookAnswer:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -41,7 +41,7 @@ from loyalty_bridge.models.api_membership import (
 )
 from loyalty_bridge.models.loyalty_profile import ProfilePrefill
 from loyalty_bridge.models.program import StorefrontProgram
-from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.observability import logger, metrics
 
 app = make_resolver()
 
@@ -226,7 +226,6 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

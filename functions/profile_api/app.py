@@ -17,7 +17,7 @@ from loyalty_bridge.http_api import make_resolver
 from loyalty_bridge.models.api_membership import CustomerId
 from loyalty_bridge.models.api_profile import SetConsents, SyncAccepted, UpdateProfile
 from loyalty_bridge.models.domain import Consents
-from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.observability import logger, metrics
 
 app = make_resolver()
 
@@ -63,7 +63,6 @@ def set_consents(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

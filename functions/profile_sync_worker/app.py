@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
-from loyalty_bridge.observability import logger, metrics, tracer
+from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.profile_sync import ProfileSync
 from loyalty_bridge.services.queue_policy import process_message
@@ -57,7 +57,6 @@ def handle(
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(event, context)

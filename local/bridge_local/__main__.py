@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bridge_local.platforms import PLATFORMS, LocalPlatform, start_platform
+from bridge_local.runtime import DEFAULT_CONTAINERS
 from bridge_local.template import DEFAULT_TEMPLATE, PROJECT_ROOT
 
 # make run's program (R9 seed): three tiers, category, sku and visit rules, two rewards,
@@ -120,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run rate(...) schedules N times faster (env BRIDGE_LOCAL_SCHEDULE_SPEEDUP, default 1)",
     )
     parser.add_argument(
+        "--containers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="warm containers per function, as Lambda scales out (env BRIDGE_LOCAL_CONTAINERS, "
+        f"default {DEFAULT_CONTAINERS})",
+    )
+    parser.add_argument(
         "--ready-file", type=Path, help="write the stack's coordinates as JSON here when ready"
     )
     parser.add_argument("--no-banner", action="store_true")
@@ -214,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         visibility_seconds=args.visibility_seconds,
         schedule_speedup=args.schedule_speedup,
         secret_values=platform.secrets,
+        containers=args.containers,
     )
     try:
         stack.start()

@@ -198,6 +198,9 @@ class Gateway:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "bridge-local"
+            # Headers and body are separate writes on a kept-alive connection: without
+            # TCP_NODELAY the body waits for the client's delayed ACK (about 40 ms).
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
@@ -257,6 +260,13 @@ class Gateway:
                     self.wfile.write(response.body)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (TRACE, QUERY, ...) reaches the routing too, as on API
+                # Gateway: no route for it, 404 Not Found (not http.server's 501).
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # the gateway announces requests itself

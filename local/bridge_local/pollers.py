@@ -5,6 +5,11 @@ messages (waiting up to MaximumBatchingWindowInSeconds to fill a batch), invokes
 function with a real SQS event, deletes what succeeded and, for what failed, shortens the
 visibility timeout (``visibility_seconds``, default 2) so retries happen in seconds
 locally. moto's redrive moves a message to the DLQ after maxReceiveCount receives.
+
+Like the event source mapping, which scales its pollers out, an SqsPoller runs
+``concurrency`` receive-and-invoke loops on its queue (``--containers``, default 4), so up
+to that many batches are in flight at once, each in its own warm container. On a FIFO
+queue SQS itself keeps a message group to one batch in flight, so order is kept.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class SqsPoller:
         *,
         visibility_seconds: int,
         stop: threading.Event,
+        concurrency: int = 1,
     ) -> None:
         self.source = source
         self.queue = queue
@@ -46,15 +52,32 @@ class SqsPoller:
         self.visibility_seconds = visibility_seconds
         self._stop = stop
         self._sqs = provisioned.client("sqs")
-        self.busy = False
         self.batches = 0
-        self._pause = FIFO_PAUSE_MIN_SECONDS
-        self.thread = threading.Thread(
-            target=self._run, name=f"sqs-{source.function}-{source.event}", daemon=True
-        )
+        self._in_hand = 0  # loops holding a batch
+        self._lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._run, name=f"sqs-{source.function}-{source.event}-{i}", daemon=True)
+            for i in range(max(1, concurrency))
+        ]
+        self.thread = self.threads[0]
+
+    @property
+    def busy(self) -> bool:
+        return self._in_hand > 0
+
+    @property
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self.threads)
 
     def start(self) -> None:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
+
+    def join(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` s in all) for the loops to finish the batches in hand."""
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
         response = self._sqs.receive_message(
@@ -68,15 +91,15 @@ class SqsPoller:
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
 
-    def _collect(self) -> list[dict[str, Any]]:
+    def _collect(self, pause: list[float]) -> list[dict[str, Any]]:
         wait = 0 if self.queue.fifo else LONG_POLL_SECONDS
         messages = self._receive(self.source.batch_size, wait)
         if not messages:
             if self.queue.fifo:
-                self._stop.wait(self._pause)
-                self._pause = min(FIFO_PAUSE_MAX_SECONDS, self._pause * 2)
+                self._stop.wait(pause[0])
+                pause[0] = min(FIFO_PAUSE_MAX_SECONDS, pause[0] * 2)
             return []
-        self._pause = FIFO_PAUSE_MIN_SECONDS
+        pause[0] = FIFO_PAUSE_MIN_SECONDS
         deadline = time.monotonic() + self.source.window_seconds
         while (
             len(messages) < self.source.batch_size and time.monotonic() < deadline and not self._stop.is_set()
@@ -88,21 +111,27 @@ class SqsPoller:
         return messages
 
     def _run(self) -> None:
+        pause = [FIFO_PAUSE_MIN_SECONDS]  # this loop's FIFO pause
         while not self._stop.is_set():
+            holding = False
             try:
-                messages = self._collect()
+                messages = self._collect(pause)
                 if messages:
-                    self.busy = True
+                    with self._lock:
+                        self._in_hand += 1
+                        self.batches += 1
+                    holding = True
                     self._process(messages)
             except Exception:
                 if not self._stop.is_set():
                     log.exception("poller %s.%s failed; retrying", self.source.function, self.source.event)
                     self._stop.wait(1)
             finally:
-                self.busy = False
+                if holding:
+                    with self._lock:
+                        self._in_hand -= 1
 
     def _process(self, messages: list[dict[str, Any]]) -> None:
-        self.batches += 1
         event = {"Records": [sqs_record(m, self.queue.arn) for m in messages]}
         ids = [m["MessageId"] for m in messages]
         started = time.monotonic()
@@ -167,6 +196,9 @@ class ScheduleRunner:
 
     def start(self) -> None:
         self.thread.start()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout=timeout)
 
     def run_once(self) -> Any:
         self.busy = True

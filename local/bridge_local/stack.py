@@ -41,7 +41,7 @@ from bridge_local.resources import (
     aws_client,
     provision,
 )
-from bridge_local.runtime import Runtime
+from bridge_local.runtime import DEFAULT_CONTAINERS, Runtime
 from bridge_local.template import ACCOUNT_ID, DEFAULT_TEMPLATE, PROJECT_ROOT, load_template
 
 log = logging.getLogger("bridge_local")
@@ -65,6 +65,18 @@ def signing_keys_from_env() -> list[SigningKey]:
         SigningKey("local", os.environ.get("BRIDGE_LOCAL_SECRET") or DEV_SECRET, "storefront"),
         SigningKey("local-admin", os.environ.get("BRIDGE_LOCAL_ADMIN_SECRET") or DEV_ADMIN_SECRET, "admin"),
     ]
+
+
+def aws_environment(moto_url: str, region: str) -> dict[str, str]:
+    """What every function's environment adds to its template variables locally: moto."""
+    return {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
 
 
 class DrainTimeout(TimeoutError):
@@ -91,6 +103,7 @@ class LocalStack:
         secret_values: Mapping[str, Mapping[str, str]] | None = None,
         run_pollers: bool = True,
         run_schedules: bool = True,
+        containers: int | None = None,
     ) -> None:
         self.template_path = Path(template)
         self.host = host
@@ -116,6 +129,11 @@ class LocalStack:
         )
         self.keys = signing_keys if signing_keys is not None else signing_keys_from_env()
         self.run_pollers = run_pollers
+        # Warm containers per function (Lambda's scale-out), and SQS batches in flight per
+        # event source mapping (each a concurrent invocation).
+        self.containers = (
+            containers if containers is not None else _int_env("BRIDGE_LOCAL_CONTAINERS", DEFAULT_CONTAINERS)
+        )
         self.run_schedules = run_schedules
         self._stop = threading.Event()
         self._moto: Any = None
@@ -154,6 +172,10 @@ class LocalStack:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from bridge_local import moto_fixes
+
+        moto_fixes.apply()
+        moto_fixes.keep_alive()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
@@ -163,15 +185,7 @@ class LocalStack:
     def function_environments(self) -> dict[str, dict[str, str]]:
         assert self.provisioned is not None, "start() first"
         assert self.moto_url is not None, "start() first"
-        runtime_env = {
-            "AWS_ENDPOINT_URL": self.moto_url,
-            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }
+        runtime_env = aws_environment(self.moto_url, self.region)
         resolver = self.provisioned.resolver
         return {
             lid: {**resolver.environment(spec), **runtime_env, **self.env_overrides}
@@ -198,7 +212,9 @@ class LocalStack:
             )
         for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
             os.environ.pop(name, None)
-        self.runtime = Runtime(template.functions, self.function_environments(), self.stack_name)
+        self.runtime = Runtime(
+            template.functions, self.function_environments(), self.stack_name, containers=self.containers
+        )
         self.runtime.start()
         self.gateway = Gateway(template, self.runtime, host=self.host, port=self.port, control=self._control)
         self._mount_pages(self.gateway)
@@ -216,6 +232,7 @@ class LocalStack:
                     self.provisioned,
                     visibility_seconds=self.visibility_seconds,
                     stop=self._stop,
+                    concurrency=self.runtime.containers_per_function,
                 )
                 poller.start()
                 self.pollers.append(poller)
@@ -249,7 +266,7 @@ class LocalStack:
         workers: list[SqsPoller | ScheduleRunner] = [*self.pollers, *self.schedules]
         for worker in workers:
             if worker.busy:
-                worker.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+                worker.join(max(0.0, deadline - time.monotonic()))
         if self.capture is not None:
             self.capture.collect()  # whatever was sent during the last moments
         if self.runtime is not None:
@@ -311,12 +328,14 @@ class LocalStack:
             "stack_name": self.stack_name,
             "region": self.region,
             "env_mode": self.runtime.mode,
+            "containers_per_function": self.runtime.containers_per_function,
             "functions": {
                 lid: {
                     "name": c.spec.name,
                     "loaded": c.handler is not None,
                     "error": c.load_error,
                     "invocations": c.invocations,
+                    "warm_containers": len(c.warm),
                 }
                 for lid, c in self.runtime.containers.items()
             },
@@ -332,7 +351,8 @@ class LocalStack:
                     "queue_url": p.queue.url,
                     "batch_size": p.source.batch_size,
                     "report_failures": p.source.report_failures,
-                    "alive": p.thread.is_alive(),
+                    "alive": p.alive,
+                    "concurrency": len(p.threads),
                 }
                 for p in self.pollers
             ],
@@ -417,6 +437,7 @@ class LocalStackProcess:
         extra_env: Mapping[str, str] | None = None,
         sample_program: bool = False,
         extra_args: Sequence[str] = (),
+        containers: int | None = None,
     ) -> None:
         self.template = Path(template)
         # make run starts with the sample program; test stacks keep the template default.
@@ -431,6 +452,7 @@ class LocalStackProcess:
         self.startup_timeout = startup_timeout
         self.extra_env = dict(extra_env or {})
         self.extra_args = list(extra_args)  # more bridge-local options, e.g. ["--platform", "talon-one"]
+        self.containers = containers
         self.info: dict[str, Any] = {}
         self._process: subprocess.Popen[bytes] | None = None
         self._http: httpx.Client | None = None
@@ -510,6 +532,8 @@ class LocalStackProcess:
             command += ["--visibility-seconds", str(self.visibility_seconds)]
         if self.schedule_speedup is not None:
             command += ["--schedule-speedup", str(self.schedule_speedup)]
+        if self.containers is not None:
+            command += ["--containers", str(self.containers)]
         command += self.extra_args
         env = {**os.environ, **self.extra_env, "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("ab") as log_file:

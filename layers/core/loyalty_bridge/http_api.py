@@ -32,9 +32,10 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
@@ -120,9 +121,13 @@ class BridgeResolver(APIGatewayHttpResolver):
         signing_keys: signing.KeyStore | None = None,
         idempotency_store: BasePersistenceLayer | None = None,
         body_limits: Mapping[str, int] | None = None,
+        read_only_paths: Collection[str] = (),
     ) -> None:
         super().__init__(enable_validation=True)
         self.body_limits = dict(body_limits or {})  # raw path -> larger limit (bulk routes)
+        # POST routes that change nothing (the quote): no idempotency record, since asking
+        # again gives the same answer; an Idempotency-Key is not needed and, sent, ignored.
+        self.read_only_paths = frozenset(read_only_paths)
         self.signed = signed
         self.scope: Scope = scope
         self.idempotent_writes = idempotent_writes
@@ -190,7 +195,7 @@ class BridgeResolver(APIGatewayHttpResolver):
                     400, "malformed_json", "Malformed JSON", "The request body is not valid JSON."
                 ) from None
         idempotency_key = None
-        if self.idempotent_writes and method in WRITE_METHODS:
+        if self.idempotent_writes and method in WRITE_METHODS and raw_path not in self.read_only_paths:
             idempotency_key = (_header(headers, IDEMPOTENCY_HEADER) or "").strip()
             if not idempotency_key:
                 raise _Rejected(
@@ -354,6 +359,11 @@ class BridgeResolver(APIGatewayHttpResolver):
 
     # ------------------------------------------------------------ helpers
 
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
+        # Path parameters arrive as sent (API Gateway leaves rawPath percent-encoded): an id
+        # such as "c:1" is validated, and used, as itself, not as "c%3A1".
+        return {name: unquote(value) for name, value in match.groupdict().items()}
+
     @staticmethod
     def _render(response: Response[str], event: dict[str, Any]) -> dict[str, Any]:
         builder = ResponseBuilder[APIGatewayProxyEventV2](response=response)
@@ -391,12 +401,18 @@ def make_resolver(
     scope: Scope = "storefront",
     idempotent_writes: bool = True,
     body_limits: Mapping[str, int] | None = None,
+    read_only_paths: Collection[str] = (),
 ) -> BridgeResolver:
     """The router of an API function. ``signed=False`` for health and webhooks (which also
     pass ``idempotent_writes=False`` when their callers send no Idempotency-Key).
-    ``body_limits``: raw paths allowed a body over 64 KiB (bulk admin imports)."""
+    ``body_limits``: raw paths allowed a body over 64 KiB (bulk admin imports).
+    ``read_only_paths``: raw paths of POST routes that change nothing (no idempotency record)."""
     app = BridgeResolver(
-        signed=signed, scope=scope, idempotent_writes=idempotent_writes, body_limits=body_limits
+        signed=signed,
+        scope=scope,
+        idempotent_writes=idempotent_writes,
+        body_limits=body_limits,
+        read_only_paths=read_only_paths,
     )
 
     def _bridge_error(exc: errors.BridgeError) -> Response[str]:

@@ -7,15 +7,23 @@ code is chosen by error type, never by matching text, and no stack trace ever le
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Unpack
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from loyalty_bridge import errors
 from loyalty_bridge.observability import logger
+from loyalty_bridge.problems import PROBLEM_JSON, ProblemFields, problem_document
 
-PROBLEM_JSON = "application/problem+json"
+__all__ = [
+    "PROBLEM_JSON",
+    "from_bridge_error",
+    "from_unexpected",
+    "from_validation_error",
+    "problem",
+    "status_for",
+]
 
 # (status, title) per error type; the most specific class wins (checked in MRO order).
 _STATUS: list[tuple[type[errors.BridgeError], int, str]] = [
@@ -52,20 +60,11 @@ def problem(
     title: str,
     detail: str,
     *,
-    request_id: str = "",
-    extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    **fields: Unpack[ProblemFields],
 ) -> Response[str]:
-    body: dict[str, Any] = {
-        "type": f"https://loyalty-bridge.dev/problems/{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "request_id": request_id,
-    }
-    if extra:
-        body.update(extra)
+    """A problem+json response (``fields``: ``request_id``, ``extra`` members)."""
+    body = problem_document(status, code, title, detail, **fields)
     return Response(
         status_code=status,
         content_type=PROBLEM_JSON,
@@ -89,14 +88,23 @@ def from_bridge_error(exc: errors.BridgeError, request_id: str) -> Response[str]
     return problem(status, exc.code, title, detail, request_id=request_id, extra=extra, headers=headers)
 
 
+# Validators of rules across fields that no JSON Schema can state raise a
+# PydanticCustomError of one of these types: the problem's code is that type, so that
+# ``validation_failed`` always means "the fields do not match openapi.yaml".
+RULE_CODES = frozenset({"invalid_program"})
+
+
 def from_validation_error(exc: RequestValidationError, request_id: str) -> Response[str]:
     fields = []
+    types = set()
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
         fields.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", "invalid"))})
+        types.add(str(err.get("type", "")))
+    code = types.pop() if len(types) == 1 and types <= RULE_CODES else "validation_failed"
     return problem(
         422,
-        "validation_failed",
+        code,
         "Validation failed",
         "The request has invalid or missing fields.",
         request_id=request_id,

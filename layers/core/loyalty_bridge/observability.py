@@ -1,5 +1,10 @@
-"""Logger, Tracer and Metrics shared by every function (Powertools), and the Powertools
-adapter of the metrics port (ports.Metrics).
+"""Logger and Metrics shared by every function (Powertools), and the Powertools adapter of
+the metrics port (ports.Metrics).
+
+Tracing is Lambda's active tracing (``Tracing: Active`` in template.yaml): Lambda records
+every invocation's segment (init, invocation, overhead) without any SDK in the function.
+There is no Powertools ``Tracer``: it imports the X-Ray SDK (and botocore through it) at
+module load, about half of every handler's cold start, to add subsegments per AWS call.
 
 Service name and metric namespace come from POWERTOOLS_SERVICE_NAME and
 POWERTOOLS_METRICS_NAMESPACE set in template.yaml.
@@ -9,11 +14,10 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 logger = Logger()
-tracer = Tracer()
 # A default namespace so a flush never fails where the env var is unset (tests, scripts).
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LoyaltyBridge"))
 

@@ -128,7 +128,7 @@ def test_dynamodb_failures_become_platform_errors(code: str, status: int, retrya
     client = dynamodb_client(serialized_moto_endpoint())
     ledger = DynamoDbLedger(client, "ledger", Settings())
     with Stubber(client) as stub:
-        stub.add_client_error("get_item", service_error_code=code, http_status_code=status)
+        stub.add_client_error("batch_get_item", service_error_code=code, http_status_code=status)
         with pytest.raises(PlatformError) as failed:
             ledger.get_member("m-1")
     assert is_retryable(failed.value) is retryable

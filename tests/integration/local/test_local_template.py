@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +161,82 @@ def test_isolated_mode_gives_each_function_its_own_environment(tmp_path: Path) -
         assert "SAMPLE_COLOUR" not in os.environ
     finally:
         runtime.stop()
+
+
+# A handler that counts its invocations in a module global and, when asked, waits at a
+# gate the test opens. The gate is an ordinary import (shared by every container); what the
+# handler returns shows which container (module) served the call.
+_GATED_HANDLER = """
+import bridge_test_gate as gate
+
+served = 0
+
+
+def handler(event, context):
+    global served
+    served += 1
+    gate.ENTERED.release()
+    if event.get("wait"):
+        gate.OPEN.wait(10)
+    return {"module": __name__, "served": served}
+"""
+
+
+@pytest.fixture
+def gate() -> Iterator[types.ModuleType]:
+    module = types.ModuleType("bridge_test_gate")
+    module.OPEN = threading.Event()  # type: ignore[attr-defined]
+    module.ENTERED = threading.Semaphore(0)  # type: ignore[attr-defined]
+    sys.modules["bridge_test_gate"] = module
+    yield module
+    module.OPEN.set()  # type: ignore[attr-defined]
+    del sys.modules["bridge_test_gate"]
+
+
+@contextmanager
+def _gated_runtime(tmp_path: Path, containers: int) -> Iterator[tuple[Runtime, ThreadPoolExecutor]]:
+    """A started runtime of the gated function, and threads to invoke it from."""
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text(_GATED_HANDLER)
+    spec = FunctionSpec(
+        logical_id="Gated", code_uri=code, handler="app.handler", timeout=3, memory=128, properties={}
+    )
+    runtime = Runtime({"Gated": spec}, {"Gated": {}}, "t", containers=containers)
+    runtime.start()
+    try:
+        with ThreadPoolExecutor(max_workers=containers + 1) as workers:
+            yield runtime, workers
+    finally:
+        runtime.stop()
+
+
+def test_busy_containers_scale_out_each_with_its_own_module_state(
+    tmp_path: Path, gate: types.ModuleType
+) -> None:
+    with _gated_runtime(tmp_path, containers=3) as (runtime, workers):
+        busy = [workers.submit(runtime.invoke, "Gated", {"wait": True}) for _ in range(3)]
+        for _ in range(3):
+            assert gate.ENTERED.acquire(timeout=10)  # all three inside a handler at once
+        gate.OPEN.set()
+        answers = [future.result(timeout=10) for future in busy]
+        again = workers.submit(runtime.invoke, "Gated", {}).result(timeout=10)
+        assert len(runtime.containers["Gated"].warm) == 3
+        assert len({answer["module"] for answer in answers}) == 3  # three module namespaces
+        assert all(answer["served"] == 1 for answer in answers)  # none saw another's global
+        assert again["served"] == 2  # a warm container again, not a fourth
+        assert runtime.containers["Gated"].invocations == 4
+
+
+def test_an_invocation_waits_for_a_container_once_all_are_busy(
+    tmp_path: Path, gate: types.ModuleType
+) -> None:
+    with _gated_runtime(tmp_path, containers=1) as (runtime, workers):
+        blocking = workers.submit(runtime.invoke, "Gated", {"wait": True})
+        assert gate.ENTERED.acquire(timeout=10)
+        queued = workers.submit(runtime.invoke, "Gated", {})
+        assert not gate.ENTERED.acquire(timeout=0.3)  # not started: the one container is busy
+        gate.OPEN.set()
+        first = blocking.result(timeout=10)
+        assert queued.result(timeout=10) == {"module": first["module"], "served": 2}
+        assert len(runtime.containers["Gated"].warm) == 1

@@ -113,6 +113,25 @@ def test_quote_route(api: ModuleType, shop: Shop) -> None:
     assert quote["discount"] == "3.00"
 
 
+def test_a_quote_keeps_no_idempotency_record_and_answers_the_balance_of_the_moment(
+    api: ModuleType, shop: Shop
+) -> None:
+    shop.customer("c-1001")
+    shop.give_points("c-1001", 300)
+    body = json.loads(load_event("checkout_api_quote.json")["body"])
+    store = api.app.idempotency_store
+    event = signed_http_event("POST", "/v1/checkout/quote", key_id=KEY_ID, secret=SECRET, body=body)
+    result = api.lambda_handler(event, FakeLambdaContext())  # no Idempotency-Key: not needed
+    assert result["statusCode"] == 200
+    status, first = call(api, "POST", "/v1/checkout/quote", body, key="same-key")
+    assert (status, first["balance"]) == (200, 300)
+    shop.give_points("c-1001", 100)
+    body["redeem_points"] = 0
+    status, again = call(api, "POST", "/v1/checkout/quote", body, key="same-key")  # another body
+    assert (status, again["balance"], again["redeem_points"]) == (200, 400, 0)
+    assert not store.records  # nothing was kept
+
+
 def test_money_as_a_json_float_is_a_422_naming_the_field(api: ModuleType, shop: Shop) -> None:
     body = order_body()
     body["total"] = 53.43

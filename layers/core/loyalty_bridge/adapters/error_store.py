@@ -64,6 +64,7 @@ def decode_cursor(cursor: str, expected_keys: set[str]) -> dict[str, str]:
     ):
         raise errors.InvalidInput(
             "The cursor is not valid for this listing.",
+            code="invalid_cursor",
             errors=[{"field": "cursor", "message": "invalid cursor"}],
         )
     return {str(k): str(v) for k, v in value.items()}
@@ -223,6 +224,7 @@ class DynamoErrorStore:
         if start is not None and start[hash_name] != hash_value:
             raise errors.InvalidInput(
                 "The cursor is not valid for this listing.",
+                code="invalid_cursor",
                 errors=[{"field": "cursor", "message": "cursor belongs to another filter"}],
             )
 

@@ -34,6 +34,17 @@ def email_key(email: str) -> str:
     return "EMAIL#" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
+def _state(customer_id: str, target: str, item: dict[str, Any]) -> SyncState:
+    versions: dict[str, int] = {}
+    facts: dict[str, str] = {}
+    for name, value in item.items():
+        if name.startswith("v_") and "N" in value:
+            versions[name[2:]] = int(Decimal(value["N"]))
+        elif name.startswith("f_") and "S" in value:
+            facts[name[2:]] = value["S"]
+    return SyncState(customer_id=customer_id, target=target, versions=versions, facts=facts)
+
+
 class DynamoSyncState:
     """SyncStateStore over the BridgeTable."""
 
@@ -53,15 +64,30 @@ class DynamoSyncState:
         except Exception as exc:
             _technical(exc)
             raise
-        item = answer.get("Item") or {}
-        versions: dict[str, int] = {}
-        facts: dict[str, str] = {}
-        for name, value in item.items():
-            if name.startswith("v_") and "N" in value:
-                versions[name[2:]] = int(Decimal(value["N"]))
-            elif name.startswith("f_") and "S" in value:
-                facts[name[2:]] = value["S"]
-        return SyncState(customer_id=customer_id, target=target, versions=versions, facts=facts)
+        return _state(customer_id, target, answer.get("Item") or {})
+
+    def load_targets(self, customer_id: str, targets: Sequence[str]) -> dict[str, SyncState]:
+        """The state of every target in ``targets`` in one consistent Query (the customer's
+        SYNC# items): a sync worker handling one change reads them once, not per target."""
+        items: dict[str, dict[str, Any]] = {}
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sync)",
+            "ExpressionAttributeValues": {":pk": {"S": f"CUSTOMER#{customer_id}"}, ":sync": {"S": "SYNC#"}},
+            "ConsistentRead": True,
+        }
+        try:
+            while True:
+                page = self._client.query(**params)
+                for item in page.get("Items", []):
+                    items[item["sk"]["S"].removeprefix("SYNC#")] = item
+                if "LastEvaluatedKey" not in page:
+                    break
+                params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except Exception as exc:
+            _technical(exc)
+            raise
+        return {target: _state(customer_id, target, items.get(target, {})) for target in targets}
 
     def mark_applied(
         self,

@@ -114,6 +114,7 @@ class DynamoProgramStore(BridgeItems):
             if start["pk"] != PROGRAM_PK or not start["sk"].startswith(VERSION_PREFIX):
                 raise errors.InvalidInput(
                     "The cursor is not valid for this listing.",
+                    code="invalid_cursor",
                     errors=[{"field": "cursor", "message": "invalid cursor"}],
                 )
             query["ExclusiveStartKey"] = self._item(start)

@@ -128,6 +128,7 @@ class DynamoStoreRegistry(BridgeItems):
             if start["pk"] != pk or not start["sk"].startswith(prefix):
                 raise errors.InvalidInput(
                     "The cursor is not valid for this listing.",
+                    code="invalid_cursor",
                     errors=[{"field": "cursor", "message": "invalid cursor"}],
                 )
             query["ExclusiveStartKey"] = self._item(start)

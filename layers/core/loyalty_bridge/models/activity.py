@@ -13,12 +13,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from loyalty_bridge.models.api_types import Trim
 from loyalty_bridge.models.domain import ActivityKind
 
 # The shape of the other business ids the bridge takes (order, store, staff ids).
 BusinessId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
 ]
+# A reason for the record: 1 to 200 characters as sent, not only spaces; stored stripped.
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S"), Trim]
 MAX_ADJUSTMENT_POINTS = 1_000_000  # one adjustment; a typo of three zeros is refused
 MAX_STATS_DAYS = 366  # one stats read covers at most a year of days
 MAX_ACTIVITY_PAGE = 100
@@ -32,8 +35,11 @@ class Adjustment(Frozen):
     """Staff credit (+) or debit (-) points with a reason (R7), once per ``adjustment_id``."""
 
     adjustment_id: BusinessId
-    points: int = Field(ge=-MAX_ADJUSTMENT_POINTS, le=MAX_ADJUSTMENT_POINTS)
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    # "not 0" in the schema is what _not_zero checks.
+    points: int = Field(
+        ge=-MAX_ADJUSTMENT_POINTS, le=MAX_ADJUSTMENT_POINTS, json_schema_extra={"not": {"const": 0}}
+    )
+    reason: Reason
     staff_id: BusinessId | None = None
     store_id: BusinessId | None = None
 

@@ -1,7 +1,7 @@
 """Request and response bodies of the checkout and order routes (API.md, C1-C6).
 
-Money is a decimal string in the order's currency (a JSON number that is not a float is
-accepted too, a float never: 19.99 as a float is not 19.99). Points are ints.
+Money is a decimal string in the order's currency (api_types.Money), never a JSON number:
+19.99 as a float is not 19.99. Points are ints.
 """
 
 from __future__ import annotations
@@ -11,36 +11,24 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
 )
 
+from loyalty_bridge.models.api_types import CustomerId, Money
 from loyalty_bridge.models.domain import Basket, BasketLine, Channel, CouponStanding, RewardKind
 
-
-def _no_float(value: object) -> object:
-    if isinstance(value, float | bool):
-        raise ValueError('money must be a decimal string such as "19.99", not a JSON float')
-    return value
-
-
-Money = Annotated[
-    Decimal,
-    BeforeValidator(_no_float),
-    Field(ge=0, max_digits=14, decimal_places=4, examples=["19.99"]),
-]
 # Ids the storefront chooses; they become parts of storage and platform keys.
 BusinessId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:#/@-]*$"),
 ]
 BusinessIdPath = BusinessId  # the same ids in paths (/v1/orders/{order_id}/...)
-CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 CategoryName = Annotated[str, StringConstraints(max_length=200)]
 
@@ -49,15 +37,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _blank_is_none(value: object) -> object:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value.strip() if isinstance(value, str) else value
+def _blank_is_none(value: str) -> str | None:
+    return value.strip() or None
 
 
-PromoCode = Annotated[
-    Annotated[str, StringConstraints(max_length=64)] | None, BeforeValidator(_blank_is_none)
-]
+# Up to 64 characters as sent; stripped, and blank means none.
+PromoCode = Annotated[str, StringConstraints(max_length=64), AfterValidator(_blank_is_none)] | None
 
 
 class CheckoutLine(Strict):

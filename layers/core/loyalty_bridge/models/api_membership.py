@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -21,6 +20,14 @@ from pydantic import (
     model_serializer,
 )
 
+from loyalty_bridge.models.api_types import WS, Trim
+
+# The shared field types (models/api_types.py), re-exported for the modules that take them here.
+from loyalty_bridge.models.api_types import CardNumber as CardNumber
+from loyalty_bridge.models.api_types import CustomerId as CustomerId
+from loyalty_bridge.models.api_types import EmailCode as EmailCode
+from loyalty_bridge.models.api_types import Mobile as Mobile
+from loyalty_bridge.models.api_types import SmsCode as SmsCode
 from loyalty_bridge.models.domain import (
     Address,
     CardKind,
@@ -32,43 +39,15 @@ from loyalty_bridge.models.domain import (
     RewardKind,
 )
 
-
-def normalize_card_number(value: object) -> object:
-    """People type and cards print spaces and dashes; the number is the digits."""
-    if isinstance(value, str):
-        return "".join(ch for ch in value.strip() if ch not in " -")
-    return value
-
-
-def normalize_mobile(value: object) -> object:
-    """E.164: keep ``+`` and digits; ``00`` as an international prefix becomes ``+``."""
-    if not isinstance(value, str):
-        return value
-    compact = "".join(ch for ch in value.strip() if ch not in " -().")
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    return compact
-
-
-CustomerId = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+-]+$"),
-]
+# Surrounding whitespace is forgiven (and stripped), as storefront forms send it.
 Email = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    ),
+    StringConstraints(max_length=254, pattern=rf"^{WS}[^@ \t\n\r]+@[^@ \t\n\r]+\.[^@ \t\n\r]+{WS}$"),
+    Trim,
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-Mobile = Annotated[str, BeforeValidator(normalize_mobile), StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
-CardNumber = Annotated[
-    str, BeforeValidator(normalize_card_number), StringConstraints(pattern=r"^[0-9]{8,19}$")
-]
-ReferralCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z-]{4,32}$")]
+Name = Annotated[str, StringConstraints(max_length=100), Trim]
+ReferralCode = Annotated[str, StringConstraints(pattern=rf"^{WS}[0-9A-Za-z-]{{4,32}}{WS}$"), Trim]
 RewardId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-EmailCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
-SmsCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4}$")]
 
 
 class Request(BaseModel):

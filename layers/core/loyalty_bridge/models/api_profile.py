@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
+from loyalty_bridge import errors
 from loyalty_bridge.models.api_membership import Email, Mobile, Name
+from loyalty_bridge.models.api_types import at_least_one_field_none_null
 from loyalty_bridge.models.domain import Address
 from loyalty_bridge.models.messages import SyncedFields
 from loyalty_bridge.models.records import utcnow
@@ -20,7 +22,8 @@ class UpdateProfile(BaseModel):
     """PATCH /v1/customers/{customer_id}: only the fields sent change (P1). A field cannot
     be removed (null) here; send a new value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The schema says what _check enforces: at least one field, none of them null.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=at_least_one_field_none_null)
 
     first_name: Name | None = None
     last_name: Name | None = None
@@ -36,11 +39,17 @@ class UpdateProfile(BaseModel):
         nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
         if nulls:
             raise ValueError(f"these fields cannot be null: {', '.join(nulls)}")
-        if self.birthday is not None and not (date(1900, 1, 1) <= self.birthday <= utcnow().date()):
-            raise ValueError("birthday must be a past date after 1900-01-01")
         return self
 
     def as_fields(self) -> SyncedFields:
+        """The changes; a birthday outside 1900-01-01..today is a 422 ``invalid_birthday``
+        (a rule about today's date, which no schema can state)."""
+        if self.birthday is not None and not (date(1900, 1, 1) <= self.birthday <= utcnow().date()):
+            raise errors.InvalidInput(
+                "The birthday must be a past date after 1900-01-01.",
+                code="invalid_birthday",
+                errors=[{"field": "birthday", "message": "not a past date after 1900-01-01"}],
+            )
         return SyncedFields(**{name: getattr(self, name) for name in self.model_fields_set})
 
 

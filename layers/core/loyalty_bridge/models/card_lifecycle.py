@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from loyalty_bridge.models.activity import Reason
 from loyalty_bridge.models.api_membership import CardView, PointsView, Reply, TierView
 
 CardNumberPath = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -15,9 +16,7 @@ CardNumberPath = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 class BlockCard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
-        description="why, for the admins' record: e.g. lost, stolen"
-    )
+    reason: Reason = Field(description="why, for the admins' record: e.g. lost, stolen")
 
 
 class ReplaceCard(BaseModel):

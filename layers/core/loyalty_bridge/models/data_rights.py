@@ -16,13 +16,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from loyalty_bridge.models.activity import ActivityEntry
+from loyalty_bridge.models.api_types import Trim
 from loyalty_bridge.models.checkout_records import OrderRecord
 from loyalty_bridge.models.domain import Balance, Coupon, Member
 from loyalty_bridge.models.records import CustomerRecord, ErrorRecord, SyncState
 
-ErasureId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
-]
+ErasureId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 StepOutcome = Literal["done", "nothing_held", "by_hand"]
 
 
@@ -82,7 +81,7 @@ class EraseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     erasure_id: ErasureId
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S"), Trim]
 
 
 class ErasureStep(BaseModel):

@@ -3,6 +3,7 @@ time is timezone-aware UTC. Everything here is immutable."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -10,7 +11,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+from loyalty_bridge.models.api_types import POSITIVE_DECIMAL, Trim
+
+# Lengths as sent, not only whitespace; stored stripped (api_types: constraints first).
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S"), Trim]
 Points = Annotated[int, Field(ge=0)]
 
 
@@ -145,15 +149,20 @@ class Reward(Frozen):
     kind: RewardKind
     value: str = Field(min_length=1, max_length=64)
 
+    # The schema says what _value_fits_kind checks: a fixed_discount's value is an amount.
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "fixed_discount"}}, "required": ["kind"]},
+            "then": {"properties": {"value": {"pattern": POSITIVE_DECIMAL}}},
+        },
+    )
+
     @model_validator(mode="after")
     def _value_fits_kind(self) -> Reward:
-        if self.kind is RewardKind.FIXED_DISCOUNT:
-            try:
-                amount = Decimal(self.value)
-            except ArithmeticError:
-                raise ValueError("a fixed_discount reward's value is an amount, e.g. 5.00") from None
-            if not amount.is_finite() or amount <= 0:
-                raise ValueError("a fixed_discount reward's value must be a positive amount")
+        if self.kind is RewardKind.FIXED_DISCOUNT and not re.fullmatch(POSITIVE_DECIMAL, self.value):
+            raise ValueError("a fixed_discount reward's value is a positive amount, e.g. 5.00")
         return self
 
 
@@ -223,6 +232,10 @@ class Quote(Frozen):
     discount: Decimal = Decimal("0")
     coupon: CouponCheck | None = None  # R4: the promo code is a loyalty coupon
     discount_percent: Decimal | None = None  # R9: a discount program's % off (discount is it)
+    # What the platform knew of the member as it priced (None: not said, or a guest): the
+    # checkout then needs no read of the member of its own (A9, A10).
+    accumulate_only: bool | None = None
+    card_blocked: bool | None = None
 
 
 class Hold(Frozen):

@@ -15,13 +15,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from loyalty_bridge.models.api_types import Trim
 from loyalty_bridge.models.domain import Channel
 
 # The same shape as the store_id / staff_id orders and quotes carry (api_checkout: at most 64).
 DirectoryId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Lengths as sent, not only whitespace; stored stripped (api_types: constraints first).
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S"), Trim]
 
 
 class StaffRole(StrEnum):

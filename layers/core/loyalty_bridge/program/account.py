@@ -320,6 +320,8 @@ def quote(
         discount=discount,
         coupon=coupon(),
         discount_percent=percent,
+        accumulate_only=acc.accumulate_only if acc is not None else None,
+        card_blocked=acc.card_blocked if acc is not None else None,
     )
 
 

@@ -36,11 +36,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from loyalty_bridge.errors import CurrencyNotSupported
+from loyalty_bridge.models.api_types import NonNegativeDecimal, PercentDecimal, PositiveDecimal, ShareDecimal
 from loyalty_bridge.models.domain import Basket, Channel, MemberProfile, PlatformOrder, Reward
 from loyalty_bridge.settings import Settings
 
@@ -52,8 +54,24 @@ class _Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _program_rule(message: str) -> PydanticCustomError:
+    # A rule across fields that no JSON Schema states: 422 ``invalid_program``, not
+    # ``validation_failed`` (http_errors.RULE_CODES).
+    return PydanticCustomError("invalid_program", message)
+
+
+def _kind_required(schema: dict[str, Any]) -> None:
+    # The union is told apart by ``kind``: a rule without one is refused, so the schema
+    # lists it as required (its default only names the variant).
+    required = schema.setdefault("required", [])
+    if "kind" not in required:
+        required.insert(0, "kind")
+
+
 class _Scoped(_Config):
     """Where a rule applies. Empty means everywhere."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_kind_required)
 
     channels: frozenset[Channel] = frozenset()
     store_ids: frozenset[str] = frozenset()
@@ -68,8 +86,8 @@ class SpendRule(_Scoped):
     """``points`` per whole ``per`` of currency spent on the order's earn base."""
 
     kind: Literal["spend"] = "spend"
-    points: Decimal = Field(default=Decimal(1), ge=0)
-    per: Decimal = Field(default=Decimal(1), gt=0)
+    points: NonNegativeDecimal = Decimal(1)
+    per: PositiveDecimal = Decimal(1)
 
 
 class ProductRule(_Scoped):
@@ -86,8 +104,8 @@ class CategoryRule(_Scoped):
     kind: Literal["category"] = "category"
     categories: frozenset[str] = Field(min_length=1)
     points_per_item: int = Field(default=0, ge=0)
-    points: Decimal = Field(default=Decimal(0), ge=0)
-    per: Decimal = Field(default=Decimal(1), gt=0)
+    points: NonNegativeDecimal = Decimal(0)
+    per: PositiveDecimal = Decimal(1)
 
 
 class VisitRule(_Scoped):
@@ -107,14 +125,14 @@ class Tier(_Config):
     """R2: a tier by lifetime spend, with its own rates (each unset: the program's)."""
 
     name: str = Field(min_length=1, max_length=50)
-    min_spend: Decimal = Field(ge=0)
-    earn_multiplier: Decimal = Field(default=Decimal(1), ge=0)  # times every rule's points
+    min_spend: NonNegativeDecimal
+    earn_multiplier: NonNegativeDecimal = Decimal(1)  # times every rule's points
     # Points worth this % of the earn base (at the tier's point value) in place of the spend
     # rules; the other rules still earn, times earn_multiplier.
-    earn_percent: Decimal | None = Field(default=None, ge=0, le=100)
-    point_value: Decimal | None = Field(default=None, gt=0)  # redeem rate override
-    max_redeem_share: Decimal | None = Field(default=None, ge=0, le=1)  # largest share paid in points
-    discount_percent: Decimal | None = Field(default=None, ge=0, le=100)  # R9: a discount program's
+    earn_percent: PercentDecimal | None = None
+    point_value: PositiveDecimal | None = None  # redeem rate override
+    max_redeem_share: ShareDecimal | None = None  # largest share paid in points
+    discount_percent: PercentDecimal | None = None  # R9: a discount program's
 
 
 # R9: "discount": a per-tier percentage off at checkout; no points earned or redeemed, spend
@@ -129,19 +147,18 @@ class ProgramRules(_Config):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # R10: one unit of each listed currency is worth this much of ``currency``; amounts in
     # a listed currency are converted before earning, any other currency is refused.
-    exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[Decimal, Field(gt=0)]] = (
-        Field(default_factory=dict)
+    exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], PositiveDecimal] = Field(
+        default_factory=dict,
+        json_schema_extra={"additionalProperties": False},  # keys: only currencies
     )
     rules: tuple[EarnRule, ...] = (SpendRule(),)
     tiers: tuple[Tier, ...] = ()
     spend_base: Literal["after_discounts", "before_discounts"] = "after_discounts"
     include_shipping: bool = False
     promo_code_blocks_earn: bool = True  # C3: no double discount
-    point_value: Decimal = Field(default=Decimal("0.01"), gt=0)
-    max_redeem_share: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
-    discount_percent: Decimal = Field(
-        default=Decimal(0), ge=0, le=100
-    )  # a discount program's, tiers may override
+    point_value: PositiveDecimal = Decimal("0.01")
+    max_redeem_share: ShareDecimal = Decimal("0.5")
+    discount_percent: PercentDecimal = Decimal(0)  # a discount program's, tiers may override
     expiry_months: int | None = Field(default=None, ge=1, le=120)  # R3; None: points never expire
     required_profile_fields: tuple[ProfileField, ...] = ()  # A9; empty: never accumulate-only
     rewards: tuple[Reward, ...] = ()  # R4
@@ -150,13 +167,13 @@ class ProgramRules(_Config):
     @model_validator(mode="after")
     def _rewards_unique(self) -> ProgramRules:
         if len({reward.reward_id for reward in self.rewards}) != len(self.rewards):
-            raise ValueError("reward ids must be unique")
+            raise _program_rule("reward ids must be unique")
         return self
 
     @model_validator(mode="after")
     def _rates_for_other_currencies(self) -> ProgramRules:
         if self.currency in self.exchange_rates:
-            raise ValueError("exchange_rates lists other currencies than the program's")
+            raise _program_rule("exchange_rates lists other currencies than the program's")
         return self
 
     def exchange_rate(self, currency: str) -> Decimal:
@@ -179,11 +196,11 @@ class ProgramRules(_Config):
     def _tiers_ordered(self) -> ProgramRules:
         spends = [tier.min_spend for tier in self.tiers]
         if spends != sorted(spends) or len(set(spends)) != len(spends):
-            raise ValueError("tiers must have strictly increasing min_spend")
+            raise _program_rule("tiers must have strictly increasing min_spend")
         if self.tiers and self.tiers[0].min_spend != 0:
-            raise ValueError("the first tier must start at min_spend 0")
+            raise _program_rule("the first tier must start at min_spend 0")
         if len({tier.name for tier in self.tiers}) != len(self.tiers):
-            raise ValueError("tier names must be unique")
+            raise _program_rule("tier names must be unique")
         return self
 
     # ---- tiers (R2)

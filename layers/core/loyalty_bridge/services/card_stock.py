@@ -45,8 +45,10 @@ class CardStock:
 
     def import_batch(self, batch_id: str, numbers: Sequence[str]) -> CardImportResult:
         if not numbers:
-            raise errors.InvalidInput(
-                "The import has no card numbers.", errors=[{"field": "cards", "message": "no numbers"}]
+            raise errors.InvalidInput(  # an empty CSV, or only its header: no schema can say so
+                "The import has no card numbers.",
+                code="no_card_numbers",
+                errors=[{"field": "cards", "message": "no numbers"}],
             )
         if len(numbers) > MAX_CARDS_PER_REQUEST:
             raise errors.InvalidInput(
@@ -84,8 +86,10 @@ def import_request(content_type: str | None, text: str, batch_id: str | None) ->
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == "text/csv":
         if not batch_id:
-            raise errors.InvalidInput(
-                "A CSV import needs ?batch_id=.", errors=[{"field": "batch_id", "message": "required"}]
+            raise errors.InvalidInput(  # required with text/csv only: the schema cannot say so
+                "A CSV import needs ?batch_id=.",
+                code="batch_id_required",
+                errors=[{"field": "batch_id", "message": "required"}],
             )
         return batch_id, csv_numbers(text)
     try:

@@ -99,14 +99,18 @@ class CheckoutService:
         member_id = None
         if request.customer_id is not None:
             member_id = joined_member_id(customer_or_404(self._customers, request.customer_id))
-        member = self._platform.get_member(member_id) if member_id is not None else None
-        accumulate_only = member is not None and member.accumulate_only
-        if member is not None and member.card.state is CardState.BLOCKED and request.redeem_points:
-            # A10: said as such (the platform answers the quote without redemption: 0 to earn).
-            raise CardBlocked("This loyalty card is blocked: points cannot be redeemed with it.")
         basket = request.to_basket()
         basket = basket.model_copy(update={"lines": [as_platform_sees(line) for line in basket.lines]})
         as_is = self._platform.quote(member_id, basket, redeem_points=0)
+        accumulate_only, blocked = as_is.accumulate_only, as_is.card_blocked
+        if member_id is not None and (accumulate_only is None or blocked is None):
+            # A platform that does not say what it knows of the member: ask it.
+            member = self._platform.get_member(member_id)
+            accumulate_only, blocked = member.accumulate_only, member.card.state is CardState.BLOCKED
+        if blocked and request.redeem_points:
+            # A10: said as such (the platform answers the quote without redemption: 0 to earn).
+            raise CardBlocked("This loyalty card is blocked: points cannot be redeemed with it.")
+        accumulate_only = bool(member_id is not None and accumulate_only)
         redeemable = as_is.redeemable_points if member_id and not accumulate_only else 0
         redeem = min(request.redeem_points, redeemable)
         redeeming = self._platform.quote(member_id, basket, redeem_points=redeem) if redeem else as_is
@@ -137,8 +141,11 @@ class CheckoutService:
         member_id = joined_member_id(customer)
         if member_id is None:
             raise Refused("Only loyalty members can redeem points; join first.", code="not_joined")
-        if self._platform.get_member(member_id).accumulate_only:
-            # A9: points keep accruing but cannot be spent until the profile is complete.
+        if not isinstance(self._platform, RefusesIncompleteHolds) and (
+            self._platform.get_member(member_id).accumulate_only
+        ):
+            # A9: points keep accruing but cannot be spent until the profile is complete (a
+            # platform that refuses such a hold itself is not asked for the member first).
             raise ProfileIncomplete("Complete your profile to redeem points.")
         redemption_id = self._new_id()
         previous = self._store.swap_cart_redemption(request.customer_id, request.cart_id, redemption_id)
@@ -199,6 +206,15 @@ class CheckoutService:
         """Held points are not redeemable: the summary shows a hold or release at once."""
         if self._balances is not None:
             self._balances.moved(member_id)
+
+
+@runtime_checkable
+class RefusesIncompleteHolds(Protocol):
+    """A platform whose ``hold_points`` itself refuses an accumulate-only member (A9) with
+    ProfileIncomplete, from the account it reads to place the hold (the built-in ledger):
+    the checkout needs no read of the member first."""
+
+    refuses_holds_of_incomplete_profiles: bool
 
 
 @runtime_checkable

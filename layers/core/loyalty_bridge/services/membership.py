@@ -151,12 +151,17 @@ class RecordUpdater:
         return record
 
     def update(
-        self, customer_id: str, change: Callable[[CustomerRecord], CustomerRecord | None]
+        self,
+        customer_id: str,
+        change: Callable[[CustomerRecord], CustomerRecord | None],
+        *,
+        known: CustomerRecord | None = None,
     ) -> CustomerRecord:
         """Apply ``change`` to the current record and save it; ``change`` returns None to
-        leave the record as it is."""
+        leave the record as it is. ``known``: the record as the caller just read it, tried
+        first (saved under its version, so a record changed since is read again)."""
         for _ in range(_SAVE_ATTEMPTS):
-            current = self.load(customer_id)
+            current, known = known or self.load(customer_id), None
             changed = change(current)
             if changed is None:
                 return current
@@ -237,9 +242,12 @@ class Linker:
         # Tells the marketing side (P4: Mailchimp's loyalty flag) that the customer joined.
         self.on_joined = on_joined
 
-    def link(self, customer_id: str, member: Member, **changes: Any) -> CustomerRecord:
+    def link(
+        self, customer_id: str, member: Member, *, known: CustomerRecord | None = None, **changes: Any
+    ) -> CustomerRecord:
         """Claim ``member`` for ``customer_id`` (errors.Conflict when it belongs to another
-        web account, or the customer already has another) and save status joined."""
+        web account, or the customer already has another) and save status joined.
+        ``known``: the customer's record as the caller read it (RecordUpdater.update)."""
         self.updater.customers.link_member(customer_id, member.member_id, member.card.number)
 
         def joined(current: CustomerRecord) -> CustomerRecord:
@@ -256,7 +264,7 @@ class Linker:
                 }
             )
 
-        saved = self.updater.update(customer_id, joined)
+        saved = self.updater.update(customer_id, joined, known=known)
         self.balance_moved(member.member_id)
         self.announce(saved)
         return saved

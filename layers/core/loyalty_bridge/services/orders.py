@@ -17,11 +17,6 @@ The queue's messages and those error records are built in order_messages.py.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
-
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_checkout import (
     CancelResponse,
@@ -53,8 +48,10 @@ from loyalty_bridge.ports import (
 )
 from loyalty_bridge.privacy import platform_answer, pseudonym
 from loyalty_bridge.program.order_lines import platform_lines
+from loyalty_bridge.services import new_changes
 from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.checkout import Clock, customer_or_404
+from loyalty_bridge.services.deadline import within
 from loyalty_bridge.services.order_messages import (
     ORDER_CANCEL,
     ORDER_POST,
@@ -72,33 +69,6 @@ from loyalty_bridge.services.order_messages import (
 )
 from loyalty_bridge.services.rewards import coupon_refused_error
 from loyalty_bridge.settings import Settings
-
-# ---------------------------------------------------------------- the in-request deadline
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="platform-call")
-        return _executor
-
-
-def within[T](seconds: float | None, call: Callable[[], T]) -> T:
-    """Run ``call``; PlatformUnavailable if it has not answered after ``seconds``.
-
-    The call itself carries on in the background and may still succeed: harmless, since
-    every platform write is keyed by its business id and the queue settles it anyway."""
-    if seconds is None:
-        return call()
-    future = _pool().submit(call)
-    try:
-        return future.result(timeout=seconds)
-    except FuturesTimeout:
-        raise errors.PlatformUnavailable("the platform did not answer in time") from None
 
 
 class OrderService:
@@ -137,16 +107,21 @@ class OrderService:
     # ================================================================== API: C4
 
     def place(self, request: OrderRequest) -> OrderResponse:
-        existing = self._store.get_order(request.order_id)
-        if existing is not None:
-            return self._repeat(existing, request)
-        if self._stores is not None:  # before anything is stored: a refused order changes nothing
-            self._stores.check(request.store_id, request.staff_id)
-        if self._program is not None:
-            self._program.current()[1].exchange_rate(request.currency)
-        loyalty, member_id = self._whose(request.customer_id)
-        if loyalty is OrderLoyalty.MEMBER and request.redemption_id:
-            self._check_redemption(request.redemption_id, request.customer_id)
+        # A new order is the common case: the record's conditional put below finds a repeat,
+        # and only a refused new order looks for an earlier one (a repeat answers as before).
+        try:
+            if self._stores is not None:  # before anything is stored: a refused order changes nothing
+                self._stores.check(request.store_id, request.staff_id)
+            if self._program is not None:
+                self._program.current()[1].exchange_rate(request.currency)
+            loyalty, member_id = self._whose(request.customer_id)
+            if loyalty is OrderLoyalty.MEMBER and request.redemption_id:
+                self._check_redemption(request.redemption_id, request.customer_id)
+        except errors.BridgeError:
+            existing = self._store.get_order(request.order_id)
+            if existing is not None:
+                return self._repeat(existing, request)
+            raise
         record = OrderRecord(
             order_id=request.order_id,
             customer_id=request.customer_id,
@@ -170,7 +145,7 @@ class OrderService:
                 "lines": len(record.order.lines),
             },
         )
-        return self._settle_now(record)
+        return self._settle_now(record, new=True)
 
     def _repeat(self, record: OrderRecord, request: OrderRequest) -> OrderResponse:
         if record.customer_id != request.customer_id:
@@ -187,7 +162,7 @@ class OrderService:
                 record = record.model_copy(update={"loyalty": loyalty, "member_id": member_id})
         return self._settle_now(record)
 
-    def _settle_now(self, record: OrderRecord) -> OrderResponse:
+    def _settle_now(self, record: OrderRecord, *, new: bool = False) -> OrderResponse:
         """Credit within the request when the platform is quick; otherwise queue (202)."""
         if record.loyalty in (OrderLoyalty.GUEST, OrderLoyalty.NOT_JOINED):
             reason: OrderReason = "guest" if record.loyalty is OrderLoyalty.GUEST else "not_joined"
@@ -204,7 +179,10 @@ class OrderService:
             return self._queued_answer(record.order_id, "joining")
         member_id = record.member_id
         try:
-            result = within(self._deadline, lambda: self._platform.post_order(member_id, record.order))
+            result = within(
+                self._deadline,
+                lambda: new_changes.post_order(self._platform, member_id, record.order, new=new),
+            )
         except errors.PlatformRefused as exc:
             self._order_refused(record, exc, order_envelope(record))
             return OrderResponse(
@@ -304,7 +282,9 @@ class OrderService:
             return None
         member_id = record.member_id
         try:
-            result = within(self._deadline, lambda: self._platform.reverse(member_id, reversal))
+            result = within(
+                self._deadline, lambda: new_changes.reverse(self._platform, member_id, reversal, new=True)
+            )
         except errors.PlatformRefused as exc:
             self._reversal_refused(record, reversal, exc, reversal_envelope(record, reversal))
             raise
@@ -480,7 +460,10 @@ class OrderService:
                     }
                 )
         if problems:
-            raise errors.InvalidInput("The refund does not match the order's lines.", errors=problems)
+            # A business rule, not a field format: the schema cannot know the order's lines.
+            raise errors.InvalidInput(
+                "The refund does not match the order's lines.", code="refund_mismatch", errors=problems
+            )
 
     def _credited(self, record: OrderRecord, member_id: str, result: OrderResult) -> OrderResult:
         stored, first = self._store.record_credit(record.order_id, member_id, result)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -33,7 +33,7 @@ from loyalty_bridge.models.messages import (
     Envelope,
     ProfileChange,
 )
-from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord
+from loyalty_bridge.models.records import CustomerRecord, ErrorCategory, ErrorRecord, SyncState
 from loyalty_bridge.observability import MetricName, logger
 from loyalty_bridge.ports import (
     CustomerRepository,
@@ -87,6 +87,7 @@ class _Change:
     values: dict[str, Any]  # SyncedFields name -> value the change sets
     before: dict[str, Any]
     snapshot: bool
+    states: dict[str, SyncState] = field(default_factory=dict)  # read once per change
 
     def whole_record(self) -> _Change:
         """The whole current record instead of the change (a target's first contact). The
@@ -98,7 +99,15 @@ class _Change:
             values=record_fields(self.record),
             before=self.before,
             snapshot=True,
+            states=self.states,
         )
+
+
+@runtime_checkable
+class LoadsAllTargets(Protocol):
+    """A sync-state store that reads every target's state of a customer in one call."""
+
+    def load_targets(self, customer_id: str, targets: list[str]) -> dict[str, SyncState]: ...
 
 
 class InvalidChange(errors.Permanent):
@@ -159,7 +168,9 @@ class ProfileSync:
             return outcome
 
         pending: errors.BridgeError | None = None
-        for target in self._targets() if self._targets else TARGETS:
+        targets = self._targets() if self._targets else TARGETS
+        self._read_states(change, list(targets))
+        for target in targets:
             try:
                 applied = self._apply(target, change)
             except Exception as exc:
@@ -277,11 +288,25 @@ class ProfileSync:
             key += f":replay:{envelope.sent_at.isoformat()}"
         return key
 
+    def _read_states(self, change: _Change, targets: list[str]) -> None:
+        """Every target's state in one read, when the store can (else each target reads
+        its own, as it does when this read fails: under the failure policy)."""
+        if not isinstance(self._state, LoadsAllTargets):
+            return
+        try:
+            change.states.update(self._state.load_targets(change.record.customer_id, targets))
+        except Exception:
+            logger.warning("sync state read failed", extra={"message_id": change.envelope.message_id})
+
+    def _state_of(self, change: _Change, target: str) -> SyncState:
+        known = change.states.get(target)
+        return known if known is not None else self._state.load(change.record.customer_id, target)
+
     def _apply_platform(self, change: _Change) -> bool:
         record = change.record
         if record.status != LoyaltyStatus.JOINED or not record.member_id:
             return False  # pushed whole when they join (first contact below)
-        state = self._state.load(record.customer_id, PLATFORM)
+        state = self._state_of(change, PLATFORM)
         if not state.versions:
             change = change.whole_record()
         profile = {
@@ -293,29 +318,37 @@ class ProfileSync:
         consents_fresh = touches_consents and state.fresh("consents", change.version)
         if not profile and not consents_fresh:
             return False
+        applied: list[str] = []
         if profile:
             self._platform.update_profile(
                 record.member_id,
                 ProfileChanges(**profile),
                 idempotency_key=self._idempotency_key(change, "profile"),
             )
-            self._state.mark_applied(record.customer_id, PLATFORM, change.version, list(profile))
+            applied = list(profile)
         if consents_fresh:
             consents = Consents(
                 email=change.values.get("consent_email", record.consents.email),
                 sms=change.values.get("consent_sms", record.consents.sms),
             )
-            self._platform.set_consents(
-                record.member_id, consents, idempotency_key=self._idempotency_key(change, "consents")
-            )
-            self._state.mark_applied(record.customer_id, PLATFORM, change.version, ["consents"])
+            try:
+                self._platform.set_consents(
+                    record.member_id, consents, idempotency_key=self._idempotency_key(change, "consents")
+                )
+            except Exception:
+                if applied:  # what reached the platform is marked; the consents are retried
+                    self._state.mark_applied(record.customer_id, PLATFORM, change.version, applied)
+                raise
+            applied.append("consents")
+        # One write for what this change applied (profile fields and consents together).
+        self._state.mark_applied(record.customer_id, PLATFORM, change.version, applied)
         return True
 
     def _apply_mailchimp(self, change: _Change) -> bool:
         if self._mailing_list is None:
             return False
         record = change.record
-        state = self._state.load(record.customer_id, MAILCHIMP)
+        state = self._state_of(change, MAILCHIMP)
         first_contact = not state.versions
         if first_contact:
             change = change.whole_record()
@@ -357,7 +390,7 @@ class ProfileSync:
         if self._sms is None:
             return False
         record = change.record
-        state = self._state.load(record.customer_id, SMS)
+        state = self._state_of(change, SMS)
         if not state.versions:
             change = change.whole_record()
         fresh = [name for name in SMS_KEYS if name in change.values and state.fresh(name, change.version)]

@@ -140,6 +140,13 @@ class LedgerAccounts(LedgerTable):
             current = str(merged_into)
         raise PlatformError("merge chain too long", code="ledger_error")
 
+    def _owner_of(self, member_id: str, loaded: StoredAccount) -> str:
+        """``_owner_id`` without a read when ``member_id`` is the account already loaded
+        (an unmerged member: the usual case)."""
+        if member_id == loaded.member_id and not loaded.profile.get("merged_into"):
+            return member_id
+        return self._owner_id(member_id)
+
     def _member_from(self, profile: Item, lifetime_spend: Decimal) -> Member:
         tier = self._rules.tier_for(lifetime_spend)
         person = MemberProfile.model_validate_json(profile["profile"])
@@ -158,8 +165,9 @@ class LedgerAccounts(LedgerTable):
         )
 
     def _member(self, member_id: str) -> Member:
-        profile = self._get(member_pk(member_id), "PROFILE")
-        account = self._get(member_pk(member_id), "ACCOUNT")
+        pk = member_pk(member_id)
+        found = self._get_many((pk, "PROFILE"), (pk, "ACCOUNT"))  # one read
+        profile, account = found.get((pk, "PROFILE")), found.get((pk, "ACCOUNT"))
         if profile is None or account is None:
             raise MemberNotFound("no such loyalty member", code="member_not_found")
         return self._member_from(profile, Decimal(account["lifetime_spend"]))

@@ -17,6 +17,7 @@ from loyalty_bridge.adapters.ledger.table import (
     Cancelled,
     Item,
     Retry,
+    from_av,
     iso,
     member_pk,
     to_av,
@@ -47,8 +48,14 @@ class LedgerMembers(LedgerAccounts):
         if not email:
             raise InvalidInput("email is required")
 
+        tries = 0
+
         def attempt() -> Member:
-            first = self._get(request_pk, "REQUEST")
+            nonlocal tries
+            tries += 1
+            # A first delivery reads nothing first: a repeated request's transaction is
+            # cancelled on its request item, and the retry answers the member it made.
+            first = self._get(request_pk, "REQUEST") if tries > 1 else None
             if first is not None:
                 return self._member(str(first["member_id"]))
             member_id = uuid.uuid4().hex
@@ -71,7 +78,9 @@ class LedgerMembers(LedgerAccounts):
                 if "email" in exc.failed:
                     raise DuplicateMember(field="email") from exc
                 raise Retry from exc  # card number or referral code collision: draw again
-            return self._member(member_id)
+            # The member as written (a new account: no spend yet), not read back.
+            written = dict(items)["profile"]["Put"]["Item"]
+            return self._member_from(from_av(written), Decimal(0))
 
         return self._retrying(attempt)
 
@@ -247,10 +256,13 @@ class LedgerMembers(LedgerAccounts):
         request_pk = f"REQUEST#update#{idempotency_key}"
 
         def attempt() -> Member:
-            first = self._get(request_pk, "REQUEST")
+            pk = member_pk(member_id)
+            # The earlier answer, the profile and the account in one read.
+            found = self._get_many((request_pk, "REQUEST"), (pk, "PROFILE"), (pk, "ACCOUNT"))
+            first = found.get((request_pk, "REQUEST"))
             if first is not None:
                 return Member.model_validate_json(first["result"])
-            current = self._get(member_pk(member_id), "PROFILE")
+            current = found.get((pk, "PROFILE"))
             if current is None:
                 raise MemberNotFound("no such loyalty member", code="member_not_found")
             old = MemberProfile.model_validate_json(current["profile"])
@@ -265,7 +277,7 @@ class LedgerMembers(LedgerAccounts):
                     )
                 )
                 items.append(("old_email", self._delete(f"EMAIL#{old_email}", "EMAIL")))
-            account = self._get(member_pk(member_id), "ACCOUNT")
+            account = found.get((pk, "ACCOUNT"))
             lifetime = Decimal(account["lifetime_spend"]) if account else Decimal(0)
             result = self._member_from(current | {"profile": new.model_dump_json()}, lifetime)
             items.append(("request", self._request(request_pk, member_id, result=result.model_dump_json())))
@@ -303,8 +315,7 @@ class LedgerMembers(LedgerAccounts):
 
     def set_consents(self, member_id: str, consents: Consents, *, idempotency_key: str) -> None:
         request_pk = f"REQUEST#consents#{idempotency_key}"
-        if self._get(request_pk, "REQUEST") is not None:
-            return
+        # No read first: a replay's transaction is cancelled on its request item alone.
         items = [
             (
                 "profile",

@@ -36,14 +36,28 @@ def _order_record(item: Item) -> OrderRecord:
     )
 
 
+def _order_result(entry: Item) -> OrderResult:
+    return OrderResult.model_validate_json(entry["result"])
+
+
+def _reversal_result(entry: Item) -> ReversalResult:
+    return ReversalResult.model_validate_json(entry["result"])
+
+
 class LedgerOrders(LedgerRewards):
     def post_order(self, member_id: str, order: PlatformOrder) -> OrderResult:
+        return self._post_order(member_id, order, new=False)
+
+    def post_new_order(self, member_id: str, order: PlatformOrder) -> OrderResult:
+        """``post_order`` of an order the bridge has no record of posting before (its order
+        record was just created): no read for an earlier answer first (a replay is still
+        answered as the first time: services/orders.KnowsNewChanges)."""
+        return self._post_order(member_id, order, new=True)
+
+    def _post_order(self, member_id: str, order: PlatformOrder, *, new: bool) -> OrderResult:
         entry_id = order_rules.order_entry_id(order.order_id)
 
         def attempt() -> OrderResult:
-            first = self._get(f"ENTRY#{entry_id}", "ENTRY")
-            if first is not None:
-                return OrderResult.model_validate_json(first["result"])
             now = self._clock()
             program_version, rules = self._priced()
             acc = settle(self._load_owner(member_id), now)
@@ -68,7 +82,7 @@ class LedgerOrders(LedgerRewards):
             self._transact_or_retry(items)  # a twin delivery or a concurrent change: re-read
             return result
 
-        return self._retrying(attempt)
+        return self._once(f"ENTRY#{entry_id}", _order_result, attempt, new=new)
 
     def _order_item(self, order_id: str, record: OrderRecord) -> Item:
         return {
@@ -128,17 +142,21 @@ class LedgerOrders(LedgerRewards):
         return [("referral", referral), *self._account_items(referrer, now)]
 
     def reverse(self, member_id: str, reversal: Reversal) -> ReversalResult:
+        return self._reverse(member_id, reversal, new=False)
+
+    def reverse_new(self, member_id: str, reversal: Reversal) -> ReversalResult:
+        """``reverse`` of a refund or cancel the bridge has no record of (as post_new_order)."""
+        return self._reverse(member_id, reversal, new=True)
+
+    def _reverse(self, member_id: str, reversal: Reversal, *, new: bool) -> ReversalResult:
         entry_id = reversal.key  # refund ids are only unique within their order
 
         def attempt() -> ReversalResult:
-            first = self._get(f"ENTRY#{entry_id}", "ENTRY")
-            if first is not None:
-                return ReversalResult.model_validate_json(first["result"])
             now = self._clock()
             acc = settle(self._load_owner(member_id), now)
             found = self._get(f"ORDER#{reversal.order_id}", "ORDER")
             stored = _order_record(found) if found is not None else None
-            owner = self._owner_id(stored.member_id) if stored is not None else None
+            owner = self._owner_of(stored.member_id, acc) if stored is not None else None
             record = order_rules.order_of(acc, stored, owner)
             outcome = order_rules.reverse_order(acc, record, reversal, now)
             items: Labelled = []
@@ -159,7 +177,7 @@ class LedgerOrders(LedgerRewards):
             self._transact_or_retry(items)
             return outcome.result
 
-        return self._retrying(attempt)
+        return self._once(f"ENTRY#{entry_id}", _reversal_result, attempt, new=new)
 
     def _order_update(self, order_id: str, record: OrderRecord, shortfall: int) -> TransactWriteItemTypeDef:
         version = record.version

@@ -16,6 +16,9 @@ from loyalty_bridge.program.account import HeldPoints, settle
 
 
 class LedgerPoints(LedgerRewards):
+    # services/checkout.RefusesIncompleteHolds: place_hold checks may_redeem (A9) itself.
+    refuses_holds_of_incomplete_profiles = True
+
     def get_balance(self, member_id: str) -> Balance:
         now = self._clock()
         return account_rules.balance(self._settled(member_id, now), self._rules, now)

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge.adapters.aws_errors import RETRYABLE_CODES, error_code
 from loyalty_bridge.adapters.ledger.stats import counter_updates
-from loyalty_bridge.errors import PlatformError, PlatformUnavailable
+from loyalty_bridge.errors import BridgeError, PlatformError, PlatformUnavailable
 from loyalty_bridge.program.account import Entry
 from loyalty_bridge.program.earn_rules import FixedProgram, ProgramRules, load_rules
 from loyalty_bridge.settings import Settings
@@ -134,6 +134,28 @@ class LedgerTable:
             self._fail(exc, "read")
         raw = answer.get("Item")
         return from_av(raw) if raw else None
+
+    def _get_many(self, *keys: tuple[str, str]) -> dict[tuple[str, str], Item]:
+        """Several items in one consistent BatchGetItem (unprocessed keys asked again),
+        by (pk, sk); missing items are absent."""
+        found: dict[tuple[str, str], Item] = {}
+        wanted: list[dict[str, Any]] = [key(pk, sk) for pk, sk in dict.fromkeys(keys)]
+        while wanted:
+            try:
+                answer = self._db.batch_get_item(
+                    RequestItems={self._table: {"Keys": wanted, "ConsistentRead": True}}
+                )
+            except (ClientError, BotoCoreError) as exc:
+                self._fail(exc, "read")
+            responses: dict[str, Any] = dict(answer.get("Responses") or {})
+            for raw in responses.get(self._table, []):
+                item = from_av(raw)
+                found[(str(item["pk"]), str(item["sk"]))] = item
+            unprocessed: dict[str, Any] = dict(answer.get("UnprocessedKeys") or {})
+            wanted = list((unprocessed.get(self._table) or {}).get("Keys", []))
+            if wanted:
+                self._sleep(self._rng.uniform(0, 0.05))
+        return found
 
     def _query(self, **kwargs: Any) -> Iterator[Item]:
         start: dict[str, Any] | None = None
@@ -299,6 +321,33 @@ class LedgerTable:
             condition="#state = :open",
             names={"#state": "state", "#ttl": "ttl"},
         )
+
+    def _once[T](self, pk: str, answer: Callable[[Item], T], compute: Callable[[], T], *, new: bool) -> T:
+        """A change keyed by ``pk`` (its item put under ``attribute_not_exists``), retried on
+        a lost race, answering what the first delivery answered when it is a replay.
+
+        ``new``: the caller has no record of the change being asked before, so the first
+        attempt reads nothing. A replay is still found: its transaction is cancelled on
+        that item and the retry reads the stored answer; so does a first attempt the rules
+        refuse (the account may have moved since the first delivery was answered)."""
+        tries = 0
+
+        def attempt() -> T:
+            nonlocal tries
+            tries += 1
+            if tries > 1 or not new:
+                first = self._get(pk, "ENTRY")
+                if first is not None:
+                    return answer(first)
+            try:
+                return compute()
+            except BridgeError:
+                first = self._get(pk, "ENTRY") if tries == 1 and new else None
+                if first is not None:
+                    return answer(first)
+                raise
+
+        return self._retrying(attempt)
 
     def _retrying[T](self, attempt: Callable[[], T]) -> T:
         for tries in range(self._max_attempts):

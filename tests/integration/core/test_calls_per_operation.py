@@ -1,0 +1,220 @@
+"""AWS calls per storefront operation, counted as ``make bench`` counts them: botocore's
+``before-call`` on the session ``wiring`` builds every client from, through the real
+handlers (signature, Idempotency-Key, routes) and adapters on template.yaml's resources in
+moto, the built-in ledger as platform, background work (queue workers) included; warm (a
+first call of each function reads its secrets; the counted ones do not).
+
+FLOORS are issue 19's floors; MOST is what the design does today, each at or above its
+floor (bench/run.py prints both with the reason). A count above MOST is a regression.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from loyalty_bridge import wiring
+from tests.lambda_harness import FakeLambdaContext, load_function, signed_http_event
+
+if TYPE_CHECKING:
+    from bridge_local.resources import Provisioned
+
+pytestmark = pytest.mark.integration
+
+FLOORS = {"summary": 2, "quote": 2, "hold": 4, "order": 5, "refund": 4, "profile": 7, "signup": 10}
+MOST = {"summary": 2, "quote": 2, "hold": 7, "order": 7, "refund": 7, "profile": 10, "signup": 19}
+WORKERS = {
+    "MembershipQueue": "membership_worker",
+    "ProfileSyncQueue": "profile_sync_worker",
+    "OrderQueue": "order_worker",
+}
+LINES = [
+    {"sku": "SKU-1", "title": "Spade", "quantity": 2, "unit_price": "10.00", "categories": ["Garden"]},
+]
+
+
+class Counted:
+    """The stack: signed calls to the API functions, the queues drained into their workers
+    (the test's own SQS client, like Lambda's event source, is not counted)."""
+
+    def __init__(self, aws: Provisioned) -> None:
+        self.aws = aws
+        self.calls: Counter[str] = Counter()
+        self.signing = next(k for k in aws.signing_keys if k.scope == "storefront")
+
+    def count(self, model: Any, **_: Any) -> None:
+        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def call(self, function: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        event = signed_http_event(
+            method,
+            path,
+            key_id=self.signing.key_id,
+            secret=self.signing.secret,
+            body=body,
+            idempotency_key=uuid.uuid4().hex if method in ("POST", "PUT", "PATCH") else None,
+        )
+        answer = load_function(function).lambda_handler(event, FakeLambdaContext())
+        return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
+
+    def drain(self) -> None:
+        sqs = self.aws.client("sqs")
+        for _ in range(10):
+            moved = 0
+            for logical_id, function in WORKERS.items():
+                queue = self.aws.queues[logical_id]
+                received = sqs.receive_message(
+                    QueueUrl=queue.url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                ).get("Messages", [])
+                if not received:
+                    continue
+                moved += len(received)
+                event = {"Records": [_record(m, queue.arn) for m in received]}
+                answer = load_function(function).lambda_handler(event, FakeLambdaContext())
+                failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+                assert not failed, answer
+                for message in received:
+                    sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+            if not moved:
+                return
+        raise AssertionError("the queues did not drain")
+
+    def measure(self, action: Callable[[], tuple[int, Any]]) -> tuple[int, int, Counter[str]]:
+        """(status, AWS calls, calls by operation) of ``action`` and what it queued."""
+        self.calls.clear()
+        status, _ = action()
+        self.drain()
+        return status, sum(self.calls.values()), Counter(self.calls)
+
+    # ------------------------------------------------------------ storefront operations
+
+    def signup(self, customer_id: str) -> tuple[int, Any]:
+        body = {
+            "customer_id": customer_id,
+            "email": f"{customer_id}@example.com",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "consents": {"email": True, "sms": False},
+        }
+        return self.call("membership_api", "POST", "/v1/customers", body)
+
+    def order(self, customer_id: str, order_id: str) -> tuple[int, Any]:
+        body = {
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "placed_at": datetime.now(UTC).isoformat(),
+            "currency": "EUR",
+            "channel": "webshop",
+            "lines": LINES,
+            "shipping": "0",
+            "total": "20.00",
+        }
+        return self.call("checkout_api", "POST", "/v1/orders", body)
+
+
+def _record(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message["Attributes"],
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": "us-east-1",
+    }
+
+
+@pytest.fixture
+def stack(aws: Provisioned) -> Iterator[tuple[Counted, str]]:
+    wiring.reset()
+    counted = Counted(aws)
+    from loyalty_bridge.wiring import core
+
+    core._boto_session().events.register("before-call", counted.count)
+    customer = f"c-{uuid.uuid4().hex[:10]}"
+    assert counted.signup(customer)[0] == 202
+    counted.drain()
+    assert counted.order(customer, f"o-{uuid.uuid4().hex[:8]}")[0] == 200  # warm, and points
+    assert counted.call("profile_api", "PATCH", f"/v1/customers/{customer}", {"first_name": "Bo"})[0] == 202
+    counted.drain()
+    yield counted, customer
+    wiring.reset()
+
+
+def check(operation: str, calls: int, by_operation: Counter[str]) -> None:
+    assert FLOORS[operation] <= MOST[operation]
+    assert calls <= MOST[operation], (
+        f"{operation}: {calls} AWS calls, at most {MOST[operation]}: {by_operation}"
+    )
+
+
+def test_the_login_summary_reads_twice(stack: tuple[Counted, str]) -> None:
+    counted, customer = stack
+    status, calls, ops = counted.measure(
+        lambda: counted.call("membership_api", "GET", f"/v1/customers/{customer}/loyalty")
+    )
+    assert status == 200
+    check("summary", calls, ops)
+    assert calls == FLOORS["summary"]
+
+
+def test_a_quote_reads_twice_and_keeps_no_idempotency_record(stack: tuple[Counted, str]) -> None:
+    counted, customer = stack
+    body = {"customer_id": customer, "currency": "EUR", "lines": LINES}
+    status, calls, ops = counted.measure(
+        lambda: counted.call("checkout_api", "POST", "/v1/checkout/quote", body)
+    )
+    assert status == 200
+    check("quote", calls, ops)
+    assert calls == FLOORS["quote"]
+    assert set(ops) == {"dynamodb.GetItem", "dynamodb.Query"}  # no PutItem/UpdateItem: nothing kept
+
+
+def test_hold_order_and_refund(stack: tuple[Counted, str]) -> None:
+    counted, customer = stack
+    hold = {"customer_id": customer, "cart_id": "cart-1", "points": 5, "order_total": "20.00"}
+    status, calls, ops = counted.measure(
+        lambda: counted.call("checkout_api", "POST", "/v1/checkout/redemptions", hold)
+    )
+    assert status == 201
+    check("hold", calls, ops)
+    assert ops["dynamodb.TransactWriteItems"] == 1  # the hold and the account, at once
+
+    order_id = f"o-{uuid.uuid4().hex[:8]}"
+    status, calls, ops = counted.measure(lambda: counted.order(customer, order_id))
+    assert status == 200
+    check("order", calls, ops)
+    assert ops["dynamodb.TransactWriteItems"] == 1
+
+    refund = {"refund_id": "r-1", "lines": [{"sku": "SKU-1", "quantity": 1}]}
+    status, calls, ops = counted.measure(
+        lambda: counted.call("checkout_api", "POST", f"/v1/orders/{order_id}/refunds", refund)
+    )
+    assert status == 200
+    check("refund", calls, ops)
+    assert ops["dynamodb.TransactWriteItems"] == 1
+
+
+def test_a_profile_change_and_its_sync(stack: tuple[Counted, str]) -> None:
+    counted, customer = stack
+    status, calls, ops = counted.measure(
+        lambda: counted.call("profile_api", "PATCH", f"/v1/customers/{customer}", {"first_name": "Cy"})
+    )
+    assert status == 202
+    check("profile", calls, ops)
+    assert ops["sqs.SendMessage"] == 1
+
+
+def test_a_signup_with_auto_join_and_every_worker(stack: tuple[Counted, str]) -> None:
+    counted, _ = stack
+    status, calls, ops = counted.measure(lambda: counted.signup(f"c-{uuid.uuid4().hex[:10]}"))
+    assert status == 202
+    check("signup", calls, ops)

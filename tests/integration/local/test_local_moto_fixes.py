@@ -1,0 +1,78 @@
+"""moto's TransactWriteItems as the local stack patches it (bridge_local.moto_fixes): a
+cancelled transaction undoes only its own items, so a write made by another caller
+meanwhile survives; a committed one keeps every write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from bridge_local import moto_fixes
+from tests.integration.profile.conftest import create_bridge_table
+
+
+@pytest.fixture
+def ddb() -> Iterator[Any]:
+    moto_fixes.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_bridge_table(client, "t")
+        yield client
+
+
+def _put(pk: str, sk: str, value: str, **extra: Any) -> dict[str, Any]:
+    return {"Put": {"TableName": "t", "Item": {"pk": {"S": pk}, "sk": {"S": sk}, "v": {"S": value}}, **extra}}
+
+
+def _value(ddb: Any, pk: str, sk: str) -> str | None:
+    item = ddb.get_item(TableName="t", Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
+    return item["v"]["S"] if item else None
+
+
+def test_a_committed_transaction_keeps_every_write(ddb: Any) -> None:
+    ddb.transact_write_items(TransactItems=[_put("a", "1", "x"), _put("b", "1", "y")])
+    assert (_value(ddb, "a", "1"), _value(ddb, "b", "1")) == ("x", "y")
+
+
+def test_a_cancelled_transaction_undoes_only_its_own_items(ddb: Any) -> None:
+    ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"S": "before"}})
+    ddb.put_item(TableName="t", Item={"pk": {"S": "other"}, "sk": {"S": "1"}, "v": {"S": "kept"}})
+    with pytest.raises(ClientError) as refused:
+        ddb.transact_write_items(
+            TransactItems=[
+                _put("a", "1", "changed"),  # applied by moto, then undone
+                _put("new", "1", "created"),  # created, then removed again
+                _put("a", "2", "z", ConditionExpression="attribute_exists(pk)"),  # fails
+            ]
+        )
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert _value(ddb, "a", "1") == "before"
+    assert _value(ddb, "new", "1") is None
+    assert _value(ddb, "a", "2") is None
+    assert _value(ddb, "other", "1") == "kept"
+    # The table is still whole: a later transaction on the same items works.
+    ddb.transact_write_items(TransactItems=[_put("a", "1", "after"), _put("new", "1", "made")])
+    assert (_value(ddb, "a", "1"), _value(ddb, "new", "1")) == ("after", "made")
+
+
+def test_a_query_on_the_key_answers_its_partition_in_order(ddb: Any) -> None:
+    for pk, sk in (("b", "2"), ("a", "9"), ("b", "1"), ("c", "1"), ("b", "3")):
+        ddb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": sk}, "v": {"S": pk + sk}})
+    query = {
+        "TableName": "t",
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "b"}},
+    }
+    assert [i["v"]["S"] for i in ddb.query(**query)["Items"]] == ["b1", "b2", "b3"]
+    assert [i["v"]["S"] for i in ddb.query(**query, ScanIndexForward=False, Limit=2)["Items"]] == ["b3", "b2"]
+    ranged = {**query, "KeyConditionExpression": "pk = :p AND sk > :s"}
+    ranged["ExpressionAttributeValues"] = {":p": {"S": "b"}, ":s": {"S": "1"}}
+    assert [i["v"]["S"] for i in ddb.query(**ranged)["Items"]] == ["b2", "b3"]
+    missing = {**query, "ExpressionAttributeValues": {":p": {"S": "zz"}}}
+    assert ddb.query(**missing)["Items"] == []
+    assert len(ddb.scan(TableName="t")["Items"]) == 5  # a scan still sees every partition
