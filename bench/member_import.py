@@ -4,6 +4,9 @@
 same file again (every line ``already_there``: reads only). On the local stack every
 DynamoDB call is a moto request (tens of ms each), so these figures are the emulator's,
 far below DynamoDB's; they show how the import scales, not how fast it is on AWS.
+
+``measure_bucket``: the file put in the member import bucket instead (issue 18), imported
+by the member import worker chunk by chunk; lines a second from the put to the report.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 from typing import Any
+from urllib.parse import quote
 
 from bench.harness import BenchStack
 from loyalty_bridge.models.member_import import MAX_LINES_PER_REQUEST
@@ -56,4 +60,36 @@ def measure(bench: BenchStack, count: int) -> dict[str, Any]:
         "lines_per_second": round(count / first_s, 1),
         "repeat_already_there": again["already_there"],
         "repeat_lines_per_second": round(count / again_s, 1),
+    }
+
+
+def measure_bucket(bench: BenchStack, count: int, *, wait_seconds: float = 7200.0) -> dict[str, Any]:
+    """The same kind of file put in the member import bucket: from the put until the report
+    says completed (the worker's chunks, each handed on through MemberImportQueue)."""
+    bucket = bench.stack.status()["buckets"]["MemberImportBucket"]
+    key = f"bench/members-{secrets.token_hex(4)}.csv"
+    body = (HEADER + "\n" + "\n".join(member_lines(count)) + "\n").encode()
+    started = time.perf_counter()
+    put = bench.aws("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+    import_id = f"s3:{key}@{put.get('VersionId') or put['ETag'].strip(chr(34))}"
+    route = f"/v1/admin/members/imports/{quote(import_id, safe='')}"
+    run: dict[str, Any] = {}
+    with bench.client("admin", timeout=60.0) as admin:
+        while time.perf_counter() - started < wait_seconds:
+            answer = admin.get(route)
+            if answer.status_code == 200:
+                run = answer.json()["run"]
+                if run["status"] != "running":
+                    break
+            time.sleep(0.5)
+    elapsed = time.perf_counter() - started
+    return {
+        "lines": count,
+        "bytes": len(body),
+        "status": run.get("status", "not started"),
+        "chunks": run.get("chunks", 0),
+        "created": run.get("created", 0),
+        "refused": run.get("refused", 0),
+        "seconds": round(elapsed, 1),
+        "lines_per_second": round(int(run.get("lines", 0)) / elapsed, 1),
     }

@@ -409,6 +409,22 @@ def report(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    if "bucket_import" in results:
+        imp = results["bucket_import"]
+        parts.append(
+            _table(
+                "Member import through the bucket (moto S3, MemberImportQueue, the worker)",
+                ["figure", "value"],
+                [
+                    ["lines", imp["lines"]],
+                    ["status", imp["status"]],
+                    ["chunks", imp["chunks"]],
+                    ["created", imp["created"]],
+                    ["seconds (put to report)", imp["seconds"]],
+                    ["lines/s", imp["lines_per_second"]],
+                ],
+            )
+        )
     if "cost" in results:
         usd = results["cost"]["usd_per_million_orders"]
         parts.append(
@@ -438,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-cold-start", action="store_true")
     parser.add_argument(
         "--member-import-lines", type=int, default=1000, help="lines of the member import run (0: skip)"
+    )
+    parser.add_argument(
+        "--bucket-import-lines",
+        type=int,
+        default=1000,
+        help="lines of the file put in the member import bucket (0: skip; 100000 runs long on moto)",
     )
     parser.add_argument(
         "--skip-orders", action="store_true", help="no latency, throughput or cost (calls and own time only)"
@@ -497,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.member_import_lines > 0:
             print("member import ...", file=console)
             results["member_import"] = member_import.measure(bench, args.member_import_lines)
+        if args.bucket_import_lines > 0:
+            print("member import through the bucket ...", file=console)
+            results["bucket_import"] = member_import.measure_bucket(bench, args.bucket_import_lines)
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(report(results))
     print(f"\nwrote {args.output}")

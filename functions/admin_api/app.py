@@ -30,6 +30,7 @@ from loyalty_bridge.models.api_admin import (
     StatusName,
 )
 from loyalty_bridge.models.api_membership import CustomerId
+from loyalty_bridge.models.bucket_import import ImportReport
 from loyalty_bridge.models.card_lifecycle import BlockCard, CardNumberPath, CardSummary, ReplaceCard
 from loyalty_bridge.models.card_stock import (
     MAX_CARDS_PER_REQUEST,
@@ -77,6 +78,7 @@ class Services(HandlerServices):
     card_lifecycle = Wired(wiring.card_lifecycle)
     card_stock = Wired(wiring.card_stock)
     member_import = Wired(wiring.member_import)
+    bucket_import = Wired(wiring.bucket_import)
     store_directory = Wired(wiring.store_directory)
     program_admin = Wired(wiring.program_admin)
     adjustments = Wired(wiring.adjustment_service)
@@ -193,6 +195,13 @@ def import_members(
     fmt = file_format(event.headers.get("content-type"))
     chosen = import_id or f"api:{current_idempotency_key(app) or ''}"
     return services.member_import.import_text(chosen, fmt, event.decoded_body or "", first_line=line)
+
+
+@app.get("/v1/admin/members/imports/<import_id>")
+def member_import_report(import_id: Annotated[str, Path(min_length=1, max_length=1200)]) -> ImportReport:
+    """A file put in the import bucket (issue 18): its run (counts, status, why it stopped) and
+    its refused lines. The import id is ``s3:<key>@<version>``, URL-encoded."""
+    return services.bucket_import.report(import_id)
 
 
 # ---------------------------------------------------------------- card lifecycle (A10)

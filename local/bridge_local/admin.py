@@ -11,12 +11,19 @@ It is sent as ``text/csv`` to ``POST /v1/admin/cards/import`` in requests of at 
 10,000 numbers (the route's limit), all under the same batch id; the counts are summed.
 Running it again imports nothing twice: every number is then ``already_known``.
 
-``import-members`` (seed 002) sends a CSV (header line naming the columns) or JSON lines
-file to ``POST /v1/admin/members/import`` in parts of at most 1,000 lines, all under one
-import id and with the file's line numbers (``?line=``), and prints the summed counts and
-every refused line with its reason. Running it again creates nothing: the lines are
-``already_there`` (with ``--import-id`` of the earlier run, e.g. to finish an interrupted
-one, they answer ``created`` as the first time and are not written twice).
+``import-members`` (seed 002, issue 18) puts a CSV (header line naming the columns) or JSON
+lines file in the member import bucket, where the member import worker imports it in chunks,
+waits for the run's report (``GET /v1/admin/members/imports/{import_id}``) and prints it: the
+counts and every refused line with its reason (exit 1 when the import failed). The bucket
+and its S3 endpoint are ``--bucket``/``--s3-endpoint`` (``BRIDGE_IMPORT_BUCKET``,
+``BRIDGE_S3_ENDPOINT``), else the local stack's (its status route names both); on AWS the
+usual credentials put the file.
+
+``--http`` sends the file to ``POST /v1/admin/members/import`` instead, in parts of at most
+1,000 lines, all under one import id and with the file's line numbers (``?line=``), and prints
+the summed counts. Running it again creates nothing: the lines are ``already_there`` (with
+``--import-id`` of the earlier run, e.g. to finish an interrupted one, they answer ``created``
+as the first time and are not written twice).
 Defaults are the local stack's: ``BRIDGE_URL`` (http://127.0.0.1:3000), ``BRIDGE_ADMIN_KEY_ID``
 (local-admin) and ``BRIDGE_ADMIN_SECRET`` or ``BRIDGE_LOCAL_ADMIN_SECRET`` (the printed
 development default).
@@ -28,12 +35,14 @@ import argparse
 import json
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bridge_local.client import DEFAULT_BASE_URL, SignedClient
 from loyalty_bridge import errors
@@ -130,6 +139,78 @@ def import_members(
     return totals, ok
 
 
+REPORT_POLL_SECONDS = 0.5
+
+
+def _bucket_target(args: argparse.Namespace, client: SignedClient) -> tuple[str, str | None]:
+    """The import bucket and the S3 endpoint (None: AWS's own): given, else the local stack's."""
+    bucket = args.bucket or os.environ.get("BRIDGE_IMPORT_BUCKET")
+    endpoint = args.s3_endpoint or os.environ.get("BRIDGE_S3_ENDPOINT")
+    if bucket:
+        return bucket, endpoint
+    answer = client.get("/__local/status")
+    if answer.status_code != 200:
+        raise errors.InvalidInput("Name the import bucket: --bucket (or BRIDGE_IMPORT_BUCKET).")
+    status = answer.json()
+    return str(status["buckets"]["MemberImportBucket"]), endpoint or str(status["moto_url"])
+
+
+def upload_members(args: argparse.Namespace, client: SignedClient) -> str:
+    """Put the file in the import bucket; the import id of the run it starts."""
+    import boto3
+
+    fmt = file_format(None, args.file.name)
+    bucket, endpoint = _bucket_target(args, client)
+    key_id: str | None = None
+    secret: str | None = None
+    if endpoint and not os.environ.get("AWS_ACCESS_KEY_ID"):  # moto takes any credentials
+        from bridge_local.resources import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+
+        key_id, secret = FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+    )
+    key = args.key or f"imports/{args.file.stem}-{uuid.uuid4().hex[:8]}{args.file.suffix}"
+    media = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    with args.file.open("rb") as body:
+        put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=media)
+    version = put.get("VersionId") or str(put["ETag"]).strip('"')
+    return f"s3:{key}@{version}"
+
+
+def wait_for_report(client: SignedClient, import_id: str, wait_seconds: float) -> dict[str, Any]:
+    """The run's report once it is no longer running (or as it stands after ``wait_seconds``)."""
+    route = f"/v1/admin/members/imports/{quote(import_id, safe='')}"
+    deadline = time.monotonic() + wait_seconds
+    report: dict[str, Any] = {"run": {"import_id": import_id, "status": "waiting"}, "refused_lines": []}
+    while True:
+        answer = client.get(route)
+        if answer.status_code == 200:
+            report = answer.json()
+            if report["run"]["status"] != "running":
+                return report
+        elif answer.status_code != 404:
+            raise errors.InvalidInput(f"{route}: HTTP {answer.status_code} {answer.text}")
+        if time.monotonic() > deadline:
+            return report
+        time.sleep(REPORT_POLL_SECONDS)
+
+
+def bucket_totals(report: dict[str, Any]) -> dict[str, Any]:
+    run = report["run"]
+    totals = {k: run.get(k) for k in ("import_id", "status", "failure", "lines", "created", "already_there")}
+    totals["refused"] = run.get("refused")
+    totals["refusals"] = [
+        {k: o.get(k) for k in ("line", "card_number", "reason", "detail")} for o in report["refused_lines"]
+    ]
+    return totals
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bridge-admin", description="Admin tasks over the signed API.")
     parser.add_argument("--url", default=os.environ.get("BRIDGE_URL", DEFAULT_BASE_URL), help="base URL")
@@ -153,11 +234,19 @@ def main(argv: list[str] | None = None) -> int:
         "answers the lines it imported as created (a resumed import), another id as already_there",
     )
     members.add_argument("--chunk", type=int, default=MAX_LINES_PER_REQUEST, help=argparse.SUPPRESS)
+    members.add_argument("--http", action="store_true", help="send the file over the API in parts")
+    members.add_argument("--bucket", help="the member import bucket (default: the local stack's)")
+    members.add_argument("--s3-endpoint", help="S3 endpoint URL (default: AWS, or the local stack's moto)")
+    members.add_argument("--key", help="the object key (default: imports/<file name>-<random><suffix>)")
+    members.add_argument("--wait", type=float, default=3600.0, help="seconds to wait for the report")
     args = parser.parse_args(argv)
 
     try:
         with _client(args) as client:
-            if args.command == "import-members":
+            if args.command == "import-members" and not args.http:
+                totals = bucket_totals(wait_for_report(client, upload_members(args, client), args.wait))
+                ok = totals["status"] == "completed"
+            elif args.command == "import-members":
                 limit = max(1, min(args.chunk, MAX_LINES_PER_REQUEST))
                 import_id = args.import_id or f"{args.file.stem}-{uuid.uuid4().hex[:8]}"
                 totals, ok = import_members(client, args.file, import_id, limit)
@@ -169,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: the import bucket: {exc}", file=sys.stderr)
         return 2
     except httpx.HTTPError as exc:
         print(f"error: {exc} (is the API at {args.url}? make run)", file=sys.stderr)

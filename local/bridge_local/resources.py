@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bridge_local.template import (
+    BUCKET,
     FUNCTION,
     QUEUE,
     SECRET,
@@ -62,6 +63,7 @@ class Provisioned:
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
     queues: dict[str, QueueInfo] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
     identities: list[str] = field(default_factory=list)
     signing_keys: list[SigningKey] = field(default_factory=list)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -147,8 +149,11 @@ def _depends_on(value: Any, candidates: set[str]) -> set[str]:
 
 
 def _creation_order(template: Template) -> list[str]:
-    """Tables, queues and secrets in dependency order (a DLQ before the queue that uses it)."""
-    wanted = {lid for lid, res in template.resources.items() if res.get("Type") in (TABLE, QUEUE, SECRET)}
+    """Tables, queues, secrets and buckets in dependency order (a DLQ before the queue that
+    uses it, a queue before the bucket that notifies it)."""
+    wanted = {
+        lid for lid, res in template.resources.items() if res.get("Type") in (TABLE, QUEUE, SECRET, BUCKET)
+    }
     deps = {
         lid: _depends_on(template.resources[lid].get("Properties") or {}, wanted - {lid}) for lid in wanted
     }
@@ -249,6 +254,26 @@ def _create_queue(sqs: Any, name: str, props: Mapping[str, Any]) -> tuple[str, s
     return url, arn
 
 
+def _create_bucket(s3: Any, name: str, props: Mapping[str, Any]) -> None:
+    """The bucket with its versioning and its ObjectCreated notifications to SQS: moto sends
+    them to the queue, whose poller hands them to the function as Lambda's event source would."""
+    try:
+        s3.create_bucket(Bucket=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    queues = (props.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []
+    if queues:
+        s3.put_bucket_notification_configuration(
+            Bucket=name,
+            NotificationConfiguration={
+                "QueueConfigurations": [{"QueueArn": q["Queue"], "Events": [q["Event"]]} for q in queues]
+            },
+        )
+
+
 def _put_secret(sm: Any, name: str, value: str, description: str = "") -> str:
     try:
         arn: str = sm.create_secret(Name=name, SecretString=value, Description=description)["ARN"]
@@ -309,6 +334,12 @@ def provision(
             result.secrets[lid] = arn
             resolver.refs[lid] = arn
             resolver.attrs[(lid, "Id")] = arn
+        elif kind == BUCKET:
+            name = props.get("BucketName") or f"{stack_name}-{lid}".lower()
+            _create_bucket(result.client("s3"), name, props)
+            result.buckets[lid] = name
+            resolver.refs[lid] = name
+            resolver.attrs[(lid, "Arn")] = f"arn:aws:s3:::{name}"
 
     # Extra signing keys under the prefix the functions read (SIGNING_SECRET_PREFIX).
     if signing_keys:

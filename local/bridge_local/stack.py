@@ -368,6 +368,7 @@ class LocalStack:
             "tables": self.provisioned.tables,
             "queues": {lid: asdict(q) for lid, q in self.provisioned.queues.items()},
             "secrets": self.provisioned.secrets,
+            "buckets": self.provisioned.buckets,
             "identities": self.provisioned.identities,
             "inflight": self.runtime.inflight,
             "queue_depths": self.consumed_queue_depths(),

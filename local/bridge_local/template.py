@@ -27,6 +27,7 @@ TABLE = "AWS::DynamoDB::Table"
 QUEUE = "AWS::SQS::Queue"
 SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 (a resource type)
 HTTP_API = "AWS::Serverless::HttpApi"
+BUCKET = "AWS::S3::Bucket"
 
 
 # ---------------------------------------------------------------- parsing

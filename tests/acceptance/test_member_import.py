@@ -166,7 +166,7 @@ def test_bridge_admin_imports_a_member_file_in_parts_with_the_files_line_numbers
     path.write_text(file.text, encoding="utf-8")
 
     def run(*extra: str) -> dict[str, Any]:
-        return bridge_admin(stack, "import-members", str(path), *extra)
+        return bridge_admin(stack, "import-members", str(path), "--http", *extra)
 
     first = run("--chunk", "7")  # four parts under one import id
     assert first["import_id"].startswith("old-club-")

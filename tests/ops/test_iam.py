@@ -29,6 +29,7 @@ SCOPED_POLICY_TEMPLATES = {
     "DynamoDBWritePolicy": "TableName",
     "SQSSendMessagePolicy": "QueueName",
     "SQSPollerPolicy": "QueueName",
+    "S3ReadPolicy": "BucketName",  # GetObject(Version), ListBucket on that bucket only
     "SESCrudPolicy": "IdentityName",
     "SESSendBouncePolicy": "IdentityName",
     "SNSPublishMessagePolicy": "TopicName",

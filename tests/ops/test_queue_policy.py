@@ -49,4 +49,4 @@ def test_every_max_receive_count_is_the_setting_its_consumers_read() -> None:
             f"of its consumer {source.function}: the worker would give up too early or never"
         )
         checked.append(source.queue)
-    assert sorted(checked) == ["MembershipQueue", "OrderQueue", "ProfileSyncQueue"]
+    assert sorted(checked) == ["MemberImportQueue", "MembershipQueue", "OrderQueue", "ProfileSyncQueue"]

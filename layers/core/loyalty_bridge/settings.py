@@ -36,6 +36,13 @@ class Settings(BaseModel):
     membership_queue_url: str = ""
     profile_sync_queue_url: str = ""
     order_queue_url: str = ""
+    # Member import through the bucket (issue 18): the bucket files are put in, the queue that
+    # hands each chunk on, and how much one invocation reads (services/bucket_import.py).
+    member_import_bucket: str = ""
+    member_import_queue_url: str = ""
+    member_import_chunk_lines: int = 500
+    member_import_chunk_bytes: int = 1024 * 1024
+    member_import_max_line_bytes: int = 16 * 1024
 
     # Behaviour
     auto_join: bool = True

@@ -82,6 +82,12 @@ def read_lines(
     return found
 
 
+def numbered_lines(lines: Sequence[tuple[int, str]], fmt: Format, header: list[str] | None) -> list[RawLine]:
+    """Lines already numbered (a chunk of a bigger file; a CSV's ``header`` read before):
+    the blank ones skipped, the others as ``read_lines`` gives them."""
+    return [(number, _fields(line, fmt, header or [])) for number, line in lines if line.strip()]
+
+
 def _fields(line: str, fmt: Format, header: list[str]) -> dict[str, Any] | None:
     if fmt == "csv":
         values = next(csv.reader(io.StringIO(line)), [])

@@ -21,6 +21,8 @@ from loyalty_bridge.wiring.program import program_source
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
     from loyalty_bridge.adapters.customers import DynamoBalanceSnapshots, DynamoCustomers
     from loyalty_bridge.adapters.profile_sync_state import DynamoSyncState
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from loyalty_bridge.ports import BalanceSource
     from loyalty_bridge.services.attach import AttachService
     from loyalty_bridge.services.balances import BalanceRecorder
+    from loyalty_bridge.services.bucket_import import BucketImport
     from loyalty_bridge.services.card_lifecycle import CardLifecycle
     from loyalty_bridge.services.card_stock import CardStock
     from loyalty_bridge.services.enrolment import EnrolmentService
@@ -235,6 +238,33 @@ def member_import() -> MemberImport:
     from loyalty_bridge.services.member_import import MemberImport
 
     return MemberImport(platform())
+
+
+@cached
+def bucket_import() -> BucketImport:
+    """Issue 18: a member file put in the import bucket, imported chunk by chunk (worker)."""
+    from loyalty_bridge.adapters.import_bucket import S3ImportObjects
+    from loyalty_bridge.adapters.import_runs import DynamoImportRuns
+    from loyalty_bridge.adapters.sqs import SqsQueue
+    from loyalty_bridge.services.bucket_import import BucketImport, ChunkLimits
+
+    s = settings()
+    if not s.member_import_queue_url:
+        raise ValueError("MEMBER_IMPORT_QUEUE_URL is not set")
+    return BucketImport(
+        member_import(),
+        S3ImportObjects(cast("S3Client", aws_client("s3"))),
+        DynamoImportRuns(cast("DynamoDBClient", aws_client("dynamodb")), s.bridge_table),
+        SqsQueue(cast("SQSClient", aws_client("sqs")), s.member_import_queue_url),
+        mailer(),
+        admin_emails=s.admin_emails if s.notify_admins else (),
+        stage=s.stage,
+        limits=ChunkLimits(
+            lines=max(1, min(s.member_import_chunk_lines, 1_000)),
+            bytes=max(1024, s.member_import_chunk_bytes),
+            max_line_bytes=max(256, s.member_import_max_line_bytes),
+        ),
+    )
 
 
 @cached
