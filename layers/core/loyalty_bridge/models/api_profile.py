@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.api_membership import Email, Mobile, Name
-from loyalty_bridge.models.api_types import at_least_one_field_none_null
+from loyalty_bridge.models.api_types import Email, Mobile, Name, at_least_one_field_none_null
 from loyalty_bridge.models.domain import Address
 from loyalty_bridge.models.messages import SyncedFields
 from loyalty_bridge.models.records import utcnow

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from loyalty_bridge.models.api_membership import Email, Mobile, Name
+from loyalty_bridge.models.api_types import Email, Mobile, Name
 
 MAX_LINES_PER_REQUEST = 1_000  # the HTTP route (its answer is stored for Idempotency-Key replays)
 MAX_IMPORT_BODY_BYTES = 512 * 1024
