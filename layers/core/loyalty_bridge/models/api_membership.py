@@ -46,13 +46,13 @@ RewardId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Reply(BaseModel):
     """A reply body: fields without a value are left out ("no card"), not sent as null."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     # No return annotation on purpose: with one, pydantic replaces the model's JSON schema
     # (and so the OpenAPI document) by that annotation's.
