@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -264,12 +264,18 @@ def _user_felt(
     }
 
 
-def measure(runs: int = 5) -> dict[str, object]:
+def measure(runs: int = 5, only: Sequence[str] = ()) -> dict[str, object]:
     """Per function: median handler import (ms) against ``import boto3``, and median import
-    plus first invocation against ``import boto3`` + one GetItem, all in one run."""
+    plus first invocation against ``import boto3`` + one GetItem, all in one run.
+
+    ``only``: function names (``checkout_api``) or logical ids to measure (default: all)."""
     _time_once(_IMPORT_BOTO3, ROOT)  # warm the OS file cache once: we compare imports, not disks
     boto3_ms = _median(_IMPORT_BOTO3, ROOT, runs)
-    specs = sorted(load_template().functions.items())
+    specs = [
+        (logical_id, spec)
+        for logical_id, spec in sorted(load_template().functions.items())
+        if not only or spec.name in only or logical_id in only
+    ]
     functions: dict[str, dict[str, object]] = {}
     for logical_id, spec in specs:
         code = _IMPORT_HANDLER.format(path=str(spec.module_file), attr=spec.handler_attr)
@@ -307,3 +313,18 @@ def measure(runs: int = 5) -> dict[str, object]:
         "boto3_get_item_ms": round(get_item_ms, 1),
         "functions": functions,
     }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m bench.coldstart [--runs N] [function ...]``: the cold-start figures alone."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("functions", nargs="*", help="function names (checkout_api) or logical ids")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.runs, args.functions), indent=2))
+
+
+if __name__ == "__main__":
+    main()

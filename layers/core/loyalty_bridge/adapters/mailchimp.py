@@ -73,7 +73,7 @@ class MailchimpUnavailable(errors.Retryable):
 class MailchimpCredentials(BaseModel):
     """The Mailchimp secret (settings.mailchimp_secret_arn)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     api_key: str = ""
     webhook_secret: str = ""
@@ -85,7 +85,7 @@ class MailchimpCredentials(BaseModel):
 
 
 class _Problem(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     title: str = "Mailchimp error"
     status: int = 0
@@ -95,7 +95,7 @@ class _Problem(BaseModel):
 class MemberAnswer(BaseModel):
     """The part of Mailchimp's member answer we rely on (validated, never trusted)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: str
     email_address: str
@@ -103,13 +103,13 @@ class MemberAnswer(BaseModel):
 
 
 class _MergeField(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     tag: str
 
 
 class _MergeFields(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     merge_fields: list[_MergeField]
 

@@ -117,7 +117,7 @@ class PlatformInvalidInput(errors.PlatformRefused, errors.InvalidInput):
 
 
 class ErrorOut(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     code: str = Field(min_length=1, max_length=100)
     message: str = ""

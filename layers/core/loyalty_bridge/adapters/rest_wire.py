@@ -41,7 +41,7 @@ Money = Annotated[Decimal, BeforeValidator(money_string)]
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, defer_build=True)
 
 
 class AddressOut(Wire):
@@ -217,7 +217,7 @@ class ActivityPageOut(Wire):
 
 
 class ErrorOut(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     code: str = Field(min_length=1, max_length=100)
     message: str = ""

@@ -59,7 +59,7 @@ class TalonOneNotFound(errors.PlatformRefused, errors.NotFound):
 
 
 class ErrorBody(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     message: str = ""
     errors: list[Any] | None = None

@@ -24,7 +24,7 @@ WholePoints = Annotated[int, BeforeValidator(_whole)]
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class Tier(Wire):

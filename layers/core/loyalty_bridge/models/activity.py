@@ -28,7 +28,7 @@ MAX_ACTIVITY_PAGE = 100
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Adjustment(Frozen):

@@ -18,7 +18,7 @@ StatusName = Literal["open", "replaying", "resolved"]
 
 
 class ErrorView(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     error_id: str
     category: ErrorCategory
@@ -54,7 +54,7 @@ class ErrorDetail(ErrorView):
 
 
 class ErrorPage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     errors: list[ErrorView]
     next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
@@ -63,20 +63,20 @@ class ErrorPage(BaseModel):
 class ResolveError(BaseModel):
     """POST /v1/admin/errors/{error_id}/resolve: the admin fixed it by hand."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     note: str = Field(default="", max_length=500)
 
 
 class ResolvedError(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     error_id: str
     status: ErrorStatus
 
 
 class ReplayAccepted(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     error_id: str
     status: ErrorStatus

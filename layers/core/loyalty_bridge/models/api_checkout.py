@@ -34,7 +34,7 @@ CategoryName = Annotated[str, StringConstraints(max_length=200)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _blank_is_none(value: str) -> str | None:
@@ -91,6 +91,8 @@ class QuoteRequest(Strict):
 class QuoteCoupon(BaseModel):
     """The loyalty coupon a quote's promo_code names (R4)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     status: CouponStanding = Field(
         description="available: the customer's own, unused (the order uses it); used: used already; "
@@ -103,6 +105,7 @@ class QuoteCoupon(BaseModel):
 
 
 class QuoteResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     points_to_earn: int = Field(
         description="points the basket earns as-is (no points redeemed); 0 with a promo code"
     )
@@ -151,6 +154,7 @@ class RedemptionRequest(Strict):
 
 
 class RedemptionResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     redemption_id: str
     points: int
     discount: Decimal
@@ -188,6 +192,7 @@ OrderReason = Literal[
 
 
 class OrderResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     order_id: str
     status: OrderStatus
     reason: OrderReason | None = None
@@ -210,6 +215,7 @@ ReversalStatus = Literal["reversed", "queued", "not_applicable"]
 
 
 class RefundResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     order_id: str
     refund_id: str
     status: ReversalStatus
@@ -221,6 +227,7 @@ class RefundResponse(BaseModel):
 
 
 class CancelResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     order_id: str
     status: ReversalStatus
     points_reversed: int | None

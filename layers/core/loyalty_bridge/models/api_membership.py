@@ -25,8 +25,10 @@ from loyalty_bridge.models.api_types import WS, Trim
 # The shared field types (models/api_types.py), re-exported for the modules that take them here.
 from loyalty_bridge.models.api_types import CardNumber as CardNumber
 from loyalty_bridge.models.api_types import CustomerId as CustomerId
+from loyalty_bridge.models.api_types import Email as Email
 from loyalty_bridge.models.api_types import EmailCode as EmailCode
 from loyalty_bridge.models.api_types import Mobile as Mobile
+from loyalty_bridge.models.api_types import Name as Name
 from loyalty_bridge.models.api_types import SmsCode as SmsCode
 from loyalty_bridge.models.domain import (
     Address,
@@ -39,25 +41,18 @@ from loyalty_bridge.models.domain import (
     RewardKind,
 )
 
-# Surrounding whitespace is forgiven (and stripped), as storefront forms send it.
-Email = Annotated[
-    str,
-    StringConstraints(max_length=254, pattern=rf"^{WS}[^@ \t\n\r]+@[^@ \t\n\r]+\.[^@ \t\n\r]+{WS}$"),
-    Trim,
-]
-Name = Annotated[str, StringConstraints(max_length=100), Trim]
 ReferralCode = Annotated[str, StringConstraints(pattern=rf"^{WS}[0-9A-Za-z-]{{4,32}}{WS}$"), Trim]
 RewardId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Reply(BaseModel):
     """A reply body: fields without a value are left out ("no card"), not sent as null."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     # No return annotation on purpose: with one, pydantic replaces the model's JSON schema
     # (and so the OpenAPI document) by that annotation's.

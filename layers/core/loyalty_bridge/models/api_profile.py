@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.api_membership import Email, Mobile, Name
-from loyalty_bridge.models.api_types import at_least_one_field_none_null
+from loyalty_bridge.models.api_types import Email, Mobile, Name, at_least_one_field_none_null
 from loyalty_bridge.models.domain import Address
 from loyalty_bridge.models.messages import SyncedFields
 from loyalty_bridge.models.records import utcnow
@@ -23,7 +22,9 @@ class UpdateProfile(BaseModel):
     be removed (null) here; send a new value."""
 
     # The schema says what _check enforces: at least one field, none of them null.
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=at_least_one_field_none_null)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra=at_least_one_field_none_null, defer_build=True
+    )
 
     first_name: Name | None = None
     last_name: Name | None = None
@@ -56,7 +57,7 @@ class UpdateProfile(BaseModel):
 class SetConsents(BaseModel):
     """PUT /v1/customers/{customer_id}/consents (P3): the customer's choices, both given."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     email: StrictBool
     sms: StrictBool
@@ -67,7 +68,7 @@ class SyncAccepted(BaseModel):
     platform, Mailchimp and SMS (``unchanged``: nothing differed; ``deferred``: the queue
     was unavailable and the change is in the admin error list for replay)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     sync: SyncResult
     version: int = Field(description="the customer record version after the change")
@@ -82,7 +83,7 @@ _Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
 class MailchimpWebhookData(BaseModel):
     """``data[...]`` of a Mailchimp audience webhook (form-encoded, flattened here)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     list_id: _Text = ""
     email: _Text = ""
@@ -93,7 +94,7 @@ class MailchimpWebhookData(BaseModel):
 
 
 class MailchimpWebhook(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
     fired_at: _Text = ""
@@ -115,6 +116,6 @@ class MailchimpWebhook(BaseModel):
 
 
 class WebhookAnswer(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     result: Literal["applied", "ignored", "unchanged"]

@@ -108,6 +108,14 @@ Cursor = Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)]
 # After the constraints: free text's lengths count as sent, the stored value is stripped.
 Trim = AfterValidator(_strip)
 
+# Surrounding whitespace is forgiven (and stripped), as storefront forms send it.
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254, pattern=rf"^{WS}[^@ \t\n\r]+@[^@ \t\n\r]+\.[^@ \t\n\r]+{WS}$"),
+    Trim,
+]
+Name = Annotated[str, StringConstraints(max_length=100), Trim]
+
 # One-time codes; surrounding whitespace is forgiven.
 EmailCode = Annotated[str, StringConstraints(pattern=rf"^{WS}[0-9]{{6}}{WS}$"), Trim]
 SmsCode = Annotated[str, StringConstraints(pattern=rf"^{WS}[0-9]{{4}}{WS}$"), Trim]

@@ -14,13 +14,13 @@ CardNumberPath = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class BlockCard(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     reason: Reason = Field(description="why, for the admins' record: e.g. lost, stolen")
 
 
 class ReplaceCard(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     new_card_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="an unregistered card of the stock (POST /v1/admin/cards/import); spaces allowed"

@@ -27,7 +27,7 @@ class CardImportRequest(BaseModel):
     """JSON form of an import; the text/csv form carries the same numbers one a line and
     the batch id as ``?batch_id=``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     batch_id: BatchId = Field(
         description="the retailer's id of this delivery of cards; a repeat imports nothing twice"
@@ -36,14 +36,14 @@ class CardImportRequest(BaseModel):
 
 
 class InvalidCard(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     number: str = Field(description="the number as sent (trimmed)")
     reason: InvalidReason
 
 
 class CardImportResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     batch_id: str
     imported: int = Field(ge=0, description="new cards, unregistered until a customer attaches one")

@@ -24,7 +24,7 @@ class OrderLoyalty(StrEnum):
 
 
 class ReversalRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     reversal_id: str  # refund_id, or "cancel:{order_id}"
     cancel: bool = False
@@ -34,7 +34,7 @@ class ReversalRecord(BaseModel):
 
 
 class OrderRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     order_id: str
     customer_id: str | None = None
@@ -61,7 +61,7 @@ class RedemptionStatus(StrEnum):
 
 
 class RedemptionRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     redemption_id: str
     customer_id: str

@@ -28,7 +28,7 @@ StepOutcome = Literal["done", "nothing_held", "by_hand"]
 class VerificationAttempt(BaseModel):
     """A one-time-code challenge (A4 attach by email, A7 phone) as the customer may see it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     purpose: str
     created_at: datetime
@@ -42,7 +42,7 @@ class VerificationAttempt(BaseModel):
 class AttemptWindow(BaseModel):
     """How many attempts (attach, phone codes) one window counted (rate limits)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     kind: str = Field(description="e.g. attach:customer, phone:customer")
     window_start: datetime
@@ -50,7 +50,7 @@ class AttemptWindow(BaseModel):
 
 
 class LoyaltyExport(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     member: Member
     balance: Balance
@@ -62,7 +62,7 @@ class LoyaltyExport(BaseModel):
 class CustomerExport(BaseModel):
     """``GET /v1/admin/customers/{customer_id}/export``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     customer_id: str
     exported_at: datetime
@@ -78,14 +78,14 @@ class CustomerExport(BaseModel):
 class EraseRequest(BaseModel):
     """``POST /v1/admin/customers/{customer_id}/erase``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     erasure_id: ErasureId
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S"), Trim]
 
 
 class ErasureStep(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     target: str = Field(description="bridge, errors, idempotency, verification, platform, mailchimp")
     outcome: StepOutcome
@@ -95,7 +95,7 @@ class ErasureStep(BaseModel):
 class ErasureRecord(BaseModel):
     """What stays after an erasure (and the answer to it, and to a repeat of it)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     erasure_id: str
     customer_id: str

@@ -19,7 +19,7 @@ Points = Annotated[int, Field(ge=0)]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class LoyaltyStatus(StrEnum):

@@ -14,7 +14,7 @@ from loyalty_bridge.models.domain import Address, MemberProfile
 class LoyaltyProfile(BaseModel):
     """What the platform answers (ports.LoyaltyPlatform.member_profile)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     member_id: str
     profile: MemberProfile
@@ -26,7 +26,7 @@ class LoyaltyProfile(BaseModel):
 class ProfilePrefill(BaseModel):
     """GET /v1/customers/{customer_id}/loyalty/profile."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     card_number: str | None = None
     email: str

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from loyalty_bridge.models.api_membership import Email, Mobile, Name
+from loyalty_bridge.models.api_types import Email, Mobile, Name
 
 MAX_LINES_PER_REQUEST = 1_000  # the HTTP route (its answer is stored for Idempotency-Key replays)
 MAX_IMPORT_BODY_BYTES = 512 * 1024
@@ -51,7 +51,7 @@ RefusalReason = Literal[
 class ImportLot(BaseModel):
     """Points of the opening balance that expire on ``expires_on`` (the old program's date)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     points: int = Field(gt=0)
     expires_on: date
@@ -60,7 +60,7 @@ class ImportLot(BaseModel):
 class MemberLine(BaseModel):
     """One valid import line, as program/member_import.screen_line answers it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     card_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{8,19}$")]
     mobile: Mobile | None = None
@@ -75,7 +75,7 @@ class MemberLine(BaseModel):
 
 
 class LineOutcome(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     line: int = Field(ge=1, description="line number in the file (the header is line 1 of a CSV)")
     card_number: str = Field(description="the card number as sent (trimmed)")
@@ -88,7 +88,7 @@ class LineOutcome(BaseModel):
 class MemberImportResult(BaseModel):
     """The answer of POST /v1/admin/members/import: every line's outcome, in file order."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     import_id: str
     lines: int = Field(ge=0)

@@ -14,7 +14,7 @@ from loyalty_bridge.models.records import utcnow
 
 
 class Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     v: int = Field(default=1, ge=1)
     kind: str = Field(min_length=1, max_length=64)  # e.g. "membership.create", "profile.update"
@@ -38,7 +38,7 @@ LOYALTY_DATA = "loyalty.data"  # P6: the member's points moved: refresh Mailchim
 class SyncedFields(BaseModel):
     """The values of the fields a change touched (only the fields set are part of it)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     email: str | None = Field(default=None, max_length=254)
     first_name: str | None = Field(default=None, max_length=100)
@@ -54,7 +54,7 @@ class ProfileChange(BaseModel):
     """Payload of profile.update / consents.update (Envelope.version = the record version
     that made the change) and profile.snapshot (``reason`` only; the worker reads the record)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     before: SyncedFields = SyncedFields()
     after: SyncedFields = SyncedFields()

@@ -33,7 +33,7 @@ from loyalty_bridge.program.earn_rules import (
 class ProgramVersion(BaseModel):
     """One stored version of the program (GET /v1/admin/program, .../versions)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     version: int = Field(ge=1, description="1, 2, 3...: one more with every PUT")
     program: ProgramRules
@@ -44,7 +44,7 @@ class ProgramVersion(BaseModel):
 
 
 class ProgramVersionPage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     versions: list[ProgramVersion] = Field(description="newest first")
     next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
@@ -52,6 +52,8 @@ class ProgramVersionPage(BaseModel):
 
 class _Described(BaseModel):
     """A way to earn as the storefront shows it: the rule plus its sentence."""
+
+    model_config = ConfigDict(defer_build=True)
 
     description: str = Field(description='shown as it is, e.g. "1 point per €1 spent"')
 
@@ -84,7 +86,7 @@ WayToEarn = Annotated[SpendWay | ProductWay | CategoryWay | VisitWay, Field(disc
 
 
 class ReferralOffer(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     bonus_points: int = Field(description="credited to the referrer after the referred member's first order")
 
@@ -92,7 +94,7 @@ class ReferralOffer(BaseModel):
 class StorefrontProgram(BaseModel):
     """GET /v1/program: the program in force, for a storefront to render (R11)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     version: int
     kind: ProgramKind

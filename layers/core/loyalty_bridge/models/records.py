@@ -23,7 +23,7 @@ class ChangeNote(BaseModel):
     fields, from where, and the consents after it when they changed. No values of the
     other fields: the record holds the current ones."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     version: int
     at: datetime
@@ -34,7 +34,7 @@ class ChangeNote(BaseModel):
 
 
 class CustomerRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     customer_id: str
     email: str
@@ -113,7 +113,7 @@ class ErrorStatus(StrEnum):
 
 
 class ErrorRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     error_id: str  # deterministic per failure (e.g. category + business key) so it is stored once
     category: ErrorCategory
@@ -147,7 +147,7 @@ class SyncState(BaseModel):
     one customer: per field, the customer-record version last applied (stale and repeated
     changes are skipped), plus facts the target knows (e.g. the email Mailchimp has)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     customer_id: str
     target: str

@@ -35,7 +35,7 @@ class StaffRole(StrEnum):
 class PutStore(BaseModel):
     """PUT /v1/admin/stores/{store_id}: register a point of sale, or change it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: Name
     channel: Channel = Field(description="the channel the earn rules know: webshop or store")
@@ -44,7 +44,7 @@ class PutStore(BaseModel):
 class PutStaff(BaseModel):
     """PUT /v1/admin/staff/{staff_id}: register a staff user, or change them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: Name
     store_id: DirectoryId | None = Field(
@@ -54,7 +54,7 @@ class PutStaff(BaseModel):
 
 
 class Store(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     store_id: str
     name: str
@@ -63,7 +63,7 @@ class Store(BaseModel):
 
 
 class StaffMember(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     staff_id: str
     name: str
@@ -73,14 +73,14 @@ class StaffMember(BaseModel):
 
 
 class StorePage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     stores: list[Store]
     next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
 
 
 class StaffPage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     staff: list[StaffMember]
     next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
@@ -89,7 +89,7 @@ class StaffPage(BaseModel):
 class DirectoryLookup(BaseModel):
     """What one read of the directory tells about an operation's store and staff user."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     any_store: bool = Field(description="at least one store is registered (else nothing is checked)")
     store: Store | None = None

@@ -21,7 +21,7 @@ class Purpose(StrEnum):
 
 
 class Challenge(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     customer_id: str
     purpose: Purpose
@@ -44,7 +44,7 @@ class Challenge(BaseModel):
 class AttemptCount(BaseModel):
     """A fixed-window attempt counter (rate limits per customer, card, mobile)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     count: int
     retry_after: int  # seconds until the window ends

@@ -51,7 +51,7 @@ CENT = Decimal("0.01")
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 def _program_rule(message: str) -> PydanticCustomError:

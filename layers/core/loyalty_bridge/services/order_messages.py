@@ -25,7 +25,7 @@ ORDER_KINDS = (ORDER_POST, ORDER_REFUND, ORDER_CANCEL)
 class OrderJob(BaseModel):
     """Payload of ``order.post``: the order exactly as the platform gets it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     order: PlatformOrder
     member_id: str | None = None  # none while the customer's account is being created
@@ -34,7 +34,7 @@ class OrderJob(BaseModel):
 class ReversalJob(BaseModel):
     """Payload of ``order.refund`` and ``order.cancel``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     reversal: Reversal
 
