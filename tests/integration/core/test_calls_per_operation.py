@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bridge_local.events import sqs_record
 from loyalty_bridge import wiring
 from tests.lambda_harness import FakeLambdaContext, load_function, signed_http_event
 
@@ -75,7 +76,7 @@ class Counted:
                 if not received:
                     continue
                 moved += len(received)
-                event = {"Records": [_record(m, queue.arn) for m in received]}
+                event = {"Records": [sqs_record(m, queue.arn) for m in received]}
                 answer = load_function(function).lambda_handler(event, FakeLambdaContext())
                 failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
                 assert not failed, answer
@@ -116,20 +117,6 @@ class Counted:
             "total": "20.00",
         }
         return self.call("checkout_api", "POST", "/v1/orders", body)
-
-
-def _record(message: dict[str, Any], arn: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message["Attributes"],
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-        "awsRegion": "us-east-1",
-    }
 
 
 @pytest.fixture

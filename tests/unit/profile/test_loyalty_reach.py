@@ -171,6 +171,19 @@ def test_the_last_delivery_writes_at_once_so_a_change_is_never_lost_to_the_minut
     assert world.errors.records == {}  # no admin error for a normal burst of changes
 
 
+def test_a_caller_that_knows_the_customer_queues_the_refresh_without_reading_the_link(world: World) -> None:
+    """An order or a hold names its customer: the announcement needs no link read."""
+
+    class NoLinkReads:
+        def linked_customer(self, **_: str) -> str | None:
+            raise AssertionError("the link was read")
+
+    announce = LoyaltyDataAnnouncer(NoLinkReads(), world.queue, world.incidents)  # type: ignore[arg-type]
+    BalanceRecorder(world.platform, None, on_moved=announce).moved("m-9", customer_id="c-9")
+    [message] = world.queue.drain()
+    assert Envelope.model_validate_json(message.body).customer_id == "c-9"
+
+
 def test_merge_values_of_a_member_without_tier_reward_or_link() -> None:
     summary = LoyaltySummary.model_validate(
         {"customer_id": "c-1", "status": "joined", "join_prompt": False, "points": None}

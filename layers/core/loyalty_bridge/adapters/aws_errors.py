@@ -6,6 +6,7 @@ client tries again); anything else is Permanent (configuration or input a human 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,6 +38,21 @@ RETRYABLE_CODES = frozenset(
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def unless_condition_failed[T](
+    call: Callable[[], T], fail: Callable[[ClientError | BotoCoreError], NoReturn]
+) -> T | None:
+    """``call()``'s answer, or None when DynamoDB refused the request's condition
+    (ConditionalCheckFailedException); any other AWS failure goes to ``fail``."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        fail(exc)
+    except BotoCoreError as exc:
+        fail(exc)
 
 
 def raise_domain_error(exc: ClientError | BotoCoreError, what: str) -> NoReturn:

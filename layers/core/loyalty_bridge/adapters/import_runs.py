@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_bridge.adapters.aws_errors import error_code
+from loyalty_bridge.adapters.aws_errors import unless_condition_failed
 from loyalty_bridge.adapters.customers import BridgeItems
 from loyalty_bridge.models.bucket_import import ImportRun
 from loyalty_bridge.models.member_import import LineOutcome
@@ -50,15 +50,13 @@ class DynamoImportRuns(BridgeItems):
     def _put_if(self, item: dict[str, Any], condition: str, values: dict[str, Any] | None) -> bool:
         """Put ``item`` if ``condition`` holds; False when it does not."""
         extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
-        try:
-            self._client.put_item(TableName=self._table, Item=item, ConditionExpression=condition, **extra)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            self._fail(exc, "import run write")
-        except BotoCoreError as exc:
-            self._fail(exc, "import run write")
-        return True
+        answer = unless_condition_failed(
+            lambda: self._client.put_item(
+                TableName=self._table, Item=item, ConditionExpression=condition, **extra
+            ),
+            lambda exc: self._fail(exc, "import run write"),
+        )
+        return answer is not None
 
     def get(self, import_id: str) -> ImportRun | None:
         item = self._get(run_pk(import_id), RUN_SK)

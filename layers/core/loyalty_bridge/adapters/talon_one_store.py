@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_bridge.adapters.aws_errors import error_code
+from loyalty_bridge.adapters.aws_errors import error_code, unless_condition_failed
 from loyalty_bridge.adapters.customers import BridgeItems
 from loyalty_bridge.privacy import normalize_email
 
@@ -83,20 +83,16 @@ class TalonOneStore(BridgeItems):
     def claim_email(self, email: str, member_id: str) -> bool:
         """Index ``email`` for ``member_id``; False when another member holds it."""
         item = {"pk": email_pk(email), "sk": "MEMBER", "member_id": member_id}
-        try:
-            self._client.put_item(
+        answer = unless_condition_failed(
+            lambda: self._client.put_item(
                 TableName=self._table,
                 Item=self._item(item),
                 ConditionExpression="attribute_not_exists(pk) OR member_id = :m",
                 ExpressionAttributeValues={":m": {"S": member_id}},
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            self._fail(exc, "bridge table write")
-        except BotoCoreError as exc:
-            self._fail(exc, "bridge table write")
-        return True
+            ),
+            lambda exc: self._fail(exc, "bridge table write"),
+        )
+        return answer is not None
 
     def release_email(self, email: str, member_id: str) -> None:
         self._release(email_pk(email), member_id)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_bridge.adapters.aws_errors import error_code
+from loyalty_bridge.adapters.aws_errors import unless_condition_failed
 from loyalty_bridge.adapters.customers import BridgeItems, plain
 from loyalty_bridge.models.records import utcnow
 from loyalty_bridge.models.verification import AttemptCount, Challenge, Purpose
@@ -56,21 +56,19 @@ class DynamoVerificationStore(BridgeItems):
         return Challenge.model_validate(item) if item else None
 
     def use_try(self, customer_id: str, purpose: Purpose) -> int | None:
-        try:
-            answer = self._client.update_item(
+        answer = unless_condition_failed(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key=self._item({"pk": verify_pk(customer_id), "sk": purpose.value}),
                 UpdateExpression="SET tries_left = tries_left - :one",
                 ConditionExpression="attribute_exists(pk) AND tries_left > :zero",
                 ExpressionAttributeValues=self._item({":one": 1, ":zero": 0}),
                 ReturnValues="UPDATED_NEW",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            self._fail(exc, "verification write")
-        except BotoCoreError as exc:
-            self._fail(exc, "verification write")
+            ),
+            lambda exc: self._fail(exc, "verification write"),
+        )
+        if answer is None:
+            return None
         values = self._from_item(answer.get("Attributes", {}))
         return int(values["tries_left"])
 

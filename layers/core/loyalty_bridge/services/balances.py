@@ -44,18 +44,18 @@ class BalanceRecorder:
         platform: LoyaltyPlatform,
         snapshots: BalanceSnapshots | None,
         *,
-        on_moved: Callable[[str], None] | None = None,
+        on_moved: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self._platform = platform
         self._snapshots = snapshots
         self._on_moved = on_moved
 
-    def moved(self, member_id: str, *, balance: int | None = None) -> None:
+    def moved(self, member_id: str, *, balance: int | None = None, customer_id: str | None = None) -> None:
         """The member's points just changed (``balance``: the new balance the change
         answered, when it says one). Reads the balance once and keeps it; never raises."""
         if self._on_moved is not None:
             try:
-                self._on_moved(member_id)
+                self._on_moved(member_id, customer_id)
             except errors.BridgeError as exc:  # the points have moved: never fail the change
                 logger.warning("points change not announced", extra={"code": exc.code})
         if self._snapshots is None:

@@ -171,7 +171,7 @@ class CheckoutService:
                 expires_at=hold.expires_at,
             )
         )
-        self._balance_moved(member_id)
+        self._balance_moved(member_id, request.customer_id)
         self._metrics.count(MetricName.REDEMPTIONS_HELD)
         logger.info(
             "points held",
@@ -199,13 +199,13 @@ class CheckoutService:
             return
         self._platform.release_hold(record.member_id, redemption_id)
         self._store.set_redemption_status(redemption_id, RedemptionStatus.RELEASED)
-        self._balance_moved(record.member_id)
+        self._balance_moved(record.member_id, record.customer_id)
         logger.info("hold released", extra={"redemption_id": redemption_id})
 
-    def _balance_moved(self, member_id: str) -> None:
+    def _balance_moved(self, member_id: str, customer_id: str | None) -> None:
         """Held points are not redeemable: the summary shows a hold or release at once."""
         if self._balances is not None:
-            self._balances.moved(member_id)
+            self._balances.moved(member_id, customer_id=customer_id)
 
 
 @runtime_checkable

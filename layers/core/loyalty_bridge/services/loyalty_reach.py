@@ -83,8 +83,9 @@ class LoyaltyDataAnnouncer:
         self._queue = queue
         self._incidents = incidents
 
-    def __call__(self, member_id: str) -> None:
-        customer_id = self._customers.linked_customer(member_id=member_id)
+    def __call__(self, member_id: str, customer_id: str | None = None) -> None:
+        """``customer_id``: when the caller knows it (an order, a hold), no link read."""
+        customer_id = customer_id or self._customers.linked_customer(member_id=member_id)
         if customer_id is None:
             return
         queue_or_record(

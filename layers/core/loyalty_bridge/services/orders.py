@@ -472,7 +472,7 @@ class OrderService:
             self._store.set_redemption_status(
                 record.order.redemption_id, RedemptionStatus.CAPTURED, order_id=record.order_id
             )
-        self._balance_moved(member_id, stored.balance)
+        self._balance_moved(member_id, stored.balance, record.customer_id)
         if first:
             latency_ms = max((self._clock() - record.order.placed_at).total_seconds() * 1000, 0.0)
             self._metrics.count(MetricName.ORDERS_CREDITED)
@@ -505,7 +505,7 @@ class OrderService:
                 result=result,
             ),
         )
-        self._balance_moved(record.member_id, stored.result.balance)
+        self._balance_moved(record.member_id, stored.result.balance, record.customer_id)
         if first:
             self._metrics.count(MetricName.POINTS_REVERSED, stored.result.points_reversed)
         context = {
@@ -522,10 +522,10 @@ class OrderService:
             logger.info("points reversed", extra=context)
         return stored
 
-    def _balance_moved(self, member_id: str | None, balance: int) -> None:
+    def _balance_moved(self, member_id: str | None, balance: int, customer_id: str | None) -> None:
         """Points moved on the platform (API or worker): the summary shows it at once."""
         if self._balances is not None and member_id:
-            self._balances.moved(member_id, balance=balance)
+            self._balances.moved(member_id, balance=balance, customer_id=customer_id)
 
     def _order_refused(self, record: OrderRecord, exc: errors.PlatformRefused, envelope: Envelope) -> None:
         self._store.record_failure(record.order_id, platform_answer(exc))

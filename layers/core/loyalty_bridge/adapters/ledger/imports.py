@@ -38,7 +38,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_bridge.adapters.aws_errors import error_code
+from loyalty_bridge.adapters.aws_errors import unless_condition_failed
 from loyalty_bridge.adapters.ledger.cards import batch_items
 from loyalty_bridge.adapters.ledger.members import LedgerMembers
 from loyalty_bridge.adapters.ledger.stats import counter_updates
@@ -136,14 +136,9 @@ class LedgerImports(LedgerMembers):
 
     def _conditionally(self, call: Callable[..., Any], **request: Any) -> dict[str, Any] | None:
         """DynamoDB's answer, or None when the request's condition failed."""
-        try:
-            answer: dict[str, Any] = call(TableName=self._table, **request)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            self._fail(exc, "member import")
-        except BotoCoreError as exc:
-            self._fail(exc, "member import")
+        answer: dict[str, Any] | None = unless_condition_failed(
+            lambda: call(TableName=self._table, **request), lambda exc: self._fail(exc, "member import")
+        )
         return answer
 
     def _claim_card(self, number: str, claim: str) -> str | None:
