@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -98,12 +98,18 @@ class Browser:
         self.find(css).click()
 
     def click(self, css: str) -> None:
-        """Press a button that posts a form, and wait for the page it leads to."""
-        old = self.find("html")
+        """Press a button that posts a form, and wait for the page it leads to.
+
+        The page being left is marked with a global of its own window; the next page has a
+        fresh one. No handle to an element of the old page is kept: asking Chromium about a
+        node while its document is being replaced can fail with an inspector error ("Node
+        with given id does not belong to the document") instead of a stale element."""
+        self.driver.execute_script("window.__bridgeLeaving = true;")
         self.find(css).click()
-        WebDriverWait(self.driver, WAIT_SECONDS).until(expected_conditions.staleness_of(old))
-        WebDriverWait(self.driver, WAIT_SECONDS).until(
-            lambda driver: driver.execute_script("return document.readyState") == "complete"
+        WebDriverWait(self.driver, WAIT_SECONDS, ignored_exceptions=(WebDriverException,)).until(
+            lambda driver: driver.execute_script(
+                "return window.__bridgeLeaving !== true && document.readyState === 'complete'"
+            )
         )
 
     def submit(self, form_css: str, fields: dict[str, str] | None = None) -> None:
