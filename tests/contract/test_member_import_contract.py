@@ -123,6 +123,12 @@ def test_a_stock_card_is_registered_to_the_imported_member(platform: PlatformHar
     p = platform.platform
     number = printed()
     assert platform.import_physical_cards([number]) == 1
+    p.create_member(MemberProfile(email="held@example.com"), Consents(), idempotency_key="held-1")
+    refused = MemberImport(p).import_text(
+        "stock-0", "jsonl", f'{{"card_number": "{number}", "email": "held@example.com", "balance": 3}}\n'
+    )
+    assert [o.reason for o in refused.outcomes] == ["email_in_use"]
+    assert p.find_members(card_number=number) == []  # the refused line left the card in the stock
     answer = MemberImport(p).import_text("stock", "jsonl", f'{{"card_number": "{number}", "balance": 7}}\n')
     assert [o.outcome for o in answer.outcomes] == ["created"]
     assert p.get_balance(p.find_members(card_number=number)[0].member_id).balance == 7

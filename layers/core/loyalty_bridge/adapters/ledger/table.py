@@ -195,11 +195,15 @@ class LedgerTable:
 
     # ------------------------------------------------------------------ writes
 
-    def _transact(self, labelled: Sequence[tuple[str, TransactWriteItemTypeDef]]) -> None:
+    def _transact(
+        self, labelled: Sequence[tuple[str, TransactWriteItemTypeDef]], *, counted: bool = True
+    ) -> None:
         """Write all or nothing. Cancelled names the items whose condition failed;
-        Retry means a concurrent transaction touched the same items."""
+        Retry means a concurrent transaction touched the same items. ``counted=False``: the
+        caller adds the day's counters itself (the member import, once a chunk)."""
         # The day's counters (R6) ride along: one ADD update computed from what is written.
-        labelled = [*labelled, *counter_updates(self._table, [item for _, item in labelled])]
+        if counted:
+            labelled = [*labelled, *counter_updates(self._table, [item for _, item in labelled])]
         try:
             self._db.transact_write_items(TransactItems=[item for _, item in labelled])
         except ClientError as exc:
