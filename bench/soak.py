@@ -5,8 +5,9 @@ cancellations through the local stack while faults are injected, then a drain an
                          [--aws-fault-rate P] [--json PATH] [--platform rest|talon-one]
 
 Set-up: the bridge runs with the REST platform adapter against the fake platform server
-(tests/fake_rest_platform), whose platform is the built-in DynamoDB ledger on the same moto,
-so the audit reads real ledger entries. Faults:
+(tests/fake_rest_platform, in a process of its own: bench/platform_process.py), whose
+platform is the built-in DynamoDB ledger on the same moto, so the audit reads real ledger
+entries. Faults:
 - platform: latency, timeouts (with and without the work done first), 5xx, 429,
   malformed answers, dropped connections, and validation refusals (new member, order,
   profile update), injected at random while the workload runs;
@@ -469,12 +470,10 @@ def platform_traces(bench: BenchStack, server: Any, findings: list[str]) -> list
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from loyalty_bridge.adapters.ledger import DynamoDbLedger
-    from loyalty_bridge.settings import Settings
-    from tests.fake_rest_platform.server import DEFAULT_TOKEN, FakePlatformServer
+    from bench.platform_process import PlatformProcess
+    from tests.fake_rest_platform.server import DEFAULT_TOKEN
 
-    late = LateLedger()
-    server = FakePlatformServer(late).start()  # type: ignore[arg-type]
+    server = PlatformProcess().start()
     env = {
         "PLATFORM_ADAPTER": "rest",
         "PLATFORM_BASE_URL": server.url,
@@ -496,11 +495,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bench.aws("secretsmanager").put_secret_value(
             SecretId=provisioned.secrets["PlatformSecret"], SecretString=json.dumps({"token": DEFAULT_TOKEN})
         )
-        late.target = DynamoDbLedger(
-            bench.aws("dynamodb"),
-            provisioned.tables["LedgerTable"],
-            Settings(ledger_table=provisioned.tables["LedgerTable"]),
-        )
+        server.bind(str(bench.aws("dynamodb").meta.endpoint_url), provisioned.tables["LedgerTable"])
         sent = Sent()
         with bench.client() as client:
             probe = Storefront(client)

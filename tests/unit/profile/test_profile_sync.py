@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from loyalty_bridge.models.api_profile import MailchimpWebhook
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
 from loyalty_bridge.models.messages import PROFILE_UPDATE, Envelope, SyncedFields
 from loyalty_bridge.models.records import ErrorCategory, ErrorStatus
+from loyalty_bridge.services.profile_updates import ProfileUpdates
 from loyalty_bridge.services.sync_queue import announce_join
 from tests.unit.profile.conftest import World
 
@@ -313,3 +315,62 @@ def test_replaying_a_change_that_newer_ones_overtook_resolves_without_undoing_th
     resolved = world.errors.get(error.error_id)
     assert resolved is not None
     assert resolved.status == ErrorStatus.RESOLVED
+
+
+class _AnswerLostAfterSave:
+    """The customer store, except that the first save's answer is lost after it wrote
+    (DynamoDB did the write, the reply timed out)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def save(self, record: Any, *, expected_version: int) -> Any:
+        saved = self._store.save(record, expected_version=expected_version)
+        if not self.lost:
+            self.lost += 1
+            raise errors.Retryable("the answer was lost")
+        return saved
+
+
+@pytest.mark.parametrize(
+    ("change", "reached"),
+    [
+        (lambda u: u.set_consents("c-1", Consents(email=True, sms=False)), lambda m: m.consents.email),
+        (
+            lambda u: u.update_profile("c-1", SyncedFields(first_name="Anna")),
+            lambda m: m.profile.first_name == "Anna",
+        ),
+    ],
+)
+def test_a_change_whose_answer_was_lost_after_the_save_is_queued_by_its_retry(
+    world: World, change: Any, reached: Any
+) -> None:
+    world.customer("c-1")
+    lossy = _AnswerLostAfterSave(world.customers)
+    updates = ProfileUpdates(lossy, world.queue, world.state, world.incidents)
+    with pytest.raises(errors.Retryable):
+        change(updates)
+    assert world.queue.messages == []  # saved, never queued
+
+    retried = change(updates)  # the storefront sends it again
+
+    assert retried.sync == "unchanged"  # the values were saved by the first attempt
+    assert len(world.queue.messages) == 1  # and the change it saved is on its way
+    assert all(o.failed == [] and o.retry == [] for o in world.run())
+    assert reached(world.platform.get_member(world.member_of("c-1")))
+    change(updates)  # once more: the same message id and version, nothing moves twice
+    assert all(o.applied == [] for o in world.run())
+
+
+def test_a_repeated_change_on_top_of_a_newer_one_queues_nothing(world: World) -> None:
+    world.customer("c-1")
+    world.updates.set_consents("c-1", Consents(email=True, sms=False))
+    world.updates.update_profile("c-1", SyncedFields(first_name="Anna"))
+    world.run()
+
+    assert world.updates.set_consents("c-1", Consents(email=True, sms=False)).sync == "unchanged"
+    assert world.queue.messages == []

@@ -222,6 +222,60 @@ class ProfileUpdates:
 
     # ------------------------------------------------------------------ save and queue
 
+    def _queue_change(
+        self,
+        record: CustomerRecord,
+        kind: str,
+        before: Mapping[str, Any],
+        changed: Mapping[str, Any],
+        source: str,
+    ) -> bool:
+        """Queue the change saved as ``record``'s version (False: it waits in the error list)."""
+        envelope = Envelope(
+            kind=kind,
+            message_id=message_id_for(record.customer_id, record.version),
+            customer_id=record.customer_id,
+            version=record.version,
+            payload=ProfileChange(
+                before=SyncedFields(**before), after=SyncedFields(**changed), source=source
+            ).model_dump(mode="json", exclude_unset=True),
+        )
+        return queue_or_record(
+            self._queue,
+            self._incidents,
+            envelope,
+            attempted="queue a profile change for the loyalty platform, Mailchimp and SMS",
+            before=dict(before),
+            after=dict(changed),
+        )
+
+    def _queue_again(
+        self, record: CustomerRecord, wanted: Mapping[str, Any], *, kind: str, source: str
+    ) -> None:
+        """A request that finds its values saved may be the retry of one whose answer was
+        lost after the save (DynamoDB wrote, the reply timed out, the storefront sent it
+        again): the change it saved may never have been queued, and nothing else would ever
+        send it. When the record's last change is such a change (its version, this kind and
+        source, no field beyond the request's), it is queued again under the same message
+        id and version: SQS drops it as a duplicate when the first send got through, and the
+        sync worker pushes a version to each target once. Its ``before`` is not known any
+        more; the worker finds the filed email in the target's state. The answer stays
+        ``unchanged``: the values were there already."""
+        last = record.changes[-1] if record.changes else None
+        if (
+            last is None
+            or last.version != record.version
+            or (last.kind, last.source) != (kind, source)
+            or not set(last.fields) <= set(wanted)
+        ):
+            return
+        current = record_fields(record)
+        if self._queue_change(record, kind, {}, {name: current[name] for name in last.fields}, source):
+            logger.info(
+                "profile change queued again",
+                extra={"customer": pseudonym(record.customer_id), "kind": kind, "version": record.version},
+            )
+
     def _change(
         self,
         customer_id: str,
@@ -244,6 +298,7 @@ class ProfileUpdates:
             changed = {name: value for name, value in wanted.items() if not _same(current[name], value)}
             extra = {name: value for name, value in (also or {}).items() if getattr(record, name) != value}
             if not changed and not extra:
+                self._queue_again(record, wanted, kind=kind, source=source)
                 return ChangeResult("unchanged", record.version), record
             if pair_consents and any(name in CONSENT_FIELDS for name in changed):
                 changed |= {name: wanted[name] for name in CONSENT_FIELDS if name in wanted}
@@ -265,25 +320,9 @@ class ProfileUpdates:
         if not changed:
             return ChangeResult("unchanged", saved.version), saved
 
-        envelope = Envelope(
-            kind=kind,
-            message_id=message_id_for(customer_id, saved.version),
-            customer_id=customer_id,
-            version=saved.version,
-            payload=ProfileChange(
-                before=SyncedFields(**before), after=SyncedFields(**changed), source=source
-            ).model_dump(mode="json", exclude_unset=True),
-        )
         if before_queue is not None:
             before_queue(saved)
-        if not queue_or_record(
-            self._queue,
-            self._incidents,
-            envelope,
-            attempted="queue a profile change for the loyalty platform, Mailchimp and SMS",
-            before=before,
-            after=changed,
-        ):
+        if not self._queue_change(saved, kind, before, changed, source):
             # The web change stands; the change waits in the error list until it is replayed.
             return ChangeResult("deferred", saved.version), saved
         logger.info(
