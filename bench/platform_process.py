@@ -24,14 +24,23 @@ from tests.fake_rest_platform.server import RecordedRequest
 _START_SECONDS = 60.0
 
 
+class LateLedger:
+    """The fake platform's delegate: the built-in ledger, bound once moto has its tables."""
+
+    def __init__(self) -> None:
+        self.target: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.target is None:
+            raise RuntimeError("the ledger is not bound yet")
+        return getattr(self.target, name)
+
+
 def _child(conn: Connection) -> None:
     """The child's loop: serve the fake platform, answer the parent's commands."""
-    import boto3
-    from botocore.config import Config
-
-    from bench.soak import LateLedger
     from loyalty_bridge.adapters.ledger import DynamoDbLedger
     from loyalty_bridge.settings import Settings
+    from tests.contract.moto_ledger import dynamodb_client
     from tests.fake_rest_platform.server import FakePlatformServer
 
     late = LateLedger()
@@ -42,15 +51,7 @@ def _child(conn: Connection) -> None:
         match command:
             case "bind":
                 endpoint, table = args
-                client = boto3.client(
-                    "dynamodb",
-                    endpoint_url=endpoint,
-                    region_name="us-east-1",
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-                    config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=64),
-                )
-                late.target = DynamoDbLedger(client, table, Settings(ledger_table=table))
+                late.target = DynamoDbLedger(dynamodb_client(endpoint), table, Settings(ledger_table=table))
                 conn.send(None)
             case "inject":
                 server.inject(Fault.from_json(args[0]))
@@ -62,8 +63,6 @@ def _child(conn: Connection) -> None:
                 conn.send(None)
             case "calls":
                 conn.send(server.calls())
-            case "crashes":
-                conn.send(list(server.crashes))
             case "stop":
                 server.stop()
                 conn.send(None)

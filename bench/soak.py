@@ -62,18 +62,6 @@ OPERATIONS_PER_CUSTOMER = 9.2
 # ---------------------------------------------------------------- the fake platform
 
 
-class LateLedger:
-    """The fake platform's delegate: the built-in ledger, bound once moto has its tables."""
-
-    def __init__(self) -> None:
-        self.target: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self.target is None:
-            raise RuntimeError("the ledger is not bound yet")
-        return getattr(self.target, name)
-
-
 class PlatformChaos:
     """Adds random faults to the fake platform's plan while the workload runs."""
 

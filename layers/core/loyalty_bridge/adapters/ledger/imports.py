@@ -116,7 +116,7 @@ class LedgerImports(LedgerMembers):
                     first, card = self._get(*entry_key), self._get(*card_key)
                 continue  # or the referral code was another member's: draw again
             except Retry:
-                self._sleep(self._rng.uniform(0, min(0.25, 0.004 * 2 ** min(tries, 8))))
+                self._back_off(tries)
                 continue
             return rules.created(number, line.card_number, member_id), entry
         raise PlatformUnavailable(f"ledger busy: member import line {number} not written; send it again")

@@ -358,6 +358,10 @@ class LedgerTable:
             try:
                 return attempt()
             except Retry:
-                # Full jitter; small, since the competing write has already committed.
-                self._sleep(self._rng.uniform(0, min(0.25, 0.004 * 2 ** min(tries, 8))))
+                self._back_off(tries)
         raise PlatformUnavailable("ledger busy: too many concurrent changes to one balance")
+
+    def _back_off(self, tries: int) -> None:
+        """Before trying a conflicting write again. Full jitter; small, since the competing
+        write has already committed."""
+        self._sleep(self._rng.uniform(0, min(0.25, 0.004 * 2 ** min(tries, 8))))
