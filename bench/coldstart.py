@@ -8,7 +8,7 @@
   what the first caller of a new Lambda container waits for (minus the runtime's own
   start), so moving an import into the first invocation saves nothing here.
 
-One moto server (``ThreadedMotoServer``) with every table, queue and secret of
+One moto server (``bridge_local.moto_server``) with every table, queue and secret of
 template.yaml (``bridge_local.resources.provision``) serves every run; each timed run is a
 new ``python`` process with the function's template environment pointed at that moto.
 """
@@ -170,22 +170,18 @@ def _median(code: str, cwd: Path, runs: int) -> float:
 @contextmanager
 def _moto_stack() -> Iterator[tuple[Provisioned, SigningKey, SigningKey]]:
     """A moto server with template.yaml's resources and one storefront and one admin key."""
-    import logging
+    from bridge_local.moto_server import MotoServer
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    server = MotoServer()
+    url = server.start()
     try:
-        host, port = server.get_host_and_port()
         keys = [
             SigningKey("bench", uuid.uuid4().hex, "storefront"),
             SigningKey("bench-admin", uuid.uuid4().hex, "admin"),
         ]
         provisioned = provision(
             load_template(),
-            f"http://{host}:{port}",
+            url,
             parameter_overrides={"Stage": "local"},
             signing_keys=keys,
         )

@@ -1,7 +1,7 @@
 """Root fixtures shared by every area.
 
 AWS in tests is moto only:
-- ``moto_server`` (session): a ThreadedMotoServer on a free port in this process; while it
+- ``moto_server`` (session): moto (``bridge_local.moto_server``) on a free port in this process; while it
   runs, AWS_ENDPOINT_URL points at it, with fake credentials and region us-east-1.
 - ``aws_env``: the same environment for one test, core caches (wiring) reset around it.
 - ``aws``: every table, queue and secret of template.yaml created in moto under a unique
@@ -54,15 +54,10 @@ def _reset_core() -> None:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """Endpoint URL of a session-wide moto server (exported as AWS_ENDPOINT_URL)."""
-    import logging
+    from bridge_local.moto_server import MotoServer
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
+    server = MotoServer()
+    url = server.start()
     exported = {
         "AWS_ENDPOINT_URL": url,
         "AWS_ACCESS_KEY_ID": "testing",

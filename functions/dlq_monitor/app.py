@@ -7,20 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
 from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.services import dead_letters
 from loyalty_bridge.services.incidents import IncidentReporter
+from loyalty_bridge.sqs_batch import PartialItemFailureResponse, SqsRecord, process_batch
 
-processor = BatchProcessor(event_type=EventType.SQS)
 
-
-def record_dead_letter(record: SQSRecord, incidents: IncidentReporter | None = None) -> None:
-    receives = int(record.attributes.approximate_receive_count or 0)
+def record_dead_letter(record: SqsRecord, incidents: IncidentReporter | None = None) -> None:
+    receives = int(record.receive_count or 0)
     incident, new = dead_letters.record_dead_letter(
         incidents or wiring.incident_reporter(),
         record.body,
@@ -36,16 +33,11 @@ def record_dead_letter(record: SQSRecord, incidents: IncidentReporter | None = N
 
 def handle(
     event: dict[str, Any], context: LambdaContext, incidents: IncidentReporter | None = None
-) -> dict[str, Any]:
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: record_dead_letter(record, incidents),
-        processor=processor,
-        context=context,
-    )
+) -> PartialItemFailureResponse:
+    return process_batch(event, lambda record: record_dead_letter(record, incidents))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return handle(event, context)

@@ -14,19 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
 from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.services.bucket_import import BucketImport
+from loyalty_bridge.sqs_batch import PartialItemFailureResponse, SqsRecord, process_batch
 
-processor = BatchProcessor(event_type=EventType.SQS)
 
-
-def import_record(record: SQSRecord, context: LambdaContext, service: BucketImport | None = None) -> None:
-    delivery = wiring.failure_policy().delivery(record.attributes.approximate_receive_count)
+def import_record(record: SqsRecord, context: LambdaContext, service: BucketImport | None = None) -> None:
+    delivery = wiring.failure_policy().delivery(record.receive_count)
     (service or wiring.bucket_import()).receive(
         record.body,
         last_delivery=delivery.last,
@@ -36,17 +33,11 @@ def import_record(record: SQSRecord, context: LambdaContext, service: BucketImpo
 
 def handle(
     event: dict[str, Any], context: LambdaContext, service: BucketImport | None = None
-) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event,
-        record_handler=lambda record: import_record(record, context, service),
-        processor=processor,
-        context=context,
-    )
-    return dict(response)
+) -> PartialItemFailureResponse:
+    return process_batch(event, lambda record: import_record(record, context, service))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return handle(event, context)

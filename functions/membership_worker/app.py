@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
@@ -21,18 +19,17 @@ from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.services.enrolment import EnrolmentService
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.queue_policy import process_message
-
-processor = BatchProcessor(event_type=EventType.SQS)
+from loyalty_bridge.sqs_batch import PartialItemFailureResponse, SqsRecord, process_batch
 
 
 def enrol_record(
-    record: SQSRecord, service: EnrolmentService | None = None, incidents: IncidentReporter | None = None
+    record: SqsRecord, service: EnrolmentService | None = None, incidents: IncidentReporter | None = None
 ) -> None:
     enrolment = service or wiring.enrolment_service()
     process_message(
         record.body,
         record.message_id,
-        record.attributes.approximate_receive_count,
+        record.receive_count,
         queue="membership",
         policy=wiring.failure_policy(),
         handle=lambda message, delivery: enrolment.handle(message, last_attempt=delivery.last),
@@ -46,17 +43,11 @@ def handle(
     context: LambdaContext,
     service: EnrolmentService | None = None,
     incidents: IncidentReporter | None = None,
-) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event,
-        record_handler=lambda record: enrol_record(record, service, incidents),
-        processor=processor,
-        context=context,
-    )
-    return dict(response)
+) -> PartialItemFailureResponse:
+    return process_batch(event, lambda record: enrol_record(record, service, incidents))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return handle(event, context)

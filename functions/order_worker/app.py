@@ -13,9 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
@@ -23,20 +20,17 @@ from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.orders import OrderService
 from loyalty_bridge.services.queue_policy import process_message
-
-# Failed records are reported in batchItemFailures even when all of them failed, so only
-# those go back to the queue (never the whole batch as an invocation error).
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+from loyalty_bridge.sqs_batch import PartialItemFailureResponse, SqsRecord, process_batch
 
 
 def settle_record(
-    record: SQSRecord, service: OrderService | None = None, incidents: IncidentReporter | None = None
+    record: SqsRecord, service: OrderService | None = None, incidents: IncidentReporter | None = None
 ) -> None:
     orders = service or wiring.order_service()
     process_message(
         record.body,
         record.message_id,
-        record.attributes.approximate_receive_count,
+        record.receive_count,
         queue="order",
         policy=wiring.failure_policy(),
         handle=lambda envelope, _delivery: orders.settle(envelope),
@@ -51,11 +45,10 @@ def handle(
     service: OrderService | None = None,
     incidents: IncidentReporter | None = None,
 ) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: settle_record(record, service, incidents),
-        processor=processor,
-        context=context,
+    # Failed records are reported in batchItemFailures even when all of them failed, so only
+    # those go back to the queue (never the whole batch as an invocation error).
+    return process_batch(
+        event, lambda record: settle_record(record, service, incidents), raise_on_entire_batch_failure=False
     )
 
 

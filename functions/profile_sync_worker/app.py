@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_bridge import wiring
@@ -22,18 +20,17 @@ from loyalty_bridge.observability import logger, metrics
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.services.profile_sync import ProfileSync
 from loyalty_bridge.services.queue_policy import process_message
-
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+from loyalty_bridge.sqs_batch import PartialItemFailureResponse, SqsRecord, process_batch
 
 
 def sync_record(
-    record: SQSRecord, service: ProfileSync | None = None, incidents: IncidentReporter | None = None
+    record: SqsRecord, service: ProfileSync | None = None, incidents: IncidentReporter | None = None
 ) -> None:
     sync = service or wiring.profile_sync()
     process_message(
         record.body,
         record.message_id,
-        record.attributes.approximate_receive_count,
+        record.receive_count,
         queue="profile_sync",
         policy=wiring.failure_policy(),
         handle=lambda message, delivery: sync.handle(message, receive_count=delivery.receives),
@@ -47,16 +44,11 @@ def handle(
     context: LambdaContext,
     service: ProfileSync | None = None,
     incidents: IncidentReporter | None = None,
-) -> dict[str, Any]:
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: sync_record(record, service, incidents),
-        processor=processor,
-        context=context,
-    )
+) -> PartialItemFailureResponse:
+    return process_batch(event, lambda record: sync_record(record, service, incidents), fifo=True)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return handle(event, context)

@@ -119,17 +119,6 @@ def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
     return write
 
 
-def keep_alive() -> None:
-    """moto's server answers HTTP/1.1 and keeps connections open, as AWS endpoints do: a
-    warm client then neither opens a TCP connection nor makes moto start a thread per call."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-    MotoRequestHandler.protocol_version = "HTTP/1.1"
-    # Headers and body are two writes: without TCP_NODELAY a kept-alive connection waits
-    # for the client's delayed ACK (tens of ms) before the body goes out.
-    MotoRequestHandler.disable_nagle_algorithm = True
-
-
 def _partition_items(original: Callable[..., Any]) -> Callable[..., Any]:
     def all_items(self: Any) -> list[Any]:
         partition = getattr(_state, "partition", None)

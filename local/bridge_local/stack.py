@@ -170,17 +170,12 @@ class LocalStack:
     # ------------------------------------------------------------ lifecycle
 
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         from bridge_local import moto_fixes
+        from bridge_local.moto_server import MotoServer
 
         moto_fixes.apply()
-        moto_fixes.keep_alive()
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.moto_url = f"http://{host}:{port}"
+        self._moto = MotoServer(port=self.moto_port)
+        self.moto_url = self._moto.start()
 
     def function_environments(self) -> dict[str, dict[str, str]]:
         assert self.provisioned is not None, "start() first"

@@ -1,4 +1,4 @@
-"""Core integration fixtures. AWS is the root ``moto_server`` (ThreadedMotoServer on a free
+"""Core integration fixtures. AWS is the root ``moto_server`` (moto on a free
 port): ``aws_env`` for adapters on resources made here, ``aws`` for template.yaml's own."""
 
 from __future__ import annotations

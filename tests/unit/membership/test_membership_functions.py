@@ -9,13 +9,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from loyalty_bridge import errors, wiring
 from loyalty_bridge.models.domain import LoyaltyStatus
 from loyalty_bridge.models.records import ErrorCategory
 from loyalty_bridge.services.incidents import IncidentReporter
 from loyalty_bridge.signing import StaticSigningKeys
+from loyalty_bridge.sqs_batch import EntireBatchFailed
 from tests.fake_core import InMemoryIdempotencyStore
 from tests.fakes import RecordingMetrics
 from tests.lambda_harness import FakeLambdaContext, load_event, load_function, signed_http_event
@@ -201,7 +201,7 @@ def test_worker_reports_a_retryable_failure_then_gives_up_on_the_last_receive(
     world.sign_up("c-1001")
     world.platform.fail_next("create_member", errors.PlatformUnavailable("timeout"), times=5)
     # Every record of the batch failed: Powertools raises so the whole batch is retried.
-    with pytest.raises(BatchProcessingError):
+    with pytest.raises(EntireBatchFailed):
         worker.handle(_sqs_event(world, 1), FakeLambdaContext(), world.enrolment)
     assert world.status("c-1001") is LoyaltyStatus.PENDING
     assert world.errors.records == {}
@@ -227,7 +227,7 @@ def test_worker_gives_up_on_the_delivery_queue_max_receives_names(
     try:
         world.sign_up("c-1001")
         world.platform.fail_next("create_member", errors.PlatformUnavailable("timeout"), times=2)
-        with pytest.raises(BatchProcessingError):
+        with pytest.raises(EntireBatchFailed):
             worker.handle(_sqs_event(world, 1), FakeLambdaContext(), world.enrolment)
         result = worker.handle(_sqs_event(world, 2), FakeLambdaContext(), world.enrolment)
     finally:

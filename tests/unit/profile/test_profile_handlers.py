@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.domain import Consents
@@ -20,6 +19,7 @@ from loyalty_bridge.services.dead_letters import (
     queue_of,
     record_dead_letter,
 )
+from loyalty_bridge.sqs_batch import EntireBatchFailed
 from tests.lambda_harness import FakeLambdaContext, load_event, load_function
 from tests.unit.profile.conftest import World
 
@@ -102,7 +102,7 @@ def test_a_failure_before_any_target_is_retried_then_recorded_on_the_last_delive
     monkeypatch.setattr(world.customers, "get", lambda customer_id: _raise(errors.Retryable("table down")))
     worker = load_function("profile_sync_worker")
     first = fifo_event([(queued.group_id or "", queued.body)], receive_count=1)
-    with pytest.raises(BatchProcessingError):  # the whole batch failed: it comes back
+    with pytest.raises(EntireBatchFailed):  # the whole batch failed: it comes back
         worker.handle(first, FakeLambdaContext(), service=world.sync, incidents=world.incidents)
     assert world.errors.records == {}
 
