@@ -5,7 +5,7 @@ million orders on AWS. Prints a table and writes bench/results.json.
     python -m bench.run [--quick] [--runs N] [--own-repeats N] [--orders N] [--seconds S] [--threads N]
                         [--skip-cold-start] [--skip-orders]
 
-Figures come from this machine and the local stack (moto in the same process), so
+Figures come from this machine and the local stack (moto in a process of its own), so
 latencies and throughput are a floor for what AWS does, not a forecast; call counts and
 the cost model carry over as they are. Nothing here is asserted: it is measured.
 """
@@ -289,7 +289,7 @@ def cost_per_million(
             "send, the event source's receive and delete (about 3 requests per order at batch size 1) "
             "and an order_worker invocation",
             "Lambda durations are the warm medians of the latency run (one order at a time) against "
-            "moto in the same process on a shared CPU; real DynamoDB round trips are single-digit ms, "
+            "moto in a process beside them on a shared CPU; real DynamoDB round trips are single-digit ms, "
             "so this overstates the compute line",
             "DynamoDB units are computed from the items written and read (1 KB per write unit, "
             "updates and deletes at their minimum, transactions x2 per item; 4 KB per read unit, "

@@ -1,6 +1,7 @@
 """Mail and SMS capture: what the functions send to moto's SES and SNS is written to
 ``<state>/mail/*.eml`` (one per message) and ``<state>/sms/*.json`` (one per text message),
-and announced in the log. moto runs in this process, so its backends are read directly.
+and announced in the log. It runs where moto runs (``MotoProcess``'s child, or the process
+that serves moto to tests), so moto's backends are read directly.
 """
 
 from __future__ import annotations

@@ -8,15 +8,21 @@ cores). waitress (Pylons) keeps connections open and answers from a fixed pool o
 threads; botocore's connection pool reuses them as it does against AWS.
 
 The app is the one ``ThreadedMotoServer`` serves (``DomainDispatcherApplication`` over
-``create_backend_app``), in this process, so moto's backends stay readable in-process (the
-mail capture, tests). A ``ReceiveMessage`` long poll holds a worker for up to its wait, so
-the pool is sized for every poller of the local stack at once plus the calls meanwhile.
+``create_backend_app``). ``MotoServer`` runs it in this process, so moto's backends stay
+readable in-process (tests); ``MotoProcess`` runs it with the mail capture in a child
+process (the local stack, the benchmarks). A ``ReceiveMessage`` long poll holds a worker
+for up to its wait, so the pool is sized for every poller of the local stack at once plus
+the calls meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 # Kept-alive connections per botocore client: up to 10 (its pool), for every client of
@@ -71,3 +77,88 @@ class MotoServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._thread = None
+
+
+# ---------------------------------------------------------------- in a process of its own
+
+_START_SECONDS = 60.0
+
+
+def _serve_in_child(
+    conn: Connection, host: str, port: int, state_dir: str, region: str, log_level: int
+) -> None:
+    """The child: moto (with the local fixes) and the mail/SMS capture, which reads moto's
+    backends, until the parent says ``stop`` or goes away."""
+    from bridge_local import moto_fixes
+    from bridge_local.capture import Capture
+    from bridge_local.template import ACCOUNT_ID
+
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    moto_fixes.apply()
+    server = MotoServer(host, port)
+    stop = threading.Event()
+    conn.send(server.start())
+    capture = Capture(Path(state_dir), account_id=ACCOUNT_ID, region=region, stop=stop)
+    capture.start()
+    try:
+        while True:
+            try:
+                command = conn.recv()
+            except EOFError:  # the parent has gone
+                return
+            if command == "collect":
+                capture.collect()
+                conn.send(None)
+            elif command == "stop":
+                return
+    finally:
+        stop.set()
+        capture.collect()
+        server.stop()
+        with contextlib.suppress(OSError):
+            conn.send("stopped")
+
+
+class MotoProcess:
+    """moto and the mail capture in a child process (``spawn``): the local stack's AWS then
+    shares no interpreter lock with its functions, as AWS shares none with Lambda. On two
+    cores, an order through the stack spent about a third of its time waiting for the lock
+    while moto answered the calls of the order before it."""
+
+    def __init__(self, state_dir: Path, region: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_conn = context.Pipe()
+        level = logging.getLogger("bridge_local").getEffectiveLevel()
+        self._process = context.Process(
+            target=_serve_in_child,
+            args=(child_conn, host, port, str(state_dir), region, level),
+            name="moto",
+            daemon=True,
+        )
+        self._lock = threading.Lock()
+        self.url = ""
+
+    def start(self) -> str:
+        self._process.start()
+        if not self._conn.poll(_START_SECONDS):
+            self._process.kill()
+            raise RuntimeError("moto's process did not start")
+        self.url = str(self._conn.recv())
+        return self.url
+
+    def collect(self) -> None:
+        """Write whatever mail and SMS moto holds now to the state directory."""
+        with self._lock:
+            self._conn.send("collect")
+            self._conn.recv()
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            with self._lock, contextlib.suppress(EOFError, OSError):
+                self._conn.send("stop")
+                if self._conn.poll(10):
+                    self._conn.recv()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=5)

@@ -29,6 +29,7 @@ import httpx
 from bridge_local.capture import Capture
 from bridge_local.events import HttpResponse
 from bridge_local.gateway import CONTROL_PREFIX, Gateway, json_response
+from bridge_local.moto_server import MotoProcess
 from bridge_local.pages import PagesMount
 from bridge_local.pollers import ScheduleRunner, SqsPoller
 from bridge_local.resources import (
@@ -136,13 +137,14 @@ class LocalStack:
         )
         self.run_schedules = run_schedules
         self._stop = threading.Event()
-        self._moto: Any = None
+        self._moto: MotoProcess | None = None
         self.provisioned: Provisioned | None = None
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
         self.pollers: list[SqsPoller] = []
         self.schedules: list[ScheduleRunner] = []
-        self.capture: Capture | None = None
+        # The mail/SMS capture: in moto's process when the stack starts moto, else here.
+        self.capture: Capture | MotoProcess | None = None
         self.pages: PagesMount | None = None
 
     # ------------------------------------------------------------ properties
@@ -170,11 +172,7 @@ class LocalStack:
     # ------------------------------------------------------------ lifecycle
 
     def _start_moto(self) -> None:
-        from bridge_local import moto_fixes
-        from bridge_local.moto_server import MotoServer
-
-        moto_fixes.apply()
-        self._moto = MotoServer(port=self.moto_port)
+        self._moto = MotoProcess(self.state_dir, self.region, port=self.moto_port)
         self.moto_url = self._moto.start()
 
     def function_environments(self) -> dict[str, dict[str, str]]:
@@ -214,8 +212,11 @@ class LocalStack:
         self.gateway = Gateway(template, self.runtime, host=self.host, port=self.port, control=self._control)
         self._mount_pages(self.gateway)
         self.gateway.start()
-        self.capture = Capture(self.state_dir, account_id=ACCOUNT_ID, region=self.region, stop=self._stop)
-        self.capture.start()
+        if isinstance(self._moto, MotoProcess):
+            self.capture = self._moto
+        else:  # moto at a given URL, served in this process (tests)
+            self.capture = Capture(self.state_dir, account_id=ACCOUNT_ID, region=self.region, stop=self._stop)
+            self.capture.start()
         if self.run_pollers:
             for source in template.sqs_sources:
                 if not source.enabled:
