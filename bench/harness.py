@@ -61,7 +61,7 @@ class CallLog:
     wru: float = 0.0
     ses_emails: int = 0
     sqs_fifo: int = 0
-    aws_ms: float = 0.0  # wall time spent inside AWS calls (before-call to after-call)
+    aws_ms: float = 0.0  # wall time inside AWS calls (provide-client-params to after-call)
 
     def minus(self, other: CallLog) -> CallLog:
         return CallLog(
@@ -174,6 +174,7 @@ class BenchStack:
         def instrumented_session() -> Any:
             session = build_session()
             if not getattr(session, "_bench_hooks", False):
+                session.events.register("provide-client-params", self._call_starts)
                 session.events.register("before-parameter-build", self._api_params)
                 session.events.register("before-call", self._before_call)
                 session.events.register("after-call", self._after_call)
@@ -236,6 +237,12 @@ class BenchStack:
 
     # ------------------------------------------------------------ botocore hooks
 
+    def _call_starts(self, **_: Any) -> None:
+        # The first event of a client method: from here to after-call is the AWS call as the
+        # function sees it (botocore's validation, serialisation, signing, the round trip,
+        # parsing). Returns None: the parameters stay as they are.
+        self._in_call.started = time.perf_counter()
+
     def _api_params(self, params: Mapping[str, Any], **_: Any) -> None:
         # before-call sees the serialised request; the units come from the API parameters.
         self._in_call.params = params
@@ -256,7 +263,6 @@ class BenchStack:
         self._in_call.consistent = bool(params.get("ConsistentRead"))
         fault = self.faults.pick(name)
         self._pending_lost.fault = fault == "lost_reply"
-        self._in_call.started = time.perf_counter()
         if fault == "throttle":
             response = AWSResponse(url="", status_code=400, headers={}, raw=None)
             parsed = {

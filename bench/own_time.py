@@ -2,11 +2,12 @@
 AWS calls, for the storefront's hot operations.
 
 The harness times every invocation (around the runtime's handler call) and adds up, from
-botocore's ``before-call`` to ``after-call`` (or ``after-call-error``), the time of every
-AWS call made meanwhile (``BenchStack.aws_time``). Operations run one at a time with the
-queues drained before each, so the AWS time of an invocation is its own (a platform call
-the order service runs on its deadline thread included). What is left is the function's
-own work: parsing, validation, signature check, rules, serialisation, logging, metrics.
+botocore's ``provide-client-params`` (the first event of a client method) to ``after-call``
+(or ``after-call-error``), the time of every AWS call made meanwhile
+(``BenchStack.aws_time``). Operations run one at a time with the queues drained before
+each, so the AWS time of an invocation is its own (a platform call the order service runs
+on its deadline thread included). What is left is the function's own work: parsing,
+validation, signature check, rules, serialisation, logging, metrics.
 """
 
 from __future__ import annotations

@@ -140,10 +140,19 @@ class MotoProcess:
 
     def start(self) -> str:
         self._process.start()
-        if not self._conn.poll(_START_SECONDS):
+        try:
+            if not self._conn.poll(_START_SECONDS):
+                raise RuntimeError(f"moto's process did not start within {_START_SECONDS:.0f} s")
+            self.url = str(self._conn.recv())
+        except EOFError:
+            self._process.join(timeout=5)
+            raise RuntimeError(
+                f"moto's process exited before serving (exit code {self._process.exitcode}; a script"
+                " that starts the local stack needs an `if __name__ == '__main__':` guard)"
+            ) from None
+        except RuntimeError:
             self._process.kill()
-            raise RuntimeError("moto's process did not start")
-        self.url = str(self._conn.recv())
+            raise
         return self.url
 
     def collect(self) -> None:
