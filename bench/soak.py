@@ -291,17 +291,23 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
     for customer_id, changes in sent.profiles.items():
         result.sent["profile change"] += len(changes)
         acknowledged = [name for name, outcome in changes if outcome.ok]
+        # A change sent after the last acknowledged one whose answer never came may be made.
+        last_ok = max((i for i, (_, outcome) in enumerate(changes) if outcome.ok), default=-1)
+        unanswered = [name for name, outcome in changes[last_ok + 1 :] if outcome.unknown]
         member_id = customers.get(customer_id, {}).get("member_id")
         profile = json.loads(members.get(str(member_id), {}).get("profile") or "{}") if member_id else {}
         on_platform = profile.get("first_name")
         if not joined(customer_id):
             result.not_for_points["profile change"] += len(changes)
-        elif acknowledged and on_platform == acknowledged[-1]:
+        elif (acknowledged and on_platform == acknowledged[-1]) or (unanswered and on_platform in unanswered):
             result.credited["profile change"] += len(changes)
         elif recorded(f'"{customer_id}"', "account_update"):
             result.in_error_store["profile change"] += len(changes)
         else:
-            result.lost.append(f"profile {customer_id}: platform has {on_platform!r}, sent {acknowledged}")
+            result.lost.append(
+                f"profile {customer_id}: platform has {on_platform!r}, sent {acknowledged}"
+                f" (answers never received: {unanswered})"
+            )
     for customer_id, changes in sent.consents.items():
         result.sent["consent change"] += len(changes)
         acknowledged_choice = [choice for choice, outcome in changes if outcome.ok]

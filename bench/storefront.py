@@ -32,6 +32,12 @@ class Outcome:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
+    @property
+    def unknown(self) -> bool:
+        """The storefront never learnt whether the change was made: every attempt ended in a
+        5xx, a transport error or "still in progress" (the change may or may not be made)."""
+        return self.status >= 500 or (self.status == 409 and self.body.get("code") == "request_in_progress")
+
 
 @dataclass
 class Storefront:

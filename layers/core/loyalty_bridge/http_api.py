@@ -317,7 +317,10 @@ class BridgeResolver(APIGatewayHttpResolver):
             "request": {"body_sha256": admitted.body_sha256, "query": str(event.get("rawQueryString") or "")},
         }
 
+        ran: list[bool] = []  # the route ran under this request's in-progress record
+
         def run_route(request: dict[str, Any]) -> dict[str, Any]:
+            ran.append(True)
             result = APIGatewayHttpResolver.resolve(self, event, context)
             status = int(result.get("statusCode", 500))
             if status >= 500 or status in _NOT_STORED_STATUSES:
@@ -360,6 +363,8 @@ class BridgeResolver(APIGatewayHttpResolver):
             )
         except BaseError as exc:  # the idempotency store failed: safe to retry later
             logger.warning("idempotency store failed", extra={"error_type": type(exc).__name__})
+            if ran:
+                self._release_key(store, data, exc)
             return self._render(
                 http_errors.from_bridge_error(errors.Retryable("idempotency store unavailable"), request_id),
                 event,
@@ -367,6 +372,21 @@ class BridgeResolver(APIGatewayHttpResolver):
         return result
 
     # ------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _release_key(store: BasePersistenceLayer, data: dict[str, Any], exc: Exception) -> None:
+        """The route ran but its answer could not be stored (or its in-progress record not
+        cleared): the record this request wrote is still in progress, so every retry would
+        be answered ``request_in_progress`` until this invocation's timeout had passed. The
+        503 says "retry": the record goes, and the retry runs the route again, which finds
+        what this run wrote (every write route answers a repeat as such). When this delete
+        fails too, the record still expires with the invocation's timeout, as before."""
+        try:
+            store.delete_record(data=data, exception=exc)
+        except Exception as delete_failed:
+            logger.warning(
+                "idempotency record left in progress", extra={"error_type": type(delete_failed).__name__}
+            )
 
     def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
         # Path parameters arrive as sent (API Gateway leaves rawPath percent-encoded): an id

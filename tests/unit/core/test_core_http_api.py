@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from loyalty_bridge import http_api, signing
 from tests.fake_core import InMemoryIdempotencyStore
@@ -285,6 +286,51 @@ def test_failed_5xx_responses_are_not_stored(api: ThingApi) -> None:
     assert retried["statusCode"] == 200
     assert json.loads(retried["body"]) == {"ok": True, "idempotency_key": "retry-me"}
     assert api.created == [{"flaky": True}]
+
+
+class AnswerNotStored(InMemoryIdempotencyStore):
+    """The answer's write fails ``fail_updates`` times (the in-progress record was written);
+    with ``fail_deletes`` the clearing of that record fails too."""
+
+    def __init__(self, *, fail_updates: int = 1, fail_deletes: bool = False) -> None:
+        super().__init__()
+        self.fail_updates = fail_updates
+        self.fail_deletes = fail_deletes
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        if self.fail_updates > 0:
+            self.fail_updates -= 1
+            raise ConnectionError("reply lost")
+        super()._update_record(data_record)
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        if self.fail_deletes:
+            raise ConnectionError("table unavailable")
+        super()._delete_record(data_record)
+
+
+def test_an_answer_that_could_not_be_stored_leaves_the_key_free_for_the_retry() -> None:
+    # The route ran; storing its answer failed: 503 "retry", and the retry runs the route
+    # again (which finds what the first run wrote), not 409 request_in_progress until the
+    # first invocation's timeout.
+    api = build_api(AnswerNotStored())
+    first = call(api, signed("POST", "/v1/things", body=THING, idempotency_key="lost-answer"))
+    assert first["statusCode"] == 503
+    assert problem(first)["code"] == "temporarily_unavailable"
+    retried = call(api, signed("POST", "/v1/things", body=THING, idempotency_key="lost-answer"))
+    assert retried["statusCode"] == 201
+    assert call(api, signed("POST", "/v1/things", body=THING, idempotency_key="lost-answer")) == retried
+    assert len(api.created) == 2
+
+
+def test_when_the_in_progress_record_cannot_be_cleared_either_the_retry_waits_for_it() -> None:
+    api = build_api(AnswerNotStored(fail_deletes=True))
+    first = call(api, signed("POST", "/v1/things", body=THING, idempotency_key="stuck"))
+    assert problem(first)["code"] == "temporarily_unavailable"
+    retried = call(api, signed("POST", "/v1/things", body=THING, idempotency_key="stuck"))
+    assert retried["statusCode"] == 409
+    assert problem(retried)["code"] == "request_in_progress"
+    assert len(api.created) == 1
 
 
 def test_conflicts_are_not_stored_so_a_retry_runs_again(api: ThingApi) -> None:
