@@ -1,5 +1,5 @@
-"""Fixes to moto's DynamoDB for the local stack (``apply()``): ``TransactWriteItems`` and
-``Query`` on a table's key.
+"""Fixes to moto's DynamoDB for the local stack (``apply()``): ``TransactWriteItems``,
+``Query`` on a table's key, and updates a concurrent read sees whole (``_copy_on_write``).
 
 moto backs a transaction up by deep-copying every table it touches, once per item of the
 transaction, and rolls back by putting those copies back:
@@ -119,6 +119,31 @@ def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
     return write
 
 
+def _copy_on_write(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto applies an UpdateExpression to the stored item in place, one action after
+    another, while other threads of its server read and serialise that same item: a
+    GetItem or Query could see some of an update's attributes and not the others (a
+    record's new version beside its old name). Here the update is applied to a copy of
+    the item's attributes, which then replace the item's in one assignment: a reader sees
+    the item before or after, as DynamoDB guarantees; a failed update leaves it as it was."""
+
+    def execute(self: Any, node: Any = None) -> Any:
+        if node is not None:  # moto's recursion into the expression's parts
+            return original(self, node)
+        live = self.item
+        shadow = copy.copy(live)
+        shadow.attrs = copy.deepcopy(live.attrs)
+        self.item = shadow
+        try:
+            result = original(self)
+        finally:
+            self.item = live
+        live.attrs = shadow.attrs
+        return result
+
+    return execute
+
+
 def _partition_items(original: Callable[..., Any]) -> Callable[..., Any]:
     def all_items(self: Any) -> list[Any]:
         partition = getattr(_state, "partition", None)
@@ -155,8 +180,10 @@ def apply() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
 
     Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
+    UpdateExpressionExecutor.execute = _copy_on_write(UpdateExpressionExecutor.execute)  # type: ignore[method-assign]
     Table.all_items = _partition_items(Table.all_items)  # type: ignore[method-assign]
     Table.query = _query_by_partition(Table.query)  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _transact_write_items(  # type: ignore[method-assign]

@@ -1,6 +1,7 @@
 """moto's TransactWriteItems as the local stack patches it (bridge_local.moto_fixes): a
 cancelled transaction undoes only its own items, so a write made by another caller
-meanwhile survives; a committed one keeps every write."""
+meanwhile survives; a committed one keeps every write. An update replaces the stored
+attributes at once, so a reader holding the item sees it before or after, never between."""
 
 from __future__ import annotations
 
@@ -76,3 +77,41 @@ def test_a_query_on_the_key_answers_its_partition_in_order(ddb: Any) -> None:
     missing = {**query, "ExpressionAttributeValues": {":p": {"S": "zz"}}}
     assert ddb.query(**missing)["Items"] == []
     assert len(ddb.scan(TableName="t")["Items"]) == 5  # a scan still sees every partition
+
+
+def _stored_item(pk: str, sk: str) -> Any:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["t"]
+    return table.items[DynamoType({"S": pk})][DynamoType({"S": sk})]
+
+
+def test_an_update_replaces_the_attributes_a_reader_holds_at_once(ddb: Any) -> None:
+    item = {"pk": {"S": "c"}, "sk": {"S": "P"}, "v": {"S": "old"}, "n": {"N": "1"}}
+    ddb.put_item(TableName="t", Item=item)
+    held = _stored_item("c", "P").attrs  # what a reader serialising the item meanwhile iterates
+    ddb.update_item(
+        TableName="t",
+        Key={"pk": {"S": "c"}, "sk": {"S": "P"}},
+        UpdateExpression="SET n = :n, v = :v",
+        ExpressionAttributeValues={":n": {"N": "2"}, ":v": {"S": "new"}},
+    )
+    assert (held["v"].value, held["n"].value) == ("old", "1")  # the whole old version
+    assert _value(ddb, "c", "P") == "new"
+    assert _stored_item("c", "P").attrs["n"].value == "2"
+
+
+def test_a_failed_update_leaves_the_item_as_it_was(ddb: Any) -> None:
+    item = {"pk": {"S": "c"}, "sk": {"S": "Q"}, "v": {"S": "kept"}, "n": {"N": "1"}}
+    ddb.put_item(TableName="t", Item=item)
+    with pytest.raises(ClientError):
+        ddb.update_item(  # the first action applies, the second fails (ADD to a string)
+            TableName="t",
+            Key={"pk": {"S": "c"}, "sk": {"S": "Q"}},
+            UpdateExpression="SET n = :n ADD v :one",
+            ExpressionAttributeValues={":n": {"N": "5"}, ":one": {"N": "1"}},
+        )
+    assert _stored_item("c", "Q").attrs["n"].value == "1"
+    assert _value(ddb, "c", "Q") == "kept"
