@@ -103,6 +103,66 @@ def test_a_duplicate_delivery_changes_nothing_twice(world: World) -> None:
     assert len(world.mailchimp.upserts) == 1
 
 
+def _deliver(world: World, envelope: Envelope) -> None:
+    """One delivery whose failure the queue retries (the message comes back)."""
+    with pytest.raises(errors.Retryable):
+        world.sync.handle(envelope)
+
+
+def test_a_redelivery_that_sends_other_fields_sends_them_under_another_key(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The join's snapshot reaches the platform but its state write fails (retried); the
+    # change behind that version is applied meanwhile; the snapshot's redelivery then sends
+    # only the fields still fresh: another body, so another idempotency key (the platform
+    # refuses a reused key with another body).
+    world.customer("c-1")
+    world.updates.update_profile("c-1", SyncedFields(mobile="+15550000009"))
+    world.run()  # first contact: the whole record
+    world.updates.update_profile("c-1", SyncedFields(first_name="Anna", last_name="Lu"))
+    [change] = world.queue.drain()
+    joined = world.customers.get("c-1")
+    assert joined is not None
+    announce_join(world.queue, None, joined)
+    [snapshot] = world.queue.drain()
+    mark_applied = world.state.mark_applied
+    failures = iter([ConnectionError("state table unavailable")])
+
+    def fails_once(*args: Any, **kwargs: Any) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        mark_applied(*args, **kwargs)
+
+    monkeypatch.setattr(world.state, "mark_applied", fails_once)
+    envelope = Envelope.model_validate_json(snapshot.body)
+    _deliver(world, envelope)  # retried: the platform has it, the state does not
+    world.sync.handle(Envelope.model_validate_json(change.body))
+    assert world.sync.handle(envelope).applied == ["platform"]
+
+    updates = [kwargs for name, kwargs in world.platform.calls if name == "update_profile"]
+    first, _, again = updates[-3:]
+    assert {"first_name", "last_name"} <= first["changes"].model_fields_set
+    assert not {"first_name", "last_name"} & again["changes"].model_fields_set
+    assert first["idempotency_key"] != again["idempotency_key"]
+    assert first["idempotency_key"].startswith(f"psync:{envelope.message_id}:{joined.version}:profile:")
+    member = world.platform.get_member(world.member_of("c-1"))
+    assert (member.profile.first_name, member.profile.last_name) == ("Anna", "Lu")
+
+
+def test_a_redelivery_with_the_same_fields_uses_the_same_key(world: World) -> None:
+    world.customer("c-1")
+    world.platform.fail_next("update_profile", errors.PlatformUnavailable("down"))
+    world.updates.update_profile("c-1", SyncedFields(first_name="Anna"))
+    [message] = world.queue.drain()
+    envelope = Envelope.model_validate_json(message.body)
+    _deliver(world, envelope)  # retried: the platform was down
+    assert "platform" in world.sync.handle(envelope).applied
+    keys = [kwargs["idempotency_key"] for name, kwargs in world.platform.calls if name == "update_profile"]
+    first, again = keys
+    assert first == again
+
+
 def test_a_customer_not_joined_reaches_mailchimp_and_the_platform_once_joined(world: World) -> None:
     world.customer("c-2", joined=False)
     world.updates.update_profile("c-2", SyncedFields(first_name="Bea"))

@@ -16,11 +16,12 @@ throttling) go back to the queue; a refusal, or the last allowed attempt, become
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.domain import AudienceMember, Consents, LoyaltyStatus, ProfileChanges
@@ -303,9 +304,15 @@ class ProfileSync:
             return self._apply_sms(change)
         raise ValueError(f"unknown target {target}")
 
-    def _idempotency_key(self, change: _Change, part: str) -> str:
+    def _idempotency_key(self, change: _Change, part: str, body: BaseModel) -> str:
+        """One key per message, record version, part and body sent. The body is part of it:
+        a redelivery can find fewer fields fresh than the first delivery did (another change
+        applied some meanwhile, the first delivery's reply lost), and another body under the
+        same key is refused by the platform as a reused key (the 10,000-operation soak met
+        it). The same body again is the same key, so the platform replays its answer."""
         envelope = change.envelope
-        key = f"psync:{envelope.message_id}:{change.version}:{part}"
+        digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()[:16]
+        key = f"psync:{envelope.message_id}:{change.version}:{part}:{digest}"
         if envelope.replay_of:
             key += f":replay:{envelope.sent_at.isoformat()}"
         return key
@@ -342,10 +349,9 @@ class ProfileSync:
             return False
         applied: list[str] = []
         if profile:
+            changes = ProfileChanges(**profile)
             self._platform.update_profile(
-                record.member_id,
-                ProfileChanges(**profile),
-                idempotency_key=self._idempotency_key(change, "profile"),
+                record.member_id, changes, idempotency_key=self._idempotency_key(change, "profile", changes)
             )
             applied = list(profile)
         if consents_fresh:
@@ -355,7 +361,9 @@ class ProfileSync:
             )
             try:
                 self._platform.set_consents(
-                    record.member_id, consents, idempotency_key=self._idempotency_key(change, "consents")
+                    record.member_id,
+                    consents,
+                    idempotency_key=self._idempotency_key(change, "consents", consents),
                 )
             except Exception:
                 if applied:  # what reached the platform is marked; the consents are retried
