@@ -306,17 +306,7 @@ class BridgeResolver(APIGatewayHttpResolver):
         if hasattr(context, "get_remaining_time_in_millis"):
             # Lets an in-progress record expire when this invocation would have timed out.
             config.register_lambda_context(context)
-        http = event.get("requestContext", {}).get("http", {})
-        data = {
-            "key": {
-                "key_id": admitted.key_id,
-                "method": str(http.get("method", "")).upper(),
-                "path": str(event.get("rawPath") or http.get("path") or "/"),
-                "idempotency_key": admitted.idempotency_key,
-            },
-            "request": {"body_sha256": admitted.body_sha256, "query": str(event.get("rawQueryString") or "")},
-        }
-
+        data = self._idempotency_data(event, admitted)
         ran: list[bool] = []  # the route ran under this request's in-progress record
 
         def run_route(request: dict[str, Any]) -> dict[str, Any]:
@@ -372,6 +362,21 @@ class BridgeResolver(APIGatewayHttpResolver):
         return result
 
     # ------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _idempotency_data(event: dict[str, Any], admitted: _Admitted) -> dict[str, Any]:
+        """What the idempotency record is keyed by (the caller, method, raw path and key) and
+        what a repeat must match (the body's digest and the query)."""
+        http = event.get("requestContext", {}).get("http", {})
+        return {
+            "key": {
+                "key_id": admitted.key_id,
+                "method": str(http.get("method", "")).upper(),
+                "path": str(event.get("rawPath") or http.get("path") or "/"),
+                "idempotency_key": admitted.idempotency_key,
+            },
+            "request": {"body_sha256": admitted.body_sha256, "query": str(event.get("rawQueryString") or "")},
+        }
 
     @staticmethod
     def _release_key(store: BasePersistenceLayer, data: dict[str, Any], exc: Exception) -> None:
