@@ -85,31 +85,27 @@ def process_batch(
     records = [SqsRecord.from_event(record) for record in raw_records]
     failures: list[tuple[str, BaseException]] = []
     failed_groups: set[str] = set()
+    stopped = False  # FIFO: a record without a group failed, so nothing later may overtake it
     for record in records:
-        group = record.message_group_id if fifo else None
-        if group is not None and group in failed_groups:
-            failures.append((record.message_id, _SkippedAfterFailure(group)))
+        group = record.message_group_id
+        if fifo and (stopped or (group is not None and group in failed_groups)):
+            failures.append((record.message_id, _SkippedAfterFailure(group or "")))
             continue
         try:
             handle_record(record)
         except Exception as exc:
             logger.debug("record failed", extra={"message_id": record.message_id}, exc_info=True)
             failures.append((record.message_id, exc))
-            if fifo:
-                failed_groups.add(group if group is not None else "")
-                if group is None:  # FIFO without a group id: nothing later may overtake
-                    return _answer(records, failures + _rest(records, record), raise_on_entire_batch_failure)
+            if group is None:
+                stopped = True
+            else:
+                failed_groups.add(group)
     return _answer(records, failures, raise_on_entire_batch_failure)
 
 
 class _SkippedAfterFailure(Exception):
     def __init__(self, group: str) -> None:
         super().__init__(f"not tried: an earlier message of group {group!r} failed")
-
-
-def _rest(records: list[SqsRecord], failed: SqsRecord) -> list[tuple[str, BaseException]]:
-    later = records[records.index(failed) + 1 :]
-    return [(record.message_id, _SkippedAfterFailure("")) for record in later]
 
 
 def _answer(
