@@ -54,8 +54,9 @@ MINIMUM_CALLS: dict[str, tuple[int, str]] = {
     ),
     "order (credited at once)": (
         5,
-        "idempotency claim + save, customer read, one TransactWriteItems (entry + account + hold "
-        "capture), order record put",
+        "idempotency claim + save, customer read, the member's ledger partition, one "
+        "TransactWriteItems (entry + account + hold capture + the bridge's order record with its "
+        "credit)",
     ),
     "refund (partial)": (
         4,

@@ -193,6 +193,11 @@ class ProgramKindLocked(Conflict):
     code = "program_kind_locked"
 
 
+class RecordExists(Exception):
+    """A write that creates the bridge's record of a change found one there already (not
+    a BridgeError: the caller always catches it and goes the way of a known change)."""
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Worker policy in one place: retry technical failures, record permanent ones."""
     if isinstance(exc, Retryable):

@@ -254,3 +254,128 @@ def test_an_outage_goes_through_the_real_order_queue_and_credits_once(aws: Provi
     orders.settle(envelope)
     assert orders.place(request).points_earned == 24
     assert balance(customer_id) == 24
+
+
+# ---------------------------------------------------------------- the record in the credit's transaction
+
+
+class Wrapped:
+    """The real ledger whose recorded post fails as told: ``before`` (nothing written) or
+    ``after`` (written, then the answer lost)."""
+
+    def __init__(self, inner: Any, fail: str, exc: Exception) -> None:
+        self.inner, self.fail, self.exc = inner, fail, exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def post_new_order_recorded(self, member_id: str, order: PlatformOrder, record: Any) -> Any:
+        if self.fail == "before":
+            raise self.exc
+        self.inner.post_new_order_recorded(member_id, order, record)
+        raise self.exc
+
+
+def service_on(platform: Any) -> OrderService:
+    return OrderService(
+        platform=platform,
+        customers=wiring.customers(),
+        store=wiring.checkout_store(),
+        queue=wiring.queue("order"),
+        incidents=wiring.incident_reporter(),
+        settings=wiring.settings(),
+        metrics=wiring.metrics(),
+    )
+
+
+def test_a_new_order_is_recorded_with_its_credit_and_a_reused_id_still_refused(aws: Provisioned) -> None:
+    customer_id, other = joined_customer(), joined_customer()
+    orders, store = wiring.order_service(), wiring.checkout_store()
+    order_id = f"o-{tag()}"
+    request = order(order_id, customer_id, [line("MUG", "12.00", 2)])
+    answer = orders.place(request)
+    assert (answer.status, answer.points_earned, answer.balance) == ("credited", 24, 24)
+    stored = store.get_order(order_id)
+    assert stored is not None
+    assert stored.credit is not None
+    assert (stored.loyalty, stored.customer_id, stored.credit.points_earned) == ("member", customer_id, 24)
+    assert orders.place(request) == answer  # the record is found: answered as the first time
+    with pytest.raises(errors.Conflict) as refused:
+        orders.place(order(order_id, other, [line("MUG", "12.00", 2)]))
+    assert refused.value.code == "order_id_reused"
+    assert (balance(customer_id), balance(other)) == (24, 0)
+
+
+def test_an_order_already_recorded_or_already_on_the_ledger_is_credited_once(aws: Provisioned) -> None:
+    customer_id = joined_customer()
+    member_id = wiring.customers().get(customer_id).member_id  # type: ignore[union-attr]
+    orders, store = wiring.order_service(), wiring.checkout_store()
+    # The record is there without its credit (queued meanwhile): its write cancels the
+    # transaction, and the order is settled the usual way.
+    queued_id = f"o-{tag()}"
+    queued = order(queued_id, customer_id, [line("MUG", "12.00", 1)])
+    record = OrderRecord(
+        order_id=queued_id,
+        customer_id=customer_id,
+        member_id=member_id,
+        loyalty=OrderLoyalty.MEMBER,
+        order=orders._platform_order(queued),
+    )
+    assert store.create_order(record)
+    ledger = wiring.platform()
+    with pytest.raises(errors.RecordExists):  # at once, not after the ledger's retries
+        ledger.post_new_order_recorded(  # type: ignore[attr-defined]
+            member_id, record.order, lambda got: store.credited_order_items(record, member_id or "", got)
+        )
+    assert balance(customer_id) == 0  # nothing of the cancelled transaction was written
+    assert orders.place(queued).points_earned == 12
+    # The ledger has the order and the bridge no record of it: the ledger's first answer,
+    # recorded by the bridge.
+    known_id = f"o-{tag()}"
+    known = order(known_id, customer_id, [line("MUG", "12.00", 2)])
+    first = wiring.platform().post_order(member_id or "", orders._platform_order(known))
+    assert orders.place(known).points_earned == first.points_earned == 24
+    assert store.get_order(known_id).credit == first  # type: ignore[union-attr]
+    assert balance(customer_id) == 36
+
+
+def test_a_lost_answer_or_an_outage_on_the_recorded_post_credits_once(aws: Provisioned) -> None:
+    customer_id = joined_customer()
+    store = wiring.checkout_store()
+    lost = service_on(Wrapped(wiring.platform(), "after", errors.PlatformUnavailable("reply lost")))
+    lost_id = f"o-{tag()}"
+    answer = lost.place(order(lost_id, customer_id, [line("MUG", "12.00", 1)]))
+    assert (answer.status, answer.points_earned) == ("credited", 12)  # the record it wrote answers
+
+    down = service_on(Wrapped(wiring.platform(), "before", errors.PlatformUnavailable("down")))
+    down_id = f"o-{tag()}"
+    request = order(down_id, customer_id, [line("MUG", "12.00", 2)])
+    assert down.place(request).status == "queued"
+    stored = store.get_order(down_id)
+    assert stored is not None
+    assert stored.credit is None
+    sqs = aws.client("sqs")
+    messages = sqs.receive_message(
+        QueueUrl=wiring.settings().order_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    ).get("Messages", [])
+    [envelope] = [
+        e
+        for e in (Envelope.model_validate_json(m["Body"]) for m in messages)
+        if e.message_id == f"order.post:{down_id}"
+    ]
+    wiring.order_service().settle(envelope)
+    assert wiring.order_service().place(request).points_earned == 24
+    assert balance(customer_id) == 36
+
+
+def test_a_refused_recorded_post_keeps_the_order_and_its_refusal(aws: Provisioned) -> None:
+    customer_id = joined_customer()
+    refused = service_on(Wrapped(wiring.platform(), "before", errors.PlatformRefused("no such member")))
+    order_id = f"o-{tag()}"
+    answer = refused.place(order(order_id, customer_id, [line("MUG", "12.00", 1)]))
+    assert (answer.status, answer.reason, answer.points_earned) == ("not_credited", "platform_refused", 0)
+    stored = wiring.checkout_store().get_order(order_id)
+    assert stored is not None
+    assert stored.credit is None
+    assert "no such member" in (stored.failure or "")
+    assert balance(customer_id) == 0

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 FLOORS = {"summary": 2, "quote": 2, "hold": 4, "order": 5, "refund": 4, "profile": 7, "signup": 10}
-MOST = {"summary": 2, "quote": 2, "hold": 7, "order": 7, "refund": 7, "profile": 9, "signup": 17}
+MOST = {"summary": 2, "quote": 2, "hold": 7, "order": 5, "refund": 7, "profile": 9, "signup": 17}
 WORKERS = {
     "MembershipQueue": "membership_worker",
     "ProfileSyncQueue": "profile_sync_worker",
@@ -180,6 +180,17 @@ def test_hold_order_and_refund(stack: tuple[Counted, str]) -> None:
     assert status == 200
     check("order", calls, ops)
     assert ops["dynamodb.TransactWriteItems"] == 1
+    # The order record is written with its credit, in the ledger's transaction: no record
+    # put or credit update of its own (the one PutItem is the Idempotency-Key's claim).
+    assert ops["dynamodb.PutItem"] == 1, ops
+    assert ops["dynamodb.UpdateItem"] == 1, ops
+    stored = counted.aws.client("dynamodb").get_item(
+        TableName=counted.aws.tables["BridgeTable"],
+        Key={"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": "ORDER"}},
+        ConsistentRead=True,
+    )["Item"]
+    assert json.loads(stored["credit"]["S"])["points_earned"] > 0
+    assert stored["loyalty"]["S"] == "member"
 
     refund = {"refund_id": "r-1", "lines": [{"sku": "SKU-1", "quantity": 1}]}
     status, calls, ops = counted.measure(

@@ -117,6 +117,21 @@ class DynamoCheckoutStore:
         item = {**_key(order_pk(record.order_id), ORDER), "record": _s(json.dumps(body))}
         return self._put_once("write", item)
 
+    def credited_order_items(self, record: OrderRecord, member_id: str, result: OrderResult) -> list[Any]:
+        """A new order's record with its credit, as one Put for the ledger's transaction
+        (services/new_changes.OrderRecordItems): what create_order then record_credit
+        store, written only if no record of the order exists."""
+        body = record.model_dump(mode="json", exclude={"credit", "failure", "reversals"})
+        item = {
+            **_key(order_pk(record.order_id), ORDER),
+            "record": _s(json.dumps(body)),
+            "credit": _s(result.model_dump_json()),
+            "member_id": _s(member_id),
+            "loyalty": _s(OrderLoyalty.MEMBER.value),
+        }
+        put = {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        return [{"Put": put}]
+
     def record_credit(self, order_id: str, member_id: str, result: OrderResult) -> tuple[OrderResult, bool]:
         try:
             self._client.update_item(

@@ -6,12 +6,21 @@ it computes. When the bridge has just stored the order record (or has no reversa
 the change is new as far as the bridge knows, so a platform that offers it is asked
 without that read (a replay the bridge did not know of is still found: the ledger's write
 is refused on the entry and its retry reads the first answer).
+
+A new order on the built-in ledger goes one step further (issue 19's AWS-call floor): the
+ledger writes the bridge's order record, with its credit, in the order's own transaction
+(``RecordsNewOrders`` + ``OrderRecordItems``), so the record is never written apart from
+the credit it records. The record's item is put under ``attribute_not_exists``: a record
+already there (a repeat, or an order queued meanwhile) cancels the transaction with
+``errors.RecordExists``, and the caller goes the usual way (create the record, then post).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
+from loyalty_bridge.models.checkout_records import OrderRecord
 from loyalty_bridge.models.domain import OrderResult, PlatformOrder, Reversal, ReversalResult
 from loyalty_bridge.ports import LoyaltyPlatform
 
@@ -21,6 +30,28 @@ class KnowsNewChanges(Protocol):
     def post_new_order(self, member_id: str, order: PlatformOrder) -> OrderResult: ...
 
     def reverse_new(self, member_id: str, reversal: Reversal) -> ReversalResult: ...
+
+
+@runtime_checkable
+class RecordsNewOrders(Protocol):
+    def post_new_order_recorded(
+        self,
+        member_id: str,
+        order: PlatformOrder,
+        record: Callable[[OrderResult], Sequence[Any]],
+    ) -> tuple[OrderResult, bool]:
+        """``post_new_order`` with ``record(result)``'s items (a CheckoutStore's, below) in
+        the order's transaction. Answers the result and whether they were written with it
+        (False: the answer of an earlier delivery, whose record this call did not write).
+        Raises errors.RecordExists when the record's item is there already."""
+        ...
+
+
+@runtime_checkable
+class OrderRecordItems(Protocol):
+    def credited_order_items(self, record: OrderRecord, member_id: str, result: OrderResult) -> list[Any]:
+        """The transaction items of a new order record credited with ``result``."""
+        ...
 
 
 def post_order(platform: LoyaltyPlatform, member_id: str, order: PlatformOrder, *, new: bool) -> OrderResult:

@@ -17,6 +17,8 @@ The queue's messages and those error records are built in order_messages.py.
 
 from __future__ import annotations
 
+from typing import cast
+
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_checkout import (
     CancelResponse,
@@ -52,6 +54,7 @@ from loyalty_bridge.services import new_changes
 from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.checkout import Clock, customer_or_404
 from loyalty_bridge.services.deadline import within
+from loyalty_bridge.services.order_answers import check_refund_lines, credited_answer, queued_answer
 from loyalty_bridge.services.order_messages import (
     ORDER_CANCEL,
     ORDER_POST,
@@ -103,6 +106,10 @@ class OrderService:
         self._deadline = (
             settings.order_sync_deadline_seconds if deadline_seconds is None else deadline_seconds
         )
+        # The built-in ledger writes a new order's record with its credit (new_changes.py).
+        self._records_with_credit = isinstance(platform, new_changes.RecordsNewOrders) and isinstance(
+            store, new_changes.OrderRecordItems
+        )
 
     # ================================================================== API: C4
 
@@ -130,22 +137,62 @@ class OrderService:
             order=self._platform_order(request),
             received_at=self._clock(),
         )
+        if loyalty is OrderLoyalty.MEMBER and member_id is not None and self._records_with_credit:
+            answered = self._place_recorded(record, member_id, request)
+            if answered is not None:
+                return answered
         if not self._store.create_order(record):
             # The same order arrived twice at once: answer like the one that stored it.
             stored = self._store.get_order(request.order_id)
             if stored is None:  # pragma: no cover - the store just said it exists
                 raise errors.Retryable("order store inconsistent; try again")
             return self._repeat(stored, request)
+        self._log_received(record)
+        return self._settle_now(record, new=True)
+
+    @staticmethod
+    def _log_received(record: OrderRecord) -> None:
         logger.info(
             "order received",
             extra={
                 "order_id": record.order_id,
                 "customer": pseudonym(record.customer_id),
-                "loyalty": loyalty.value,
+                "loyalty": record.loyalty.value,
                 "lines": len(record.order.lines),
             },
         )
-        return self._settle_now(record, new=True)
+
+    def _place_recorded(
+        self, record: OrderRecord, member_id: str, request: OrderRequest
+    ) -> OrderResponse | None:
+        """A new member's order on the built-in ledger: its record is written with the
+        credit, in the ledger's transaction (services/new_changes.py). None: the bridge
+        knows the order already (or the ledger answered an earlier delivery): the usual way."""
+        platform = cast("new_changes.RecordsNewOrders", self._platform)
+        store = cast("new_changes.OrderRecordItems", self._store)
+        try:
+            result, written = within(
+                self._deadline,
+                lambda: platform.post_new_order_recorded(
+                    member_id, record.order, lambda got: store.credited_order_items(record, member_id, got)
+                ),
+            )
+        except errors.RecordExists:
+            return None
+        except Exception as exc:
+            if not isinstance(exc, errors.PlatformRefused) and not errors.is_retryable(exc):
+                raise
+            # Refused or unavailable: nothing was written; store the order, then as usual.
+            if not self._store.create_order(record):
+                stored = self._store.get_order(record.order_id)
+                return None if stored is None else self._repeat(stored, request)
+            if isinstance(exc, errors.PlatformRefused):
+                return self._refused(record, exc)
+            return self._unavailable(record, exc)
+        if not written:
+            return None
+        self._log_received(record)
+        return credited_answer(self._after_credit(record, member_id, result, first=True))
 
     def _repeat(self, record: OrderRecord, request: OrderRequest) -> OrderResponse:
         if record.customer_id != request.customer_id:
@@ -154,7 +201,7 @@ class OrderService:
             )
         if record.credit is not None:
             self._report_coupon(record, record.credit)  # in case the first answer was cut short
-            return self._credited_answer(record.credit)
+            return credited_answer(record.credit)
         if record.loyalty is OrderLoyalty.PENDING:
             loyalty, member_id = self._whose(record.customer_id)
             if loyalty is not OrderLoyalty.PENDING:  # joined (or gave up) since the first post
@@ -176,7 +223,7 @@ class OrderService:
             )
         if record.loyalty is OrderLoyalty.PENDING or record.member_id is None:
             self._enqueue_order(record)
-            return self._queued_answer(record.order_id, "joining")
+            return queued_answer(record.order_id, "joining")
         member_id = record.member_id
         try:
             result = within(
@@ -184,26 +231,32 @@ class OrderService:
                 lambda: new_changes.post_order(self._platform, member_id, record.order, new=new),
             )
         except errors.PlatformRefused as exc:
-            self._order_refused(record, exc, order_envelope(record))
-            return OrderResponse(
-                order_id=record.order_id,
-                status="not_credited",
-                reason="card_blocked" if isinstance(exc, errors.CardBlocked) else "platform_refused",
-                points_earned=0,
-                points_redeemed=0,
-                balance=None,
-            )
+            return self._refused(record, exc)
         except Exception as exc:
             if not errors.is_retryable(exc):
                 raise
-            # Slow, down, or failing in a way retrying may fix: the order worker settles it.
-            logger.warning(
-                "order queued: platform unavailable",
-                extra={"order_id": record.order_id, "error": platform_answer(exc)},
-            )
-            self._enqueue_order(record)
-            return self._queued_answer(record.order_id, "platform_unavailable")
-        return self._credited_answer(self._credited(record, member_id, result))
+            return self._unavailable(record, exc)
+        return credited_answer(self._credited(record, member_id, result))
+
+    def _refused(self, record: OrderRecord, exc: errors.PlatformRefused) -> OrderResponse:
+        self._order_refused(record, exc, order_envelope(record))
+        return OrderResponse(
+            order_id=record.order_id,
+            status="not_credited",
+            reason="card_blocked" if isinstance(exc, errors.CardBlocked) else "platform_refused",
+            points_earned=0,
+            points_redeemed=0,
+            balance=None,
+        )
+
+    def _unavailable(self, record: OrderRecord, exc: Exception) -> OrderResponse:
+        # Slow, down, or failing in a way retrying may fix: the order worker settles it.
+        logger.warning(
+            "order queued: platform unavailable",
+            extra={"order_id": record.order_id, "error": platform_answer(exc)},
+        )
+        self._enqueue_order(record)
+        return queued_answer(record.order_id, "platform_unavailable")
 
     # ================================================================== API: C5
 
@@ -211,7 +264,7 @@ class OrderService:
         record = self._order_or_404(order_id)
         done = record.reversal(request.refund_id)
         if done is None:
-            self._check_refund_lines(record, request)
+            check_refund_lines(record, request)
             reversal = Reversal(
                 reversal_id=request.refund_id,
                 order_id=order_id,
@@ -440,33 +493,13 @@ class OrderService:
             raise errors.NotFound("No order with this id.", code="order_not_found")
         return record
 
-    @staticmethod
-    def _check_refund_lines(record: OrderRecord, request: RefundRequest) -> None:
-        ordered: dict[str, int] = {}
-        for sent in record.order.lines:
-            ordered[sent.sku] = ordered.get(sent.sku, 0) + sent.quantity
-        asked: dict[str, int] = {}
-        for line in request.lines:
-            asked[line.sku] = asked.get(line.sku, 0) + line.quantity
-        problems = []
-        for index, line in enumerate(request.lines):
-            if line.sku not in ordered:
-                problems.append({"field": f"lines.{index}.sku", "message": "not a line of this order"})
-            elif asked[line.sku] > ordered[line.sku]:
-                problems.append(
-                    {
-                        "field": f"lines.{index}.quantity",
-                        "message": f"more than the {ordered[line.sku]} ordered",
-                    }
-                )
-        if problems:
-            # A business rule, not a field format: the schema cannot know the order's lines.
-            raise errors.InvalidInput(
-                "The refund does not match the order's lines.", code="refund_mismatch", errors=problems
-            )
-
     def _credited(self, record: OrderRecord, member_id: str, result: OrderResult) -> OrderResult:
         stored, first = self._store.record_credit(record.order_id, member_id, result)
+        return self._after_credit(record, member_id, stored, first=first)
+
+    def _after_credit(
+        self, record: OrderRecord, member_id: str, stored: OrderResult, *, first: bool
+    ) -> OrderResult:
         self._report_coupon(record, stored)
         if record.order.redemption_id:
             self._store.set_redemption_status(
@@ -545,26 +578,3 @@ class OrderService:
     def _enqueue_reversal(self, record: OrderRecord, reversal: Reversal) -> None:
         envelope = reversal_envelope(record, reversal)
         self._queue.send(envelope.model_dump_json(), dedup_id=envelope.message_id)
-
-    # ---------------------------------------------------------------- answers
-
-    @staticmethod
-    def _credited_answer(result: OrderResult) -> OrderResponse:
-        return OrderResponse(
-            order_id=result.order_id,
-            status="credited",
-            points_earned=result.points_earned,
-            points_redeemed=result.points_redeemed,
-            balance=result.balance,
-        )
-
-    @staticmethod
-    def _queued_answer(order_id: str, reason: OrderReason) -> OrderResponse:
-        return OrderResponse(
-            order_id=order_id,
-            status="queued",
-            reason=reason,
-            points_earned=None,
-            points_redeemed=None,
-            balance=None,
-        )

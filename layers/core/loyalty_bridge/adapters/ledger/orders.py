@@ -6,12 +6,14 @@ referrer's bonus (R5) and the coupon it used (R4).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from loyalty_bridge.adapters.ledger.accounts import StoredAccount
 from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
-from loyalty_bridge.adapters.ledger.table import Item, Labelled
+from loyalty_bridge.adapters.ledger.table import Cancelled, Item, Labelled, Retry
+from loyalty_bridge.errors import RecordExists
 from loyalty_bridge.models.domain import CouponStanding, OrderResult, PlatformOrder, Reversal, ReversalResult
 from loyalty_bridge.observability import logger
 from loyalty_bridge.program import orders as order_rules
@@ -54,7 +56,27 @@ class LedgerOrders(LedgerRewards):
         answered as the first time: services/orders.KnowsNewChanges)."""
         return self._post_order(member_id, order, new=True)
 
-    def _post_order(self, member_id: str, order: PlatformOrder, *, new: bool) -> OrderResult:
+    def post_new_order_recorded(
+        self,
+        member_id: str,
+        order: PlatformOrder,
+        record: Callable[[OrderResult], Sequence[TransactWriteItemTypeDef]],
+    ) -> tuple[OrderResult, bool]:
+        """``post_new_order`` writing ``record(result)`` (the bridge's order record, on
+        BridgeTable) in the same transaction (services/new_changes.RecordsNewOrders)."""
+        written: list[bool] = []
+        result = self._post_order(member_id, order, new=True, record=record, written=written)
+        return result, bool(written)
+
+    def _post_order(
+        self,
+        member_id: str,
+        order: PlatformOrder,
+        *,
+        new: bool,
+        record: Callable[[OrderResult], Sequence[TransactWriteItemTypeDef]] | None = None,
+        written: list[bool] | None = None,
+    ) -> OrderResult:
         entry_id = order_rules.order_entry_id(order.order_id)
 
         def attempt() -> OrderResult:
@@ -79,7 +101,16 @@ class LedgerOrders(LedgerRewards):
             items.extend(self._account_items(acc, now))
             items.extend(self._referral_items(acc, now))
             items.extend(coupon_items)
-            self._transact_or_retry(items)  # a twin delivery or a concurrent change: re-read
+            if record is not None:
+                items.extend(("record", item) for item in record(result))
+            try:
+                self._transact(items)
+            except Cancelled as exc:
+                if "record" in exc.failed:  # the bridge knows this order already
+                    raise RecordExists(f"order {order.order_id} is recorded already") from exc
+                raise Retry from exc  # a twin delivery or a concurrent change: re-read
+            if written is not None:
+                written.append(True)
             return result
 
         return self._once(f"ENTRY#{entry_id}", _order_result, attempt, new=new)

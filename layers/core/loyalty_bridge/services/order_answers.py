@@ -1,0 +1,56 @@
+"""What the order API answers (C4, C5) and the check of a refund against its order's lines:
+plain functions of services/orders.py, kept apart so that module stays one screenful of rules.
+"""
+
+from __future__ import annotations
+
+from loyalty_bridge import errors
+from loyalty_bridge.models.api_checkout import OrderReason, OrderResponse, RefundRequest
+from loyalty_bridge.models.checkout_records import OrderRecord
+from loyalty_bridge.models.domain import OrderResult
+
+
+def check_refund_lines(record: OrderRecord, request: RefundRequest) -> None:
+    ordered: dict[str, int] = {}
+    for sent in record.order.lines:
+        ordered[sent.sku] = ordered.get(sent.sku, 0) + sent.quantity
+    asked: dict[str, int] = {}
+    for line in request.lines:
+        asked[line.sku] = asked.get(line.sku, 0) + line.quantity
+    problems = []
+    for index, line in enumerate(request.lines):
+        if line.sku not in ordered:
+            problems.append({"field": f"lines.{index}.sku", "message": "not a line of this order"})
+        elif asked[line.sku] > ordered[line.sku]:
+            problems.append(
+                {
+                    "field": f"lines.{index}.quantity",
+                    "message": f"more than the {ordered[line.sku]} ordered",
+                }
+            )
+    if problems:
+        # A business rule, not a field format: the schema cannot know the order's lines.
+        raise errors.InvalidInput(
+            "The refund does not match the order's lines.", code="refund_mismatch", errors=problems
+        )
+
+
+def credited_answer(result: OrderResult) -> OrderResponse:
+    return OrderResponse(
+        order_id=result.order_id,
+        status="credited",
+        points_earned=result.points_earned,
+        points_redeemed=result.points_redeemed,
+        balance=result.balance,
+    )
+
+
+def queued_answer(order_id: str, reason: OrderReason) -> OrderResponse:
+    return OrderResponse(
+        order_id=order_id,
+        status="queued",
+        reason=reason,
+        points_earned=None,
+        points_redeemed=None,
+        balance=None,
+    )
