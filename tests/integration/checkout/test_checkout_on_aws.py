@@ -275,6 +275,9 @@ class Wrapped:
         self.inner.post_new_order_recorded(member_id, order, record)
         raise self.exc
 
+    def reverse_new_recorded(self, member_id: str, reversal: Any, record: Any) -> Any:
+        return self.inner.reverse_new_recorded(member_id, reversal, record)
+
 
 def service_on(platform: Any) -> OrderService:
     return OrderService(

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 FLOORS = {"summary": 2, "quote": 2, "hold": 4, "order": 5, "refund": 4, "profile": 7, "signup": 10}
-MOST = {"summary": 2, "quote": 2, "hold": 7, "order": 5, "refund": 7, "profile": 9, "signup": 17}
+MOST = {"summary": 2, "quote": 2, "hold": 7, "order": 5, "refund": 6, "profile": 9, "signup": 17}
 WORKERS = {
     "MembershipQueue": "membership_worker",
     "ProfileSyncQueue": "profile_sync_worker",

@@ -119,7 +119,7 @@ class DynamoCheckoutStore:
 
     def credited_order_items(self, record: OrderRecord, member_id: str, result: OrderResult) -> list[Any]:
         """A new order's record with its credit, as one Put for the ledger's transaction
-        (services/new_changes.OrderRecordItems): what create_order then record_credit
+        (services/new_changes.ChangeRecordItems): what create_order then record_credit
         store, written only if no record of the order exists."""
         body = record.model_dump(mode="json", exclude={"credit", "failure", "reversals"})
         item = {
@@ -186,11 +186,25 @@ class DynamoCheckoutStore:
             ExpressionAttributeValues=values,
         )
 
-    def record_reversal(self, order_id: str, reversal: ReversalRecord) -> tuple[ReversalRecord, bool]:
-        item = {
+    def reversal_items(self, order_id: str, reversal: ReversalRecord) -> list[Any]:
+        """A new reversal record, as one Put for the ledger's transaction (as
+        credited_order_items): what record_reversal stores, written only if not there."""
+        put = {
+            "TableName": self._table,
+            "Item": self._reversal_item(order_id, reversal),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        return [{"Put": put}]
+
+    @staticmethod
+    def _reversal_item(order_id: str, reversal: ReversalRecord) -> dict[str, Any]:
+        return {
             **_key(order_pk(order_id), REVERSAL_PREFIX + reversal.reversal_id),
             "record": _s(reversal.model_dump_json()),
         }
+
+    def record_reversal(self, order_id: str, reversal: ReversalRecord) -> tuple[ReversalRecord, bool]:
+        item = self._reversal_item(order_id, reversal)
         if self._put_once("write", item):
             return reversal, True
         answer = self._call(

@@ -9,10 +9,11 @@ is refused on the entry and its retry reads the first answer).
 
 A new order on the built-in ledger goes one step further (issue 19's AWS-call floor): the
 ledger writes the bridge's order record, with its credit, in the order's own transaction
-(``RecordsNewOrders`` + ``OrderRecordItems``), so the record is never written apart from
-the credit it records. The record's item is put under ``attribute_not_exists``: a record
-already there (a repeat, or an order queued meanwhile) cancels the transaction with
-``errors.RecordExists``, and the caller goes the usual way (create the record, then post).
+(``RecordsNewChanges`` + ``ChangeRecordItems``), so the record is never written apart from
+the credit it records; a refund's or cancel's record likewise. The record's item is put
+under ``attribute_not_exists``: a record already there (a repeat, or an order queued
+meanwhile) cancels the transaction with ``errors.RecordExists``, and the caller goes the
+usual way (an order: create the record, then post; a reversal: ask for its first answer).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from loyalty_bridge.models.checkout_records import OrderRecord
+from loyalty_bridge.models.checkout_records import OrderRecord, ReversalRecord
 from loyalty_bridge.models.domain import OrderResult, PlatformOrder, Reversal, ReversalResult
 from loyalty_bridge.ports import LoyaltyPlatform
 
@@ -33,7 +34,7 @@ class KnowsNewChanges(Protocol):
 
 
 @runtime_checkable
-class RecordsNewOrders(Protocol):
+class RecordsNewChanges(Protocol):
     def post_new_order_recorded(
         self,
         member_id: str,
@@ -46,12 +47,30 @@ class RecordsNewOrders(Protocol):
         Raises errors.RecordExists when the record's item is there already."""
         ...
 
+    def reverse_new_recorded(
+        self,
+        member_id: str,
+        reversal: Reversal,
+        record: Callable[[ReversalResult], Sequence[Any]],
+    ) -> tuple[ReversalResult, bool]:
+        """``reverse_new`` with the reversal's record, as ``post_new_order_recorded``."""
+        ...
+
 
 @runtime_checkable
-class OrderRecordItems(Protocol):
+class ChangeRecordItems(Protocol):
     def credited_order_items(self, record: OrderRecord, member_id: str, result: OrderResult) -> list[Any]:
         """The transaction items of a new order record credited with ``result``."""
         ...
+
+    def reversal_items(self, order_id: str, reversal: ReversalRecord) -> list[Any]:
+        """The transaction items of a new reversal record of the order."""
+        ...
+
+
+def records_changes(platform: object, store: object) -> bool:
+    """Whether the platform writes the store's records in its own transactions."""
+    return isinstance(platform, RecordsNewChanges) and isinstance(store, ChangeRecordItems)
 
 
 def post_order(platform: LoyaltyPlatform, member_id: str, order: PlatformOrder, *, new: bool) -> OrderResult:

@@ -107,9 +107,7 @@ class OrderService:
             settings.order_sync_deadline_seconds if deadline_seconds is None else deadline_seconds
         )
         # The built-in ledger writes a new order's record with its credit (new_changes.py).
-        self._records_with_credit = isinstance(platform, new_changes.RecordsNewOrders) and isinstance(
-            store, new_changes.OrderRecordItems
-        )
+        self._records_with_credit = new_changes.records_changes(platform, store)
 
     # ================================================================== API: C4
 
@@ -168,8 +166,8 @@ class OrderService:
         """A new member's order on the built-in ledger: its record is written with the
         credit, in the ledger's transaction (services/new_changes.py). None: the bridge
         knows the order already (or the ledger answered an earlier delivery): the usual way."""
-        platform = cast("new_changes.RecordsNewOrders", self._platform)
-        store = cast("new_changes.OrderRecordItems", self._store)
+        platform = cast("new_changes.RecordsNewChanges", self._platform)
+        store = cast("new_changes.ChangeRecordItems", self._store)
         try:
             result, written = within(
                 self._deadline,
@@ -335,8 +333,8 @@ class OrderService:
             return None
         member_id = record.member_id
         try:
-            result = within(
-                self._deadline, lambda: new_changes.reverse(self._platform, member_id, reversal, new=True)
+            result, written = within(
+                self._deadline, lambda: self._reverse_on_platform(record, member_id, reversal)
             )
         except errors.PlatformRefused as exc:
             self._reversal_refused(record, reversal, exc, reversal_envelope(record, reversal))
@@ -354,7 +352,27 @@ class OrderService:
             )
             self._enqueue_reversal(record, reversal)
             return None
+        if written:
+            return self._after_reversal(record, _reversal_record(reversal, result), first=True)
         return self._reversed(record, reversal, result)
+
+    def _reverse_on_platform(
+        self, record: OrderRecord, member_id: str, reversal: Reversal
+    ) -> tuple[ReversalResult, bool]:
+        """The reversal's result, and whether its record was written with it (the built-in
+        ledger writes it in the reversal's transaction: services/new_changes.py)."""
+        if not self._records_with_credit:
+            return new_changes.reverse(self._platform, member_id, reversal, new=True), False
+        platform = cast("new_changes.RecordsNewChanges", self._platform)
+        store = cast("new_changes.ChangeRecordItems", self._store)
+        try:
+            return platform.reverse_new_recorded(
+                member_id,
+                reversal,
+                lambda got: store.reversal_items(record.order_id, _reversal_record(reversal, got)),
+            )
+        except errors.RecordExists:  # a twin request recorded it meanwhile: its answer
+            return self._platform.reverse(member_id, reversal), False
 
     # ================================================================== worker
 
@@ -529,21 +547,16 @@ class OrderService:
             self._incidents.report(incident)
 
     def _reversed(self, record: OrderRecord, reversal: Reversal, result: ReversalResult) -> ReversalRecord:
-        stored, first = self._store.record_reversal(
-            record.order_id,
-            ReversalRecord(
-                reversal_id=reversal.reversal_id,
-                cancel=reversal.cancel,
-                lines=list(reversal.lines),
-                result=result,
-            ),
-        )
+        stored, first = self._store.record_reversal(record.order_id, _reversal_record(reversal, result))
+        return self._after_reversal(record, stored, first=first)
+
+    def _after_reversal(self, record: OrderRecord, stored: ReversalRecord, *, first: bool) -> ReversalRecord:
         self._balance_moved(record.member_id, stored.result.balance, record.customer_id)
         if first:
             self._metrics.count(MetricName.POINTS_REVERSED, stored.result.points_reversed)
         context = {
             "order_id": record.order_id,
-            "reversal_id": reversal.reversal_id,
+            "reversal_id": stored.reversal_id,
             "points_reversed": stored.result.points_reversed,
             "points_returned": stored.result.points_returned,
             "shortfall": stored.result.shortfall,
@@ -578,3 +591,9 @@ class OrderService:
     def _enqueue_reversal(self, record: OrderRecord, reversal: Reversal) -> None:
         envelope = reversal_envelope(record, reversal)
         self._queue.send(envelope.model_dump_json(), dedup_id=envelope.message_id)
+
+
+def _reversal_record(reversal: Reversal, result: ReversalResult) -> ReversalRecord:
+    return ReversalRecord(
+        reversal_id=reversal.reversal_id, cancel=reversal.cancel, lines=list(reversal.lines), result=result
+    )

@@ -46,6 +46,15 @@ def _reversal_result(entry: Item) -> ReversalResult:
     return ReversalResult.model_validate_json(entry["result"])
 
 
+class _Recording[T]:
+    """The bridge's record of a change (its items, from the change's answer), written in
+    the change's own transaction; ``written`` once it was."""
+
+    def __init__(self, items: Callable[[T], Sequence[TransactWriteItemTypeDef]]) -> None:
+        self.items = items
+        self.written = False
+
+
 class LedgerOrders(LedgerRewards):
     def post_order(self, member_id: str, order: PlatformOrder) -> OrderResult:
         return self._post_order(member_id, order, new=False)
@@ -63,10 +72,10 @@ class LedgerOrders(LedgerRewards):
         record: Callable[[OrderResult], Sequence[TransactWriteItemTypeDef]],
     ) -> tuple[OrderResult, bool]:
         """``post_new_order`` writing ``record(result)`` (the bridge's order record, on
-        BridgeTable) in the same transaction (services/new_changes.RecordsNewOrders)."""
-        written: list[bool] = []
-        result = self._post_order(member_id, order, new=True, record=record, written=written)
-        return result, bool(written)
+        BridgeTable) in the same transaction (services/new_changes.RecordsNewChanges)."""
+        recording = _Recording(record)
+        result = self._post_order(member_id, order, new=True, recording=recording)
+        return result, recording.written
 
     def _post_order(
         self,
@@ -74,8 +83,7 @@ class LedgerOrders(LedgerRewards):
         order: PlatformOrder,
         *,
         new: bool,
-        record: Callable[[OrderResult], Sequence[TransactWriteItemTypeDef]] | None = None,
-        written: list[bool] | None = None,
+        recording: _Recording[OrderResult] | None = None,
     ) -> OrderResult:
         entry_id = order_rules.order_entry_id(order.order_id)
 
@@ -101,17 +109,7 @@ class LedgerOrders(LedgerRewards):
             items.extend(self._account_items(acc, now))
             items.extend(self._referral_items(acc, now))
             items.extend(coupon_items)
-            if record is not None:
-                items.extend(("record", item) for item in record(result))
-            try:
-                self._transact(items)
-            except Cancelled as exc:
-                if "record" in exc.failed:  # the bridge knows this order already
-                    raise RecordExists(f"order {order.order_id} is recorded already") from exc
-                raise Retry from exc  # a twin delivery or a concurrent change: re-read
-            if written is not None:
-                written.append(True)
-            return result
+            return self._commit(items, result, recording, f"order {order.order_id}")
 
         return self._once(f"ENTRY#{entry_id}", _order_result, attempt, new=new)
 
@@ -179,7 +177,41 @@ class LedgerOrders(LedgerRewards):
         """``reverse`` of a refund or cancel the bridge has no record of (as post_new_order)."""
         return self._reverse(member_id, reversal, new=True)
 
-    def _reverse(self, member_id: str, reversal: Reversal, *, new: bool) -> ReversalResult:
+    def reverse_new_recorded(
+        self,
+        member_id: str,
+        reversal: Reversal,
+        record: Callable[[ReversalResult], Sequence[TransactWriteItemTypeDef]],
+    ) -> tuple[ReversalResult, bool]:
+        """``reverse_new`` writing ``record(result)`` (the bridge's reversal record) in the
+        same transaction, as ``post_new_order_recorded``."""
+        recording = _Recording(record)
+        result = self._reverse(member_id, reversal, new=True, recording=recording)
+        return result, recording.written
+
+    def _commit[T](self, items: Labelled, result: T, recording: _Recording[T] | None, what: str) -> T:
+        """The change's one transaction, with the bridge's record of it when asked
+        (errors.RecordExists: that record is there already, so nothing was written)."""
+        if recording is not None:
+            items = [*items, *(("record", item) for item in recording.items(result))]
+        try:
+            self._transact(items)
+        except Cancelled as exc:
+            if "record" in exc.failed:
+                raise RecordExists(f"{what} is recorded already") from exc
+            raise Retry from exc  # a twin delivery or a concurrent change: re-read
+        if recording is not None:
+            recording.written = True
+        return result
+
+    def _reverse(
+        self,
+        member_id: str,
+        reversal: Reversal,
+        *,
+        new: bool,
+        recording: _Recording[ReversalResult] | None = None,
+    ) -> ReversalResult:
         entry_id = reversal.key  # refund ids are only unique within their order
 
         def attempt() -> ReversalResult:
@@ -205,8 +237,7 @@ class LedgerOrders(LedgerRewards):
             program_version = int(priced) if priced is not None else self._priced()[0]
             items.append(("entry", self._entry(outcome.entry, now, program_version=program_version)))
             items.extend(self._account_items(acc, now))
-            self._transact_or_retry(items)
-            return outcome.result
+            return self._commit(items, outcome.result, recording, f"reversal {reversal.key}")
 
         return self._once(f"ENTRY#{entry_id}", _reversal_result, attempt, new=new)
 
