@@ -33,6 +33,7 @@ from loyalty_bridge.models.domain import (
     OrderResult,
     PlatformOrder,
     PlatformOrderLine,
+    Reversal,
     ReversalResult,
 )
 from loyalty_bridge.models.messages import Envelope
@@ -278,6 +279,9 @@ class Wrapped:
     def reverse_new_recorded(self, member_id: str, reversal: Any, record: Any) -> Any:
         return self.inner.reverse_new_recorded(member_id, reversal, record)
 
+    def hold_points_recorded(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.hold_points_recorded(*args, **kwargs)
+
 
 def service_on(platform: Any) -> OrderService:
     return OrderService(
@@ -382,3 +386,31 @@ def test_a_refused_recorded_post_keeps_the_order_and_its_refusal(aws: Provisione
     assert stored.credit is None
     assert "no such member" in (stored.failure or "")
     assert balance(customer_id) == 0
+
+
+def test_a_refund_is_recorded_in_its_reversal_and_a_twin_answers_the_first(aws: Provisioned) -> None:
+    customer_id = joined_customer()
+    orders, store = wiring.order_service(), wiring.checkout_store()
+    order_id = f"o-{tag()}"
+    orders.place(order(order_id, customer_id, [line("MUG", "12.00", 2)]))
+    before = store.get_order(order_id)
+    assert before is not None
+    refund = RefundRequest(refund_id=f"r-{tag()}", lines=[RefundLine(sku="MUG", quantity=1)])
+    answer = orders.refund(order_id, refund)
+    assert (answer.status, answer.points_reversed, answer.balance) == ("reversed", 12, 12)
+    after = store.get_order(order_id)
+    assert after is not None
+    [stored] = after.reversals
+    assert (stored.reversal_id, stored.result.points_reversed) == (refund.refund_id, 12)
+    # A twin that read the order before the first was recorded: its record's write cancels
+    # the transaction, and it answers the first reversal's result; nothing moves twice.
+    reversal = Reversal(reversal_id=refund.refund_id, order_id=order_id, lines=[("MUG", 1)])
+    with pytest.raises(errors.RecordExists):
+        wiring.platform().reverse_new_recorded(  # type: ignore[attr-defined]
+            before.member_id, reversal, lambda got: store.reversal_items(order_id, stored)
+        )
+    twin = orders._reverse_now(before, reversal)
+    assert twin is not None
+    assert twin.result == stored.result
+    assert orders.refund(order_id, refund) == answer
+    assert balance(customer_id) == 12

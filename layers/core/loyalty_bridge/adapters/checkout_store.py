@@ -225,16 +225,21 @@ class DynamoCheckoutStore:
         return RedemptionRecord.model_validate_json(item["record"]["S"]) if item else None
 
     def put_redemption(self, record: RedemptionRecord) -> None:
+        self._call("write", "put_item", Item=self._redemption_item(record))
+
+    def redemption_items(self, record: RedemptionRecord) -> list[Any]:
+        """A new hold's record, as one Put for the ledger's transaction (as
+        credited_order_items; its id is new, so nothing is there to find)."""
+        return [{"Put": {"TableName": self._table, "Item": self._redemption_item(record)}}]
+
+    @staticmethod
+    def _redemption_item(record: RedemptionRecord) -> dict[str, Any]:
         ttl = int((record.expires_at + REDEMPTION_KEEP).timestamp())
-        self._call(
-            "write",
-            "put_item",
-            Item={
-                **_key(redemption_pk(record.redemption_id), REDEMPTION),
-                "record": _s(record.model_dump_json()),
-                "ttl": {"N": str(ttl)},
-            },
-        )
+        return {
+            **_key(redemption_pk(record.redemption_id), REDEMPTION),
+            "record": _s(record.model_dump_json()),
+            "ttl": {"N": str(ttl)},
+        }
 
     def set_redemption_status(self, redemption_id: str, status: str, *, order_id: str | None = None) -> None:
         record = self.get_redemption(redemption_id)

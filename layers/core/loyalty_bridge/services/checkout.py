@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from loyalty_bridge.errors import CardBlocked, NotFound, ProfileIncomplete, Refused
 from loyalty_bridge.models.api_checkout import (
@@ -27,7 +27,7 @@ from loyalty_bridge.models.api_checkout import (
     RedemptionResponse,
 )
 from loyalty_bridge.models.checkout_records import RedemptionRecord, RedemptionStatus
-from loyalty_bridge.models.domain import CardState, LoyaltyStatus
+from loyalty_bridge.models.domain import CardState, Hold, LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.observability import MetricName, logger
 from loyalty_bridge.ports import (
@@ -40,6 +40,7 @@ from loyalty_bridge.ports import (
 )
 from loyalty_bridge.privacy import pseudonym
 from loyalty_bridge.program.order_lines import as_platform_sees
+from loyalty_bridge.services import new_changes
 from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.settings import Settings
 
@@ -86,6 +87,8 @@ class CheckoutService:
         self._stores = stores  # R6: quotes at unregistered stores are refused
         self._customers = customers
         self._store = store
+        # The built-in ledger writes a new hold's redemption record itself (new_changes.py).
+        self._records_holds = new_changes.records_changes(platform, store)
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
@@ -152,25 +155,7 @@ class CheckoutService:
         if previous:
             self.release(previous, missing_ok=True)
         expires_at = self._clock() + timedelta(minutes=self._settings.hold_minutes)
-        hold = self._platform.hold_points(
-            member_id,
-            redemption_id,
-            request.points,
-            order_total=request.order_total,
-            expires_at=expires_at,
-            currency=request.currency,
-        )
-        self._store.put_redemption(
-            RedemptionRecord(
-                redemption_id=redemption_id,
-                customer_id=request.customer_id,
-                member_id=member_id,
-                cart_id=request.cart_id,
-                points=hold.points,
-                discount=hold.discount,
-                expires_at=hold.expires_at,
-            )
-        )
+        hold = self._hold_recorded(request, member_id, redemption_id, expires_at)
         self._balance_moved(member_id, request.customer_id)
         self._metrics.count(MetricName.REDEMPTIONS_HELD)
         logger.info(
@@ -187,6 +172,49 @@ class CheckoutService:
             discount=hold.discount,
             expires_at=hold.expires_at,
         )
+
+    def _hold_recorded(
+        self, request: RedemptionRequest, member_id: str, redemption_id: str, expires_at: datetime
+    ) -> Hold:
+        """The platform's hold and the bridge's redemption record of it (the built-in ledger
+        writes that record in the hold's own transaction)."""
+
+        def record_of(hold: Hold) -> RedemptionRecord:
+            return RedemptionRecord(
+                redemption_id=redemption_id,
+                customer_id=request.customer_id,
+                member_id=member_id,
+                cart_id=request.cart_id,
+                points=hold.points,
+                discount=hold.discount,
+                expires_at=hold.expires_at,
+            )
+
+        written = False
+        if self._records_holds:
+            platform = cast("new_changes.RecordsNewChanges", self._platform)
+            store = cast("new_changes.ChangeRecordItems", self._store)
+            hold, written = platform.hold_points_recorded(
+                member_id,
+                redemption_id,
+                request.points,
+                order_total=request.order_total,
+                expires_at=expires_at,
+                currency=request.currency,
+                record=lambda got: store.redemption_items(record_of(got)),
+            )
+        else:
+            hold = self._platform.hold_points(
+                member_id,
+                redemption_id,
+                request.points,
+                order_total=request.order_total,
+                expires_at=expires_at,
+                currency=request.currency,
+            )
+        if not written:
+            self._store.put_redemption(record_of(hold))
+        return hold
 
     def release(self, redemption_id: str, *, missing_ok: bool = False) -> None:
         """Give the held points back. Releasing twice, or a hold already spent, is a no-op."""

@@ -1,4 +1,4 @@
-"""Orders and reversals the bridge has no record of asking for before (C4, C5, C6).
+"""Orders, reversals and holds the bridge has no record of asking for before (C2, C4-C6).
 
 The built-in ledger writes each change once under its business id and, asked again,
 answers what it answered the first time; to know, it reads for that earlier answer before
@@ -10,19 +10,21 @@ is refused on the entry and its retry reads the first answer).
 A new order on the built-in ledger goes one step further (issue 19's AWS-call floor): the
 ledger writes the bridge's order record, with its credit, in the order's own transaction
 (``RecordsNewChanges`` + ``ChangeRecordItems``), so the record is never written apart from
-the credit it records; a refund's or cancel's record likewise. The record's item is put
-under ``attribute_not_exists``: a record already there (a repeat, or an order queued
-meanwhile) cancels the transaction with ``errors.RecordExists``, and the caller goes the
-usual way (an order: create the record, then post; a reversal: ask for its first answer).
+the credit it records; a refund's or cancel's record likewise, and a new hold's
+redemption record (C2). An order's or reversal's record is put under
+``attribute_not_exists``: a record already there (a repeat, or an order queued meanwhile)
+cancels the transaction with ``errors.RecordExists``, and the caller goes the usual way (an
+order: create the record, then post; a reversal: ask for its first answer).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from loyalty_bridge.models.checkout_records import OrderRecord, ReversalRecord
-from loyalty_bridge.models.domain import OrderResult, PlatformOrder, Reversal, ReversalResult
+from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
+from loyalty_bridge.models.domain import Hold, OrderResult, PlatformOrder, Reversal, ReversalResult
 from loyalty_bridge.ports import LoyaltyPlatform
 
 
@@ -56,6 +58,20 @@ class RecordsNewChanges(Protocol):
         """``reverse_new`` with the reversal's record, as ``post_new_order_recorded``."""
         ...
 
+    def hold_points_recorded(
+        self,
+        member_id: str,
+        redemption_id: str,
+        points: int,
+        *,
+        order_total: Any,
+        expires_at: datetime,
+        currency: str | None = None,
+        record: Callable[[Hold], Sequence[Any]],
+    ) -> tuple[Hold, bool]:
+        """``hold_points`` with the hold's redemption record (C2), as above."""
+        ...
+
 
 @runtime_checkable
 class ChangeRecordItems(Protocol):
@@ -65,6 +81,10 @@ class ChangeRecordItems(Protocol):
 
     def reversal_items(self, order_id: str, reversal: ReversalRecord) -> list[Any]:
         """The transaction items of a new reversal record of the order."""
+        ...
+
+    def redemption_items(self, record: RedemptionRecord) -> list[Any]:
+        """The transaction items of a new hold's redemption record."""
         ...
 
 

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 from loyalty_bridge.adapters.ledger.accounts import StoredAccount
 from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
-from loyalty_bridge.adapters.ledger.table import Cancelled, Item, Labelled, Retry
-from loyalty_bridge.errors import RecordExists
+from loyalty_bridge.adapters.ledger.table import Item, Labelled, Recording
 from loyalty_bridge.models.domain import CouponStanding, OrderResult, PlatformOrder, Reversal, ReversalResult
 from loyalty_bridge.observability import logger
 from loyalty_bridge.program import orders as order_rules
@@ -46,15 +45,6 @@ def _reversal_result(entry: Item) -> ReversalResult:
     return ReversalResult.model_validate_json(entry["result"])
 
 
-class _Recording[T]:
-    """The bridge's record of a change (its items, from the change's answer), written in
-    the change's own transaction; ``written`` once it was."""
-
-    def __init__(self, items: Callable[[T], Sequence[TransactWriteItemTypeDef]]) -> None:
-        self.items = items
-        self.written = False
-
-
 class LedgerOrders(LedgerRewards):
     def post_order(self, member_id: str, order: PlatformOrder) -> OrderResult:
         return self._post_order(member_id, order, new=False)
@@ -73,7 +63,7 @@ class LedgerOrders(LedgerRewards):
     ) -> tuple[OrderResult, bool]:
         """``post_new_order`` writing ``record(result)`` (the bridge's order record, on
         BridgeTable) in the same transaction (services/new_changes.RecordsNewChanges)."""
-        recording = _Recording(record)
+        recording = Recording(record)
         result = self._post_order(member_id, order, new=True, recording=recording)
         return result, recording.written
 
@@ -83,7 +73,7 @@ class LedgerOrders(LedgerRewards):
         order: PlatformOrder,
         *,
         new: bool,
-        recording: _Recording[OrderResult] | None = None,
+        recording: Recording[OrderResult] | None = None,
     ) -> OrderResult:
         entry_id = order_rules.order_entry_id(order.order_id)
 
@@ -185,24 +175,9 @@ class LedgerOrders(LedgerRewards):
     ) -> tuple[ReversalResult, bool]:
         """``reverse_new`` writing ``record(result)`` (the bridge's reversal record) in the
         same transaction, as ``post_new_order_recorded``."""
-        recording = _Recording(record)
+        recording = Recording(record)
         result = self._reverse(member_id, reversal, new=True, recording=recording)
         return result, recording.written
-
-    def _commit[T](self, items: Labelled, result: T, recording: _Recording[T] | None, what: str) -> T:
-        """The change's one transaction, with the bridge's record of it when asked
-        (errors.RecordExists: that record is there already, so nothing was written)."""
-        if recording is not None:
-            items = [*items, *(("record", item) for item in recording.items(result))]
-        try:
-            self._transact(items)
-        except Cancelled as exc:
-            if "record" in exc.failed:
-                raise RecordExists(f"{what} is recorded already") from exc
-            raise Retry from exc  # a twin delivery or a concurrent change: re-read
-        if recording is not None:
-            recording.written = True
-        return result
 
     def _reverse(
         self,
@@ -210,7 +185,7 @@ class LedgerOrders(LedgerRewards):
         reversal: Reversal,
         *,
         new: bool,
-        recording: _Recording[ReversalResult] | None = None,
+        recording: Recording[ReversalResult] | None = None,
     ) -> ReversalResult:
         entry_id = reversal.key  # refund ids are only unique within their order
 

@@ -4,15 +4,19 @@ holds (C2) with their sweeper.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
-from loyalty_bridge.adapters.ledger.table import OPEN_HOLDS_INDEX, iso, member_pk
+from loyalty_bridge.adapters.ledger.table import OPEN_HOLDS_INDEX, Recording, iso, member_pk
 from loyalty_bridge.models.domain import Balance, Basket, Hold, Quote
 from loyalty_bridge.program import account as account_rules
 from loyalty_bridge.program.account import HeldPoints, settle
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 class LedgerPoints(LedgerRewards):
@@ -42,6 +46,7 @@ class LedgerPoints(LedgerRewards):
         order_total: Any,
         expires_at: datetime,
         currency: str | None = None,
+        recording: Recording[Hold] | None = None,
     ) -> Hold:
         total = Decimal(str(order_total))
 
@@ -64,10 +69,34 @@ class LedgerPoints(LedgerRewards):
             items = self._account_items(acc, now)
             hold = {**self._hold_item(row, now), "program_version": program_version}  # R9
             items.append(("hold", self._put_new(hold)))
-            self._transact_or_retry(items)
-            return row.hold()
+            return self._commit(items, row.hold(), recording, f"hold {redemption_id}")
 
         return self._retrying(attempt)
+
+    def hold_points_recorded(
+        self,
+        member_id: str,
+        redemption_id: str,
+        points: int,
+        *,
+        order_total: Any,
+        expires_at: datetime,
+        currency: str | None = None,
+        record: Callable[[Hold], Sequence[TransactWriteItemTypeDef]],
+    ) -> tuple[Hold, bool]:
+        """``hold_points`` writing ``record(hold)`` (the bridge's redemption record) in the
+        hold's transaction (services/new_changes.RecordsNewChanges)."""
+        recording = Recording(record)
+        hold = self.hold_points(
+            member_id,
+            redemption_id,
+            points,
+            order_total=order_total,
+            expires_at=expires_at,
+            currency=currency,
+            recording=recording,
+        )
+        return hold, recording.written
 
     def _hold_item(self, row: HeldPoints, now: datetime) -> dict[str, Any]:
         return {

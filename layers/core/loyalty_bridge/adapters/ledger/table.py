@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge.adapters.aws_errors import RETRYABLE_CODES, error_code
 from loyalty_bridge.adapters.ledger.stats import counter_updates
-from loyalty_bridge.errors import BridgeError, PlatformError, PlatformUnavailable
+from loyalty_bridge.errors import BridgeError, PlatformError, PlatformUnavailable, RecordExists
 from loyalty_bridge.program.account import Entry
 from loyalty_bridge.program.earn_rules import FixedProgram, ProgramRules, load_rules
 from loyalty_bridge.settings import Settings
@@ -75,6 +75,15 @@ class Cancelled(Exception):
     def __init__(self, failed: set[str]) -> None:
         super().__init__(", ".join(sorted(failed)))
         self.failed = failed
+
+
+class Recording[T]:
+    """The bridge's record of a change (its items, from the change's answer), written in
+    the change's own transaction; ``written`` once it was."""
+
+    def __init__(self, items: Callable[[T], Sequence[TransactWriteItemTypeDef]]) -> None:
+        self.items = items
+        self.written = False
 
 
 class LedgerTable:
@@ -235,6 +244,21 @@ class LedgerTable:
             self._transact(labelled)
         except Cancelled as exc:
             raise Retry from exc
+
+    def _commit[T](self, items: Labelled, result: T, recording: Recording[T] | None, what: str) -> T:
+        """The change's one transaction, with the bridge's record of it when asked
+        (errors.RecordExists: that record is there already, so nothing was written)."""
+        if recording is not None:
+            items = [*items, *(("record", item) for item in recording.items(result))]
+        try:
+            self._transact(items)
+        except Cancelled as exc:
+            if "record" in exc.failed:
+                raise RecordExists(f"{what} is recorded already") from exc
+            raise Retry from exc  # a twin delivery or a concurrent change: re-read
+        if recording is not None:
+            recording.written = True
+        return result
 
     def _put(self, item: Mapping[str, Any], *, condition: str | None = None) -> TransactWriteItemTypeDef:
         put: dict[str, Any] = {"TableName": self._table, "Item": to_av(item)}
