@@ -414,3 +414,25 @@ def test_a_refund_is_recorded_in_its_reversal_and_a_twin_answers_the_first(aws: 
     assert twin.result == stored.result
     assert orders.refund(order_id, refund) == answer
     assert balance(customer_id) == 12
+
+
+def test_a_lost_answer_of_a_redeeming_order_still_captures_its_redemption(aws: Provisioned) -> None:
+    customer_id = joined_customer(points=1000)
+    held = wiring.checkout_service().hold(
+        RedemptionRequest(customer_id=customer_id, cart_id="cart", points=200, order_total=Decimal("60.00"))
+    )
+    lost = service_on(Wrapped(wiring.platform(), "after", errors.PlatformUnavailable("reply lost")))
+    request = order(
+        f"o-{tag()}",
+        customer_id,
+        [line("MUG", "12.00", 5)],
+        discount=held.discount,
+        redemption_id=held.redemption_id,
+    )
+    answer = lost.place(request)
+    assert (answer.status, answer.points_earned, answer.points_redeemed) == ("credited", 58, 200)
+    # The committed transaction's follow-up steps ran although its reply was lost.
+    redemption = wiring.checkout_store().get_redemption(held.redemption_id)
+    assert redemption is not None
+    assert (redemption.status, redemption.order_id) == ("captured", request.order_id)
+    assert balance(customer_id) == 1000 - 200 + 58

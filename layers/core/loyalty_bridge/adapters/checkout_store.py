@@ -112,19 +112,20 @@ class DynamoCheckoutStore:
         ]
         return OrderRecord.model_validate(data)
 
-    def create_order(self, record: OrderRecord) -> bool:
+    @staticmethod
+    def _order_item(record: OrderRecord) -> dict[str, Any]:
         body = record.model_dump(mode="json", exclude={"credit", "failure", "reversals"})
-        item = {**_key(order_pk(record.order_id), ORDER), "record": _s(json.dumps(body))}
-        return self._put_once("write", item)
+        return {**_key(order_pk(record.order_id), ORDER), "record": _s(json.dumps(body))}
+
+    def create_order(self, record: OrderRecord) -> bool:
+        return self._put_once("write", self._order_item(record))
 
     def credited_order_items(self, record: OrderRecord, member_id: str, result: OrderResult) -> list[Any]:
         """A new order's record with its credit, as one Put for the ledger's transaction
         (services/new_changes.ChangeRecordItems): what create_order then record_credit
         store, written only if no record of the order exists."""
-        body = record.model_dump(mode="json", exclude={"credit", "failure", "reversals"})
         item = {
-            **_key(order_pk(record.order_id), ORDER),
-            "record": _s(json.dumps(body)),
+            **self._order_item(record),
             "credit": _s(result.model_dump_json()),
             "member_id": _s(member_id),
             "loyalty": _s(OrderLoyalty.MEMBER.value),

@@ -1,13 +1,13 @@
-"""What the order API answers (C4, C5) and the check of a refund against its order's lines:
-plain functions of services/orders.py, kept apart so that module stays one screenful of rules.
+"""What the order API answers (C4, C5), a reversal's record, and the check of a refund
+against its order's lines: plain functions of services/orders.py's OrderService.
 """
 
 from __future__ import annotations
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_checkout import OrderReason, OrderResponse, RefundRequest
-from loyalty_bridge.models.checkout_records import OrderRecord
-from loyalty_bridge.models.domain import OrderResult
+from loyalty_bridge.models.checkout_records import OrderRecord, ReversalRecord
+from loyalty_bridge.models.domain import OrderResult, Reversal, ReversalResult
 
 
 def check_refund_lines(record: OrderRecord, request: RefundRequest) -> None:
@@ -53,4 +53,10 @@ def queued_answer(order_id: str, reason: OrderReason) -> OrderResponse:
         points_earned=None,
         points_redeemed=None,
         balance=None,
+    )
+
+
+def reversal_record(reversal: Reversal, result: ReversalResult) -> ReversalRecord:
+    return ReversalRecord(
+        reversal_id=reversal.reversal_id, cancel=reversal.cancel, lines=list(reversal.lines), result=result
     )

@@ -54,7 +54,12 @@ from loyalty_bridge.services import new_changes
 from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.checkout import Clock, customer_or_404
 from loyalty_bridge.services.deadline import within
-from loyalty_bridge.services.order_answers import check_refund_lines, credited_answer, queued_answer
+from loyalty_bridge.services.order_answers import (
+    check_refund_lines,
+    credited_answer,
+    queued_answer,
+    reversal_record,
+)
 from loyalty_bridge.services.order_messages import (
     ORDER_CANCEL,
     ORDER_POST,
@@ -163,9 +168,8 @@ class OrderService:
     def _place_recorded(
         self, record: OrderRecord, member_id: str, request: OrderRequest
     ) -> OrderResponse | None:
-        """A new member's order on the built-in ledger: its record is written with the
-        credit, in the ledger's transaction (services/new_changes.py). None: the bridge
-        knows the order already (or the ledger answered an earlier delivery): the usual way."""
+        """A new member's order whose record the ledger writes with its credit (new_changes.py).
+        None: the bridge or the ledger knows the order already: the usual way."""
         platform = cast("new_changes.RecordsNewChanges", self._platform)
         store = cast("new_changes.ChangeRecordItems", self._store)
         try:
@@ -180,10 +184,13 @@ class OrderService:
         except Exception as exc:
             if not isinstance(exc, errors.PlatformRefused) and not errors.is_retryable(exc):
                 raise
-            # Refused or unavailable: nothing was written; store the order, then as usual.
+            # Refused or unavailable: store the order, then as usual. A credited record there
+            # is this transaction's whose reply was lost (or a twin's): finish its steps.
             if not self._store.create_order(record):
                 stored = self._store.get_order(record.order_id)
-                return None if stored is None else self._repeat(stored, request)
+                if stored is None or stored.credit is None or stored.customer_id != record.customer_id:
+                    return None if stored is None else self._repeat(stored, request)
+                return credited_answer(self._after_credit(stored, member_id, stored.credit, first=False))
             if isinstance(exc, errors.PlatformRefused):
                 return self._refused(record, exc)
             return self._unavailable(record, exc)
@@ -353,7 +360,7 @@ class OrderService:
             self._enqueue_reversal(record, reversal)
             return None
         if written:
-            return self._after_reversal(record, _reversal_record(reversal, result), first=True)
+            return self._after_reversal(record, reversal_record(reversal, result), first=True)
         return self._reversed(record, reversal, result)
 
     def _reverse_on_platform(
@@ -369,7 +376,7 @@ class OrderService:
             return platform.reverse_new_recorded(
                 member_id,
                 reversal,
-                lambda got: store.reversal_items(record.order_id, _reversal_record(reversal, got)),
+                lambda got: store.reversal_items(record.order_id, reversal_record(reversal, got)),
             )
         except errors.RecordExists:  # a twin request recorded it meanwhile: its answer
             return self._platform.reverse(member_id, reversal), False
@@ -547,7 +554,7 @@ class OrderService:
             self._incidents.report(incident)
 
     def _reversed(self, record: OrderRecord, reversal: Reversal, result: ReversalResult) -> ReversalRecord:
-        stored, first = self._store.record_reversal(record.order_id, _reversal_record(reversal, result))
+        stored, first = self._store.record_reversal(record.order_id, reversal_record(reversal, result))
         return self._after_reversal(record, stored, first=first)
 
     def _after_reversal(self, record: OrderRecord, stored: ReversalRecord, *, first: bool) -> ReversalRecord:
@@ -591,9 +598,3 @@ class OrderService:
     def _enqueue_reversal(self, record: OrderRecord, reversal: Reversal) -> None:
         envelope = reversal_envelope(record, reversal)
         self._queue.send(envelope.model_dump_json(), dedup_id=envelope.message_id)
-
-
-def _reversal_record(reversal: Reversal, result: ReversalResult) -> ReversalRecord:
-    return ReversalRecord(
-        reversal_id=reversal.reversal_id, cancel=reversal.cancel, lines=list(reversal.lines), result=result
-    )
