@@ -325,6 +325,9 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
     # Orders: one entry worth earn - redeemed, or a New Order Error, or not a member.
     for order_id, facts in sent.orders.items():
         result.sent["order"] += 1
+        answered_for = facts["outcome"].body.get("order_id")
+        if facts["outcome"].ok and answered_for != order_id:
+            result.moved_twice.append(f"order {order_id}: answered as order {answered_for!r}")
         entry = entries.get(f"order:{order_id}")
         if entry is not None:
             result.credited["order"] += 1

@@ -139,6 +139,12 @@ class BridgeResolver(APIGatewayHttpResolver):
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         raw = dict(event)
+        # Powertools keeps the request being resolved on its BaseRouter class, one for every
+        # resolver in the process; this resolver's own request is read from the instance, so
+        # two resolvers serving at once in one process (the local stack's warm containers)
+        # never read each other's event: a route saw another request's body.
+        self.current_event = self._to_proxy_event(raw)
+        self.lambda_context = context
         request_id = str((raw.get("requestContext") or {}).get("requestId", ""))
         try:
             try:

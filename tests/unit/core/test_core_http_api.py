@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -381,3 +382,43 @@ def test_context_is_cleared_after_each_request(api: ThingApi) -> None:
     call(api, signed("POST", "/v1/things", body=THING))
     assert http_api.current_key_id(api.app) == "-"
     assert api.app.context == {}
+
+
+# ---------------------------------------------------------------- two resolvers at once
+
+
+def test_two_resolvers_serving_at_once_each_read_their_own_request() -> None:
+    """Powertools keeps the event being resolved on a class shared by every resolver in the
+    process; the local stack runs several warm containers of a function in one process, so
+    a route must read its own request even while another resolver has resolved one since."""
+    first_waits, second_done = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def echo_api(name: str) -> http_api.BridgeResolver:
+        app = http_api.make_resolver(signed=False, idempotent_writes=False)
+
+        @app.post("/v1/echo")
+        def echo() -> dict[str, Any]:
+            if name == "first":
+                first_waits.set()
+                assert second_done.wait(10)
+            seen[name] = (app.current_event.json_body["n"], app.lambda_context.function_name)
+            return {"n": app.current_event.json_body["n"]}
+
+        return app
+
+    first, second = echo_api("first"), echo_api("second")
+    results: dict[str, dict[str, Any]] = {}
+
+    def serve(app: http_api.BridgeResolver, name: str, n: int) -> None:
+        context = FakeLambdaContext(function_name=f"fn-{name}")
+        results[name] = app.resolve(http_event("POST", "/v1/echo", body={"n": n}), context)  # type: ignore[arg-type]
+
+    worker = threading.Thread(target=serve, args=(first, "first", 1))
+    worker.start()
+    assert first_waits.wait(10)
+    serve(second, "second", 2)
+    second_done.set()
+    worker.join(10)
+    assert seen == {"first": (1, "fn-first"), "second": (2, "fn-second")}
+    assert json.loads(results["first"]["body"]) == {"n": 1}
