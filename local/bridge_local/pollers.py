@@ -6,10 +6,13 @@ function with a real SQS event, deletes what succeeded and, for what failed, sho
 visibility timeout (``visibility_seconds``, default 2) so retries happen in seconds
 locally. moto's redrive moves a message to the DLQ after maxReceiveCount receives.
 
-Like the event source mapping, which scales its pollers out, an SqsPoller runs
-``concurrency`` receive-and-invoke loops on its queue (``--containers``, default 4), so up
-to that many batches are in flight at once, each in its own warm container. On a FIFO
-queue SQS itself keeps a message group to one batch in flight, so order is kept.
+Like the event source mapping, which scales its pollers out with the queue's backlog, an
+SqsPoller runs up to ``concurrency`` receive-and-invoke loops on its queue (``--containers``,
+default 4), so up to that many batches are in flight at once, each in its own warm
+container. An idle queue is polled by one loop at a time: the others wait until a receive
+brings messages, and go back to waiting after one that brings none while another loop is
+polling (a dozen idle stacks of 8 queues x 4 loops were a core's worth of polling). On a
+FIFO queue SQS itself keeps a message group to one batch in flight, so order is kept.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ log = logging.getLogger("bridge_local")
 FIFO_PAUSE_MIN_SECONDS = 0.1
 FIFO_PAUSE_MAX_SECONDS = 1.0
 LONG_POLL_SECONDS = 2
+HELPER_WAIT_SECONDS = 0.5  # how often a waiting loop looks at the stop flag
 
 
 class SqsPoller:
@@ -55,6 +59,10 @@ class SqsPoller:
         self.batches = 0
         self._in_hand = 0  # loops holding a batch
         self._lock = threading.Lock()
+        # Set while receives bring messages; while it is clear and a loop is polling, the
+        # other loops wait (one loop polls an idle queue; all do while it has a backlog).
+        self._backlog = threading.Event()
+        self._polling = 0  # loops inside a receive
         self.threads = [
             threading.Thread(target=self._run, name=f"sqs-{source.function}-{source.event}-{i}", daemon=True)
             for i in range(max(1, concurrency))
@@ -110,13 +118,30 @@ class SqsPoller:
             messages.extend(more)
         return messages
 
+    def _polled_by_another(self) -> bool:
+        """Another loop is polling and the last receive brought nothing: wait."""
+        with self._lock:
+            return self._polling > 0 and not self._backlog.is_set()
+
     def _run(self) -> None:
         pause = [FIFO_PAUSE_MIN_SECONDS]  # this loop's FIFO pause
         while not self._stop.is_set():
+            if self._polled_by_another():
+                self._backlog.wait(HELPER_WAIT_SECONDS)
+                continue
             holding = False
             try:
-                messages = self._collect(pause)
-                if messages:
+                with self._lock:
+                    self._polling += 1
+                try:
+                    messages = self._collect(pause)
+                finally:
+                    with self._lock:
+                        self._polling -= 1
+                if not messages:
+                    self._backlog.clear()
+                else:
+                    self._backlog.set()  # the waiting loops poll too while receives bring messages
                     with self._lock:
                         self._in_hand += 1
                         self.batches += 1
