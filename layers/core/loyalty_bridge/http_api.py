@@ -143,7 +143,7 @@ class BridgeResolver(APIGatewayHttpResolver):
         # resolver in the process; this resolver's own request is read from the instance, so
         # two resolvers serving at once in one process (the local stack's warm containers)
         # never read each other's event: a route saw another request's body.
-        self.current_event = self._to_proxy_event(raw)
+        self.current_event = APIGatewayProxyEventV2(raw)
         self.lambda_context = context
         request_id = str((raw.get("requestContext") or {}).get("requestId", ""))
         try:
