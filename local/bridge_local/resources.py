@@ -98,7 +98,11 @@ def aws_client(service: str, endpoint_url: str, region: str) -> Any:
         return _SESSIONS[region].client(
             service,
             endpoint_url=endpoint_url,
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30),
+            # Shared by every poller loop (8 queues x 4) and the stack's control calls: more
+            # than botocore's 10 pooled connections, which it would discard and reopen.
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 3}, read_timeout=30, max_pool_connections=64
+            ),
         )
 
 
