@@ -1,5 +1,6 @@
-"""Fixes to moto's DynamoDB for the local stack (``apply()``): ``TransactWriteItems``,
-``Query`` on a table's key, and updates a concurrent read sees whole (``_copy_on_write``).
+"""Fixes to moto for the local stack (``apply()``): DynamoDB's ``TransactWriteItems``,
+``Query`` on a table's key, and updates a concurrent read sees whole (``_copy_on_write``);
+SQS's ``ReceiveMessage`` on a FIFO queue, one at a time (``_fifo_receive_one_at_a_time``).
 
 moto backs a transaction up by deep-copying every table it touches, once per item of the
 transaction, and rolls back by putting those copies back:
@@ -173,14 +174,33 @@ def _query_by_partition(original: Callable[..., Any]) -> Callable[..., Any]:
     return query
 
 
+def _fifo_receive_one_at_a_time(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's ReceiveMessage copies a FIFO queue's in-flight groups when it starts and marks
+    what it takes as it goes, without a lock: two receives in concurrent server threads
+    could each take a message of one group (the second before the first's batch is done),
+    which SQS never does. Receives on one FIFO queue run one at a time here (the pollers
+    short-poll FIFO queues, so none holds the lock through a long poll)."""
+
+    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        if not queue.fifo_queue:
+            return original(self, queue_name, *args, **kwargs)
+        lock = queue.__dict__.setdefault("_bridge_receive_lock", threading.Lock())
+        with lock:
+            return original(self, queue_name, *args, **kwargs)
+
+    return receive_message
+
+
 def apply() -> None:
-    """Patch moto's DynamoDB backend in this process (idempotent)."""
+    """Patch moto's DynamoDB and SQS backends in this process (idempotent)."""
     global _applied
     if _applied:
         return
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+    from moto.sqs.models import SQSBackend
 
     Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
     UpdateExpressionExecutor.execute = _copy_on_write(UpdateExpressionExecutor.execute)  # type: ignore[method-assign]
@@ -192,4 +212,5 @@ def apply() -> None:
     for name in _WRITES:
         if hasattr(DynamoDBBackend, name):
             setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
+    SQSBackend.receive_message = _fifo_receive_one_at_a_time(SQSBackend.receive_message)  # type: ignore[method-assign]
     _applied = True

@@ -115,3 +115,50 @@ def test_a_failed_update_leaves_the_item_as_it_was(ddb: Any) -> None:
         )
     assert _stored_item("c", "Q").attrs["n"].value == "1"
     assert _value(ddb, "c", "Q") == "kept"
+
+
+def test_two_receives_on_a_fifo_queue_never_take_one_group_at_once() -> None:
+    """The first receive is held after it has read which groups are in flight and before it
+    marks its message taken; a second receive meanwhile must take nothing of that group
+    (unpatched moto let it take the very same message)."""
+    import threading
+
+    from moto.sqs.models import Message
+
+    moto_fixes.apply()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(
+            QueueName="jobs.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+        )["QueueUrl"]
+        for n in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}", MessageGroupId="customer-1")
+        first_holds, second_done = threading.Event(), threading.Event()
+        visible = Message.visible
+
+        def held(self: Any) -> bool:
+            if threading.current_thread().name == "first" and not first_holds.is_set():
+                first_holds.set()
+                second_done.wait(1.0)  # the patched receive keeps the second out meanwhile
+            return bool(visible.fget(self))  # type: ignore[attr-defined]
+
+        got: dict[str, list[str]] = {}
+
+        def receive(name: str) -> None:
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
+            got[name] = [m["Body"] for m in answer.get("Messages", [])]
+
+        Message.visible = property(held)  # type: ignore[method-assign,assignment]
+        try:
+            first = threading.Thread(target=receive, args=("first",), name="first")
+            first.start()
+            assert first_holds.wait(5)
+            second = threading.Thread(target=receive, args=("second",), name="second")
+            second.start()
+            second.join(0.5)
+            second_done.set()
+            first.join(5)
+            second.join(5)
+        finally:
+            Message.visible = visible  # type: ignore[method-assign]
+        assert got == {"first": ["m0"], "second": []}
