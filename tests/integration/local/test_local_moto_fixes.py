@@ -17,6 +17,13 @@ from bridge_local import moto_fixes
 from tests.integration.profile.conftest import create_bridge_table
 
 
+@pytest.fixture(autouse=True)
+def _in_process_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests run on mock_aws in this process: not on the session's moto server, whose
+    endpoint the ``moto_server`` fixture exports for the rest of the session."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
 @pytest.fixture
 def ddb() -> Iterator[Any]:
     moto_fixes.apply()
