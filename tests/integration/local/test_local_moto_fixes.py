@@ -126,8 +126,8 @@ def test_a_failed_update_leaves_the_item_as_it_was(ddb: Any) -> None:
 
 def test_two_receives_on_a_fifo_queue_never_take_one_group_at_once() -> None:
     """The first receive is held after it has read which groups are in flight and before it
-    marks its message taken; a second receive meanwhile must take nothing of that group
-    (unpatched moto let it take the very same message)."""
+    takes its message; a second receive meanwhile must take nothing of that group (unpatched
+    moto let it take the group's first message, and the first receive then took the second)."""
     import threading
 
     from moto.sqs.models import Message
