@@ -51,8 +51,9 @@ class LedgerActivity(LedgerAccounts):
             if first is not None:
                 owner = self._owner_id(member_id)
                 return adjustment_rules.replayed(str(first["member_id"]), owner, str(first["result"]))
-            now = self._clock()
-            acc = settle(self._load_owner(member_id), now)
+            acc = self._load_owner(member_id)
+            now = self._clock()  # after the read: never dated before the entry it follows
+            acc = settle(acc, now)
             result, entry = adjustment_rules.adjust(acc, adjustment, now)
             items: Labelled = [("entry", self._entry(entry, now)), *self._account_items(acc, now)]
             self._transact_or_retry(items)  # a twin adjustment or a concurrent change: re-read

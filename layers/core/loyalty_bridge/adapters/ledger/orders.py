@@ -78,9 +78,10 @@ class LedgerOrders(LedgerRewards):
         entry_id = order_rules.order_entry_id(order.order_id)
 
         def attempt() -> OrderResult:
-            now = self._clock()
+            acc = self._load_owner(member_id)
+            now = self._clock()  # after the read: never dated before the entry it follows
             program_version, rules = self._priced()
-            acc = settle(self._load_owner(member_id), now)
+            acc = settle(acc, now)
             credited = order_rules.credit_order(
                 acc, rules, order, pending_days=self._settings.pending_days, now=now
             )
@@ -190,8 +191,9 @@ class LedgerOrders(LedgerRewards):
         entry_id = reversal.key  # refund ids are only unique within their order
 
         def attempt() -> ReversalResult:
-            now = self._clock()
-            acc = settle(self._load_owner(member_id), now)
+            acc = self._load_owner(member_id)
+            now = self._clock()  # after the read: never dated before the entry it follows
+            acc = settle(acc, now)
             found = self._get(f"ORDER#{reversal.order_id}", "ORDER")
             stored = _order_record(found) if found is not None else None
             owner = self._owner_of(stored.member_id, acc) if stored is not None else None

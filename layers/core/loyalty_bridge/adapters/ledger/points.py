@@ -51,9 +51,10 @@ class LedgerPoints(LedgerRewards):
         total = Decimal(str(order_total))
 
         def attempt() -> Hold:
-            now = self._clock()
+            acc = self._load_owner(member_id)
+            now = self._clock()  # after the read: never dated before the entry it follows
             program_version, rules = self._priced()
-            acc = settle(self._load_owner(member_id), now)
+            acc = settle(acc, now)
             row, new = account_rules.place_hold(
                 acc,
                 rules,

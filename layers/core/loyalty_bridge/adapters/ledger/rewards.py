@@ -26,8 +26,9 @@ class LedgerRewards(LedgerAccounts):
                 return Coupon.model_validate_json(first["result"])
             program_version, rules = self._priced()
             reward = reward_rules.reward_to_redeem(rules, reward_id)
-            now = self._clock()
-            acc = settle(self._load_owner(member_id), now)
+            acc = self._load_owner(member_id)
+            now = self._clock()  # after the read: never dated before the entry it follows
+            acc = settle(acc, now)
             coupon, entry = reward_rules.redeem_reward(
                 acc, reward, code=reward_rules.new_coupon_code(), key=idempotency_key, now=now
             )
