@@ -4,13 +4,16 @@ call), and the history read as a Query on the member's entries."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from loyalty_bridge.adapters.ledger import DynamoDbLedger
 from loyalty_bridge.adapters.ledger.stats import SHARDS
 from loyalty_bridge.models.activity import Adjustment
 from loyalty_bridge.models.domain import Consents, MemberProfile, Reversal
+from loyalty_bridge.program.earn_rules import load_rules
 from loyalty_bridge.settings import Settings
+from tests.contract.harness_ledger import ledger_on_moto
 from tests.fake_platform import FakeClock
 from tests.integration.ledger.conftest import MakeLedger
 from tests.integration.ledger.test_ledger_adapter import an_order
@@ -129,3 +132,37 @@ def test_counters_of_many_members_spread_over_the_shards_and_sum_up(
         )
     ]
     assert len(used) > 1  # concurrent writes of different members do not meet on one item
+
+
+def test_a_change_that_commits_after_another_is_never_dated_before_it(make_ledger: MakeLedger) -> None:
+    """Adjustment A reads the account; before A takes its time, adjustment B commits. A's
+    stale read fails its version check and A is written after B, dated after B: the
+    history (ordered by time) shows the balances in the order they were made."""
+
+    class InterleavingClock(FakeClock):
+        """Ticks a millisecond a call; its first armed call lets B commit, then answers an
+        earlier time than B's (a change that read the account before B committed)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.between: Any = None
+
+        def __call__(self) -> datetime:
+            self.advance(milliseconds=1)
+            if self.between is None:
+                return self.now
+            between, self.between = self.between, None
+            earlier = self.now
+            between()
+            return earlier
+
+    clock = InterleavingClock()
+    ledger = ledger_on_moto(Settings(), load_rules(Settings()), clock)
+    member = ledger.create_member(MemberProfile(email="a@example.com"), Consents(), idempotency_key="k")
+    clock.between = lambda: ledger.adjust(
+        member.member_id, Adjustment(adjustment_id="b", points=1, reason="x")
+    )
+    ledger.adjust(member.member_id, Adjustment(adjustment_id="a", points=1, reason="x"))
+    # The history's index order (by time), oldest first.
+    entries = [item for item in ledger.entries(member.member_id) if item["kind"] == "adjust"]
+    assert [int(item["balance_after"]) for item in entries] == [1, 2]

@@ -223,6 +223,15 @@ class LedgerAccounts(LedgerTable):
 
     # ------------------------------------------------------------------ settling for a read (R3)
 
+    def _owner_now(self, member_id: str) -> tuple[StoredAccount, datetime]:
+        """The account a change writes to, settled as of the change's time, which is taken
+        after the read: a change that read the newest version is never dated before the
+        entry it follows (the history is ordered by time); one that read an older version
+        fails its version check and tries again with a new time."""
+        acc = self._load_owner(member_id)
+        now = self._clock()
+        return settle(acc, now), now
+
     def _settled(self, member_id: str, now: datetime) -> StoredAccount:
         """The member's account as of ``now`` for a read. Expiry changes the balance, so
         points found expired are written off first (one transaction), never only shown."""

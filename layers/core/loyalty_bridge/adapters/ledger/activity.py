@@ -27,7 +27,6 @@ from loyalty_bridge.models.domain import ActivityKind
 from loyalty_bridge.program import adjustments as adjustment_rules
 from loyalty_bridge.program import history
 from loyalty_bridge.program import stats as stat_rules
-from loyalty_bridge.program.account import settle
 
 
 def _shown(item: Item) -> ActivityEntry:
@@ -51,9 +50,7 @@ class LedgerActivity(LedgerAccounts):
             if first is not None:
                 owner = self._owner_id(member_id)
                 return adjustment_rules.replayed(str(first["member_id"]), owner, str(first["result"]))
-            acc = self._load_owner(member_id)
-            now = self._clock()  # after the read: never dated before the entry it follows
-            acc = settle(acc, now)
+            acc, now = self._owner_now(member_id)
             result, entry = adjustment_rules.adjust(acc, adjustment, now)
             items: Labelled = [("entry", self._entry(entry, now)), *self._account_items(acc, now)]
             self._transact_or_retry(items)  # a twin adjustment or a concurrent change: re-read

@@ -78,10 +78,8 @@ class LedgerOrders(LedgerRewards):
         entry_id = order_rules.order_entry_id(order.order_id)
 
         def attempt() -> OrderResult:
-            acc = self._load_owner(member_id)
-            now = self._clock()  # after the read: never dated before the entry it follows
+            acc, now = self._owner_now(member_id)
             program_version, rules = self._priced()
-            acc = settle(acc, now)
             credited = order_rules.credit_order(
                 acc, rules, order, pending_days=self._settings.pending_days, now=now
             )
@@ -191,9 +189,7 @@ class LedgerOrders(LedgerRewards):
         entry_id = reversal.key  # refund ids are only unique within their order
 
         def attempt() -> ReversalResult:
-            acc = self._load_owner(member_id)
-            now = self._clock()  # after the read: never dated before the entry it follows
-            acc = settle(acc, now)
+            acc, now = self._owner_now(member_id)
             found = self._get(f"ORDER#{reversal.order_id}", "ORDER")
             stored = _order_record(found) if found is not None else None
             owner = self._owner_of(stored.member_id, acc) if stored is not None else None

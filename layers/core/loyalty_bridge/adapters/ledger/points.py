@@ -13,7 +13,7 @@ from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
 from loyalty_bridge.adapters.ledger.table import OPEN_HOLDS_INDEX, Recording, iso, member_pk
 from loyalty_bridge.models.domain import Balance, Basket, Hold, Quote
 from loyalty_bridge.program import account as account_rules
-from loyalty_bridge.program.account import HeldPoints, settle
+from loyalty_bridge.program.account import HeldPoints
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -51,10 +51,8 @@ class LedgerPoints(LedgerRewards):
         total = Decimal(str(order_total))
 
         def attempt() -> Hold:
-            acc = self._load_owner(member_id)
-            now = self._clock()  # after the read: never dated before the entry it follows
+            acc, now = self._owner_now(member_id)
             program_version, rules = self._priced()
-            acc = settle(acc, now)
             row, new = account_rules.place_hold(
                 acc,
                 rules,

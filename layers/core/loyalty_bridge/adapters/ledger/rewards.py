@@ -8,7 +8,6 @@ from loyalty_bridge.adapters.ledger.accounts import LedgerAccounts
 from loyalty_bridge.adapters.ledger.table import Item, iso
 from loyalty_bridge.models.domain import Coupon, CouponCheck, Reward
 from loyalty_bridge.program import rewards as reward_rules
-from loyalty_bridge.program.account import settle
 
 
 class LedgerRewards(LedgerAccounts):
@@ -26,9 +25,7 @@ class LedgerRewards(LedgerAccounts):
                 return Coupon.model_validate_json(first["result"])
             program_version, rules = self._priced()
             reward = reward_rules.reward_to_redeem(rules, reward_id)
-            acc = self._load_owner(member_id)
-            now = self._clock()  # after the read: never dated before the entry it follows
-            acc = settle(acc, now)
+            acc, now = self._owner_now(member_id)
             coupon, entry = reward_rules.redeem_reward(
                 acc, reward, code=reward_rules.new_coupon_code(), key=idempotency_key, now=now
             )
