@@ -63,7 +63,10 @@ def quote(body: Annotated[QuoteRequest, Body()]) -> QuoteResponse:
     },
 )
 def hold_points(body: Annotated[RedemptionRequest, Body()]) -> Response[RedemptionResponse]:
-    held = services.checkout.hold(body)
+    return app.answer(_held, lambda: services.checkout.hold(body))
+
+
+def _held(held: RedemptionResponse) -> Response[RedemptionResponse]:
     return Response(status_code=201, content_type=JSON, body=held)
 
 
@@ -91,7 +94,10 @@ def release_hold(redemption_id: Annotated[BusinessIdPath, Path()]) -> Response[N
     },
 )
 def post_order(body: Annotated[OrderRequest, Body()]) -> Response[OrderResponse]:
-    answer = services.orders.place(body)
+    return app.answer(_order_answer, lambda: services.orders.place(body))
+
+
+def _order_answer(answer: OrderResponse) -> Response[OrderResponse]:
     return Response(status_code=_accepted_or_ok(answer.status == "queued"), content_type=JSON, body=answer)
 
 
@@ -108,7 +114,10 @@ def post_order(body: Annotated[OrderRequest, Body()]) -> Response[OrderResponse]
 def refund(
     order_id: Annotated[BusinessIdPath, Path()], body: Annotated[RefundRequest, Body()]
 ) -> Response[RefundResponse]:
-    answer = services.orders.refund(order_id, body)
+    return app.answer(_refund_answer, lambda: services.orders.refund(order_id, body))
+
+
+def _refund_answer(answer: RefundResponse) -> Response[RefundResponse]:
     return Response(status_code=_accepted_or_ok(answer.status == "queued"), content_type=JSON, body=answer)
 
 
@@ -123,7 +132,10 @@ def refund(
     },
 )
 def cancel(order_id: Annotated[BusinessIdPath, Path()]) -> Response[CancelResponse]:
-    answer = services.orders.cancel(order_id)
+    return app.answer(_cancel_answer, lambda: services.orders.cancel(order_id))
+
+
+def _cancel_answer(answer: CancelResponse) -> Response[CancelResponse]:
     return Response(status_code=_accepted_or_ok(answer.status == "queued"), content_type=JSON, body=answer)
 
 

@@ -32,7 +32,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import unquote
@@ -46,7 +46,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from loyalty_bridge import errors, http_errors, signing
+from loyalty_bridge import answers, errors, http_errors, signing
 from loyalty_bridge.observability import logger
 
 if TYPE_CHECKING:
@@ -89,6 +89,36 @@ class _NotStored(Exception):
     def __init__(self, result: dict[str, Any]) -> None:
         super().__init__("response not stored")
         self.result = result
+
+
+class _Answer:
+    """This request's answer, for a change that completes the request's idempotency record
+    in its own transaction (answers.py). ``respond`` is set by the route (``answer``)."""
+
+    def __init__(self, resolver: BridgeResolver, store: BasePersistenceLayer, data: dict[str, Any]) -> None:
+        self._resolver = resolver
+        self._store = store
+        self._data = data
+        self.respond: Callable[[Any], Response[Any]] | None = None
+        self._pending: str | None = None
+        self._written: str | None = None
+        self._declined = False
+
+    def items(self, answer: Any) -> Sequence[answers.AnswerItem]:
+        completion = getattr(self._store, "completion_item", None)
+        if self.respond is None or self._declined or completion is None:
+            return []
+        item, self._pending = completion(self._data, self._resolver.render_answer(self.respond(answer)))
+        return [answers.AnswerItem(item)]
+
+    def committed(self) -> None:
+        self._written = self._pending
+
+    def declined(self) -> None:
+        self._declined = True
+
+    def completed_with(self, response_data: str) -> bool:
+        return self._written is not None and self._written == response_data
 
 
 def _header(headers: Mapping[str, Any], name: str) -> str | None:
@@ -167,6 +197,30 @@ class BridgeResolver(APIGatewayHttpResolver):
             return self._resolve_once(raw, context, admitted, request_id)
         finally:
             self.context.clear()
+
+    # ------------------------------------------------------------ the route's answer
+
+    def answer[M](self, respond: Callable[[M], Response[Any]], change: Callable[[], M]) -> Response[Any]:
+        """``respond(change())``: a route whose service call may write its answer with its
+        change (answers.py) says here how that answer is sent, so the one written in the
+        change's transaction is the one this route sends."""
+        current = answers.current()
+        if isinstance(current, _Answer):
+            current.respond = respond
+        return respond(change())
+
+    def render_answer(self, response: Response[Any]) -> dict[str, Any]:
+        """``response`` as this request's route would send it: the route's response
+        validation and serialisation, then the response builder (Powertools' own steps,
+        ``_call_route``; the same call gives the same dict)."""
+        route = self.context["_route"]
+        validated = self._response_validation_middleware._handle_response(route=route, response=response)
+        sent = cast("Response[Any]", self._to_response(validated))
+        builder = ResponseBuilder[APIGatewayProxyEventV2](
+            response=sent, serializer=self._serializer, route=route
+        )
+        built: dict[str, Any] = builder.build(self.current_event, self._cors)
+        return built
 
     # ------------------------------------------------------------ admission
 
@@ -331,7 +385,8 @@ class BridgeResolver(APIGatewayHttpResolver):
             key_prefix="http",
         )
         try:
-            result: dict[str, Any] = once(request=data)
+            with answers.answering(_Answer(self, store, data)):
+                result: dict[str, Any] = once(request=data)
         except _NotStored as not_stored:
             return not_stored.result
         except IdempotencyValidationError:

@@ -5,6 +5,7 @@ DynamoDB customers, SQS order queue) as wiring builds them."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -197,6 +198,53 @@ def test_hold_order_refund_cancel_on_the_built_in_ledger(aws: Provisioned) -> No
     assert (refunded.points_reversed or 0) + (cancelled.points_reversed or 0) == 58
     assert cancelled.points_returned == 200
     assert balance(customer_id) == 1000
+
+
+def member_of(customer_id: str) -> str:
+    record = wiring.customers().get(customer_id)
+    assert record is not None
+    assert record.member_id
+    return record.member_id
+
+
+def redemption_status(redemption_id: str) -> str:
+    record = wiring.checkout_store().get_redemption(redemption_id)
+    assert record is not None
+    return record.status
+
+
+def test_a_new_hold_for_a_cart_releases_its_previous_hold_in_the_same_transaction(aws: Provisioned) -> None:
+    customer_id, other = joined_customer(points=1000), joined_customer(points=1000)
+    checkout = wiring.checkout_service()
+
+    def hold(customer: str, cart: str, points: int) -> str:
+        total = Decimal(60)
+        request = RedemptionRequest(customer_id=customer, cart_id=cart, points=points, order_total=total)
+        return checkout.hold(request).redemption_id
+
+    first, kept = hold(customer_id, "cart", 200), hold(customer_id, "other-cart", 100)
+    elsewhere = hold(other, "cart", 50)  # another customer's cart of the same id
+    writes = Counter[str]()
+    platform_db = wiring.platform()._db  # type: ignore[attr-defined]
+    platform_db.meta.events.register("before-call.dynamodb", lambda model, **_: writes.update([model.name]))
+    second = hold(customer_id, "cart", 150)
+    assert writes["TransactWriteItems"] == 1  # the release, the new hold and both records, at once
+    assert writes["PutItem"] == 0  # no cart pointer
+    account = wiring.platform().get_balance(member_of(customer_id))
+    assert (account.held, account.balance) == (150 + 100, 1000)
+    statuses = {rid: redemption_status(rid) for rid in (first, kept, second, elsewhere)}
+    assert statuses == {first: "released", kept: "held", second: "held", elsewhere: "held"}
+    # The released hold is gone for its order too (a storefront that sends it anyway).
+    lines = [line("MUG", "12.00", 5)]
+    answer = wiring.order_service().place(
+        order(f"o-{tag()}", customer_id, lines, redemption_id=first, discount=Decimal(2))
+    )
+    assert (answer.status, answer.reason, answer.points_redeemed) == ("not_credited", "platform_refused", 0)
+    # Asking again for the cart replaces the second hold the same way.
+    hold(customer_id, "cart", 10)
+    assert redemption_status(second) == "released"
+    assert wiring.platform().get_balance(member_of(customer_id)).held == 10 + 100
+    assert wiring.platform().get_balance(member_of(other)).held == 50
 
 
 def test_expired_holds_are_released_by_the_sweeper(aws: Provisioned) -> None:

@@ -422,3 +422,42 @@ def test_cleaned_and_upemail_from_mailchimp(stack: Provisioned, fake_mailchimp: 
     record = wiring.customers().get(customer.customer_id)
     assert record is not None
     assert record.email == customer.email  # the web account stays the master
+
+
+def test_the_platform_change_writes_its_sync_state_in_its_own_transaction(stack: Provisioned) -> None:
+    """Issue 19: the ledger's profile (and consents) change and the bridge's sync state of
+    it are one transaction; a state a newer version has marked meanwhile is left out, the
+    change still made, and nothing newer overwritten."""
+    ledger, state = wiring.platform(), wiring.sync_state()
+    member = ledger.create_member(MemberProfile(email="a@example.com"), Consents(), idempotency_key=tag())
+    customer = f"c-{tag()}"
+
+    changes = ProfileChanges(first_name="Ann", last_name="Lee")
+    items = state.applied_items(customer, "platform", 3, ["first_name", "last_name"])
+    _, written = ledger.update_profile_recorded(  # type: ignore[attr-defined]
+        member.member_id, changes, idempotency_key=tag(), record=items
+    )
+    assert written
+    assert state.load(customer, "platform").versions == {"first_name": 3, "last_name": 3}
+
+    state.mark_applied(customer, "platform", 5, ["last_name"])  # a newer change got there first
+    changes = ProfileChanges(first_name="Bo", last_name="Old")
+    items = state.applied_items(customer, "platform", 4, ["first_name", "last_name"])
+    _, written = ledger.update_profile_recorded(  # type: ignore[attr-defined]
+        member.member_id, changes, idempotency_key=tag(), record=items
+    )
+    assert not written  # left out: the caller marks the fields one by one (mark_applied)
+    assert ledger.get_member(member.member_id).profile.first_name == "Bo"
+    assert state.load(customer, "platform").versions == {"first_name": 3, "last_name": 5}
+
+    items = state.applied_items(customer, "platform", 6, ["consents"])
+    written = ledger.set_consents_recorded(  # type: ignore[attr-defined]
+        member.member_id, Consents(email=True, sms=False), idempotency_key=tag(), record=items
+    )
+    assert written
+    assert state.load(customer, "platform").versions["consents"] == 6
+    assert ledger.get_member(member.member_id).consents.email is True
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:10]

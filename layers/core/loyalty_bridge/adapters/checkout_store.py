@@ -223,7 +223,15 @@ class DynamoCheckoutStore:
             "read", "get_item", Key=_key(redemption_pk(redemption_id), REDEMPTION), ConsistentRead=True
         )
         item = answer.get("Item")
-        return RedemptionRecord.model_validate_json(item["record"]["S"]) if item else None
+        if not item or "record" not in item:  # none, or only a release of an expired record
+            return None
+        record = RedemptionRecord.model_validate_json(item["record"]["S"])
+        if "status" in item:  # released or captured in a transaction (_redemption_status_items)
+            update: dict[str, Any] = {"status": RedemptionStatus(item["status"]["S"])}
+            if "order_id" in item:
+                update["order_id"] = item["order_id"]["S"]
+            record = record.model_copy(update=update)
+        return record
 
     def put_redemption(self, record: RedemptionRecord) -> None:
         self._call("write", "put_item", Item=self._redemption_item(record))
@@ -232,6 +240,40 @@ class DynamoCheckoutStore:
         """A new hold's record, as one Put for the ledger's transaction (as
         credited_order_items; its id is new, so nothing is there to find)."""
         return [{"Put": {"TableName": self._table, "Item": self._redemption_item(record)}}]
+
+    def released_redemption_items(self, redemption_id: str) -> list[Any]:
+        """A hold's record marked released, as one Update for the transaction of the hold
+        that replaces it (its record is not read first; the status beside the record's
+        JSON wins when read)."""
+        return self._redemption_status_items(redemption_id, RedemptionStatus.RELEASED)
+
+    def _redemption_status_items(
+        self, redemption_id: str, status: RedemptionStatus, *, order_id: str | None = None
+    ) -> list[Any]:
+        names = {"#status": "status", "#ttl": "ttl"}
+        values: dict[str, Any] = {
+            ":status": _s(status.value),
+            ":ttl": {"N": str(int((utcnow() + REDEMPTION_KEEP).timestamp()))},
+        }
+        # A record already gone (its TTL) leaves only this, which expires in turn.
+        expression = "SET #status = :status, #ttl = if_not_exists(#ttl, :ttl)"
+        if order_id is not None:
+            expression += ", #order = :order"
+            names["#order"] = "order_id"
+            values[":order"] = _s(order_id)
+        update = {
+            "TableName": self._table,
+            "Key": _key(redemption_pk(redemption_id), REDEMPTION),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        return [{"Update": update}]
+
+    def captured_redemption_items(self, redemption_id: str, order_id: str) -> list[Any]:
+        """A hold's record marked captured by its order, as one Update for the order's
+        transaction (as released_redemption_items)."""
+        return self._redemption_status_items(redemption_id, RedemptionStatus.CAPTURED, order_id=order_id)
 
     @staticmethod
     def _redemption_item(record: RedemptionRecord) -> dict[str, Any]:

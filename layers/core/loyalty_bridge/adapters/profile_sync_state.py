@@ -158,9 +158,21 @@ class DynamoSyncState:
                         _technical(inner)
                         raise
 
+    def applied_items(self, customer_id: str, target: str, version: int, fields: Sequence[str]) -> list[Any]:
+        """``mark_applied`` as one Update for the platform change's own transaction
+        (services/new_changes.RecordsSyncState): conditional as it is, so a newer version of
+        a field cancels it, and the caller then marks the fields one by one."""
+        fields = sorted(set(fields))
+        return [{"Update": self._update_params(customer_id, target, version, fields, {})}] if fields else []
+
     def _update(
         self, customer_id: str, target: str, version: int, fields: Sequence[str], facts: dict[str, str]
     ) -> None:
+        self._client.update_item(**self._update_params(customer_id, target, version, fields, facts))
+
+    def _update_params(
+        self, customer_id: str, target: str, version: int, fields: Sequence[str], facts: dict[str, str]
+    ) -> dict[str, Any]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":now": {"S": utcnow().isoformat()}}
         if fields:  # DynamoDB refuses values no expression uses (facts-only updates)
@@ -185,7 +197,7 @@ class DynamoSyncState:
             params["ExpressionAttributeNames"] = names
         if conditions:
             params["ConditionExpression"] = " AND ".join(conditions)
-        self._client.update_item(**params)
+        return params
 
     def remember_email(self, email: str, customer_id: str) -> None:
         try:

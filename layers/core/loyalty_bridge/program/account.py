@@ -62,6 +62,7 @@ class HeldPoints:
     discount: Decimal
     expires_at: datetime
     state: str = OPEN
+    cart: str | None = None  # the checkout it was placed for: a new hold for it replaces this one
 
     def hold(self) -> Hold:
         return Hold(

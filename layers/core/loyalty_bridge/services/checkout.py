@@ -12,12 +12,14 @@ InsufficientPoints (409 ``insufficient_points``).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, cast, runtime_checkable
 
+from loyalty_bridge import answers
 from loyalty_bridge.errors import CardBlocked, NotFound, ProfileIncomplete, Refused
 from loyalty_bridge.models.api_checkout import (
     QuoteCoupon,
@@ -63,6 +65,15 @@ def joined_member_id(record: CustomerRecord) -> str | None:
 
 def new_redemption_id() -> str:
     return f"rd_{uuid.uuid4().hex}"
+
+
+def held_answer(redemption_id: str, hold: Hold) -> RedemptionResponse:
+    return RedemptionResponse(
+        redemption_id=redemption_id,
+        points=hold.points,
+        discount=hold.discount,
+        expires_at=hold.expires_at,
+    )
 
 
 class CheckoutService:
@@ -151,9 +162,12 @@ class CheckoutService:
             # platform that refuses such a hold itself is not asked for the member first).
             raise ProfileIncomplete("Complete your profile to redeem points.")
         redemption_id = self._new_id()
-        previous = self._store.swap_cart_redemption(request.customer_id, request.cart_id, redemption_id)
-        if previous:
-            self.release(previous, missing_ok=True)
+        if not self._records_holds:
+            # One hold per cart: the cart's pointer names its hold. (The built-in ledger
+            # releases the cart's hold in the new hold's own transaction instead.)
+            previous = self._store.swap_cart_redemption(request.customer_id, request.cart_id, redemption_id)
+            if previous:
+                self.release(previous, missing_ok=True)
         expires_at = self._clock() + timedelta(minutes=self._settings.hold_minutes)
         hold = self._hold_recorded(request, member_id, redemption_id, expires_at)
         self._balance_moved(member_id, request.customer_id)
@@ -166,12 +180,7 @@ class CheckoutService:
                 "points": hold.points,
             },
         )
-        return RedemptionResponse(
-            redemption_id=redemption_id,
-            points=hold.points,
-            discount=hold.discount,
-            expires_at=hold.expires_at,
-        )
+        return held_answer(redemption_id, hold)
 
     def _hold_recorded(
         self, request: RedemptionRequest, member_id: str, redemption_id: str, expires_at: datetime
@@ -201,7 +210,13 @@ class CheckoutService:
                 order_total=request.order_total,
                 expires_at=expires_at,
                 currency=request.currency,
-                record=lambda got: store.redemption_items(record_of(got)),
+                # The request's answer rides along (answers.py).
+                record=lambda got: [
+                    *store.redemption_items(record_of(got)),
+                    *answers.items(held_answer(redemption_id, got)),
+                ],
+                cart=json.dumps([request.customer_id, request.cart_id]),
+                released=store.released_redemption_items,
             )
         else:
             hold = self._platform.hold_points(

@@ -4,6 +4,7 @@ carries on in the background."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,8 @@ def within[T](seconds: float | None, call: Callable[[], T]) -> T:
     every platform write is keyed by its business id and the queue settles it anyway."""
     if seconds is None:
         return call()
-    future = _pool().submit(call)
+    # The call sees this request's context (answers.py: the answer it may write with it).
+    future = _pool().submit(contextvars.copy_context().run, call)
     try:
         return future.result(timeout=seconds)
     except FuturesTimeout:

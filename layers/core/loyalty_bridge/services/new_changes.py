@@ -11,10 +11,13 @@ A new order on the built-in ledger goes one step further (issue 19's AWS-call fl
 ledger writes the bridge's order record, with its credit, in the order's own transaction
 (``RecordsNewChanges`` + ``ChangeRecordItems``), so the record is never written apart from
 the credit it records; a refund's or cancel's record likewise, and a new hold's
-redemption record (C2). An order's or reversal's record is put under
-``attribute_not_exists``: a record already there (a repeat, or an order queued meanwhile)
-cancels the transaction with ``errors.RecordExists``, and the caller goes the usual way (an
-order: create the record, then post; a reversal: ask for its first answer).
+redemption record (C2), the hold releasing the cart's previous hold in the same
+transaction (the ledger's hold items name their cart, so no cart pointer is kept). An
+order's or reversal's record is put under ``attribute_not_exists``: a record already there
+(a repeat, or an order queued meanwhile) cancels the transaction with
+``errors.RecordExists``, and the caller goes the usual way (an order: create the record,
+then post; a reversal: ask for its first answer). Each of these transactions may also
+complete the request's idempotency record with its answer (answers.py).
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from loyalty_bridge.models.checkout_records import OrderRecord, RedemptionRecord, ReversalRecord
-from loyalty_bridge.models.domain import Hold, OrderResult, PlatformOrder, Reversal, ReversalResult
+from loyalty_bridge.models.domain import (
+    Consents,
+    Hold,
+    Member,
+    OrderResult,
+    PlatformOrder,
+    ProfileChanges,
+    Reversal,
+    ReversalResult,
+)
 from loyalty_bridge.ports import LoyaltyPlatform
 
 
@@ -68,8 +80,12 @@ class RecordsNewChanges(Protocol):
         expires_at: datetime,
         currency: str | None = None,
         record: Callable[[Hold], Sequence[Any]],
+        cart: str | None = None,
+        released: Callable[[str], Sequence[Any]] | None = None,
     ) -> tuple[Hold, bool]:
-        """``hold_points`` with the hold's redemption record (C2), as above."""
+        """``hold_points`` with the hold's redemption record (C2), as above. ``cart``: the
+        cart's open hold is released in the same transaction, its record marked by
+        ``released(its redemption id)``'s items (one hold per cart, no pointer kept)."""
         ...
 
 
@@ -85,6 +101,37 @@ class ChangeRecordItems(Protocol):
 
     def redemption_items(self, record: RedemptionRecord) -> list[Any]:
         """The transaction items of a new hold's redemption record."""
+        ...
+
+    def released_redemption_items(self, redemption_id: str) -> list[Any]:
+        """The transaction items marking a hold's redemption record released."""
+        ...
+
+    def captured_redemption_items(self, redemption_id: str, order_id: str) -> list[Any]:
+        """The transaction items marking a hold's redemption record captured by its order."""
+        ...
+
+
+@runtime_checkable
+class RecordsSyncState(Protocol):
+    """A platform that writes the bridge's sync state of a profile change in the change's
+    own transaction (the built-in ledger): the sync worker then makes no write of its own
+    for it (issue 19). A state item whose condition fails is left out; ``False`` answers
+    that the caller marks the fields itself."""
+
+    def update_profile_recorded(
+        self, member_id: str, changes: ProfileChanges, *, idempotency_key: str, record: Sequence[Any]
+    ) -> tuple[Member, bool]: ...
+
+    def set_consents_recorded(
+        self, member_id: str, consents: Consents, *, idempotency_key: str, record: Sequence[Any]
+    ) -> bool: ...
+
+
+@runtime_checkable
+class SyncStateItems(Protocol):
+    def applied_items(self, customer_id: str, target: str, version: int, fields: Sequence[str]) -> list[Any]:
+        """The transaction items of ``mark_applied`` (fields only)."""
         ...
 
 

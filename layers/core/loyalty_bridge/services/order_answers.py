@@ -5,7 +5,13 @@ against its order's lines: plain functions of services/orders.py's OrderService.
 from __future__ import annotations
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.api_checkout import OrderReason, OrderResponse, RefundRequest
+from loyalty_bridge.models.api_checkout import (
+    CancelResponse,
+    OrderReason,
+    OrderResponse,
+    RefundRequest,
+    RefundResponse,
+)
 from loyalty_bridge.models.checkout_records import OrderRecord, ReversalRecord
 from loyalty_bridge.models.domain import OrderResult, Reversal, ReversalResult
 
@@ -59,4 +65,50 @@ def queued_answer(order_id: str, reason: OrderReason) -> OrderResponse:
 def reversal_record(reversal: Reversal, result: ReversalResult) -> ReversalRecord:
     return ReversalRecord(
         reversal_id=reversal.reversal_id, cancel=reversal.cancel, lines=list(reversal.lines), result=result
+    )
+
+
+def refund_answer(
+    order_id: str, refund_id: str, result: ReversalResult | None, *, earns: bool
+) -> RefundResponse:
+    """A refund's answer: reversed (``result``), queued, or not applicable (no points)."""
+    if result is None:
+        status = "queued" if earns else "not_applicable"
+        return RefundResponse(
+            order_id=order_id,
+            refund_id=refund_id,
+            status=status,
+            points_reversed=None if earns else 0,
+            shortfall=None if earns else 0,
+            balance=None,
+        )
+    return RefundResponse(
+        order_id=order_id,
+        refund_id=refund_id,
+        status="reversed",
+        points_reversed=result.points_reversed,
+        shortfall=result.shortfall,
+        balance=result.balance,
+    )
+
+
+def cancel_answer(order_id: str, result: ReversalResult | None, *, earns: bool) -> CancelResponse:
+    """A cancel's answer, as ``refund_answer``."""
+    if result is None:
+        none_or_zero = None if earns else 0
+        return CancelResponse(
+            order_id=order_id,
+            status="queued" if earns else "not_applicable",
+            points_reversed=none_or_zero,
+            points_returned=none_or_zero,
+            shortfall=none_or_zero,
+            balance=None,
+        )
+    return CancelResponse(
+        order_id=order_id,
+        status="reversed",
+        points_reversed=result.points_reversed,
+        points_returned=result.points_returned,
+        shortfall=result.shortfall,
+        balance=result.balance,
     )

@@ -17,9 +17,12 @@ The queue's messages and those error records are built in order_messages.py.
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Callable
+from typing import Any, cast
 
-from loyalty_bridge import errors
+from pydantic import BaseModel
+
+from loyalty_bridge import answers, errors
 from loyalty_bridge.models.api_checkout import (
     CancelResponse,
     OrderReason,
@@ -55,9 +58,11 @@ from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.checkout import Clock, customer_or_404
 from loyalty_bridge.services.deadline import within
 from loyalty_bridge.services.order_answers import (
+    cancel_answer,
     check_refund_lines,
     credited_answer,
     queued_answer,
+    refund_answer,
     reversal_record,
 )
 from loyalty_bridge.services.order_messages import (
@@ -171,12 +176,13 @@ class OrderService:
         """A new member's order whose record the ledger writes with its credit (new_changes.py).
         None: the bridge or the ledger knows the order already: the usual way."""
         platform = cast("new_changes.RecordsNewChanges", self._platform)
-        store = cast("new_changes.ChangeRecordItems", self._store)
         try:
             result, written = within(
                 self._deadline,
                 lambda: platform.post_new_order_recorded(
-                    member_id, record.order, lambda got: store.credited_order_items(record, member_id, got)
+                    member_id,
+                    record.order,
+                    lambda got: self._recorded_with_credit(record, member_id, got),
                 ),
             )
         except errors.RecordExists:
@@ -197,7 +203,19 @@ class OrderService:
         if not written:
             return None
         self._log_received(record)
-        return credited_answer(self._after_credit(record, member_id, result, first=True))
+        return credited_answer(self._after_credit(record, member_id, result, first=True, captured=True))
+
+    def _recorded_with_credit(self, record: OrderRecord, member_id: str, result: OrderResult) -> list[Any]:
+        """What the ledger writes with a new order's credit: the order's record, its hold's
+        record marked captured, and the request's answer (answers.py) unless a step after
+        the credit must run again when that answer is lost (the refused coupon's report)."""
+        store = cast("new_changes.ChangeRecordItems", self._store)
+        items = store.credited_order_items(record, member_id, result)
+        if record.order.redemption_id:
+            items += store.captured_redemption_items(record.order.redemption_id, record.order_id)
+        if coupon_refused_error(record, result) is None:
+            items += answers.items(credited_answer(result))
+        return items
 
     def _repeat(self, record: OrderRecord, request: OrderRequest) -> OrderResponse:
         if record.customer_id != request.customer_id:
@@ -275,25 +293,13 @@ class OrderService:
                 order_id=order_id,
                 lines=[(line.sku, line.quantity) for line in request.lines],
             )
-            done = self._reverse_now(record, reversal)
-        if done is None:
-            status = "not_applicable" if not self._earns(record) else "queued"
-            return RefundResponse(
-                order_id=order_id,
-                refund_id=request.refund_id,
-                status=status,
-                points_reversed=0 if status == "not_applicable" else None,
-                shortfall=0 if status == "not_applicable" else None,
-                balance=None,
+            done = self._reverse_now(
+                record,
+                reversal,
+                lambda got: refund_answer(order_id, request.refund_id, got, earns=True),
             )
-        return RefundResponse(
-            order_id=order_id,
-            refund_id=request.refund_id,
-            status="reversed",
-            points_reversed=done.result.points_reversed,
-            shortfall=done.result.shortfall,
-            balance=done.result.balance,
-        )
+        result = done.result if done is not None else None
+        return refund_answer(order_id, request.refund_id, result, earns=self._earns(record))
 
     def cancel(self, order_id: str) -> CancelResponse:
         record = self._order_or_404(order_id)
@@ -301,38 +307,22 @@ class OrderService:
         done = record.reversal(reversal_id)
         if done is None:
             done = self._reverse_now(
-                record, Reversal(reversal_id=reversal_id, order_id=order_id, cancel=True)
+                record,
+                Reversal(reversal_id=reversal_id, order_id=order_id, cancel=True),
+                lambda got: cancel_answer(order_id, got, earns=True),
             )
-        if done is None:
-            if not self._earns(record):
-                return CancelResponse(
-                    order_id=order_id,
-                    status="not_applicable",
-                    points_reversed=0,
-                    points_returned=0,
-                    shortfall=0,
-                    balance=None,
-                )
-            return CancelResponse(
-                order_id=order_id,
-                status="queued",
-                points_reversed=None,
-                points_returned=None,
-                shortfall=None,
-                balance=None,
-            )
-        return CancelResponse(
-            order_id=order_id,
-            status="reversed",
-            points_reversed=done.result.points_reversed,
-            points_returned=done.result.points_returned,
-            shortfall=done.result.shortfall,
-            balance=done.result.balance,
-        )
+        result = done.result if done is not None else None
+        return cancel_answer(order_id, result, earns=self._earns(record))
 
-    def _reverse_now(self, record: OrderRecord, reversal: Reversal) -> ReversalRecord | None:
+    def _reverse_now(
+        self,
+        record: OrderRecord,
+        reversal: Reversal,
+        answer: Callable[[ReversalResult], BaseModel] | None = None,
+    ) -> ReversalRecord | None:
         """The stored reversal, or None when there is nothing to reverse (guest, not joined)
-        or it was queued (the order is not credited yet, or the platform is slow)."""
+        or it was queued (the order is not credited yet, or the platform is slow).
+        ``answer``: the request's answer to a reversal's result (answers.py)."""
         if not self._earns(record):
             return None
         if record.credit is None or record.member_id is None:
@@ -341,7 +331,7 @@ class OrderService:
         member_id = record.member_id
         try:
             result, written = within(
-                self._deadline, lambda: self._reverse_on_platform(record, member_id, reversal)
+                self._deadline, lambda: self._reverse_on_platform(record, member_id, reversal, answer)
             )
         except errors.PlatformRefused as exc:
             self._reversal_refused(record, reversal, exc, reversal_envelope(record, reversal))
@@ -364,7 +354,11 @@ class OrderService:
         return self._reversed(record, reversal, result)
 
     def _reverse_on_platform(
-        self, record: OrderRecord, member_id: str, reversal: Reversal
+        self,
+        record: OrderRecord,
+        member_id: str,
+        reversal: Reversal,
+        answer: Callable[[ReversalResult], BaseModel] | None,
     ) -> tuple[ReversalResult, bool]:
         """The reversal's result, and whether its record was written with it (the built-in
         ledger writes it in the reversal's transaction: services/new_changes.py)."""
@@ -376,7 +370,10 @@ class OrderService:
             return platform.reverse_new_recorded(
                 member_id,
                 reversal,
-                lambda got: store.reversal_items(record.order_id, reversal_record(reversal, got)),
+                lambda got: [
+                    *store.reversal_items(record.order_id, reversal_record(reversal, got)),
+                    *(answers.items(answer(got)) if answer is not None else []),
+                ],
             )
         except errors.RecordExists:  # a twin request recorded it meanwhile: its answer
             return self._platform.reverse(member_id, reversal), False
@@ -523,10 +520,11 @@ class OrderService:
         return self._after_credit(record, member_id, stored, first=first)
 
     def _after_credit(
-        self, record: OrderRecord, member_id: str, stored: OrderResult, *, first: bool
+        self, record: OrderRecord, member_id: str, stored: OrderResult, *, first: bool, captured: bool = False
     ) -> OrderResult:
+        """``captured``: the hold's record was marked captured with the credit."""
         self._report_coupon(record, stored)
-        if record.order.redemption_id:
+        if record.order.redemption_id and not captured:
             self._store.set_redemption_status(
                 record.order.redemption_id, RedemptionStatus.CAPTURED, order_id=record.order_id
             )

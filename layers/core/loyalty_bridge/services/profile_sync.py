@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
@@ -46,6 +46,7 @@ from loyalty_bridge.ports import (
     SyncStateStore,
 )
 from loyalty_bridge.privacy import error_id_for, masked_text, pseudonym
+from loyalty_bridge.services import new_changes
 from loyalty_bridge.services.loyalty_reach import as_facts
 from loyalty_bridge.services.queue_policy import FailurePolicy, Verdict
 from loyalty_bridge.services.sync_queue import (
@@ -348,31 +349,53 @@ class ProfileSync:
         if not profile and not consents_fresh:
             return False
         applied: list[str] = []
+        written = False  # the sync state, in the platform's last write (new_changes.RecordsSyncState)
         if profile:
             changes = ProfileChanges(**profile)
-            self._platform.update_profile(
-                record.member_id, changes, idempotency_key=self._idempotency_key(change, "profile", changes)
-            )
+            key = self._idempotency_key(change, "profile", changes)
+            items = self._state_items(change, [*profile], last=not consents_fresh)
+            if items is None:
+                self._platform.update_profile(record.member_id, changes, idempotency_key=key)
+            else:
+                platform = cast("new_changes.RecordsSyncState", self._platform)
+                written = platform.update_profile_recorded(
+                    record.member_id, changes, idempotency_key=key, record=items
+                )[1]
             applied = list(profile)
         if consents_fresh:
             consents = Consents(
                 email=change.values.get("consent_email", record.consents.email),
                 sms=change.values.get("consent_sms", record.consents.sms),
             )
+            key = self._idempotency_key(change, "consents", consents)
+            items = self._state_items(change, [*applied, "consents"], last=True)
             try:
-                self._platform.set_consents(
-                    record.member_id,
-                    consents,
-                    idempotency_key=self._idempotency_key(change, "consents", consents),
-                )
+                if items is None:
+                    self._platform.set_consents(record.member_id, consents, idempotency_key=key)
+                else:
+                    platform = cast("new_changes.RecordsSyncState", self._platform)
+                    written = platform.set_consents_recorded(
+                        record.member_id, consents, idempotency_key=key, record=items
+                    )
             except Exception:
                 if applied:  # what reached the platform is marked; the consents are retried
                     self._state.mark_applied(record.customer_id, PLATFORM, change.version, applied)
                 raise
             applied.append("consents")
-        # One write for what this change applied (profile fields and consents together).
-        self._state.mark_applied(record.customer_id, PLATFORM, change.version, applied)
+        if not written:
+            # One write for what this change applied (profile fields and consents together).
+            self._state.mark_applied(record.customer_id, PLATFORM, change.version, applied)
         return True
+
+    def _state_items(self, change: _Change, fields: list[str], *, last: bool) -> list[Any] | None:
+        """The sync state's items for the platform's last write of this change, when the
+        platform writes them with it; None: the write goes as usual."""
+        if not last or not (
+            isinstance(self._platform, new_changes.RecordsSyncState)
+            and isinstance(self._state, new_changes.SyncStateItems)
+        ):
+            return None
+        return self._state.applied_items(change.record.customer_id, PLATFORM, change.version, fields)
 
     def _apply_mailchimp(self, change: _Change) -> bool:
         if self._mailing_list is None:

@@ -99,10 +99,11 @@ def signing_keys() -> SigningKeys:
 
 @cached
 def idempotency_store() -> DynamoDBPersistenceLayer:
-    """Powertools idempotency persistence (IdempotencyTable) used by http_api."""
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    """Powertools idempotency persistence (IdempotencyTable) used by http_api; a change's
+    transaction can complete its record (adapters/idempotency.py)."""
+    from loyalty_bridge.adapters.idempotency import IdempotencyRecords
 
-    return DynamoDBPersistenceLayer(
+    return IdempotencyRecords(
         table_name=settings().idempotency_table,
         boto3_client=cast("DynamoDBClient", aws_client("dynamodb")),
     )

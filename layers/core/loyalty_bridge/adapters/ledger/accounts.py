@@ -59,6 +59,7 @@ def _hold_row(member_id: str, item: Item) -> HeldPoints:
         discount=Decimal(item["discount"]),
         expires_at=parse_time(item["expires_at"]),
         state=item["state"],
+        cart=item.get("cart"),
     )
 
 

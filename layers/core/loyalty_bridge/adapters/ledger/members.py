@@ -16,6 +16,8 @@ from loyalty_bridge.adapters.ledger.accounts import LedgerAccounts
 from loyalty_bridge.adapters.ledger.table import (
     Cancelled,
     Item,
+    Labelled,
+    LedgerTable,
     Retry,
     from_av,
     iso,
@@ -253,7 +255,21 @@ class LedgerMembers(LedgerAccounts):
         return self._retrying(attempt)
 
     def update_profile(self, member_id: str, changes: ProfileChanges, *, idempotency_key: str) -> Member:
+        return self.update_profile_recorded(member_id, changes, idempotency_key=idempotency_key, record=())[0]
+
+    def update_profile_recorded(
+        self,
+        member_id: str,
+        changes: ProfileChanges,
+        *,
+        idempotency_key: str,
+        record: Sequence[TransactWriteItemTypeDef],
+    ) -> tuple[Member, bool]:
+        """``update_profile`` writing ``record`` (the bridge's sync state of the change) in
+        its transaction (services/new_changes.RecordsSyncState); whether it was. A record
+        whose condition fails (a newer version is marked) is left out, not retried."""
         request_pk = f"REQUEST#update#{idempotency_key}"
+        state = _SyncState(record)
 
         def attempt() -> Member:
             pk = member_pk(member_id)
@@ -282,14 +298,14 @@ class LedgerMembers(LedgerAccounts):
             result = self._member_from(current | {"profile": new.model_dump_json()}, lifetime)
             items.append(("request", self._request(request_pk, member_id, result=result.model_dump_json())))
             try:
-                self._transact(items)
+                state.transact(self, items)
             except Cancelled as exc:
                 if exc.failed == {"email"}:
                     raise DuplicateMember(field="email") from exc
                 raise Retry from exc
             return result
 
-        return self._retrying(attempt)
+        return self._retrying(attempt), state.written
 
     def _profile_update(self, member_id: str, current: Item, new: MemberProfile) -> TransactWriteItemTypeDef:
         pversion = int(current.get("pversion", 0))
@@ -314,7 +330,19 @@ class LedgerMembers(LedgerAccounts):
         )
 
     def set_consents(self, member_id: str, consents: Consents, *, idempotency_key: str) -> None:
+        self.set_consents_recorded(member_id, consents, idempotency_key=idempotency_key, record=())
+
+    def set_consents_recorded(
+        self,
+        member_id: str,
+        consents: Consents,
+        *,
+        idempotency_key: str,
+        record: Sequence[TransactWriteItemTypeDef],
+    ) -> bool:
+        """``set_consents`` with the change's sync state, as ``update_profile_recorded``."""
         request_pk = f"REQUEST#consents#{idempotency_key}"
+        state = _SyncState(record)
         # No read first: a replay's transaction is cancelled on its request item alone.
         items = [
             (
@@ -330,11 +358,12 @@ class LedgerMembers(LedgerAccounts):
             ("request", self._request(request_pk, member_id)),
         ]
         try:
-            self._transact(items)
+            state.transact(self, items)
         except Cancelled as exc:
             if "profile" in exc.failed:
                 raise MemberNotFound("no such loyalty member", code="member_not_found") from exc
             # "request" only: a twin call already did it
+        return state.written
 
     def import_physical_cards(self, numbers: Sequence[str]) -> int:
         """Card stock: printed numbers, unregistered until a customer attaches one (A4)."""
@@ -378,3 +407,22 @@ class LedgerMembers(LedgerAccounts):
         member = self.get_member(member_id)
         missing = self._rules.missing_profile_fields(member.profile)
         return LoyaltyProfile(member_id=member.member_id, profile=member.profile, missing_fields=missing)
+
+
+class _SyncState:
+    """The sync-state items a profile change is written with, until a cancellation on them
+    (a newer version marked meanwhile) leaves them out; ``written`` once they were."""
+
+    def __init__(self, items: Sequence[TransactWriteItemTypeDef]) -> None:
+        self.items = list(items)
+        self.written = False
+
+    def transact(self, ledger: LedgerTable, labelled: Labelled) -> None:
+        try:
+            ledger._transact([*labelled, *(("state", item) for item in self.items)])
+        except Cancelled as exc:
+            if "state" not in exc.failed:
+                raise
+            self.items = []  # the change goes without them; the caller marks its fields
+            ledger._transact(labelled)
+        self.written = bool(self.items)

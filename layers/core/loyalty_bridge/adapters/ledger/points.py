@@ -13,7 +13,7 @@ from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
 from loyalty_bridge.adapters.ledger.table import OPEN_HOLDS_INDEX, Recording, iso, member_pk
 from loyalty_bridge.models.domain import Balance, Basket, Hold, Quote
 from loyalty_bridge.program import account as account_rules
-from loyalty_bridge.program.account import HeldPoints
+from loyalty_bridge.program.account import Account, HeldPoints
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -47,12 +47,17 @@ class LedgerPoints(LedgerRewards):
         expires_at: datetime,
         currency: str | None = None,
         recording: Recording[Hold] | None = None,
+        cart: str | None = None,
+        released: Callable[[str], Sequence[TransactWriteItemTypeDef]] | None = None,
     ) -> Hold:
+        """``cart``: the checkout the hold is for; the cart's open hold, if any, is released
+        in the same transaction (one hold per cart, C2), with ``released(its id)``'s items."""
         total = Decimal(str(order_total))
 
         def attempt() -> Hold:
             acc, now = self._owner_now(member_id)
             program_version, rules = self._priced()
+            replaced = self._release_cart(acc, cart, redemption_id, now)
             row, new = account_rules.place_hold(
                 acc,
                 rules,
@@ -66,8 +71,10 @@ class LedgerPoints(LedgerRewards):
             if not new:
                 return row.hold()
             items = self._account_items(acc, now)
-            hold = {**self._hold_item(row, now), "program_version": program_version}  # R9
+            hold = {**self._hold_item(row, now), "program_version": program_version, "cart": cart}  # R9
             items.append(("hold", self._put_new(hold)))
+            for previous in replaced:
+                items.extend(("released", item) for item in (released(previous) if released else []))
             return self._commit(items, row.hold(), recording, f"hold {redemption_id}")
 
         return self._retrying(attempt)
@@ -82,9 +89,12 @@ class LedgerPoints(LedgerRewards):
         expires_at: datetime,
         currency: str | None = None,
         record: Callable[[Hold], Sequence[TransactWriteItemTypeDef]],
+        cart: str | None = None,
+        released: Callable[[str], Sequence[TransactWriteItemTypeDef]] | None = None,
     ) -> tuple[Hold, bool]:
         """``hold_points`` writing ``record(hold)`` (the bridge's redemption record) in the
-        hold's transaction (services/new_changes.RecordsNewChanges)."""
+        hold's transaction (services/new_changes.RecordsNewChanges), and replacing the
+        cart's previous hold in it."""
         recording = Recording(record)
         hold = self.hold_points(
             member_id,
@@ -94,8 +104,23 @@ class LedgerPoints(LedgerRewards):
             expires_at=expires_at,
             currency=currency,
             recording=recording,
+            cart=cart,
+            released=released,
         )
         return hold, recording.written
+
+    @staticmethod
+    def _release_cart(acc: Account, cart: str | None, redemption_id: str, now: datetime) -> list[str]:
+        """Release the cart's open holds on ``acc`` (in memory: the hold's transaction writes
+        it) for a new hold ``redemption_id``; their ids. None for a replay of that hold."""
+        if cart is None or redemption_id in acc.holds:
+            return []
+        replaced = [
+            row.redemption_id
+            for row in list(acc.holds.values())
+            if row.cart == cart and row.state == account_rules.OPEN
+        ]
+        return [rid for rid in replaced if account_rules.release_hold(acc, rid, now)]
 
     def _hold_item(self, row: HeldPoints, now: datetime) -> dict[str, Any]:
         return {

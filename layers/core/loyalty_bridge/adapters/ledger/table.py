@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from loyalty_bridge import answers
 from loyalty_bridge.adapters.aws_errors import RETRYABLE_CODES, error_code
 from loyalty_bridge.adapters.ledger.stats import counter_updates
 from loyalty_bridge.errors import BridgeError, PlatformError, PlatformUnavailable, RecordExists
@@ -249,15 +250,26 @@ class LedgerTable:
         """The change's one transaction, with the bridge's record of it when asked
         (errors.RecordExists: that record is there already, so nothing was written)."""
         if recording is not None:
-            items = [*items, *(("record", item) for item in recording.items(result))]
+            # The record's items may end with the request's answer (answers.py): labelled
+            # apart, since a cancellation on it only means "complete it after the route".
+            items = [
+                *items,
+                *(
+                    ("answer" if isinstance(item, answers.AnswerItem) else "record", item)
+                    for item in recording.items(result)
+                ),
+            ]
         try:
             self._transact(items)
         except Cancelled as exc:
             if "record" in exc.failed:
                 raise RecordExists(f"{what} is recorded already") from exc
+            if "answer" in exc.failed:
+                answers.declined()  # the request's claim is gone: the change goes without it
             raise Retry from exc  # a twin delivery or a concurrent change: re-read
         if recording is not None:
             recording.written = True
+            answers.committed([item for _, item in items])
         return result
 
     def _put(self, item: Mapping[str, Any], *, condition: str | None = None) -> TransactWriteItemTypeDef:
