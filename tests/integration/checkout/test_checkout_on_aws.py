@@ -247,6 +247,45 @@ def test_a_new_hold_for_a_cart_releases_its_previous_hold_in_the_same_transactio
     assert wiring.platform().get_balance(member_of(other)).held == 50
 
 
+def test_a_refund_reads_the_order_and_the_ledgers_order_in_one_call_and_a_stale_read_is_read_again(
+    aws: Provisioned,
+) -> None:
+    customer_id = joined_customer()
+    orders, store, ledger = wiring.order_service(), wiring.checkout_store(), wiring.platform()
+    order_id = f"o-{tag()}"
+    orders.place(order(order_id, customer_id, [line("MUG", "12.00", 3)]))
+    reads = ledger.reversal_reads(order_id)  # type: ignore[attr-defined]
+    record, [ahead] = store.get_order_for_reversal(order_id, "r-2", reads)
+    assert record is not None
+    assert record.reversals == []
+    assert ahead is not None
+    assert ahead["pk"]["S"] == f"ORDER#{order_id}"
+    unknown = f"o-{tag()}"
+    unknown_reads = ledger.reversal_reads(unknown)  # type: ignore[attr-defined]
+    assert store.get_order_for_reversal(unknown, "r-1", unknown_reads) == (None, [None])
+
+    first = RefundRequest(refund_id="r-1", lines=[RefundLine(sku="MUG", quantity=1)])
+    assert orders.refund(order_id, first).points_reversed == 12
+    again, [_] = store.get_order_for_reversal(order_id, "r-1", reads)
+    assert again is not None
+    assert [r.reversal_id for r in again.reversals] == ["r-1"]  # the one asked for, done
+
+    # ``ahead`` was read before r-1: the ORDER item's version check refuses it, and the
+    # reversal reads the order again (r-1's quantity stays reversed once).
+    member_id = record.member_id or ""
+    reversal = Reversal(reversal_id="r-2", order_id=order_id, lines=[("MUG", 2)])
+    result, written = ledger.reverse_new_recorded(  # type: ignore[attr-defined]
+        member_id, reversal, lambda got: [], [ahead]
+    )
+    assert (result.points_reversed, written) == (24, True)
+    assert balance(customer_id) == 0
+    # Every mug is refunded: a stale read of the order does not take any back again.
+    late = Reversal(reversal_id="r-3", order_id=order_id, lines=[("MUG", 1)])
+    result, _ = ledger.reverse_new_recorded(member_id, late, lambda got: [], [ahead])  # type: ignore[attr-defined]
+    assert result.points_reversed == 0
+    assert balance(customer_id) == 0
+
+
 def test_expired_holds_are_released_by_the_sweeper(aws: Provisioned) -> None:
     customer_id = joined_customer(points=100)
     wiring.checkout_service().hold(
@@ -324,8 +363,8 @@ class Wrapped:
         self.inner.post_new_order_recorded(member_id, order, record)
         raise self.exc
 
-    def reverse_new_recorded(self, member_id: str, reversal: Any, record: Any) -> Any:
-        return self.inner.reverse_new_recorded(member_id, reversal, record)
+    def reverse_new_recorded(self, member_id: str, reversal: Any, record: Any, read: Any = None) -> Any:
+        return self.inner.reverse_new_recorded(member_id, reversal, record, read)
 
     def hold_points_recorded(self, *args: Any, **kwargs: Any) -> Any:
         return self.inner.hold_points_recorded(*args, **kwargs)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 FLOORS = {"summary": 2, "quote": 2, "hold": 4, "order": 5, "refund": 4, "profile": 7, "signup": 10}
-MOST = {"summary": 2, "quote": 2, "hold": 4, "order": 4, "refund": 5, "profile": 8, "signup": 16}
+MOST = {"summary": 2, "quote": 2, "hold": 4, "order": 4, "refund": 4, "profile": 8, "signup": 16}
 WORKERS = {
     "MembershipQueue": "membership_worker",
     "ProfileSyncQueue": "profile_sync_worker",
@@ -205,6 +205,10 @@ def test_hold_order_and_refund(stack: tuple[Counted, str]) -> None:
     check("refund", calls, ops)
     assert ops["dynamodb.TransactWriteItems"] == 1
     assert ops["dynamodb.PutItem"] == 1, ops  # the claim: the reversal record is in the transaction
+    # The order's record and the ledger's ORDER item in one BatchGetItem, then the member's
+    # partition: the floor.
+    assert ops["dynamodb.BatchGetItem"] == 1, ops
+    assert calls == FLOORS["refund"]
 
 
 def test_a_profile_change_and_its_sync(stack: tuple[Counted, str]) -> None:

@@ -13,12 +13,15 @@ Records are stored as JSON strings: they are read whole and never queried by fie
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge.adapters.aws_errors import error_code, raise_domain_error
+from loyalty_bridge.errors import Retryable
 from loyalty_bridge.models.checkout_records import (
     OrderLoyalty,
     OrderRecord,
@@ -85,6 +88,47 @@ class DynamoCheckoutStore:
 
     # ------------------------------------------------------------------ orders
 
+    def get_order_for_reversal(
+        self, order_id: str, reversal_id: str, also: Sequence[Mapping[str, Any]] = ()
+    ) -> tuple[OrderRecord | None, list[dict[str, Any] | None]]:
+        """The order's record, with ``reversal_id`` alone among its reversals (when it was
+        made: the one a refund or cancel needs to know), and the items at ``also``
+        (``{"TableName", "Key"}``: what the platform reads for the reversal,
+        services/new_changes.ReadsForReversal), in one BatchGetItem. Items not found are
+        None; the record is None when the order is unknown."""
+        pk = order_pk(order_id)
+        wanted = [
+            {"TableName": self._table, "Key": _key(pk, ORDER)},
+            {"TableName": self._table, "Key": _key(pk, REVERSAL_PREFIX + reversal_id)},
+            *also,
+        ]
+        head, done, *rest = self._get_many(wanted)
+        if head is None:
+            return None, rest
+        return _order_record(head, [done] if done is not None else []), rest
+
+    def _get_many(self, wanted: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
+        """Consistent reads of ``wanted`` (one BatchGetItem, its unprocessed keys again)."""
+        request: dict[str, dict[str, Any]] = {}
+        for read in wanted:
+            keys = request.setdefault(read["TableName"], {"Keys": [], "ConsistentRead": True})["Keys"]
+            keys.append(read["Key"])
+        key_of = {table: sorted(reads["Keys"][0]) for table, reads in request.items()}
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for tries in range(_BATCH_TRIES):
+            try:
+                answer = self._client.batch_get_item(RequestItems=request)  # type: ignore[arg-type]
+            except (ClientError, BotoCoreError) as exc:
+                raise_domain_error(exc, "checkout store read")
+            for table, items in answer.get("Responses", {}).items():
+                for item in items:
+                    found[(table, _key_text(item, key_of[table]))] = item
+            request = cast("dict[str, dict[str, Any]]", dict(answer.get("UnprocessedKeys") or {}))
+            if not request:
+                return [found.get(_read_key(read, key_of)) for read in wanted]
+            time.sleep(0.01 * 2**tries)
+        raise Retryable("checkout store read: keys left unprocessed")
+
     def get_order(self, order_id: str) -> OrderRecord | None:
         items: list[dict[str, Any]] = []
         params: dict[str, Any] = {
@@ -101,16 +145,7 @@ class DynamoCheckoutStore:
         head = next((item for item in items if item["sk"]["S"] == ORDER), None)
         if head is None:
             return None
-        data = json.loads(head["record"]["S"])
-        if "credit" in head:
-            data["credit"] = json.loads(head["credit"]["S"])
-        for name in ("failure", "member_id", "loyalty"):
-            if name in head:
-                data[name] = head[name]["S"]
-        data["reversals"] = [
-            json.loads(item["record"]["S"]) for item in items if item["sk"]["S"].startswith(REVERSAL_PREFIX)
-        ]
-        return OrderRecord.model_validate(data)
+        return _order_record(head, [item for item in items if item["sk"]["S"].startswith(REVERSAL_PREFIX)])
 
     @staticmethod
     def _order_item(record: OrderRecord) -> dict[str, Any]:
@@ -307,3 +342,26 @@ class DynamoCheckoutStore:
         )
         old = answer.get("Attributes", {}).get("redemption_id", {}).get("S")
         return str(old) if old and old != redemption_id else None
+
+
+_BATCH_TRIES = 8
+
+
+def _read_key(read: Mapping[str, Any], key_of: Mapping[str, Sequence[str]]) -> tuple[str, str]:
+    return read["TableName"], _key_text(read["Key"], key_of[read["TableName"]])
+
+
+def _key_text(item: Mapping[str, Any], names: Sequence[str]) -> str:
+    """An item's key (its attributes ``names``) as text, to match answers to reads."""
+    return json.dumps({name: item.get(name) for name in names}, sort_keys=True)
+
+
+def _order_record(head: Mapping[str, Any], reversals: Sequence[Mapping[str, Any]]) -> OrderRecord:
+    data = json.loads(head["record"]["S"])
+    if "credit" in head:
+        data["credit"] = json.loads(head["credit"]["S"])
+    for name in ("failure", "member_id", "loyalty"):
+        if name in head:
+            data[name] = head[name]["S"]
+    data["reversals"] = [json.loads(item["record"]["S"]) for item in reversals]
+    return OrderRecord.model_validate(data)

@@ -22,7 +22,7 @@ complete the request's idempotency record with its answer (answers.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -37,7 +37,7 @@ from loyalty_bridge.models.domain import (
     Reversal,
     ReversalResult,
 )
-from loyalty_bridge.ports import LoyaltyPlatform
+from loyalty_bridge.ports import CheckoutStore, LoyaltyPlatform
 
 
 @runtime_checkable
@@ -66,8 +66,11 @@ class RecordsNewChanges(Protocol):
         member_id: str,
         reversal: Reversal,
         record: Callable[[ReversalResult], Sequence[Any]],
+        read: Sequence[Any] | None = None,
     ) -> tuple[ReversalResult, bool]:
-        """``reverse_new`` with the reversal's record, as ``post_new_order_recorded``."""
+        """``reverse_new`` with the reversal's record, as ``post_new_order_recorded``.
+        ``read``: the items at its ``reversal_reads`` (``ReadsForReversal``), read by the
+        caller with the order's record."""
         ...
 
     def hold_points_recorded(
@@ -133,6 +136,32 @@ class SyncStateItems(Protocol):
     def applied_items(self, customer_id: str, target: str, version: int, fields: Sequence[str]) -> list[Any]:
         """The transaction items of ``mark_applied`` (fields only)."""
         ...
+
+
+@runtime_checkable
+class ReadsForReversal(Protocol):
+    def reversal_reads(self, order_id: str) -> list[dict[str, Any]]:
+        """What a reversal of the order reads besides the member's account (``{"TableName",
+        "Key"}`` each), for the caller to read with its record of the order."""
+        ...
+
+
+@runtime_checkable
+class ReadsOrderWith(Protocol):
+    def get_order_for_reversal(
+        self, order_id: str, reversal_id: str, also: Sequence[Mapping[str, Any]] = ()
+    ) -> tuple[OrderRecord | None, list[Any]]: ...
+
+
+def order_for_reversal(
+    platform: object, store: CheckoutStore, order_id: str, reversal_id: str
+) -> tuple[OrderRecord | None, list[Any] | None]:
+    """The order's record for a refund or cancel of it (its reversals: ``reversal_id``'s,
+    if made) and, on the built-in ledger, the ledger's own read for the reversal, in one
+    call; None for that read when the platform reads for itself."""
+    if isinstance(platform, ReadsForReversal) and isinstance(store, ReadsOrderWith):
+        return store.get_order_for_reversal(order_id, reversal_id, platform.reversal_reads(order_id))
+    return store.get_order(order_id), None
 
 
 def records_changes(platform: object, store: object) -> bool:

@@ -51,6 +51,17 @@ def credited_answer(result: OrderResult) -> OrderResponse:
     )
 
 
+def not_credited_answer(order_id: str, reason: OrderReason) -> OrderResponse:
+    return OrderResponse(
+        order_id=order_id,
+        status="not_credited",
+        reason=reason,
+        points_earned=0,
+        points_redeemed=0,
+        balance=None,
+    )
+
+
 def queued_answer(order_id: str, reason: OrderReason) -> OrderResponse:
     return OrderResponse(
         order_id=order_id,

@@ -61,6 +61,7 @@ from loyalty_bridge.services.order_answers import (
     cancel_answer,
     check_refund_lines,
     credited_answer,
+    not_credited_answer,
     queued_answer,
     refund_answer,
     reversal_record,
@@ -236,14 +237,7 @@ class OrderService:
         """Credit within the request when the platform is quick; otherwise queue (202)."""
         if record.loyalty in (OrderLoyalty.GUEST, OrderLoyalty.NOT_JOINED):
             reason: OrderReason = "guest" if record.loyalty is OrderLoyalty.GUEST else "not_joined"
-            return OrderResponse(
-                order_id=record.order_id,
-                status="not_credited",
-                reason=reason,
-                points_earned=0,
-                points_redeemed=0,
-                balance=None,
-            )
+            return not_credited_answer(record.order_id, reason)
         if record.loyalty is OrderLoyalty.PENDING or record.member_id is None:
             self._enqueue_order(record)
             return queued_answer(record.order_id, "joining")
@@ -263,14 +257,8 @@ class OrderService:
 
     def _refused(self, record: OrderRecord, exc: errors.PlatformRefused) -> OrderResponse:
         self._order_refused(record, exc, order_envelope(record))
-        return OrderResponse(
-            order_id=record.order_id,
-            status="not_credited",
-            reason="card_blocked" if isinstance(exc, errors.CardBlocked) else "platform_refused",
-            points_earned=0,
-            points_redeemed=0,
-            balance=None,
-        )
+        reason: OrderReason = "card_blocked" if isinstance(exc, errors.CardBlocked) else "platform_refused"
+        return not_credited_answer(record.order_id, reason)
 
     def _unavailable(self, record: OrderRecord, exc: Exception) -> OrderResponse:
         # Slow, down, or failing in a way retrying may fix: the order worker settles it.
@@ -284,7 +272,7 @@ class OrderService:
     # ================================================================== API: C5
 
     def refund(self, order_id: str, request: RefundRequest) -> RefundResponse:
-        record = self._order_or_404(order_id)
+        record, read = self._order_or_404(order_id, request.refund_id)
         done = record.reversal(request.refund_id)
         if done is None:
             check_refund_lines(record, request)
@@ -297,19 +285,21 @@ class OrderService:
                 record,
                 reversal,
                 lambda got: refund_answer(order_id, request.refund_id, got, earns=True),
+                read,
             )
         result = done.result if done is not None else None
         return refund_answer(order_id, request.refund_id, result, earns=self._earns(record))
 
     def cancel(self, order_id: str) -> CancelResponse:
-        record = self._order_or_404(order_id)
         reversal_id = cancel_id(order_id)
+        record, read = self._order_or_404(order_id, reversal_id)
         done = record.reversal(reversal_id)
         if done is None:
             done = self._reverse_now(
                 record,
                 Reversal(reversal_id=reversal_id, order_id=order_id, cancel=True),
                 lambda got: cancel_answer(order_id, got, earns=True),
+                read,
             )
         result = done.result if done is not None else None
         return cancel_answer(order_id, result, earns=self._earns(record))
@@ -319,10 +309,12 @@ class OrderService:
         record: OrderRecord,
         reversal: Reversal,
         answer: Callable[[ReversalResult], BaseModel] | None = None,
+        read: list[Any] | None = None,
     ) -> ReversalRecord | None:
         """The stored reversal, or None when there is nothing to reverse (guest, not joined)
         or it was queued (the order is not credited yet, or the platform is slow).
-        ``answer``: the request's answer to a reversal's result (answers.py)."""
+        ``answer``: the request's answer to a reversal's result (answers.py); ``read``: the
+        ledger's own read of the order, made with the order's record (_order_or_404)."""
         if not self._earns(record):
             return None
         if record.credit is None or record.member_id is None:
@@ -331,7 +323,7 @@ class OrderService:
         member_id = record.member_id
         try:
             result, written = within(
-                self._deadline, lambda: self._reverse_on_platform(record, member_id, reversal, answer)
+                self._deadline, lambda: self._reverse_on_platform(record, member_id, reversal, answer, read)
             )
         except errors.PlatformRefused as exc:
             self._reversal_refused(record, reversal, exc, reversal_envelope(record, reversal))
@@ -359,6 +351,7 @@ class OrderService:
         member_id: str,
         reversal: Reversal,
         answer: Callable[[ReversalResult], BaseModel] | None,
+        read: list[Any] | None,
     ) -> tuple[ReversalResult, bool]:
         """The reversal's result, and whether its record was written with it (the built-in
         ledger writes it in the reversal's transaction: services/new_changes.py)."""
@@ -374,6 +367,7 @@ class OrderService:
                     *store.reversal_items(record.order_id, reversal_record(reversal, got)),
                     *(answers.items(answer(got)) if answer is not None else []),
                 ],
+                read,
             )
         except errors.RecordExists:  # a twin request recorded it meanwhile: its answer
             return self._platform.reverse(member_id, reversal), False
@@ -509,11 +503,12 @@ class OrderService:
     def _earns(record: OrderRecord) -> bool:
         return record.loyalty in (OrderLoyalty.MEMBER, OrderLoyalty.PENDING)
 
-    def _order_or_404(self, order_id: str) -> OrderRecord:
-        record = self._store.get_order(order_id)
+    def _order_or_404(self, order_id: str, reversal_id: str) -> tuple[OrderRecord, list[Any] | None]:
+        """For a reversal: the order's record and the ledger's read (new_changes.py)."""
+        record, read = new_changes.order_for_reversal(self._platform, self._store, order_id, reversal_id)
         if record is None:
             raise errors.NotFound("No order with this id.", code="order_not_found")
-        return record
+        return record, read
 
     def _credited(self, record: OrderRecord, member_id: str, result: OrderResult) -> OrderResult:
         stored, first = self._store.record_credit(record.order_id, member_id, result)

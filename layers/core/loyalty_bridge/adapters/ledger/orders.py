@@ -6,13 +6,13 @@ referrer's bonus (R5) and the coupon it used (R4).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loyalty_bridge.adapters.ledger.accounts import StoredAccount
 from loyalty_bridge.adapters.ledger.rewards import LedgerRewards
-from loyalty_bridge.adapters.ledger.table import Item, Labelled, Recording
+from loyalty_bridge.adapters.ledger.table import Item, Labelled, Recording, from_av, key
 from loyalty_bridge.models.domain import CouponStanding, OrderResult, PlatformOrder, Reversal, ReversalResult
 from loyalty_bridge.observability import logger
 from loyalty_bridge.program import orders as order_rules
@@ -171,12 +171,20 @@ class LedgerOrders(LedgerRewards):
         member_id: str,
         reversal: Reversal,
         record: Callable[[ReversalResult], Sequence[TransactWriteItemTypeDef]],
+        read: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> tuple[ReversalResult, bool]:
         """``reverse_new`` writing ``record(result)`` (the bridge's reversal record) in the
-        same transaction, as ``post_new_order_recorded``."""
+        same transaction, as ``post_new_order_recorded``. ``read``: the items at
+        ``reversal_reads``, read by the caller with its own (services/new_changes.py)."""
         recording = Recording(record)
-        result = self._reverse(member_id, reversal, new=True, recording=recording)
+        ahead = (from_av(read[0]) if read[0] is not None else None,) if read else None
+        result = self._reverse(member_id, reversal, new=True, recording=recording, read=ahead)
         return result, recording.written
+
+    def reversal_reads(self, order_id: str) -> list[dict[str, Any]]:
+        """What a reversal of ``order_id`` reads beside the member's account (its ORDER item),
+        for a caller that reads it with its own record of the order in one call."""
+        return [{"TableName": self._table, "Key": key(f"ORDER#{order_id}", "ORDER")}]
 
     def _reverse(
         self,
@@ -185,12 +193,16 @@ class LedgerOrders(LedgerRewards):
         *,
         new: bool,
         recording: Recording[ReversalResult] | None = None,
+        read: tuple[Item | None] | None = None,
     ) -> ReversalResult:
+        """``read``: the ORDER item as read before this call (the first attempt uses it: the
+        transaction's version check on it sends a stale one back to a fresh read)."""
         entry_id = reversal.key  # refund ids are only unique within their order
+        ahead = [read] if read is not None else []
 
         def attempt() -> ReversalResult:
             acc, now = self._owner_now(member_id)
-            found = self._get(f"ORDER#{reversal.order_id}", "ORDER")
+            found = ahead.pop()[0] if ahead else self._get(f"ORDER#{reversal.order_id}", "ORDER")
             stored = _order_record(found) if found is not None else None
             owner = self._owner_of(stored.member_id, acc) if stored is not None else None
             record = order_rules.order_of(acc, stored, owner)
