@@ -50,22 +50,27 @@ MINIMUM_CALLS: dict[str, tuple[int, str]] = {
     ),
     "hold redemption": (
         4,
-        "idempotency claim + save, customer read, one TransactWriteItems (hold + account)",
+        "idempotency claim, customer read, the member's ledger partition (its open holds name their "
+        "cart), one TransactWriteItems (hold + account + the cart's previous hold released + both "
+        "redemption records + the claim completed with the answer)",
     ),
     "order (credited at once)": (
         5,
         "idempotency claim + save, customer read, the member's ledger partition, one "
         "TransactWriteItems (entry + account + hold capture + the bridge's order record with its "
-        "credit)",
+        "credit); the save rides in that transaction too, so 4 are made",
     ),
     "refund (partial)": (
         4,
-        "idempotency claim + save, order record read, one TransactWriteItems (entry + account)",
+        "idempotency claim, the order's record + the ledger's order in one BatchGetItem, the member's "
+        "partition, one TransactWriteItems (entry + account + order + reversal record + the claim "
+        "completed with the answer)",
     ),
     "profile change (incl. sync worker)": (
         7,
         "API: idempotency claim + save, customer read, conditional update, FIFO send; worker: "
-        "customer read, platform profile update",
+        "customer read, platform profile update (the built-in ledger: its read + one transaction "
+        "that writes the sync state too, so 8 are made)",
     ),
 }
 
