@@ -93,22 +93,29 @@ class _NotStored(Exception):
 
 class _Answer:
     """This request's answer, for a change that completes the request's idempotency record
-    in its own transaction (answers.py). ``respond`` is set by the route (``answer``)."""
+    in its own transaction (answers.py). The route sets how it responds (``answer``), with
+    its route and event: a change still running after the request was answered (a
+    deadline's background call, services/deadline.py) renders nothing from the resolver,
+    which may be serving the next request by then, and adds no completion (``closed``)."""
 
     def __init__(self, resolver: BridgeResolver, store: BasePersistenceLayer, data: dict[str, Any]) -> None:
         self._resolver = resolver
         self._store = store
         self._data = data
         self.respond: Callable[[Any], Response[Any]] | None = None
+        self.route: Any = None
+        self.event: APIGatewayProxyEventV2 | None = None
+        self.closed = False
         self._pending: str | None = None
         self._written: str | None = None
         self._declined = False
 
     def items(self, answer: Any) -> Sequence[answers.AnswerItem]:
         completion = getattr(self._store, "completion_item", None)
-        if self.respond is None or self._declined or completion is None:
+        if self.respond is None or self.event is None or self._declined or self.closed or completion is None:
             return []
-        item, self._pending = completion(self._data, self._resolver.render_answer(self.respond(answer)))
+        rendered = self._resolver.render_answer(self.respond(answer), self.route, self.event)
+        item, self._pending = completion(self._data, rendered)
         return [answers.AnswerItem(item)]
 
     def committed(self) -> None:
@@ -206,20 +213,25 @@ class BridgeResolver(APIGatewayHttpResolver):
         change's transaction is the one this route sends."""
         current = answers.current()
         if isinstance(current, _Answer):
-            current.respond = respond
+            current.respond, current.route, current.event = (
+                respond,
+                self.context["_route"],
+                self.current_event,
+            )
         return respond(change())
 
-    def render_answer(self, response: Response[Any]) -> dict[str, Any]:
-        """``response`` as this request's route would send it: the route's response
-        validation and serialisation, then the response builder (Powertools' own steps,
-        ``_call_route``; the same call gives the same dict)."""
-        route = self.context["_route"]
+    def render_answer(
+        self, response: Response[Any], route: Any, event: APIGatewayProxyEventV2
+    ) -> dict[str, Any]:
+        """``response`` as ``route`` sends it to ``event``: the route's response validation
+        and serialisation, then the response builder (Powertools' own steps, ``_call_route``;
+        the same call gives the same dict)."""
         validated = self._response_validation_middleware._handle_response(route=route, response=response)
         sent = cast("Response[Any]", self._to_response(validated))
         builder = ResponseBuilder[APIGatewayProxyEventV2](
             response=sent, serializer=self._serializer, route=route
         )
-        built: dict[str, Any] = builder.build(self.current_event, self._cors)
+        built: dict[str, Any] = builder.build(event, self._cors)
         return built
 
     # ------------------------------------------------------------ admission
@@ -369,9 +381,14 @@ class BridgeResolver(APIGatewayHttpResolver):
         data = self._idempotency_data(event, admitted)
         ran: list[bool] = []  # the route ran under this request's in-progress record
 
+        answering = _Answer(self, store, data)
+
         def run_route(request: dict[str, Any]) -> dict[str, Any]:
             ran.append(True)
-            result = APIGatewayHttpResolver.resolve(self, event, context)
+            try:
+                result = APIGatewayHttpResolver.resolve(self, event, context)
+            finally:
+                answering.closed = True  # answered: a change still running adds no completion
             status = int(result.get("statusCode", 500))
             if status >= 500 or status in _NOT_STORED_STATUSES:
                 raise _NotStored(result)
@@ -385,7 +402,7 @@ class BridgeResolver(APIGatewayHttpResolver):
             key_prefix="http",
         )
         try:
-            with answers.answering(_Answer(self, store, data)):
+            with answers.answering(answering):
                 result: dict[str, Any] = once(request=data)
         except _NotStored as not_stored:
             return not_stored.result

@@ -10,6 +10,8 @@ completed with the answer actually sent.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -171,8 +173,8 @@ def test_an_answer_sent_other_than_the_one_written_is_the_one_kept(
     idempotency = aws.tables["IdempotencyTable"]
     rendered = http_api.BridgeResolver.render_answer
 
-    def rendered_otherwise(self: http_api.BridgeResolver, response: Any) -> dict[str, Any]:
-        built = rendered(self, response)
+    def rendered_otherwise(self: http_api.BridgeResolver, *args: Any) -> dict[str, Any]:
+        built = rendered(self, *args)
         return {**built, "headers": {**built["headers"], "X-Written": "in the transaction"}}
 
     monkeypatch.setattr(http_api.BridgeResolver, "render_answer", rendered_otherwise)
@@ -185,3 +187,41 @@ def test_an_answer_sent_other_than_the_one_written_is_the_one_kept(
     assert record_of(aws, first)["status"]["S"] == "COMPLETED"
     assert send(counted, "/v1/checkout/redemptions", hold, key) == first
     assert Counter(call for call, _ in calls.seen)["TransactWriteItems"] == 1
+
+
+def test_a_credit_still_running_after_its_deadline_leaves_the_answer_sent(
+    aws: Provisioned, checkout: tuple[Counted, Calls, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order's platform call outlives its deadline: the request answers 202 (queued)
+    while the call goes on in the background (services/deadline.py). The credit it then
+    writes carries no completion: the record keeps the 202 sent, the points come once."""
+    counted, _, customer = checkout
+    from loyalty_bridge.adapters.ledger import DynamoDbLedger
+
+    posted = DynamoDbLedger.post_new_order_recorded
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(self: DynamoDbLedger, *args: Any, **kwargs: Any) -> Any:
+        started.set()
+        time.sleep(0.5)
+        try:
+            return posted(self, *args, **kwargs)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(DynamoDbLedger, "post_new_order_recorded", slow)
+    monkeypatch.setenv("ORDER_SYNC_DEADLINE_SECONDS", "0.05")
+    wiring.reset()
+    key, order_id = uuid.uuid4().hex, f"o-{uuid.uuid4().hex[:8]}"
+    first = send(counted, "/v1/orders", order_body(customer, order_id), key)
+    assert first["statusCode"] == 202, first
+    assert started.is_set()
+    # Another request served by the same container while the credit is still running.
+    hold = {"customer_id": customer, "cart_id": "cart-9", "points": 1, "order_total": "20.00"}
+    assert send(counted, "/v1/checkout/redemptions", hold, uuid.uuid4().hex)["statusCode"] == 201
+    assert finished.wait(5)
+    counted.drain()  # the queued order: settled by the worker as credited already
+    assert send(counted, "/v1/orders", order_body(customer, order_id), key) == first
+    assert record_of(aws, first)["status"]["S"] == "COMPLETED"
+    summary = counted.call("membership_api", "GET", f"/v1/customers/{customer}/loyalty")[1]
+    assert summary["points"]["pending"] == 20  # credited once
