@@ -112,7 +112,7 @@ class LedgerPoints(LedgerRewards):
     @staticmethod
     def _release_cart(acc: Account, cart: str | None, redemption_id: str, now: datetime) -> list[str]:
         """Release the cart's open holds on ``acc`` (in memory: the hold's transaction writes
-        it) for a new hold ``redemption_id``; their ids. None for a replay of that hold."""
+        it) for a new hold ``redemption_id``; their ids (none for a replay of that hold)."""
         if cart is None or redemption_id in acc.holds:
             return []
         replaced = [
