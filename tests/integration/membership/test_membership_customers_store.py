@@ -76,6 +76,30 @@ def test_link_member_is_one_to_one_both_ways(store: DynamoCustomers) -> None:
     assert store.linked_customer(card_number="7000001") == "c-1"
 
 
+def test_link_and_save_writes_the_claims_and_the_joined_record_at_once(store: DynamoCustomers) -> None:
+    store.create(_record("c-1"))
+    store.create(_record("c-2").model_copy(update={"email": "bo@example.com"}))
+    store.link_member("c-2", "m-2", "7000002")
+    current = store.get("c-1")
+    assert current is not None
+    joined = current.model_copy(update={"status": LoyaltyStatus.JOINED, "member_id": "m-1"})
+
+    with pytest.raises(Conflict) as held:  # m-2 is c-2's (A5): nothing written
+        store.link_and_save("m-2", "7000009", joined, expected_version=0)
+    assert held.value.code == "already_linked"
+    with pytest.raises(Conflict) as stale:  # expecting a version that is not stored (another writer)
+        store.link_and_save("m-1", "7000001", joined, expected_version=7)
+    assert stale.value.code == "version_conflict"
+    assert store.linked_customer(member_id="m-1") is None  # the stale save wrote no claim
+    assert (store.get("c-1") or _record()).version == 0
+
+    saved = store.link_and_save("m-1", "7000001", joined, expected_version=0)
+    assert saved.version == 1
+    assert store.get("c-1") == saved
+    assert store.linked_customer(member_id="m-1") == "c-1"
+    assert store.linked_customer(card_number="7000001") == "c-1"
+
+
 def test_the_email_index_follows_signup_and_every_email_change(store: DynamoCustomers) -> None:
     store.create(_record("c-1"))
     store.create(_record("c-2").model_copy(update={"email": " ANN@example.com "}))

@@ -296,6 +296,31 @@ class DynamoCustomers(BridgeItems):
         return [str(item["customer_id"]) for item in found if item.get("customer_id")]
 
     def link_member(self, customer_id: str, member_id: str, card_number: str) -> None:
+        self._link(self._link_items(customer_id, member_id, card_number))
+
+    def link_and_save(
+        self, member_id: str, card_number: str, record: CustomerRecord, *, expected_version: int
+    ) -> CustomerRecord:
+        """``link_member`` and ``save`` of the linked record (its email unchanged) in one
+        transaction (A5 claims and the joined record together). A claim held by another web
+        account is Conflict ``already_linked``; a record changed since ``expected_version``
+        (or its email) is Conflict ``version_conflict``, nothing written either way."""
+        saved = record.model_copy(update={"version": expected_version + 1, "updated_at": utcnow()})
+        put = {
+            "Put": {
+                "TableName": self._table,
+                "Item": self._record_item(saved),
+                "ConditionExpression": "attribute_exists(pk) AND #v = :expected AND #ek = :ek",
+                "ExpressionAttributeNames": {"#v": "version", "#ek": "email_key"},
+                "ExpressionAttributeValues": self._item(
+                    {":expected": expected_version, ":ek": email_key(saved.email)}
+                ),
+            }
+        }
+        self._link([*self._link_items(record.customer_id, member_id, card_number), put])
+        return saved
+
+    def _link_items(self, customer_id: str, member_id: str, card_number: str) -> list[Any]:
         now = utcnow().isoformat()
 
         def claim(pk: str, owner_attr: str, owner: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -309,16 +334,22 @@ class DynamoCustomers(BridgeItems):
                 }
             }
 
-        self._mark_members_exist()
-        items: list[Any] = [
+        return [
             claim(member_pk(member_id), "customer_id", customer_id, {"card_number": card_number}),
             claim(card_pk(card_number), "customer_id", customer_id, {"member_id": member_id}),
             claim(customer_pk(customer_id), "member_id", member_id, {"card_number": card_number}),
         ]
+
+    def _link(self, items: list[Any]) -> None:
+        """The A5 claims (the first three items), with the record's save when given."""
+        self._mark_members_exist()
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
+                reasons = list(exc.response.get("CancellationReasons", []))
+                if any(str(r.get("Code", "")) == "ConditionalCheckFailed" for r in reasons[3:]):
+                    raise _version_conflict() from exc
                 if _condition_failed(exc):
                     raise Conflict(
                         "This loyalty account is already linked to another web account.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -138,6 +138,16 @@ def send(queue: MessageQueue, message: Envelope) -> None:
     queue.send(message.model_dump_json(), dedup_id=message.message_id, group_id=message.customer_id)
 
 
+@runtime_checkable
+class LinksWithSave(Protocol):
+    """A customer store that writes the A5 claims and the joined record in one transaction
+    (the DynamoDB one: issue 19, one call fewer per join)."""
+
+    def link_and_save(
+        self, member_id: str, card_number: str, record: CustomerRecord, *, expected_version: int
+    ) -> CustomerRecord: ...
+
+
 class RecordUpdater:
     """Read-modify-write of a CustomerRecord, retried when another writer got there first."""
 
@@ -156,18 +166,24 @@ class RecordUpdater:
         change: Callable[[CustomerRecord], CustomerRecord | None],
         *,
         known: CustomerRecord | None = None,
+        save: Callable[[CustomerRecord, int], CustomerRecord] | None = None,
     ) -> CustomerRecord:
         """Apply ``change`` to the current record and save it; ``change`` returns None to
         leave the record as it is. ``known``: the record as the caller just read it, tried
-        first (saved under its version, so a record changed since is read again)."""
+        first (saved under its version, so a record changed since is read again). ``save``:
+        how (record, expected version) is saved, when not ``customers.save``."""
         for _ in range(_SAVE_ATTEMPTS):
             current, known = known or self.load(customer_id), None
             changed = change(current)
             if changed is None:
                 return current
             try:
+                if save is not None:
+                    return save(changed, current.version)
                 return self.customers.save(changed, expected_version=current.version)
-            except errors.Conflict:
+            except errors.Conflict as exc:
+                if exc.code == "already_linked":
+                    raise  # A5: not another writer, another web account (link_and_save)
                 continue
         raise errors.Retryable("The customer is being changed by other requests; try again.")
 
@@ -248,7 +264,10 @@ class Linker:
         """Claim ``member`` for ``customer_id`` (errors.Conflict when it belongs to another
         web account, or the customer already has another) and save status joined.
         ``known``: the customer's record as the caller read it (RecordUpdater.update)."""
-        self.updater.customers.link_member(customer_id, member.member_id, member.card.number)
+        customers = self.updater.customers
+        together = isinstance(customers, LinksWithSave)
+        if not together:
+            customers.link_member(customer_id, member.member_id, member.card.number)
 
         def joined(current: CustomerRecord) -> CustomerRecord:
             return current.model_copy(
@@ -264,7 +283,15 @@ class Linker:
                 }
             )
 
-        saved = self.updater.update(customer_id, joined, known=known)
+        def link_and_save(record: CustomerRecord, expected: int) -> CustomerRecord:
+            linking = cast("LinksWithSave", customers)
+            return linking.link_and_save(
+                member.member_id, member.card.number, record, expected_version=expected
+            )
+
+        saved = self.updater.update(
+            customer_id, joined, known=known, save=link_and_save if together else None
+        )
         self.balance_moved(member.member_id)
         self.announce(saved)
         return saved
