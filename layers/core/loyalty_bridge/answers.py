@@ -73,10 +73,10 @@ def items(answer: Any) -> list[AnswerItem]:
     return [] if answers is None else list(answers.items(answer))
 
 
-def committed(written: Sequence[Any]) -> None:
-    """Called by the ledger after a transaction of ``written`` items committed."""
+def committed() -> None:
+    """Called by the ledger after a transaction holding the answer's items committed."""
     answers = _current.get()
-    if answers is not None and any(isinstance(item, AnswerItem) for item in written):
+    if answers is not None:
         answers.committed()
 
 

@@ -16,8 +16,6 @@ from loyalty_bridge.adapters.ledger.accounts import LedgerAccounts
 from loyalty_bridge.adapters.ledger.table import (
     Cancelled,
     Item,
-    Labelled,
-    LedgerTable,
     Retry,
     from_av,
     iso,
@@ -269,15 +267,15 @@ class LedgerMembers(LedgerAccounts):
         its transaction (services/new_changes.RecordsSyncState); whether it was. A record
         whose condition fails (a newer version is marked) is left out, not retried."""
         request_pk = f"REQUEST#update#{idempotency_key}"
-        state = _SyncState(record)
+        state = [("state", item) for item in record]
 
-        def attempt() -> Member:
+        def attempt() -> tuple[Member, bool]:
             pk = member_pk(member_id)
             # The earlier answer, the profile and the account in one read.
             found = self._get_many((request_pk, "REQUEST"), (pk, "PROFILE"), (pk, "ACCOUNT"))
             first = found.get((request_pk, "REQUEST"))
             if first is not None:
-                return Member.model_validate_json(first["result"])
+                return Member.model_validate_json(first["result"]), False
             current = found.get((pk, "PROFILE"))
             if current is None:
                 raise MemberNotFound("no such loyalty member", code="member_not_found")
@@ -298,14 +296,14 @@ class LedgerMembers(LedgerAccounts):
             result = self._member_from(current | {"profile": new.model_dump_json()}, lifetime)
             items.append(("request", self._request(request_pk, member_id, result=result.model_dump_json())))
             try:
-                state.transact(self, items)
+                written = self._transact_optional(items, state)
             except Cancelled as exc:
                 if exc.failed == {"email"}:
                     raise DuplicateMember(field="email") from exc
                 raise Retry from exc
-            return result
+            return result, written
 
-        return self._retrying(attempt), state.written
+        return self._retrying(attempt)
 
     def _profile_update(self, member_id: str, current: Item, new: MemberProfile) -> TransactWriteItemTypeDef:
         pversion = int(current.get("pversion", 0))
@@ -342,7 +340,6 @@ class LedgerMembers(LedgerAccounts):
     ) -> bool:
         """``set_consents`` with the change's sync state, as ``update_profile_recorded``."""
         request_pk = f"REQUEST#consents#{idempotency_key}"
-        state = _SyncState(record)
         # No read first: a replay's transaction is cancelled on its request item alone.
         items = [
             (
@@ -358,12 +355,11 @@ class LedgerMembers(LedgerAccounts):
             ("request", self._request(request_pk, member_id)),
         ]
         try:
-            state.transact(self, items)
+            return self._transact_optional(items, [("state", item) for item in record])
         except Cancelled as exc:
             if "profile" in exc.failed:
                 raise MemberNotFound("no such loyalty member", code="member_not_found") from exc
-            # "request" only: a twin call already did it
-        return state.written
+            return False  # "request" only: a twin call already did it
 
     def import_physical_cards(self, numbers: Sequence[str]) -> int:
         """Card stock: printed numbers, unregistered until a customer attaches one (A4)."""
@@ -408,21 +404,3 @@ class LedgerMembers(LedgerAccounts):
         missing = self._rules.missing_profile_fields(member.profile)
         return LoyaltyProfile(member_id=member.member_id, profile=member.profile, missing_fields=missing)
 
-
-class _SyncState:
-    """The sync-state items a profile change is written with, until a cancellation on them
-    (a newer version marked meanwhile) leaves them out; ``written`` once they were."""
-
-    def __init__(self, items: Sequence[TransactWriteItemTypeDef]) -> None:
-        self.items = list(items)
-        self.written = False
-
-    def transact(self, ledger: LedgerTable, labelled: Labelled) -> None:
-        try:
-            ledger._transact([*labelled, *(("state", item) for item in self.items)])
-        except Cancelled as exc:
-            if "state" not in exc.failed:
-                raise
-            self.items = []  # the change goes without them; the caller marks its fields
-            ledger._transact(labelled)
-        self.written = bool(self.items)

@@ -238,6 +238,20 @@ class LedgerTable:
         except BotoCoreError as exc:
             self._fail(exc, "write")
 
+    def _transact_optional(self, labelled: Labelled, optional: Labelled) -> bool:
+        """``labelled`` with ``optional``: items the change may go without (the request's
+        answer, a profile change's sync state), each under a label of its own. A
+        cancellation that names one of them writes the change without them. Whether they
+        were written."""
+        try:
+            self._transact([*labelled, *optional])
+        except Cancelled as exc:
+            if not exc.failed & {label for label, _ in optional}:
+                raise
+            self._transact(labelled)
+            return False
+        return bool(optional)
+
     def _transact_or_retry(self, labelled: Sequence[tuple[str, TransactWriteItemTypeDef]]) -> None:
         """A write computed from a read: any failed condition means something moved under
         it, so start again from fresh reads."""
@@ -249,27 +263,25 @@ class LedgerTable:
     def _commit[T](self, items: Labelled, result: T, recording: Recording[T] | None, what: str) -> T:
         """The change's one transaction, with the bridge's record of it when asked
         (errors.RecordExists: that record is there already, so nothing was written)."""
-        if recording is not None:
-            # The record's items may end with the request's answer (answers.py): labelled
-            # apart, since a cancellation on it only means "complete it after the route".
-            items = [
-                *items,
-                *(
-                    ("answer" if isinstance(item, answers.AnswerItem) else "record", item)
-                    for item in recording.items(result)
-                ),
-            ]
+        items = list(items)
+        answer: Labelled = []
+        # The record's items may end with the request's answer (answers.py), which the
+        # change goes without when its claim is gone: it is completed after the route then.
+        for item in recording.items(result) if recording is not None else ():
+            if isinstance(item, answers.AnswerItem):
+                answer.append(("answer", item))
+            else:
+                items.append(("record", item))
         try:
-            self._transact(items)
+            answered = self._transact_optional(items, answer)
         except Cancelled as exc:
             if "record" in exc.failed:
                 raise RecordExists(f"{what} is recorded already") from exc
-            if "answer" in exc.failed:
-                answers.declined()  # the request's claim is gone: the change goes without it
             raise Retry from exc  # a twin delivery or a concurrent change: re-read
         if recording is not None:
             recording.written = True
-            answers.committed([item for _, item in items])
+        if answer:
+            answers.committed() if answered else answers.declined()
         return result
 
     def _put(self, item: Mapping[str, Any], *, condition: str | None = None) -> TransactWriteItemTypeDef:
