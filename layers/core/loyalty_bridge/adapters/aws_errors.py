@@ -6,8 +6,9 @@ client tries again); anything else is Permanent (configuration or input a human 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -80,3 +81,24 @@ def raise_if_retryable(exc: BaseException, what: str) -> None:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if error_code(exc) in RETRYABLE_CODES or status >= 500:
             raise errors.Retryable(f"{what} temporarily unavailable", aws_code=error_code(exc)) from exc
+
+
+def batch_get(
+    client: Any, request: dict[str, dict[str, Any]], *, what: str, tries: int = 3
+) -> dict[str, list[dict[str, Any]]]:
+    """One BatchGetItem of ``request`` (its RequestItems), asked again for the keys it
+    leaves unprocessed (with a short, growing pause): the items found, raw, by table.
+    Errors.Retryable when keys are still unprocessed after ``tries``."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for attempt in range(tries):
+        try:
+            answer = client.batch_get_item(RequestItems=request)
+        except (ClientError, BotoCoreError) as exc:
+            raise_domain_error(exc, what)
+        for table, items in answer.get("Responses", {}).items():
+            found.setdefault(table, []).extend(items)
+        request = dict(answer.get("UnprocessedKeys") or {})
+        if not request:
+            return found
+        time.sleep(0.01 * 2**attempt)
+    raise errors.Retryable(f"{what}: reads throttled")

@@ -13,15 +13,13 @@ Records are stored as JSON strings: they are read whole and never queried by fie
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_bridge.adapters.aws_errors import error_code, raise_domain_error
-from loyalty_bridge.errors import Retryable
+from loyalty_bridge.adapters.aws_errors import batch_get, error_code, raise_domain_error
 from loyalty_bridge.models.checkout_records import (
     OrderLoyalty,
     OrderRecord,
@@ -114,20 +112,11 @@ class DynamoCheckoutStore:
             keys = request.setdefault(read["TableName"], {"Keys": [], "ConsistentRead": True})["Keys"]
             keys.append(read["Key"])
         key_of = {table: sorted(reads["Keys"][0]) for table, reads in request.items()}
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for tries in range(_BATCH_TRIES):
-            try:
-                answer = self._client.batch_get_item(RequestItems=request)  # type: ignore[arg-type]
-            except (ClientError, BotoCoreError) as exc:
-                raise_domain_error(exc, "checkout store read")
-            for table, items in answer.get("Responses", {}).items():
-                for item in items:
-                    found[(table, _key_text(item, key_of[table]))] = item
-            request = cast("dict[str, dict[str, Any]]", dict(answer.get("UnprocessedKeys") or {}))
-            if not request:
-                return [found.get(_read_key(read, key_of)) for read in wanted]
-            time.sleep(0.01 * 2**tries)
-        raise Retryable("checkout store read: keys left unprocessed")
+        answer = batch_get(self._client, request, what="checkout store read", tries=_BATCH_TRIES)
+        found = {
+            (table, _key_text(item, key_of[table])): item for table, items in answer.items() for item in items
+        }
+        return [found.get(_read_key(read, key_of)) for read in wanted]
 
     def get_order(self, order_id: str) -> OrderRecord | None:
         items: list[dict[str, Any]] = []

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge import errors
-from loyalty_bridge.adapters.aws_errors import raise_domain_error
+from loyalty_bridge.adapters.aws_errors import batch_get, raise_domain_error
 from loyalty_bridge.adapters.customers import BridgeItems
 from loyalty_bridge.adapters.error_store import decode_cursor, encode_cursor
 from loyalty_bridge.models.stores import DirectoryLookup, StaffMember, Store
@@ -159,22 +159,10 @@ class DynamoStoreRegistry(BridgeItems):
         )
 
     def _batch_get(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        request: dict[str, Any] = {
-            self._table: {"Keys": [self._item({"pk": pk, "sk": sk}) for pk, sk in keys]}
-        }
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for _ in range(_UNPROCESSED_TRIES):
-            try:
-                answer = self._client.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise_domain_error(exc, "store directory read")
-            for raw in answer.get("Responses", {}).get(self._table, []):
-                item = self._from_item(raw)
-                found[(str(item["pk"]), str(item["sk"]))] = item
-            request = dict(answer.get("UnprocessedKeys") or {})
-            if not request:
-                return found
-        raise errors.Retryable("store directory read throttled")
+        request = {self._table: {"Keys": [self._item({"pk": pk, "sk": sk}) for pk, sk in keys]}}
+        answer = batch_get(self._client, request, what="store directory read", tries=_UNPROCESSED_TRIES)
+        items = (self._from_item(raw) for raw in answer.get(self._table, []))
+        return {(str(item["pk"]), str(item["sk"])): item for item in items}
 
 
 def _fields(item: dict[str, Any]) -> dict[str, Any]:

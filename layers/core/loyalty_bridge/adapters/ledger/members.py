@@ -403,4 +403,3 @@ class LedgerMembers(LedgerAccounts):
         member = self.get_member(member_id)
         missing = self._rules.missing_profile_fields(member.profile)
         return LoyaltyProfile(member_id=member.member_id, profile=member.profile, missing_fields=missing)
-

@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -269,7 +269,7 @@ class LedgerTable:
         # change goes without when its claim is gone: it is completed after the route then.
         for item in recording.items(result) if recording is not None else ():
             if isinstance(item, answers.AnswerItem):
-                answer.append(("answer", item))
+                answer.append(("answer", cast("TransactWriteItemTypeDef", item)))
             else:
                 items.append(("record", item))
         try:
