@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from loyalty_bridge.adapters.customers import DynamoCustomers
+from loyalty_bridge.adapters.profile_sync_state import DynamoSyncState
 from loyalty_bridge.errors import Conflict
 from loyalty_bridge.models.domain import Address, Consents, LoyaltyStatus
 from loyalty_bridge.models.records import CustomerRecord
@@ -98,6 +99,44 @@ def test_link_and_save_writes_the_claims_and_the_joined_record_at_once(store: Dy
     assert store.get("c-1") == saved
     assert store.linked_customer(member_id="m-1") == "c-1"
     assert store.linked_customer(card_number="7000001") == "c-1"
+
+
+def test_link_and_save_writes_what_it_may_go_without_with_the_join(
+    store: DynamoCustomers, dynamodb: Any, bridge_table: str
+) -> None:
+    state = DynamoSyncState(dynamodb, bridge_table)
+    for customer_id in ("c-1", "c-2", "c-3"):
+        store.create(_record(customer_id).model_copy(update={"email": f"{customer_id}@example.com"}))
+
+    def joined(customer_id: str, member_id: str) -> CustomerRecord:
+        current = store.get(customer_id)
+        assert current is not None
+        return current.model_copy(update={"status": LoyaltyStatus.JOINED, "member_id": member_id})
+
+    also = state.applied_items("c-1", "platform", 1, ["email", "first_name"])
+    store.link_and_save("m-1", "7000001", joined("c-1", "m-1"), expected_version=0, also=also)
+    assert store.linked_customer(member_id="m-1") == "c-1"
+    assert state.load("c-1", "platform").versions == {"email": 1, "first_name": 1}
+
+    # the sync state already has a newer version: its condition fails, the join is written without it
+    state.mark_applied("c-2", "platform", 5, ["email"])
+    also = state.applied_items("c-2", "platform", 1, ["email", "first_name"])
+    saved = store.link_and_save("m-2", "7000002", joined("c-2", "m-2"), expected_version=0, also=also)
+    assert store.get("c-2") == saved
+    assert store.linked_customer(card_number="7000002") == "c-2"
+    assert state.load("c-2", "platform").versions == {"email": 5}
+
+    # a stale record is still a version conflict, and neither the join nor the state is written
+    also = state.applied_items("c-3", "platform", 8, ["email"])
+    with pytest.raises(Conflict) as stale:
+        store.link_and_save("m-3", "7000003", joined("c-3", "m-3"), expected_version=7, also=also)
+    assert stale.value.code == "version_conflict"
+    assert store.linked_customer(member_id="m-3") is None
+    assert state.load("c-3", "platform").versions == {}
+    with pytest.raises(Conflict) as held:  # m-1 is c-1's: already linked, nothing written
+        store.link_and_save("m-1", "7000009", joined("c-3", "m-1"), expected_version=0, also=also)
+    assert held.value.code == "already_linked"
+    assert state.load("c-3", "platform").versions == {}
 
 
 def test_the_email_index_follows_signup_and_every_email_change(store: DynamoCustomers) -> None:

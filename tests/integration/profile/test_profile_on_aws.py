@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from loyalty_bridge import wiring
+from loyalty_bridge.models.api_membership import CreateCustomer
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile, ProfileChanges
 from loyalty_bridge.models.records import CustomerRecord
 from tests.fake_mailchimp import FakeMailchimp, webhook_form
@@ -457,6 +458,52 @@ def test_the_platform_change_writes_its_sync_state_in_its_own_transaction(stack:
     assert written
     assert state.load(customer, "platform").versions["consents"] == 6
     assert ledger.get_member(member.member_id).consents.email is True
+
+
+def test_the_join_marks_what_the_new_account_has_and_the_rest_still_reaches_the_platform(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: the join writes the platform's sync state of the fields the account was
+    made with, at the joined version, so the join's push does not send them again; a field
+    changed while the account was being made is not marked and the push still delivers it."""
+    customer_id = f"c-{tag()}"
+    signup = CreateCustomer(customer_id=customer_id, email=f"{customer_id}@example.com", first_name="Ann")
+    assert wiring.signup_service().signup(signup).status is LoyaltyStatus.PENDING
+
+    ledger = wiring.platform()
+    create = ledger.create_member
+
+    def create_then_changed(*args: Any, **kwargs: Any) -> Any:
+        member = create(*args, **kwargs)  # the storefront changes the name meanwhile
+        current = wiring.customers().get(customer_id)
+        assert current is not None
+        wiring.customers().save(
+            current.model_copy(update={"first_name": "Anna"}), expected_version=current.version
+        )
+        return member
+
+    monkeypatch.setattr(ledger, "create_member", create_then_changed)
+    sqs = stack.client("sqs")
+    queue = stack.queues["MembershipQueue"]
+    received = sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, AttributeNames=["All"])
+    event = {"Records": [sqs_record(m, queue.arn) for m in received.get("Messages", [])]}
+    assert len(event["Records"]) == 1
+    answer = load_function("membership_worker").lambda_handler(event, FakeLambdaContext())
+    assert answer == {"batchItemFailures": []}
+    monkeypatch.undo()
+
+    joined = wiring.customers().get(customer_id)
+    assert joined is not None
+    assert (joined.status, joined.first_name) == (LoyaltyStatus.JOINED, "Anna")
+    versions = wiring.sync_state().load(customer_id, "platform").versions
+    assert versions.get("first_name", -1) < joined.version  # changed meanwhile: left to the push
+    marked = {"email", "last_name", "mobile", "birthday", "address", "consents"}
+    assert {name: versions.get(name) for name in marked} == dict.fromkeys(marked, joined.version)
+
+    assert all(a["batchItemFailures"] == [] for a in run_sync(stack))
+    member = ledger.get_member(joined.member_id or "")
+    assert (member.profile.first_name, member.profile.email) == ("Anna", joined.email)
+    assert wiring.sync_state().load(customer_id, "platform").versions["first_name"] == joined.version
 
 
 def tag() -> str:

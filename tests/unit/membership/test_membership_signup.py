@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from loyalty_bridge import errors
-from loyalty_bridge.models.domain import LoyaltyStatus, ProfileChanges
+from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile, ProfileChanges
 from loyalty_bridge.models.messages import Envelope
-from loyalty_bridge.models.records import ErrorCategory
+from loyalty_bridge.models.records import CustomerRecord, ErrorCategory
 from loyalty_bridge.observability import MetricName
 from loyalty_bridge.services.enrolment import Outcome
+from loyalty_bridge.services.membership import created_fields
 from tests.unit.membership.conftest import ADMIN, World, make_world
 
 
@@ -179,3 +180,21 @@ def test_queue_down_at_signup_still_stores_the_customer_and_offers_to_join(world
 def test_a_message_for_an_unknown_kind_is_permanent(world: World) -> None:
     with pytest.raises(errors.Permanent):
         world.enrolment.handle(Envelope(kind="membership.nonsense", message_id="x", customer_id="c-1"))
+
+
+def test_created_fields_are_those_the_new_account_has_as_the_record_has_them() -> None:
+    record = CustomerRecord(
+        customer_id="c-1", email="ann@example.com", first_name="Anna", consents=Consents(email=True)
+    )
+    made = MemberProfile(email="ann@example.com", first_name="Ann")
+    assert created_fields(record, (made, Consents(email=True))) == [
+        "email",
+        "last_name",
+        "mobile",
+        "birthday",
+        "address",
+        "consents",
+    ]
+    assert "consents" not in created_fields(record, (made, Consents(email=False)))
+    same = made.model_copy(update={"first_name": "Anna"})
+    assert "first_name" in created_fields(record, (same, Consents()))

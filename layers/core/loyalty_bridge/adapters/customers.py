@@ -34,6 +34,8 @@ from loyalty_bridge.models.records import CustomerRecord, utcnow
 from loyalty_bridge.privacy import normalize_email
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mypy_boto3_dynamodb import DynamoDBClient
 
 PROFILE = "PROFILE"
@@ -299,12 +301,21 @@ class DynamoCustomers(BridgeItems):
         self._link(self._link_items(customer_id, member_id, card_number))
 
     def link_and_save(
-        self, member_id: str, card_number: str, record: CustomerRecord, *, expected_version: int
+        self,
+        member_id: str,
+        card_number: str,
+        record: CustomerRecord,
+        *,
+        expected_version: int,
+        also: Sequence[Any] = (),
     ) -> CustomerRecord:
         """``link_member`` and ``save`` of the linked record (its email unchanged) in one
         transaction (A5 claims and the joined record together). A claim held by another web
         account is Conflict ``already_linked``; a record changed since ``expected_version``
-        (or its email) is Conflict ``version_conflict``, nothing written either way."""
+        (or its email) is Conflict ``version_conflict``, nothing written either way.
+        ``also``: items the join may go without (the platform's sync state of the account
+        just made, services/membership.Linker), written with it; a cancellation on one of
+        them writes the join without them."""
         saved = record.model_copy(update={"version": expected_version + 1, "updated_at": utcnow()})
         put = {
             "Put": {
@@ -317,7 +328,10 @@ class DynamoCustomers(BridgeItems):
                 ),
             }
         }
-        self._link([*self._link_items(record.customer_id, member_id, card_number), put])
+        items = [*self._link_items(record.customer_id, member_id, card_number), put]
+        if also and self._link([*items, *also], optional=len(items)):
+            return saved
+        self._link(items)
         return saved
 
     def _link_items(self, customer_id: str, member_id: str, card_number: str) -> list[Any]:
@@ -340,17 +354,22 @@ class DynamoCustomers(BridgeItems):
             claim(customer_pk(customer_id), "member_id", member_id, {"card_number": card_number}),
         ]
 
-    def _link(self, items: list[Any]) -> None:
-        """The A5 claims (the first three items), with the record's save when given."""
+    def _link(self, items: list[Any], *, optional: int | None = None) -> bool:
+        """The A5 claims (the first three items), with the record's save when given. Items
+        from index ``optional`` on may be left out: False when a cancellation named only
+        them (nothing was written), True when all were written."""
         self._mark_members_exist()
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
-                reasons = list(exc.response.get("CancellationReasons", []))
-                if any(str(r.get("Code", "")) == "ConditionalCheckFailed" for r in reasons[3:]):
+                reasons = [str(r.get("Code", "")) for r in exc.response.get("CancellationReasons", [])]
+                failed = {n for n, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+                if optional is not None and failed and min(failed) >= optional:
+                    return False
+                if failed & set(range(3, optional or len(items))):
                     raise _version_conflict() from exc
-                if _condition_failed(exc):
+                if failed:
                     raise Conflict(
                         "This loyalty account is already linked to another web account.",
                         code="already_linked",
@@ -359,6 +378,7 @@ class DynamoCustomers(BridgeItems):
             self._fail(exc, "customer link")
         except BotoCoreError as exc:
             self._fail(exc, "customer link")
+        return True
 
     def relink_member(
         self,

@@ -159,7 +159,7 @@ class EnrolmentService:
             )
             return Outcome.REFUSED
         try:
-            self._linker.link(customer_id, member, known=record)
+            self._linker.link(customer_id, member, known=record, created=(profile, consents))
         except errors.Conflict as exc:
             if exc.code == "version_conflict":
                 raise

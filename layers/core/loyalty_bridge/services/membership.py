@@ -8,9 +8,9 @@ phone.py (A7, A8), summary.py (A6).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -27,6 +27,10 @@ from loyalty_bridge.ports import (
 )
 from loyalty_bridge.privacy import error_id_for, mask_card, mask_email, pseudonym
 from loyalty_bridge.services.balances import BalanceRecorder
+from loyalty_bridge.services.sync_queue import PLATFORM, PROFILE_FIELDS
+
+if TYPE_CHECKING:
+    from loyalty_bridge.services.new_changes import SyncStateItems
 
 KIND_CREATE = "membership.create"
 KIND_ATTACH = "membership.attach"
@@ -144,8 +148,23 @@ class LinksWithSave(Protocol):
     (the DynamoDB one: issue 19, one call fewer per join)."""
 
     def link_and_save(
-        self, member_id: str, card_number: str, record: CustomerRecord, *, expected_version: int
+        self,
+        member_id: str,
+        card_number: str,
+        record: CustomerRecord,
+        *,
+        expected_version: int,
+        also: Sequence[Any] = (),
     ) -> CustomerRecord: ...
+
+
+def created_fields(record: CustomerRecord, created: tuple[MemberProfile, Consents]) -> list[str]:
+    """The platform's sync-state fields (profile fields and ``consents``) whose values an
+    account created with ``created`` (its profile and consents) has as ``record`` has them."""
+    profile, consents = created
+    mine = profile_of(record)
+    same = [name for name in PROFILE_FIELDS if getattr(mine, name) == getattr(profile, name)]
+    return [*same, "consents"] if record.consents == consents else same
 
 
 class RecordUpdater:
@@ -249,6 +268,7 @@ class Linker:
         platform: LoyaltyPlatform,
         balances: BalanceRecorder | None = None,
         on_joined: Callable[[CustomerRecord], None] | None = None,
+        sync_state: SyncStateItems | None = None,
     ) -> None:
         self.updater = updater
         self.platform = platform
@@ -257,13 +277,26 @@ class Linker:
         self.balances = balances
         # Tells the marketing side (P4: Mailchimp's loyalty flag) that the customer joined.
         self.on_joined = on_joined
+        # The platform's sync state of an account just made, written with the join.
+        self.sync_state = sync_state
 
     def link(
-        self, customer_id: str, member: Member, *, known: CustomerRecord | None = None, **changes: Any
+        self,
+        customer_id: str,
+        member: Member,
+        *,
+        known: CustomerRecord | None = None,
+        created: tuple[MemberProfile, Consents] | None = None,
+        **changes: Any,
     ) -> CustomerRecord:
         """Claim ``member`` for ``customer_id`` (errors.Conflict when it belongs to another
         web account, or the customer already has another) and save status joined.
-        ``known``: the customer's record as the caller read it (RecordUpdater.update)."""
+        ``known``: the customer's record as the caller read it (RecordUpdater.update).
+        ``created``: the profile and consents the account was just made with. The join then
+        marks, in its own transaction, the platform's sync state of every field the account
+        has as the joined record has it, at the joined record's version: the full push the
+        join queues sends the platform only what changed while the account was being made,
+        not the profile it was made with again."""
         customers = self.updater.customers
         together = isinstance(customers, LinksWithSave)
         if not together:
@@ -285,8 +318,12 @@ class Linker:
 
         def link_and_save(record: CustomerRecord, expected: int) -> CustomerRecord:
             linking = cast("LinksWithSave", customers)
+            also: list[Any] = []
+            if created is not None and self.sync_state is not None:
+                fields = created_fields(record, created)
+                also = self.sync_state.applied_items(customer_id, PLATFORM, expected + 1, fields)
             return linking.link_and_save(
-                member.member_id, member.card.number, record, expected_version=expected
+                member.member_id, member.card.number, record, expected_version=expected, also=also
             )
 
         saved = self.updater.update(

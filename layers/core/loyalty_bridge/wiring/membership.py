@@ -137,7 +137,9 @@ def _membership_parts() -> tuple[RecordUpdater, Incidents, Linker]:
     from loyalty_bridge.services.membership import Incidents, Linker, RecordUpdater
 
     updater = RecordUpdater(customers())
-    linker = Linker(updater, platform(), balance_recorder(), on_joined=_announce_join)
+    linker = Linker(
+        updater, platform(), balance_recorder(), on_joined=_announce_join, sync_state=sync_state()
+    )
     return updater, Incidents(incident_reporter()), linker
 
 
