@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 FLOORS = {"summary": 2, "quote": 2, "hold": 4, "order": 5, "refund": 4, "profile": 7, "signup": 10}
-MOST = {"summary": 2, "quote": 2, "hold": 4, "order": 4, "refund": 4, "profile": 8, "signup": 12}
+MOST = {"summary": 2, "quote": 2, "hold": 4, "order": 4, "refund": 4, "profile": 8, "signup": 11}
 WORKERS = {
     "MembershipQueue": "membership_worker",
     "ProfileSyncQueue": "profile_sync_worker",

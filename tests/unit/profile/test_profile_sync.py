@@ -69,6 +69,25 @@ def test_the_change_reaches_the_platform_mailchimp_and_sms(world: World) -> None
     assert world.sms.is_opted_out("+15550000002")
 
 
+def test_a_customer_without_a_phone_writes_no_sms_state_until_one_comes(world: World) -> None:
+    world.customer("c-1", mobile=None)
+    world.updates.set_consents("c-1", Consents(email=True, sms=False))
+
+    [outcome] = world.run()
+
+    assert "sms" in outcome.skipped
+    assert world.state.load("c-1", "sms").versions == {}  # nothing on the list, nothing remembered
+    assert world.sms.opted_out == {}
+
+    result = world.updates.update_profile("c-1", SyncedFields(mobile="+15550000009"))
+    [outcome] = world.run()
+
+    assert "sms" in outcome.applied
+    assert world.sms.is_opted_out("+15550000009")  # the earlier opt-out applies to the new phone
+    state = world.state.load("c-1", "sms")
+    assert (state.versions["mobile"], state.facts["mobile"]) == (result.version, "+15550000009")
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 def test_a_burst_of_opt_in_and_out_ends_with_the_last_choice(world: World, reverse: bool) -> None:
     world.customer("c-1")

@@ -456,11 +456,13 @@ class ProfileSync:
         consent = change.values.get("consent_sms", record.consents.sms)
         if "consent_sms" not in fresh:
             consent = record.consents.sms
-        if phone:
-            self._sms.set_opted_out(phone, not consent, customer_id=record.customer_id)
-        self._state.mark_applied(
-            record.customer_id, SMS, change.version, fresh, facts={"mobile": phone} if phone else None
-        )
+        if not phone:
+            # No phone was ever known: nothing of this customer is on the opt-out list, and
+            # nothing to remember (issue 19: no state write). The first change that brings
+            # a phone finds no state and sends the whole record then.
+            return False
+        self._sms.set_opted_out(phone, not consent, customer_id=record.customer_id)
+        self._state.mark_applied(record.customer_id, SMS, change.version, fresh, facts={"mobile": phone})
         return True
 
     # ------------------------------------------------------------------ failures
