@@ -229,3 +229,46 @@ def test_a_signup_with_auto_join_and_every_worker(stack: tuple[Counted, str]) ->
     status, calls, ops = counted.measure(lambda: counted.signup(f"c-{uuid.uuid4().hex[:10]}"))
     assert status == 202
     check("signup", calls, ops)
+
+
+# With Mailchimp on (P3, P4, P6), the sync worker also writes Mailchimp's state and the
+# email index: what the local stack (no Mailchimp list) does not count.
+WITH_MAILCHIMP = {"signup": 15, "profile": 10}
+
+
+def test_with_mailchimp_on_a_signup_and_a_profile_change(
+    aws: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fake_mailchimp import FakeMailchimp
+
+    with FakeMailchimp(api_key="0123456789abcdef0123456789abcdef-us21", list_id="list1") as mailchimp:
+        secret = {"api_key": mailchimp.api_key, "webhook_secret": "hook-secret-123"}
+        aws.client("secretsmanager").put_secret_value(
+            SecretId=aws.secrets["MailchimpSecret"], SecretString=json.dumps(secret)
+        )
+        monkeypatch.setenv("MAILCHIMP_LIST_ID", mailchimp.list_id)
+        monkeypatch.setenv("MAILCHIMP_BASE_URL", mailchimp.url)
+        wiring.reset()
+        counted = Counted(aws)
+        from loyalty_bridge.wiring import core
+
+        core._boto_session().events.register("before-call", counted.count)
+        warm = f"c-{uuid.uuid4().hex[:10]}"
+        counted.signup(warm)
+        counted.drain()
+        path = f"/v1/customers/{warm}"
+        counted.call("profile_api", "PATCH", path, {"first_name": "Bo"})
+        counted.drain()
+        customer = f"c-{uuid.uuid4().hex[:10]}"
+
+        signup = counted.measure(lambda: counted.signup(customer))
+        profile = counted.measure(lambda: counted.call("profile_api", "PATCH", path, {"first_name": "Cy"}))
+        wiring.reset()
+
+        member = mailchimp.member(f"{customer}@example.com")
+        assert member is not None
+        assert member.merge_fields["LOYALTY"] == "yes"  # the flag and the loyalty data reached it
+        assert "POINTS" in member.merge_fields
+    for name, (status, calls, ops) in {"signup": signup, "profile": profile}.items():
+        assert status == 202
+        assert calls <= WITH_MAILCHIMP[name], f"{name} with Mailchimp: {calls} AWS calls: {ops}"

@@ -506,5 +506,39 @@ def test_the_join_marks_what_the_new_account_has_and_the_rest_still_reaches_the_
     assert wiring.sync_state().load(customer_id, "platform").versions["first_name"] == joined.version
 
 
+@pytest.mark.parametrize("synced_first", [False, True])
+def test_a_join_reaches_mailchimp_with_its_loyalty_data_in_the_join_push_alone(
+    stack: Provisioned, fake_mailchimp: FakeMailchimp, synced_first: bool
+) -> None:
+    """P4, P6 and issue 19: the join queues one push (the snapshot with the flag and the
+    loyalty data), not a loyalty-data refresh besides; whichever way the signup's own push
+    and the join cross, Mailchimp ends with the member flagged and their loyalty data."""
+    customer_id = f"c-{tag()}"
+    email = f"{customer_id}@example.com"
+    signup = CreateCustomer(customer_id=customer_id, email=email, first_name="Ann")
+    wiring.signup_service().signup(signup)
+    if synced_first:  # the signup's push before the join: Mailchimp has a non-member
+        run_sync(stack)
+        before = fake_mailchimp.member(email)
+        assert before is not None
+        assert before.merge_fields["LOYALTY"] == "no"
+    sqs = stack.client("sqs")
+    queue = stack.queues["MembershipQueue"]
+    received = sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, AttributeNames=["All"])
+    event = {"Records": [sqs_record(m, queue.arn) for m in received.get("Messages", [])]}
+    answer = load_function("membership_worker").lambda_handler(event, FakeLambdaContext())
+    assert answer == {"batchItemFailures": []}
+    sync_queue = stack.queues["ProfileSyncQueue"].url
+    waiting = sqs.get_queue_attributes(QueueUrl=sync_queue, AttributeNames=["ApproximateNumberOfMessages"])
+    assert int(waiting["Attributes"]["ApproximateNumberOfMessages"]) == (1 if synced_first else 2)
+
+    assert all(a["batchItemFailures"] == [] for a in run_sync(stack))
+    member = fake_mailchimp.member(email)
+    assert member is not None
+    assert member.merge_fields["LOYALTY"] == "yes"
+    assert str(member.merge_fields["POINTS"]) == "0"
+    assert "TIER" in member.merge_fields
+
+
 def tag() -> str:
     return uuid.uuid4().hex[:10]

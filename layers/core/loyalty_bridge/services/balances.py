@@ -50,10 +50,19 @@ class BalanceRecorder:
         self._snapshots = snapshots
         self._on_moved = on_moved
 
-    def moved(self, member_id: str, *, balance: int | None = None, customer_id: str | None = None) -> None:
+    def moved(
+        self,
+        member_id: str,
+        *,
+        balance: int | None = None,
+        customer_id: str | None = None,
+        announce: bool = True,
+    ) -> None:
         """The member's points just changed (``balance``: the new balance the change
-        answered, when it says one). Reads the balance once and keeps it; never raises."""
-        if self._on_moved is not None:
+        answered, when it says one). Reads the balance once and keeps it; never raises.
+        ``announce``: False when the caller's own full push carries the loyalty data (P6:
+        a join's snapshot), so the move queues no refresh of its own."""
+        if self._on_moved is not None and announce:
             try:
                 self._on_moved(member_id, customer_id)
             except errors.BridgeError as exc:  # the points have moved: never fail the change

@@ -380,6 +380,8 @@ class Linker:
             logger.warning("join not announced to marketing sync", extra={"code": exc.code})
 
     def balance_moved(self, member_id: str) -> None:
-        """The customer now has this account's points: the summary shows them at once."""
+        """The customer now has this account's points: the summary shows them at once.
+        The full push ``announce`` queues carries the loyalty data (P6), so the move itself
+        queues no refresh when there is one (issue 19: the join's second sync message)."""
         if self.balances is not None:
-            self.balances.moved(member_id)
+            self.balances.moved(member_id, announce=self.on_joined is None)
