@@ -9,6 +9,7 @@ import pytest
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_membership import LoyaltySummary
 from loyalty_bridge.models.messages import Envelope, SyncedFields
+from loyalty_bridge.models.records import CustomerRecord
 from loyalty_bridge.services.balances import BalanceRecorder
 from loyalty_bridge.services.loyalty_reach import LoyaltyDataAnnouncer, LoyaltyReach, merge_values
 from loyalty_bridge.services.profile_sync import ProfileSync
@@ -24,7 +25,8 @@ class Points:
         self.balance: dict[str, int] = {}
         self.tier: dict[str, str] = {}
 
-    def summary(self, customer_id: str) -> LoyaltySummary:
+    def summary(self, record: CustomerRecord) -> LoyaltySummary:
+        customer_id = record.customer_id
         tier = self.tier.get(customer_id)
         return LoyaltySummary.model_validate(
             {

@@ -101,7 +101,7 @@ class LoyaltyReach:
 
     def __init__(
         self,
-        summary: Callable[[str], LoyaltySummary],
+        summary: Callable[[CustomerRecord], LoyaltySummary],
         state: SyncStateStore,
         mailing_list: MailingList,
         *,
@@ -115,12 +115,14 @@ class LoyaltyReach:
     def values(self, record: CustomerRecord) -> dict[str, str | int] | None:
         if record.status is not LoyaltyStatus.JOINED or not record.member_id:
             return None
-        return merge_values(self._summary(record.customer_id))
+        return merge_values(self._summary(record))  # the record as read: no second read
 
-    def apply(self, record: CustomerRecord, *, wait: bool = True) -> bool:
+    def apply(self, record: CustomerRecord, *, state: SyncState | None = None, wait: bool = True) -> bool:
         """Write the current values when Mailchimp's differ; False when nothing was written.
+        ``state``: Mailchimp's sync state as read with ``record`` (else read here).
         ``wait``: a write within a minute of the last one waits (LoyaltyDataWaiting)."""
-        state = self._state.load(record.customer_id, MAILCHIMP)
+        if state is None:
+            state = self._state.load(record.customer_id, MAILCHIMP)
         values = self.values(record)
         if values is None or not state.versions:
             return False  # not a member yet, or not in Mailchimp yet: the join snapshot carries them

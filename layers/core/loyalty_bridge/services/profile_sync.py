@@ -240,13 +240,17 @@ class ProfileSync:
     def _loyalty_data(self, envelope: Envelope, receive_count: int) -> SyncOutcome:
         """P6: the member's points moved: Mailchimp's loyalty merge fields follow (coalesced)."""
         outcome = SyncOutcome()
-        record = self._customers.get(envelope.customer_id) if envelope.customer_id else None
-        if self._reach is None or self._mailing_list is None or record is None:
+        if self._reach is None or self._mailing_list is None or not envelope.customer_id:
+            outcome.skipped.append(MAILCHIMP)
+            return outcome
+        record, states = self._load(envelope.customer_id, [MAILCHIMP])  # one read where it can
+        if record is None:
             outcome.skipped.append(MAILCHIMP)
             return outcome
         try:
             # The last delivery writes whatever the minute says: never lose the change.
-            applied = self._reach.apply(record, wait=not self._policy.delivery(receive_count).last)
+            last = self._policy.delivery(receive_count).last
+            applied = self._reach.apply(record, state=states.get(MAILCHIMP), wait=not last)
         except Exception as exc:
             if self._policy.decide(exc, receive_count) is Verdict.RETRY:
                 raise errors.Retryable("loyalty data will be written later") from exc

@@ -107,7 +107,7 @@ def loyalty_reach() -> LoyaltyReach | None:
     from loyalty_bridge.services.loyalty_reach import LoyaltyReach
 
     summaries = summary_service()
-    return LoyaltyReach(summaries.summary, sync_state(), audience)
+    return LoyaltyReach(summaries.of, sync_state(), audience)
 
 
 @cached
