@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import BenchStack, Faults, output_to
-from bench.storefront import Outcome, Storefront, basket
+from bench.storefront import SIGNUP_CONSENTS, SIGNUP_FIRST_NAME, Outcome, Storefront, basket
 from loyalty_bridge.models.domain import Reversal
 
 SKU_REFUNDED = "SKU-0000"
@@ -303,6 +303,9 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
             result.credited["profile change"] += len(changes)
         elif recorded(f'"{customer_id}"', "account_update"):
             result.in_error_store["profile change"] += len(changes)
+        elif not acknowledged and on_platform == SIGNUP_FIRST_NAME:
+            # No change was ever accepted (refused, or never answered and not made).
+            result.answered_error["profile change"] += len(changes)
         else:
             result.lost.append(
                 f"profile {customer_id}: platform has {on_platform!r}, sent {acknowledged}"
@@ -311,14 +314,22 @@ def audit(bench: BenchStack, sent: Sent, expected_points: dict[bool, int]) -> Au
     for customer_id, changes in sent.consents.items():
         result.sent["consent change"] += len(changes)
         acknowledged_choice = [choice for choice, outcome in changes if outcome.ok]
+        last_ok = max((i for i, (_, outcome) in enumerate(changes) if outcome.ok), default=-1)
+        unanswered_choice = [choice for choice, outcome in changes[last_ok + 1 :] if outcome.unknown]
         member_id = customers.get(customer_id, {}).get("member_id")
         consents = json.loads(members.get(str(member_id), {}).get("consents") or "{}") if member_id else {}
+        chosen = consents.get("email")
         if not joined(customer_id):
             result.not_for_points["consent change"] += len(changes)
-        elif acknowledged_choice and consents.get("email") == acknowledged_choice[-1]:
+        elif (acknowledged_choice and chosen == acknowledged_choice[-1]) or (
+            unanswered_choice and chosen in unanswered_choice
+        ):
             result.credited["consent change"] += len(changes)
         elif recorded(f'"{customer_id}"', "account_update"):
             result.in_error_store["consent change"] += len(changes)
+        elif not acknowledged_choice and consents == SIGNUP_CONSENTS:
+            # No change was ever accepted (refused, or never answered and not made).
+            result.answered_error["consent change"] += len(changes)
         else:
             result.lost.append(f"consents {customer_id}: platform has {consents}, sent {acknowledged_choice}")
 

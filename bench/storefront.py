@@ -18,6 +18,11 @@ from bridge_local.client import SignedClient
 RETRY_STATUSES = {409, 429, 500, 502, 503, 504}
 
 
+# What a signup gives the customer before any change (the soak's audit compares with them).
+SIGNUP_FIRST_NAME = "Ann"
+SIGNUP_CONSENTS = {"email": True, "sms": False}
+
+
 @dataclass
 class Outcome:
     """The final answer of one logical operation (after retries)."""
@@ -72,14 +77,14 @@ class Storefront:
     # ------------------------------------------------------------ API.md operations
 
     def signup(
-        self, customer_id: str, email: str, *, first_name: str = "Ann", join: bool | None = None
+        self, customer_id: str, email: str, *, first_name: str = SIGNUP_FIRST_NAME, join: bool | None = None
     ) -> Outcome:
         body: dict[str, Any] = {
             "customer_id": customer_id,
             "email": email,
             "first_name": first_name,
             "last_name": "Bench",
-            "consents": {"email": True, "sms": False},
+            "consents": dict(SIGNUP_CONSENTS),
         }
         if join is not None:
             body["join"] = join
