@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -104,7 +105,7 @@ class Capture:
             for message in list(sent[self._mail_seen :]):
                 self._mail_seen += 1
                 path = self.mail_dir / f"{self._stamp()}.eml"
-                path.write_bytes(message_to_eml(message))
+                _write_whole(path, message_to_eml(message))
                 log.info("mail captured: %s", path)
             sms = _sns_backend(self.account_id, self.region).sms_messages
             for message_id, (phone, text) in list(sms.items()):
@@ -118,5 +119,13 @@ class Capture:
                     "message": text,
                     "sent_at": datetime.now(UTC).isoformat(),
                 }
-                path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+                _write_whole(path, json.dumps(document, indent=2).encode("utf-8"))
                 log.info("SMS captured: %s", path)
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` so a reader never sees it half written (an empty SMS file failed a
+    test's JSON read once): a side file, then one rename onto the name readers look for."""
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    os.replace(partial, path)
