@@ -73,9 +73,10 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _condition_failed(exc: ClientError) -> bool:
+def _failed_conditions(exc: ClientError) -> set[int]:
+    """The indexes of a cancelled transaction's items whose condition failed."""
     reasons: list[Any] = list(exc.response.get("CancellationReasons", []))
-    return any(str(r.get("Code", "")) == "ConditionalCheckFailed" for r in reasons)
+    return {n for n, r in enumerate(reasons) if str(r.get("Code", "")) == "ConditionalCheckFailed"}
 
 
 def _version_conflict() -> Conflict:
@@ -209,7 +210,7 @@ class DynamoCustomers(BridgeItems):
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
-                if _condition_failed(exc):
+                if _failed_conditions(exc):
                     return False
                 raise Retryable("customer store temporarily unavailable") from exc
             self._fail(exc, "customer store write")
@@ -273,7 +274,7 @@ class DynamoCustomers(BridgeItems):
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
-                if _condition_failed(exc):
+                if _failed_conditions(exc):
                     raise _version_conflict() from exc
                 raise Retryable("customer store temporarily unavailable") from exc
             self._fail(exc, "customer store write")
@@ -363,11 +364,11 @@ class DynamoCustomers(BridgeItems):
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
-                reasons = [str(r.get("Code", "")) for r in exc.response.get("CancellationReasons", [])]
-                failed = {n for n, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
-                if optional is not None and failed and min(failed) >= optional:
-                    return False
-                if failed & set(range(3, optional or len(items))):
+                failed = _failed_conditions(exc)
+                required = len(items) if optional is None else optional
+                if failed and min(failed) >= required:
+                    return False  # only items it may go without
+                if failed & set(range(3, required)):
                     raise _version_conflict() from exc
                 if failed:
                     raise Conflict(
@@ -406,7 +407,7 @@ class DynamoCustomers(BridgeItems):
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 self._fail(exc, "customer relink")
-            if not _condition_failed(exc):
+            if not _failed_conditions(exc):
                 raise Retryable("customer store temporarily unavailable") from exc
             if (
                 self._linked_to(customer_id) == to_member_id
