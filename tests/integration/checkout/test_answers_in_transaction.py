@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from bridge_local.resources import Provisioned
 
 pytestmark = pytest.mark.integration
+
+# A day ahead: with PENDING_DAYS 0 an order's points wait until it was placed (pending),
+# whatever the day the tests run (a fixed date went from pending to credited as it passed).
+# One value for the module: a repeat under one Idempotency-Key must send the same body.
+PLACED_AT = (datetime.now(UTC) + timedelta(days=1)).isoformat()
 
 
 class Calls:
@@ -94,7 +100,7 @@ def order_body(customer: str, order_id: str) -> dict[str, Any]:
     return {
         "order_id": order_id,
         "customer_id": customer,
-        "placed_at": "2026-12-07T10:00:00+00:00",
+        "placed_at": PLACED_AT,
         "currency": "EUR",
         "channel": "webshop",
         "lines": LINES,

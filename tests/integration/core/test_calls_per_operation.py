@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 FLOORS = {"summary": 2, "quote": 2, "hold": 4, "order": 5, "refund": 4, "profile": 7, "signup": 10}
-MOST = {"summary": 2, "quote": 2, "hold": 4, "order": 4, "refund": 4, "profile": 8, "signup": 11}
+MOST = {"summary": 2, "quote": 2, "hold": 4, "order": 4, "refund": 4, "profile": 7, "signup": 11}
 WORKERS = {
     "MembershipQueue": "membership_worker",
     "ProfileSyncQueue": "profile_sync_worker",
@@ -222,6 +222,10 @@ def test_a_profile_change_and_its_sync(stack: tuple[Counted, str]) -> None:
     # The sync state rides in the ledger's profile transaction: the one UpdateItem is the
     # completion of the claim (after the send: a lost send is queued again on a retry).
     assert ops["dynamodb.UpdateItem"] == 1, ops
+    # The worker reads the record, its sync state and the ledger's member in one call.
+    assert ops["dynamodb.BatchGetItem"] == 1, ops
+    assert "dynamodb.Query" not in ops, ops
+    assert calls == FLOORS["profile"]
 
 
 def test_a_signup_with_auto_join_and_every_worker(stack: tuple[Counted, str]) -> None:
@@ -234,7 +238,7 @@ def test_a_signup_with_auto_join_and_every_worker(stack: tuple[Counted, str]) ->
 # With Mailchimp on (P3, P4, P6), the sync worker also writes Mailchimp's state and the
 # email index, and an order queues the refresh of the member's loyalty data: what the
 # local stack (no Mailchimp list) does not count.
-WITH_MAILCHIMP = {"signup": 14, "profile": 10, "order": 8}
+WITH_MAILCHIMP = {"signup": 14, "profile": 9, "order": 8}
 
 
 def test_with_mailchimp_on_a_signup_a_profile_change_and_an_order(

@@ -6,8 +6,9 @@ client tries again); anything else is Permanent (configuration or input a human 
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -102,3 +103,29 @@ def batch_get(
             return found
         time.sleep(0.01 * 2**attempt)
     raise errors.Retryable(f"{what}: reads throttled")
+
+
+def get_many(
+    client: Any, wanted: Sequence[Mapping[str, Any]], *, what: str, tries: int = 3
+) -> list[dict[str, Any] | None]:
+    """Consistent reads of ``wanted`` (``{"TableName", "Key"}`` each, from any tables) in one
+    BatchGetItem (its unprocessed keys asked again, ``batch_get``): the raw items in the
+    order asked, None for each not found."""
+    request: dict[str, dict[str, Any]] = {}
+    for read in wanted:
+        keys = request.setdefault(read["TableName"], {"Keys": [], "ConsistentRead": True})["Keys"]
+        if read["Key"] not in keys:  # BatchGetItem refuses a key asked twice
+            keys.append(read["Key"])
+    if not request:
+        return []
+    key_of = {table: sorted(reads["Keys"][0]) for table, reads in request.items()}
+    answer = batch_get(client, request, what=what, tries=tries)
+    found = {
+        (table, _key_text(item, key_of[table])): item for table, items in answer.items() for item in items
+    }
+    return [found.get((table := read["TableName"], _key_text(read["Key"], key_of[table]))) for read in wanted]
+
+
+def _key_text(item: Mapping[str, Any], names: Sequence[str]) -> str:
+    """An item's key (its attributes ``names``) as text, to match answers to reads."""
+    return json.dumps({name: item.get(name) for name in names}, sort_keys=True)

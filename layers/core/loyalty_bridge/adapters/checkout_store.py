@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_bridge.adapters.aws_errors import batch_get, error_code, raise_domain_error
+from loyalty_bridge.adapters.aws_errors import error_code, get_many, raise_domain_error
 from loyalty_bridge.models.checkout_records import (
     OrderLoyalty,
     OrderRecord,
@@ -107,16 +107,7 @@ class DynamoCheckoutStore:
 
     def _get_many(self, wanted: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
         """Consistent reads of ``wanted`` (one BatchGetItem, its unprocessed keys again)."""
-        request: dict[str, dict[str, Any]] = {}
-        for read in wanted:
-            keys = request.setdefault(read["TableName"], {"Keys": [], "ConsistentRead": True})["Keys"]
-            keys.append(read["Key"])
-        key_of = {table: sorted(reads["Keys"][0]) for table, reads in request.items()}
-        answer = batch_get(self._client, request, what="checkout store read", tries=_BATCH_TRIES)
-        found = {
-            (table, _key_text(item, key_of[table])): item for table, items in answer.items() for item in items
-        }
-        return [found.get(_read_key(read, key_of)) for read in wanted]
+        return get_many(self._client, wanted, what="checkout store read", tries=_BATCH_TRIES)
 
     def get_order(self, order_id: str) -> OrderRecord | None:
         items: list[dict[str, Any]] = []
@@ -334,15 +325,6 @@ class DynamoCheckoutStore:
 
 
 _BATCH_TRIES = 8
-
-
-def _read_key(read: Mapping[str, Any], key_of: Mapping[str, Sequence[str]]) -> tuple[str, str]:
-    return read["TableName"], _key_text(read["Key"], key_of[read["TableName"]])
-
-
-def _key_text(item: Mapping[str, Any], names: Sequence[str]) -> str:
-    """An item's key (its attributes ``names``) as text, to match answers to reads."""
-    return json.dumps({name: item.get(name) for name in names}, sort_keys=True)
 
 
 def _order_record(head: Mapping[str, Any], reversals: Sequence[Mapping[str, Any]]) -> OrderRecord:

@@ -60,3 +60,6 @@ class ProfileChange(BaseModel):
     after: SyncedFields = SyncedFields()
     source: str = Field(default="web", max_length=32)  # web | mailchimp | membership | admin
     reason: str = Field(default="", max_length=64)
+    # The loyalty member the record named when the change was saved: only what the worker
+    # reads ahead with the record (services/profile_sync.py); it acts on the record's own.
+    member_id: str | None = Field(default=None, min_length=1, max_length=128)

@@ -123,8 +123,17 @@ class RecordsSyncState(Protocol):
     that the caller marks the fields itself."""
 
     def update_profile_recorded(
-        self, member_id: str, changes: ProfileChanges, *, idempotency_key: str, record: Sequence[Any]
-    ) -> tuple[Member, bool]: ...
+        self,
+        member_id: str,
+        changes: ProfileChanges,
+        *,
+        idempotency_key: str,
+        record: Sequence[Any],
+        read: Sequence[Any] | None = None,
+    ) -> tuple[Member, bool]:
+        """``read``: the items at ``ReadsForProfile.profile_reads(member_id)``, read by the
+        caller with its own (the first attempt uses them)."""
+        ...
 
     def set_consents_recorded(
         self, member_id: str, consents: Consents, *, idempotency_key: str, record: Sequence[Any]
@@ -143,6 +152,14 @@ class ReadsForReversal(Protocol):
     def reversal_reads(self, order_id: str) -> list[dict[str, Any]]:
         """What a reversal of the order reads besides the member's account (``{"TableName",
         "Key"}`` each), for the caller to read with its record of the order."""
+        ...
+
+
+@runtime_checkable
+class ReadsForProfile(Protocol):
+    def profile_reads(self, member_id: str) -> list[dict[str, Any]]:
+        """What a profile update of the member reads (``{"TableName", "Key"}`` each), for
+        the sync worker to read with the customer's record and sync state."""
         ...
 
 

@@ -90,6 +90,9 @@ class _Change:
     before: dict[str, Any]
     snapshot: bool
     states: dict[str, SyncState] = field(default_factory=dict)  # read once per change
+    # The platform's own reads for the member named by the message, read with the record
+    # (new_changes.ReadsForProfile): (that member, the items), used if the record names it.
+    ahead: tuple[str, list[Any]] | None = None
 
     def whole_record(self) -> _Change:
         """The whole current record instead of the change (a target's first contact). The
@@ -102,7 +105,14 @@ class _Change:
             before=self.before,
             snapshot=True,
             states=self.states,
+            ahead=self.ahead,
         )
+
+    def read_ahead(self) -> list[Any] | None:
+        """The platform's items read with the record, when they are the record's member's."""
+        if self.ahead is None or self.ahead[0] != self.record.member_id:
+            return None
+        return self.ahead[1]
 
 
 @runtime_checkable
@@ -120,6 +130,15 @@ class LoadsRecordWithStates(Protocol):
     def load_record_and_targets(
         self, customer_id: str, targets: list[str]
     ) -> tuple[CustomerRecord | None, dict[str, SyncState]]: ...
+
+
+@runtime_checkable
+class LoadsRecordWithStatesAnd(Protocol):
+    """``LoadsRecordWithStates`` with other items (another table's) in the same call."""
+
+    def load_record_and_targets_with(
+        self, customer_id: str, targets: list[str], also: list[dict[str, Any]]
+    ) -> tuple[CustomerRecord | None, dict[str, SyncState], list[Any]]: ...
 
 
 class InvalidChange(errors.Permanent):
@@ -277,7 +296,8 @@ class ProfileSync:
             payload = ProfileChange.model_validate(envelope.payload)
         except ValidationError as exc:
             raise InvalidChange(f"the change payload is invalid ({exc.error_count()} errors)") from None
-        record, states = self._load(envelope.customer_id, targets)
+        member = payload.member_id if envelope.kind == PROFILE_UPDATE and PLATFORM in targets else None
+        record, states, ahead = self._load_for(envelope.customer_id, targets, member)
         if record is None:
             raise CustomerGone("the customer does not exist (any more)")
         if envelope.kind == PROFILE_SNAPSHOT:
@@ -286,7 +306,26 @@ class ProfileSync:
             raise InvalidChange("the change carries no record version")
         values = {name: getattr(payload.after, name) for name in payload.after.model_fields_set}
         before = {name: getattr(payload.before, name) for name in payload.before.model_fields_set}
-        return _Change(envelope, record, envelope.version, values, before, False, states)
+        return _Change(envelope, record, envelope.version, values, before, False, states, ahead)
+
+    def _load_for(
+        self, customer_id: str, targets: list[str], member: str | None
+    ) -> tuple[CustomerRecord | None, dict[str, SyncState], tuple[str, list[Any]] | None]:
+        """``_load``, with what the platform reads to update ``member``'s profile in the same
+        call where both stores can (the built-in ledger beside the sync state: one
+        BatchGetItem, not a Query and the ledger's own read)."""
+        platform = self._platform
+        if (
+            member
+            and isinstance(platform, new_changes.ReadsForProfile)
+            and isinstance(platform, new_changes.RecordsSyncState)
+            and isinstance(self._state, LoadsRecordWithStatesAnd)
+        ):
+            also = platform.profile_reads(member)
+            record, states, read = self._state.load_record_and_targets_with(customer_id, targets, also)
+            return record, states, (member, read)
+        record, states = self._load(customer_id, targets)
+        return record, states, None
 
     def _load(
         self, customer_id: str, targets: list[str]
@@ -358,12 +397,13 @@ class ProfileSync:
             changes = ProfileChanges(**profile)
             key = self._idempotency_key(change, "profile", changes)
             items = self._state_items(change, [*profile], last=not consents_fresh)
-            if items is None:
+            read = change.read_ahead()
+            if items is None and read is None:
                 self._platform.update_profile(record.member_id, changes, idempotency_key=key)
             else:
                 platform = cast("new_changes.RecordsSyncState", self._platform)
                 written = platform.update_profile_recorded(
-                    record.member_id, changes, idempotency_key=key, record=items
+                    record.member_id, changes, idempotency_key=key, record=items or [], read=read
                 )[1]
             applied = list(profile)
         if consents_fresh:

@@ -16,7 +16,7 @@ from typing import Any
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.api_profile import MailchimpWebhook
-from loyalty_bridge.models.domain import Consents
+from loyalty_bridge.models.domain import Consents, LoyaltyStatus
 from loyalty_bridge.models.messages import (
     CONSENTS_UPDATE,
     PROFILE_UPDATE,
@@ -231,13 +231,15 @@ class ProfileUpdates:
         source: str,
     ) -> bool:
         """Queue the change saved as ``record``'s version (False: it waits in the error list)."""
+        joined = record.status == LoyaltyStatus.JOINED and record.member_id
+        member = {"member_id": record.member_id} if joined else {}
         envelope = Envelope(
             kind=kind,
             message_id=message_id_for(record.customer_id, record.version),
             customer_id=record.customer_id,
             version=record.version,
             payload=ProfileChange(
-                before=SyncedFields(**before), after=SyncedFields(**changed), source=source
+                before=SyncedFields(**before), after=SyncedFields(**changed), source=source, **member
             ).model_dump(mode="json", exclude_unset=True),
         )
         return queue_or_record(

@@ -5,7 +5,7 @@ the profile and consents, and the card stock (A4). Merging cards (A8) is ``merge
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from loyalty_bridge.adapters.ledger.table import (
     Retry,
     from_av,
     iso,
+    key,
     member_pk,
     to_av,
 )
@@ -262,17 +263,28 @@ class LedgerMembers(LedgerAccounts):
         *,
         idempotency_key: str,
         record: Sequence[TransactWriteItemTypeDef],
+        read: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> tuple[Member, bool]:
         """``update_profile`` writing ``record`` (the bridge's sync state of the change) in
         its transaction (services/new_changes.RecordsSyncState); whether it was. A record
-        whose condition fails (a newer version is marked) is left out, not retried."""
+        whose condition fails (a newer version is marked) is left out, not retried.
+        ``read``: the items at ``profile_reads(member_id)`` as the caller read them with its
+        own (services/profile_sync.py). The first attempt uses them and reads nothing: an
+        earlier answer of the key cancels its transaction on the request's item, a profile
+        changed since on its version, and either sends it back to a fresh read."""
         request_pk = f"REQUEST#update#{idempotency_key}"
         state = [("state", item) for item in record]
+        pk = member_pk(member_id)
+        ahead: list[dict[tuple[str, str], Item]] = []
+        if read and read[0] is not None:  # a member not found ahead is looked for afresh
+            at = ((pk, "PROFILE"), (pk, "ACCOUNT"))
+            ahead.append({where: from_av(item) for where, item in zip(at, read, strict=True) if item})
 
         def attempt() -> tuple[Member, bool]:
-            pk = member_pk(member_id)
-            # The earlier answer, the profile and the account in one read.
-            found = self._get_many((request_pk, "REQUEST"), (pk, "PROFILE"), (pk, "ACCOUNT"))
+            if ahead:
+                found = ahead.pop()
+            else:  # the earlier answer, the profile and the account in one read
+                found = self._get_many((request_pk, "REQUEST"), (pk, "PROFILE"), (pk, "ACCOUNT"))
             first = found.get((request_pk, "REQUEST"))
             if first is not None:
                 return Member.model_validate_json(first["result"]), False
@@ -304,6 +316,13 @@ class LedgerMembers(LedgerAccounts):
             return result, written
 
         return self._retrying(attempt)
+
+    def profile_reads(self, member_id: str) -> list[dict[str, Any]]:
+        """What a profile update of ``member_id`` reads besides its request's earlier answer
+        (the member's profile and account), for a caller that reads them with its own in
+        one call (services/new_changes.ReadsForProfile)."""
+        pk = member_pk(member_id)
+        return [{"TableName": self._table, "Key": key(pk, sk)} for sk in ("PROFILE", "ACCOUNT")]
 
     def _profile_update(self, member_id: str, current: Item, new: MemberProfile) -> TransactWriteItemTypeDef:
         pversion = int(current.get("pversion", 0))
