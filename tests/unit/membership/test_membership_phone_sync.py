@@ -94,6 +94,8 @@ def test_signup_queues_a_first_push_with_the_consents_and_the_loyalty_flag(world
     world.sign_up("c-1", email="Ann@Example.com", mobile=MOBILE, consents={"email": True, "sms": False})
     [snapshot] = [Envelope.model_validate_json(m.body) for m in world.sync_queue.messages]
     assert snapshot.kind == "profile.snapshot"
+    # Not for the platform (the join queues its own push); for the SMS list: a phone is known.
+    assert snapshot.payload["targets"] == ["mailchimp", "sms"]
 
     world.run_sync()
 
@@ -104,6 +106,17 @@ def test_signup_queues_a_first_push_with_the_consents_and_the_loyalty_flag(world
     world.run_worker()
     world.run_sync()
     assert world.mailchimp.members["ann@example.com"]["merge"]["LOYALTY"] == "yes"
+
+
+def test_a_signup_without_a_phone_pushes_to_mailchimp_alone(world: World) -> None:
+    world.sign_up("c-2", email="bo@example.com", consents={"email": True, "sms": False})
+    [snapshot] = [Envelope.model_validate_json(m.body) for m in world.sync_queue.messages]
+    assert snapshot.payload["targets"] == ["mailchimp"]
+
+    world.run_sync()
+
+    assert world.mailchimp.members["bo@example.com"]["status"] == "subscribed"
+    assert world.sms_optouts.opted_out == {}
 
 
 def test_a_customer_without_email_consent_is_added_unsubscribed(world: World) -> None:

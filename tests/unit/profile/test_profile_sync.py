@@ -13,8 +13,10 @@ from loyalty_bridge.models.api_profile import MailchimpWebhook
 from loyalty_bridge.models.domain import Consents, LoyaltyStatus, MemberProfile
 from loyalty_bridge.models.messages import PROFILE_UPDATE, Envelope, SyncedFields
 from loyalty_bridge.models.records import ErrorCategory, ErrorStatus
+from loyalty_bridge.services.profile_sync import ProfileSync
 from loyalty_bridge.services.profile_updates import ProfileUpdates
-from loyalty_bridge.services.sync_queue import announce_join
+from loyalty_bridge.services.sync_queue import announce_join, snapshot_message, snapshot_targets
+from tests.fakes import InMemoryCustomers, RecordingMetrics
 from tests.unit.profile.conftest import World
 
 
@@ -207,6 +209,51 @@ def test_a_customer_not_joined_reaches_mailchimp_and_the_platform_once_joined(wo
 
     assert world.platform.get_member(member.member_id).profile.first_name == "Bea"
     assert world.mailchimp.members["c-2@example.com"]["merge"]["LOYALTY"] == "yes"
+
+
+def test_a_snapshot_naming_its_targets_reaches_those_alone(world: World) -> None:
+    """Issue 19: the signup's push names Mailchimp (and the SMS list when there is a phone),
+    not the platform: a new customer is no member yet, and the join queues its own push."""
+    record = world.customer("c-1")
+    calls_before = len(world.platform.calls)
+
+    outcome = world.sync.handle(
+        snapshot_message("c-1", reason="signup", version=record.version, targets=("mailchimp",))
+    )
+
+    assert outcome.applied == ["mailchimp"]
+    assert sorted(outcome.skipped) == ["platform", "sms"]
+    assert world.mailchimp.members["c-1@example.com"]["merge"]["FNAME"] == "Ann"
+    assert len(world.platform.calls) == calls_before  # the platform was not asked
+    assert world.state.load("c-1", "sms").versions == {}
+    assert not world.sms.is_opted_out("+15550000001")
+
+
+def test_a_snapshot_for_targets_the_worker_lacks_reads_nothing(world: World) -> None:
+    class Unreadable(InMemoryCustomers):
+        def get(self, customer_id: str) -> None:
+            raise AssertionError("read")
+
+    metrics = RecordingMetrics()
+    sync = ProfileSync(Unreadable(), world.platform, world.state, world.incidents, metrics=metrics)
+
+    outcome = sync.handle(snapshot_message("c-1", reason="signup", version=1, targets=("mailchimp", "sms")))
+
+    assert (outcome.applied, sorted(outcome.skipped)) == ([], ["mailchimp", "platform", "sms"])
+
+
+def test_which_targets_a_message_goes_to() -> None:
+    every, configured = ("platform", "mailchimp", "sms"), {"platform", "mailchimp"}
+    named = snapshot_message("c-1", reason="signup", version=1, targets=("mailchimp", "sms"))
+    assert snapshot_targets(named, every, configured) == ("mailchimp",)  # no SMS list here
+    replay = named.model_copy(update={"replay_of": "account_update:x"})
+    assert snapshot_targets(replay, every, configured) == every  # a replay goes to all
+    unnamed = snapshot_message("c-1", reason="joined", version=2)
+    assert snapshot_targets(unnamed, every, configured) == every
+    unreadable = named.model_copy(update={"payload": {"targets": ["nowhere"]}})
+    assert snapshot_targets(unreadable, every, configured) == every  # refused by the worker
+    change = Envelope(kind=PROFILE_UPDATE, message_id="v2:c-1", customer_id="c-1", version=2)
+    assert snapshot_targets(change, every, set()) == every
 
 
 def test_a_platform_refusal_is_one_error_one_email_and_replays_after_the_fix(world: World) -> None:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,3 +63,6 @@ class ProfileChange(BaseModel):
     # The loyalty member the record named when the change was saved: only what the worker
     # reads ahead with the record (services/profile_sync.py); it acts on the record's own.
     member_id: str | None = Field(default=None, min_length=1, max_length=128)
+    # A snapshot's targets, when it is not for every one (the signup's: services/signup.py);
+    # the worker reads nothing for a snapshot none of whose targets it has.
+    targets: tuple[Literal["platform", "mailchimp", "sms"], ...] | None = Field(default=None, max_length=3)

@@ -59,6 +59,7 @@ from loyalty_bridge.services.sync_queue import (
     TARGETS,
     jsonable_fields,
     record_fields,
+    snapshot_targets,
 )
 
 if TYPE_CHECKING:
@@ -186,7 +187,12 @@ class ProfileSync:
         if envelope.kind == LOYALTY_DATA:
             return self._loyalty_data(envelope, receive_count)
         outcome = SyncOutcome()
-        targets = self._targets() if self._targets else TARGETS
+        configured = {PLATFORM, *((MAILCHIMP,) if self._mailing_list else ()), *((SMS,) if self._sms else ())}
+        every = self._targets() if self._targets else TARGETS
+        targets = snapshot_targets(envelope, every, configured)
+        outcome.skipped.extend(target for target in every if target not in targets)
+        if not targets:  # nothing this worker has is for it: nothing to read
+            return outcome
         try:
             change = self._read(envelope, list(targets))
         except CustomerGone:

@@ -31,7 +31,7 @@ from loyalty_bridge.services.membership import (
     pending_create,
     send,
 )
-from loyalty_bridge.services.sync_queue import queue_or_record, snapshot_message
+from loyalty_bridge.services.sync_queue import MAILCHIMP, SMS, queue_or_record, snapshot_message
 from loyalty_bridge.settings import Settings
 
 # The fields a repeated POST /v1/customers must repeat exactly to count as the same signup.
@@ -108,7 +108,14 @@ class SignupService:
         queue_or_record(
             self._sync_queue,
             self._incidents,
-            snapshot_message(record.customer_id, reason="signup", version=record.version),
+            snapshot_message(
+                record.customer_id,
+                reason="signup",
+                version=record.version,
+                # Not the platform: a new customer is not a member yet, and every join queues
+                # its own push. SMS only with a phone (the change bringing one pushes it).
+                targets=(MAILCHIMP, SMS) if record.mobile else (MAILCHIMP,),
+            ),
             attempted="queue the new customer's details for Mailchimp and the SMS opt-out list",
             action="Nothing to fix by hand: replay this error to send the details now.",
         )

@@ -14,8 +14,10 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
+
+from pydantic import ValidationError
 
 from loyalty_bridge import errors
 from loyalty_bridge.models.messages import PROFILE_SNAPSHOT, Envelope, ProfileChange, SyncedFields
@@ -42,18 +44,37 @@ def message_id_for(customer_id: str, version: int, prefix: str = "v") -> str:
     return f"{prefix}{version}:{key}"
 
 
-def snapshot_message(customer_id: str, *, reason: str, version: int | None = None) -> Envelope:
+def snapshot_message(
+    customer_id: str, *, reason: str, version: int | None = None, targets: Sequence[str] | None = None
+) -> Envelope:
     """A message that makes the worker push the customer's whole current record to every
-    target: send it when a customer joins (P4 flag), after signup, or to resync."""
+    target (``targets``: to those only): send it when a customer joins (P4 flag), after
+    signup, or to resync."""
     suffix = str(version) if version is not None else uuid.uuid4().hex[:12]
     reason = re.sub(r"[^a-z0-9_-]", "", reason.lower())[:24] or "resync"
+    also: dict[str, Any] = {"targets": tuple(targets)} if targets is not None else {}
     return Envelope(
         kind=PROFILE_SNAPSHOT,
         message_id=message_id_for(customer_id, 0, prefix=f"s:{reason}:{suffix}:")[:128],
         customer_id=customer_id,
         version=version,
-        payload=ProfileChange(source="membership", reason=reason).model_dump(mode="json"),
+        payload=ProfileChange(source="membership", reason=reason, **also).model_dump(mode="json"),
     )
+
+
+def snapshot_targets(envelope: Envelope, targets: Sequence[str], configured: Set[str]) -> tuple[str, ...]:
+    """The targets a worker that has ``configured`` applies ``envelope`` to: a snapshot naming
+    its targets (the signup's) goes to those alone. Every other message, a replay and a
+    payload that does not read go to all (the worker refuses an invalid payload itself)."""
+    if envelope.kind != PROFILE_SNAPSHOT or envelope.replay_of:
+        return tuple(targets)
+    try:
+        wanted = ProfileChange.model_validate(envelope.payload).targets
+    except ValidationError:
+        return tuple(targets)
+    if wanted is None:
+        return tuple(targets)
+    return tuple(target for target in targets if target in wanted and target in configured)
 
 
 def send_to_sync_queue(queue: MessageQueue, envelope: Envelope) -> None:
