@@ -106,7 +106,7 @@ def batch_get(
 
 
 def get_many(
-    client: Any, wanted: Sequence[Mapping[str, Any]], *, what: str, tries: int = 3
+    client: Any, wanted: Sequence[Mapping[str, Any]], *, what: str, tries: int = 8
 ) -> list[dict[str, Any] | None]:
     """Consistent reads of ``wanted`` (``{"TableName", "Key"}`` each, from any tables) in one
     BatchGetItem (its unprocessed keys asked again, ``batch_get``): the raw items in the

@@ -107,7 +107,7 @@ class DynamoCheckoutStore:
 
     def _get_many(self, wanted: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
         """Consistent reads of ``wanted`` (one BatchGetItem, its unprocessed keys again)."""
-        return get_many(self._client, wanted, what="checkout store read", tries=_BATCH_TRIES)
+        return get_many(self._client, wanted, what="checkout store read")
 
     def get_order(self, order_id: str) -> OrderRecord | None:
         items: list[dict[str, Any]] = []
@@ -322,9 +322,6 @@ class DynamoCheckoutStore:
         )
         old = answer.get("Attributes", {}).get("redemption_id", {}).get("S")
         return str(old) if old and old != redemption_id else None
-
-
-_BATCH_TRIES = 8
 
 
 def _order_record(head: Mapping[str, Any], reversals: Sequence[Mapping[str, Any]]) -> OrderRecord:

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 _code = code_of
-_BATCH_TRIES = 8  # unprocessed keys asked again, as the checkout store's reads
 
 
 def _technical(exc: Exception) -> None:
@@ -107,7 +106,7 @@ class DynamoSyncState:
         pk = {"S": f"CUSTOMER#{customer_id}"}
         sort_keys = [PROFILE_SK, *(f"SYNC#{target}" for target in targets)]
         mine = [{"TableName": self._table, "Key": {"pk": pk, "sk": {"S": sk}}} for sk in sort_keys]
-        found = get_many(self._client, [*mine, *also], what="bridge table read", tries=_BATCH_TRIES)
+        found = get_many(self._client, [*mine, *also], what="bridge table read")
         items = {sk: item for sk, item in zip(sort_keys, found, strict=False) if item}
         return self._record(items), self._states(customer_id, targets, items), found[len(mine) :]
 

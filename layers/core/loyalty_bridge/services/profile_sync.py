@@ -178,6 +178,9 @@ class ProfileSync:
         self._policy = policy or FailurePolicy()
         self._targets = targets
         self._reach = reach  # P6: loyalty data in Mailchimp merge fields (services/loyalty_reach.py)
+        # The targets this worker has: Mailchimp and the SMS list only when configured.
+        configured = [PLATFORM, *((MAILCHIMP,) if mailing_list else ()), *((SMS,) if sms_optouts else ())]
+        self._configured = frozenset(configured)
 
     # ------------------------------------------------------------------ entry point
 
@@ -187,9 +190,8 @@ class ProfileSync:
         if envelope.kind == LOYALTY_DATA:
             return self._loyalty_data(envelope, receive_count)
         outcome = SyncOutcome()
-        configured = {PLATFORM, *((MAILCHIMP,) if self._mailing_list else ()), *((SMS,) if self._sms else ())}
         every = self._targets() if self._targets else TARGETS
-        targets = snapshot_targets(envelope, every, configured)
+        targets = snapshot_targets(envelope, every, self._configured)
         outcome.skipped.extend(target for target in every if target not in targets)
         if not targets:  # nothing this worker has is for it: nothing to read
             return outcome
