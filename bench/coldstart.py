@@ -112,6 +112,42 @@ boto3.client("dynamodb").get_item(TableName={table!r}, Key={{"pk": {{"S": "bench
 print(time.perf_counter() - t)
 """
 
+# The fixed stack's floor: the least any function built on this project's fixed choices
+# (template.yaml's environment, a Powertools Logger, pydantic validating its input, boto3)
+# can cost cold, timed like the user-felt figure. "worker": a Logger, one small model
+# validating a JSON message, one GetItem. "api": that, plus the Powertools HTTP API resolver
+# with validation answering one typed route and one GetSecretValue (every API function
+# checks signatures with a key from Secrets Manager). A function's ratio to its floor is what
+# its own code adds; the floor's ratio to boto3 + GetItem is what the fixed choices cost.
+_FLOOR_WORKER = """
+import json, time
+t = time.perf_counter()
+import boto3, pydantic
+from aws_lambda_powertools import Logger
+logger = Logger()
+class Message(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    customer_id: str = pydantic.Field(min_length=1, max_length=64)
+    points: int = 0
+message = Message.model_validate_json('{{"customer_id": "c-1", "points": 5}}')
+key = {{"pk": {{"S": message.customer_id}}, "sk": {{"S": "bench"}}}}
+boto3.client("dynamodb").get_item(TableName={table!r}, Key=key)
+{api}print(time.perf_counter() - t)
+"""
+_FLOOR_API = """from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+app = APIGatewayHttpResolver(enable_validation=True)
+@app.get("/v1/floor/<customer_id>")
+def floor(customer_id: str) -> dict:
+    return {{"customer_id": customer_id}}
+boto3.client("secretsmanager").get_secret_value(SecretId={secret!r})
+event = {{"version": "2.0", "routeKey": "GET /v1/floor/{{customer_id}}", "rawPath": "/v1/floor/c-1",
+    "rawQueryString": "", "headers": {{}}, "isBase64Encoded": False,
+    "pathParameters": {{"customer_id": "c-1"}},
+    "requestContext": {{"http": {{"method": "GET", "path": "/v1/floor/c-1", "sourceIp": "192.0.2.1"}},
+        "stage": "$default", "requestId": "bench"}}}}
+assert app.resolve(event, None)["statusCode"] == 200
+"""
+
 # Bytecode is cached (outside the tree) for every module on both sides of each ratio, as
 # pip-installed packages have it: compiling our sources on every run would be measuring
 # the build (a deployment package with .pyc files) rather than the code.
@@ -244,6 +280,20 @@ def _boto3_get_item(provisioned: Provisioned, cwd: Path) -> float:
     return float(_run(_BOTO3_GET_ITEM.format(table=table), cwd, env)) * 1000.0
 
 
+def _floors(provisioned: Provisioned, spec: FunctionSpec, cwd: Path) -> dict[str, float]:
+    """One run of each floor program in a fresh interpreter, with the PYDANTIC_* settings the
+    functions get from template.yaml (``spec``'s: they are Globals)."""
+    table = next(iter(provisioned.tables.values()))
+    secret = next(iter(provisioned.secrets.values()))
+    settings = {k: v for k, v in provisioned.resolver.environment(spec).items() if k.startswith("PYDANTIC_")}
+    env = {**_import_env(), **aws_environment(provisioned.endpoint_url, provisioned.region), **settings}
+    api = _FLOOR_API.format(secret=secret)
+    return {
+        "worker": float(_run(_FLOOR_WORKER.format(table=table, api=""), cwd, env)) * 1000.0,
+        "api": float(_run(_FLOOR_WORKER.format(table=table, api=api), cwd, env)) * 1000.0,
+    }
+
+
 def _user_felt(
     provisioned: Provisioned, keys: tuple[SigningKey, SigningKey], spec: FunctionSpec, runs: int
 ) -> dict[str, Any]:
@@ -258,6 +308,13 @@ def _user_felt(
         "first_invocation_ms": statistics.median(s["total"] - s["import"] for s in samples) * 1000.0,
         "user_felt_ms": statistics.median(s["total"] for s in samples) * 1000.0,
     }
+
+
+def _is_api(spec: FunctionSpec) -> bool:
+    """An API function (behind the HTTP API, signature-checked): compared with the api floor.
+    Every other one (queue workers, schedules, the authorizer) with the worker floor."""
+    events = spec.properties.get("Events") or {}
+    return any((event or {}).get("Type") == "HttpApi" and spec.name != "health" for event in events.values())
 
 
 def measure(runs: int = 5, only: Sequence[str] = ()) -> dict[str, object]:
@@ -289,6 +346,10 @@ def measure(runs: int = 5, only: Sequence[str] = ()) -> dict[str, object]:
     with _moto_stack() as (provisioned, storefront, admin):
         _boto3_get_item(provisioned, ROOT)
         get_item_ms = statistics.median(_boto3_get_item(provisioned, ROOT) for _ in range(runs))
+        any_spec = next(iter(load_template().functions.values()))
+        _floors(provisioned, any_spec, ROOT)
+        floor_runs = [_floors(provisioned, any_spec, ROOT) for _ in range(runs)]
+        floors = {kind: statistics.median(run[kind] for run in floor_runs) for kind in ("worker", "api")}
         for logical_id, spec in specs:
             if "error" in functions[logical_id]:
                 continue
@@ -299,6 +360,9 @@ def measure(runs: int = 5, only: Sequence[str] = ()) -> dict[str, object]:
                 felt = {"error": str(exc)}
             if "user_felt_ms" in felt:
                 felt["ratio_to_boto3_get_item"] = round(float(felt["user_felt_ms"]) / get_item_ms, 2)
+                kind = "api" if _is_api(spec) else "worker"
+                felt["floor"] = kind
+                felt["ratio_to_floor"] = round(float(felt["user_felt_ms"]) / floors[kind], 2)
                 for name in ("import_ms", "first_invocation_ms", "user_felt_ms"):
                     felt[name] = round(float(felt[name]), 1)
             felt["bench_seconds"] = round(time.perf_counter() - started, 1)
@@ -307,6 +371,8 @@ def measure(runs: int = 5, only: Sequence[str] = ()) -> dict[str, object]:
         "runs": runs,
         "boto3_import_ms": round(boto3_ms, 1),
         "boto3_get_item_ms": round(get_item_ms, 1),
+        "floor_ms": {kind: round(ms, 1) for kind, ms in floors.items()},
+        "floor_ratio_to_boto3_get_item": {kind: round(ms / get_item_ms, 2) for kind, ms in floors.items()},
         "functions": functions,
     }
 

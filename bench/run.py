@@ -322,7 +322,7 @@ def report(results: dict[str, Any]) -> str:
     rows = []
     for fn, v in cold["functions"].items():
         if "import_ms" not in v:
-            rows.append([fn, "error", v["error"], "", "", ""])
+            rows.append([fn, "error", v["error"], "", "", "", ""])
             continue
         felt = v.get("user_felt") or {}
         rows.append(
@@ -332,16 +332,23 @@ def report(results: dict[str, Any]) -> str:
                 f"{v['ratio_to_boto3']:.2f}",
                 f"{felt['user_felt_ms']:.0f}" if "user_felt_ms" in felt else felt.get("error", "-"),
                 f"{felt['ratio_to_boto3_get_item']:.2f}" if "ratio_to_boto3_get_item" in felt else "-",
+                f"{felt['ratio_to_floor']:.2f} ({felt['floor']})" if "ratio_to_floor" in felt else "-",
                 ",".join(felt.get("first_status", [])),
             ]
         )
+    floors = cold.get("floor_ms") or {}
+    floor_ratios = cold.get("floor_ratio_to_boto3_get_item") or {}
+    floor_note = "".join(
+        f"; {kind} floor {ms:.0f} ms = x{floor_ratios.get(kind, 0):.2f} boto3+GetItem"
+        for kind, ms in floors.items()
+    )
     parts.append(
         _table(
             f"Cold start: medians over {cold['runs']} fresh interpreters. Import only, against `import "
             f"boto3` ({cold['boto3_import_ms']:.0f} ms); user-felt = import + first invocation of a real "
             f"event on moto, against `import boto3` + one GetItem ({cold.get('boto3_get_item_ms', 0):.0f} "
-            "ms)",
-            ["function", "import ms", "x boto3", "user-felt ms", "x boto3+GetItem", "first answer"],
+            f"ms), and against the fixed stack's floor (bench/coldstart.py){floor_note}",
+            ["function", "import ms", "x boto3", "user-felt ms", "x boto3+GetItem", "x floor", "first"],
             rows,
         )
     )

@@ -39,6 +39,31 @@ def test_queues_come_from_settings(aws: Provisioned) -> None:
         wiring.queue("orders")
 
 
+def test_mail_and_queue_clients_are_made_when_first_called_not_when_wired(
+    aws: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+    real = wiring.aws_client
+
+    def counting(service: str) -> Any:
+        made.append(service)
+        return real(service)
+
+    monkeypatch.setattr("loyalty_bridge.wiring.core.aws_client", counting)
+    wiring.queue("membership")
+    wiring.incident_reporter()  # the error store's DynamoDB client, and a mailer
+    assert "ses" not in made
+    assert "sqs" not in made
+
+    wiring.queue("membership").send('{"v":1}')
+    aws.client("ses").verify_email_identity(EmailAddress="admin@example.com")
+    message_id = wiring.mailer().send(to=["admin@example.com"], subject="s", text="t")
+
+    assert {"sqs", "ses"} <= set(made)
+    assert message_id
+    assert repr(wiring.core.lazy_client("ses")) == "lazy_client('ses')"
+
+
 def test_signing_keys_resolve_from_secrets_manager(aws: Provisioned) -> None:
     storefront_id, storefront_secret = _key(aws, "storefront")
     admin_id, _ = _key(aws, "admin")

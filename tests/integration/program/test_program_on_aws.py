@@ -1,7 +1,8 @@
 """The program's versions (R9) on template.yaml's BridgeTable in moto: versions with who and
 when, newest first and paged; the conditional write that lets only one of two concurrent
-writers be version N; the program in force through Powertools Parameters (DynamoDB
-provider), one Query per max_age however many reads; "any member exists" for the kind lock."""
+writers be version N; the program in force through Powertools Parameters (our provider
+over the function's DynamoDB client), one Query per max_age however many reads; "any member
+exists" for the kind lock."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from loyalty_bridge import errors, wiring
-from loyalty_bridge.adapters.program_store import ParameterProgramSource
+from loyalty_bridge.adapters.program_store import (
+    CURRENT_PK,
+    CURRENT_SK,
+    ParameterProgramSource,
+    PartitionParameters,
+)
 from loyalty_bridge.models.program import ProgramVersion
 from loyalty_bridge.program.earn_rules import ProgramRules
 
@@ -127,16 +133,10 @@ class Queries:
 
 
 def counted_source(aws: Provisioned, max_age: int) -> tuple[ParameterProgramSource, Queries]:
-    resource = boto3.resource("dynamodb", endpoint_url=aws.endpoint_url, region_name="us-east-1")
+    client = boto3.client("dynamodb", endpoint_url=aws.endpoint_url, region_name="us-east-1")
     queries = Queries()
-    resource.meta.client.meta.events.register("before-call.dynamodb.Query", queries)
-    provider = DynamoDBProvider(
-        table_name=aws.tables["BridgeTable"],
-        key_attr="pk",
-        sort_attr="sk",
-        value_attr="value",
-        boto3_client=resource,
-    )
+    client.meta.events.register("before-call.dynamodb.Query", queries)
+    provider = PartitionParameters(client, aws.tables["BridgeTable"])
     return ParameterProgramSource(provider, wiring.program_seed(), max_age=max_age), queries
 
 
@@ -160,6 +160,43 @@ def test_without_a_cache_every_read_is_a_query_and_sees_a_new_version_at_once(aw
 
     assert answers == [2] * 5
     assert queries.calls == 6
+
+
+def test_the_provider_reads_every_page_of_a_partition_and_refuses_a_single_get(aws: Provisioned) -> None:
+    client = boto3.client("dynamodb", endpoint_url=aws.endpoint_url, region_name="us-east-1")
+    table = aws.tables["BridgeTable"]
+    for n in range(5):
+        item = {"pk": {"S": "P#1"}, "sk": {"S": f"s{n}"}, "value": {"S": f"v{n}"}}
+        client.put_item(TableName=table, Item=item)
+    queries = Queries()
+    client.meta.events.register("before-call.dynamodb.Query", queries)
+    provider = PartitionParameters(client, table)
+
+    values = provider.get_multiple("P#1", max_age=0, Limit=2)
+
+    assert values == {f"s{n}": f"v{n}" for n in range(5)}
+    assert queries.calls == 3  # 2 + 2 + 1 items
+    assert provider.get_multiple("P#none", max_age=0) == {}
+    with pytest.raises(GetParameterError, match="sort key"):
+        provider.get("P#1", max_age=0)
+
+
+def test_a_malformed_program_item_is_retryable_until_one_was_read_then_the_last_stays(
+    aws: Provisioned,
+) -> None:
+    client = boto3.client("dynamodb", endpoint_url=aws.endpoint_url, region_name="us-east-1")
+    table = aws.tables["BridgeTable"]
+    key = {"pk": {"S": CURRENT_PK}, "sk": {"S": CURRENT_SK}}
+    client.put_item(TableName=table, Item={**key, "value": {"N": "7"}})
+    source = ParameterProgramSource(PartitionParameters(client, table), wiring.program_seed(), max_age=0)
+    with pytest.raises(errors.Retryable):
+        source.current()
+
+    client.delete_item(TableName=table, Key=key)
+    wiring.program_admin().replace(RICHER, by="admin-1")
+    assert source.current() == (2, RICHER)
+    client.put_item(TableName=table, Item={**key, "value": {"N": "7"}})
+    assert source.current() == (2, RICHER)  # the last program read stays in force
 
 
 def test_wiring_reads_the_program_through_parameters(aws: Provisioned) -> None:

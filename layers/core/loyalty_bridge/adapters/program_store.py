@@ -6,8 +6,8 @@ Items (pk, sk):
   never changed once written; the zero-padded number sorts, so the admin listing is one
   Query, newest first;
 - ``PROGRAM#CURRENT`` / ``CURRENT``: a copy of the newest version, alone in its partition, so
-  the Parameters DynamoDB provider reads it with ``get_multiple`` (its ``get`` only knows
-  tables without a sort key) as a one-item Query.
+  a Parameters provider reads it with ``get_multiple`` (PartitionParameters) as a one-item
+  Query.
 
 A new version is one TransactWriteItems: its VERSION item (``attribute_not_exists``) and the
 CURRENT copy (conditioned on holding ``version - 1``), so two concurrent PUTs can never both
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aws_lambda_powertools.utilities.parameters.base import BaseProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_bridge import errors
@@ -129,8 +130,50 @@ class DynamoProgramStore(BridgeItems):
         return [ProgramVersion.model_validate_json(item["value"]) for item in items], next_cursor
 
 
+class PartitionParameters(BaseProvider):
+    """A Powertools Parameters provider over the low-level DynamoDB client: ``get_multiple(pk)``
+    is one Query of that partition (every page; ``sdk_options`` go to the Query), ``{sk: value}``,
+    cached by Powertools for ``max_age`` like any provider.
+
+    Why not Powertools' own DynamoDBProvider: it wants a boto3 *resource*, and building one
+    loads the resource model and makes a second DynamoDB client on every cold start, where
+    the function has its client already (docs/PERFORMANCE.md). Items here have a sort key,
+    so a single ``get(name)`` has no key to read: it is refused, as DynamoDBProvider's
+    ``get`` would fail on this table too."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        super().__init__(client=client)  # type: ignore[no-untyped-call]
+        self._client = client
+        self._table = table_name
+
+    def _get(self, name: str, **sdk_options: Any) -> str:
+        raise ValueError(f"{self._table} items have a sort key: read {name!r} with get_multiple")
+
+    def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
+        values: dict[str, str] = {}
+        start: dict[str, Any] | None = None
+        while True:
+            options: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": path}},
+                **sdk_options,
+            }
+            if start:
+                options["ExclusiveStartKey"] = start
+            page = self._client.query(**options)
+            for item in page.get("Items", []):
+                sk, value = item.get("sk", {}).get("S"), item.get("value", {}).get("S")
+                if sk is None or value is None:
+                    raise ValueError(f"an item of {path!r} has no string sk and value")
+                values[sk] = value
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return values
+
+
 class ParameterProvider(Protocol):
-    """What ParameterProgramSource needs of Powertools' DynamoDBProvider."""
+    """What ParameterProgramSource needs of a Powertools provider (PartitionParameters)."""
 
     def get_multiple(self, path: str, max_age: int | None = None) -> dict[str, Any]: ...
 

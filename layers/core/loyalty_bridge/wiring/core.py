@@ -74,6 +74,28 @@ def aws_client(service: str) -> BaseClient:
     return client
 
 
+class _LazyClient:
+    """Stands in for ``aws_client(service)`` and makes it on first use. Adapters get their
+    client when they are wired, but a request that never mails, queues or texts should not
+    build that client (a few ms each on a cold start, docs/PERFORMANCE.md)."""
+
+    __slots__ = ("_service",)
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(aws_client(self._service), name)
+
+    def __repr__(self) -> str:
+        return f"lazy_client({self._service!r})"
+
+
+def lazy_client(service: str) -> BaseClient:
+    """``aws_client(service)``, made when an adapter first calls it (see _LazyClient)."""
+    return cast("BaseClient", _LazyClient(service))
+
+
 @cached
 def metrics() -> Metrics:
     """Business metrics as EMF through the shared Powertools ``metrics`` (flushed by each
@@ -113,7 +135,7 @@ def idempotency_store() -> DynamoDBPersistenceLayer:
 def mailer() -> Mailer:
     from loyalty_bridge.adapters.ses import SesMailer
 
-    return SesMailer(cast("SESClient", aws_client("ses")), sender=settings().sender_email)
+    return SesMailer(cast("SESClient", lazy_client("ses")), sender=settings().sender_email)
 
 
 @cached
@@ -124,7 +146,7 @@ def sms_sender() -> SmsSender:
         return FileCaptureSms(settings().sms_capture_dir)
     from loyalty_bridge.adapters.sms import SnsSms
 
-    return SnsSms(cast("SNSClient", aws_client("sns")))
+    return SnsSms(cast("SNSClient", lazy_client("sns")))
 
 
 @cached
@@ -137,7 +159,7 @@ def queue(name: str) -> SqsQueue:
     url: str = getattr(settings(), f"{name}_queue_url")
     if not url:
         raise ValueError(f"{name.upper()}_QUEUE_URL is not set")
-    return SqsQueue(cast("SQSClient", aws_client("sqs")), url)
+    return SqsQueue(cast("SQSClient", lazy_client("sqs")), url)
 
 
 @cached

@@ -11,6 +11,7 @@ from loyalty_bridge.wiring.core import (
     error_store,
     failure_policy,
     incident_reporter,
+    lazy_client,
     metrics,
     queue,
     secrets,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 def sms_optouts() -> DynamoSmsOptOuts:
     from loyalty_bridge.adapters.sms_optouts import DynamoSmsOptOuts
 
-    sns = aws_client("sns") if settings().sms_adapter == "sns" else None
+    sns = lazy_client("sns") if settings().sms_adapter == "sns" else None
     return DynamoSmsOptOuts(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table, sns=sns)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from loyalty_bridge.wiring import core
 from loyalty_bridge.wiring.core import aws_client, cached, settings
 
 if TYPE_CHECKING:
@@ -32,22 +31,12 @@ def program_store() -> DynamoProgramStore:
 
 @cached
 def program_source() -> ProgramSource:
-    """The program in force, through Powertools Parameters (DynamoDB provider) cached for
-    PROGRAM_MAX_AGE_SECONDS per warm container: what the ledger and storefront read."""
-    from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+    """The program in force, through Powertools Parameters (PartitionParameters over the
+    function's DynamoDB client) cached for PROGRAM_MAX_AGE_SECONDS per warm container: what
+    the ledger and storefront read."""
+    from loyalty_bridge.adapters.program_store import ParameterProgramSource, PartitionParameters
 
-    from loyalty_bridge.adapters.program_store import ParameterProgramSource
-
-    resource = core._boto_session().resource(
-        "dynamodb", endpoint_url=settings().aws_endpoint_url, config=aws_client("dynamodb").meta.config
-    )
-    provider = DynamoDBProvider(
-        table_name=settings().bridge_table,
-        key_attr="pk",
-        sort_attr="sk",
-        value_attr="value",
-        boto3_client=resource,
-    )
+    provider = PartitionParameters(cast("DynamoDBClient", aws_client("dynamodb")), settings().bridge_table)
     return ParameterProgramSource(provider, program_seed())
 
 
