@@ -49,7 +49,10 @@ FIRST_EVENT = {
     "order_worker": "order_worker_order_post.json",
     "profile_sync_worker": "profile_sync_worker_consents.json",
     "dlq_monitor": "dlq_monitor_profile_sync.json",
+    "mailchimp_webhook": "mailchimp_webhook_unsubscribe.json",
+    "member_import_worker": "member_import_worker_object_created.json",
 }
+WEBHOOK_SECRET = uuid.uuid4().hex
 # Sample ids in events/ made unique per run (a replayed id would take a cheaper path).
 _SAMPLE_IDS = re.compile(r"\b(c-1001|o-1001|cart-77|rf-1)\b|ann\.lee(?=@example\.com)")
 
@@ -221,6 +224,12 @@ def _moto_stack() -> Iterator[tuple[Provisioned, SigningKey, SigningKey]]:
             parameter_overrides={"Stage": "local"},
             signing_keys=keys,
         )
+        # The template's Mailchimp secret is unset (every webhook is refused): give it a
+        # webhook secret, so the webhook's first request is one Mailchimp would send.
+        provisioned.client("secretsmanager").put_secret_value(
+            SecretId=provisioned.secrets["MailchimpSecret"],
+            SecretString=json.dumps({"api_key": "", "webhook_secret": WEBHOOK_SECRET}),
+        )
         yield provisioned, keys[0], keys[1]
     finally:
         server.stop()
@@ -249,6 +258,9 @@ def first_event(path: Path, storefront: SigningKey, admin: SigningKey) -> dict[s
     suffix = uuid.uuid4().hex[:8]
     text = _SAMPLE_IDS.sub(lambda m: f"{m.group(0)}-{suffix}", path.read_text(encoding="utf-8"))
     event: dict[str, Any] = json.loads(text)
+    if "secret" in (event.get("queryStringParameters") or {}):  # the Mailchimp webhook's URL secret
+        event["queryStringParameters"]["secret"] = WEBHOOK_SECRET
+        event["rawQueryString"] = f"secret={WEBHOOK_SECRET}"
     headers = event.get("headers")
     if not isinstance(headers, dict) or "x-bridge-signature" not in headers:
         return event
@@ -262,6 +274,32 @@ def first_event(path: Path, storefront: SigningKey, admin: SigningKey) -> dict[s
     signing_target = f"{raw_path}?{query}" if query else raw_path
     for name, value in signed_headers(key.key_id, key.secret, method, signing_target, body).items():
         headers[name.lower()] = value
+    return event
+
+
+def _with_member_file(provisioned: Provisioned, event: dict[str, Any]) -> dict[str, Any]:
+    """The member import's sample names an object: put a small member file there (in the
+    stack's import bucket, fresh cards) and let the notification name what was put."""
+    from loyalty_bridge.program.card_numbers import luhn_check_digit
+
+    record = event["Records"][0]
+    notification = json.loads(record["body"])
+    s3 = notification["Records"][0]["s3"]
+    bucket = provisioned.buckets["MemberImportBucket"]
+    lines = [
+        "card_number,mobile,email,first_name,last_name,birthday,balance,lots,lifetime_spend,source_program"
+    ]
+    for n in range(3):
+        payload = "65" + str(uuid.uuid4().int)[:13]
+        email = f"m{n}.{uuid.uuid4().hex[:8]}@example.com"
+        lines.append(f"{payload}{luhn_check_digit(payload)},,{email},M{n},,,{10 * n},,,Old club")
+    body = ("\n".join(lines) + "\n").encode()
+    put = provisioned.client("s3").put_object(Bucket=bucket, Key=s3["object"]["key"], Body=body)
+    s3["bucket"] = {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+    s3["object"].update(size=len(body), eTag=str(put["ETag"]).strip('"'))
+    if put.get("VersionId"):
+        s3["object"]["versionId"] = put["VersionId"]
+    record["body"] = json.dumps(notification)
     return event
 
 
@@ -300,7 +338,12 @@ def _user_felt(
     path = _event_file(spec)
     if path is None:
         return {"error": "no sample event in events/"}
-    samples = [_first_invocation(provisioned, spec, first_event(path, *keys)) for _ in range(runs + 1)][1:]
+
+    def event() -> dict[str, Any]:
+        sample = first_event(path, *keys)
+        return _with_member_file(provisioned, sample) if spec.name == "member_import_worker" else sample
+
+    samples = [_first_invocation(provisioned, spec, event()) for _ in range(runs + 1)][1:]
     return {
         "event": path.name,
         "first_status": sorted({str(s["status"]) for s in samples}),
