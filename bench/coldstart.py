@@ -253,9 +253,12 @@ def _event_file(spec: FunctionSpec) -> Path | None:
     return candidates[0] if candidates else None
 
 
-def first_event(path: Path, storefront: SigningKey, admin: SigningKey) -> dict[str, Any]:
-    """The sample event with fresh ids, a fresh Idempotency-Key and a valid signature now."""
-    suffix = uuid.uuid4().hex[:8]
+def first_event(
+    path: Path, storefront: SigningKey, admin: SigningKey, suffix: str | None = None
+) -> dict[str, Any]:
+    """The sample event with fresh ids (``suffix``, random by default), a fresh
+    Idempotency-Key and a valid signature now."""
+    suffix = suffix or uuid.uuid4().hex[:8]
     text = _SAMPLE_IDS.sub(lambda m: f"{m.group(0)}-{suffix}", path.read_text(encoding="utf-8"))
     event: dict[str, Any] = json.loads(text)
     if "secret" in (event.get("queryStringParameters") or {}):  # the Mailchimp webhook's URL secret
@@ -332,6 +335,47 @@ def _floors(provisioned: Provisioned, spec: FunctionSpec, cwd: Path) -> dict[str
     }
 
 
+# Functions whose sample is about a customer get a customer the stack knows: the
+# storefront's own samples, run first (untimed, same ids), sign them up and join them, so
+# the timed request or record takes the path a real one takes (a join, a profile change,
+# an order credited), not a 404 or an incident for an unknown customer.
+_SIGNUP = ("membership_api", "membership_api_create_customer.json")
+_JOIN = ("membership_worker", "membership_worker_create.json")
+_PREPARED_BY = {
+    "membership_worker": (_SIGNUP,),
+    "profile_api": (_SIGNUP,),
+    "profile_sync_worker": (_SIGNUP,),
+    "order_worker": (_SIGNUP, _JOIN),
+    "checkout_api": (_SIGNUP, _JOIN),
+}
+
+
+def _prepared(
+    provisioned: Provisioned, keys: tuple[SigningKey, SigningKey], spec: FunctionSpec, path: Path
+) -> dict[str, Any]:
+    """``spec``'s sample event, with what it is about put in place first (_PREPARED_BY)."""
+    suffix = uuid.uuid4().hex[:8]
+    functions = {f.name: f for f in load_template().functions.values()}
+    for name, sample in _PREPARED_BY.get(spec.name, ()):
+        done = _first_invocation(provisioned, functions[name], first_event(EVENTS / sample, *keys, suffix))
+        if str(done["status"]) not in ("202", "ok"):
+            raise RuntimeError(f"preparing {spec.name}: {sample} answered {done['status']}")
+    event = first_event(path, *keys, suffix)
+    if spec.name == "member_import_worker":
+        return _with_member_file(provisioned, event)
+    if spec.name == "order_worker":  # the order names the member the join made
+        record = event["Records"][0]
+        message = json.loads(record["body"])
+        item = provisioned.client("dynamodb").get_item(
+            TableName=provisioned.tables["BridgeTable"],
+            Key={"pk": {"S": f"CUSTOMER#{message['customer_id']}"}, "sk": {"S": "PROFILE"}},
+            ConsistentRead=True,
+        )
+        message["payload"]["member_id"] = item["Item"]["member_id"]["S"]
+        record["body"] = json.dumps(message)
+    return event
+
+
 def _user_felt(
     provisioned: Provisioned, keys: tuple[SigningKey, SigningKey], spec: FunctionSpec, runs: int
 ) -> dict[str, Any]:
@@ -340,8 +384,7 @@ def _user_felt(
         return {"error": "no sample event in events/"}
 
     def event() -> dict[str, Any]:
-        sample = first_event(path, *keys)
-        return _with_member_file(provisioned, sample) if spec.name == "member_import_worker" else sample
+        return _prepared(provisioned, keys, spec, path)
 
     samples = [_first_invocation(provisioned, spec, event()) for _ in range(runs + 1)][1:]
     return {
