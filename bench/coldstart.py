@@ -6,7 +6,13 @@
   (``events/``, re-signed with the local stack's keys, fresh ids each run) against moto,
   next to ``import boto3`` plus one DynamoDB ``GetItem`` against the same moto. This is
   what the first caller of a new Lambda container waits for (minus the runtime's own
-  start), so moving an import into the first invocation saves nothing here.
+  start), so moving an import into the first invocation saves nothing here;
+- **the floor**: the same user-felt measure of the least program on the project's fixed
+  choices (``_FLOOR_WORKER``, ``_FLOOR_API``), beside which each function's ratio is what its
+  own code adds.
+
+Each sample is one the function would really get: ids fresh each run, and the customer it
+is about signed up and joined first, untimed (``_PREPARED_BY``).
 
 One moto server (``bridge_local.moto_server``) with every table, queue and secret of
 template.yaml (``bridge_local.resources.provision``) serves every run; each timed run is a
