@@ -10,8 +10,18 @@ from aws_lambda_powertools import Metrics
 from loyalty_bridge.observability import MetricName, PowertoolsMetrics
 
 
-def test_count_by_is_one_emf_line_with_its_own_dimension(capsys: pytest.CaptureFixture[str]) -> None:
-    sink = Metrics(namespace="LoyaltyBridge", service="loyalty-bridge")
+@pytest.fixture
+def sink() -> Metrics:
+    """Powertools Metrics instances share one metric set: start from an empty one, whatever a
+    test before this one (a service called without a handler's flush) left in it."""
+    metrics = Metrics(namespace="LoyaltyBridge", service="loyalty-bridge")
+    metrics.clear_metrics()
+    return metrics
+
+
+def test_count_by_is_one_emf_line_with_its_own_dimension(
+    sink: Metrics, capsys: pytest.CaptureFixture[str]
+) -> None:
     PowertoolsMetrics(sink).count_by(MetricName.SYNC_FAILED, target="mailchimp")
     [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines() if '"_aws"' in text]
     [directive] = line["_aws"]["CloudWatchMetrics"]
@@ -22,8 +32,7 @@ def test_count_by_is_one_emf_line_with_its_own_dimension(capsys: pytest.CaptureF
     assert sink.metric_set == {}  # nothing left to leak onto the invocation's other metrics
 
 
-def test_count_and_milliseconds_join_the_invocations_metrics_without_a_dimension() -> None:
-    sink = Metrics(namespace="LoyaltyBridge", service="loyalty-bridge")
+def test_count_and_milliseconds_join_the_invocations_metrics_without_a_dimension(sink: Metrics) -> None:
     try:
         metrics = PowertoolsMetrics(sink)
         metrics.count(MetricName.ORDERS_CREDITED)
