@@ -107,7 +107,7 @@ class DynamoSyncState:
         sort_keys = [PROFILE_SK, *(f"SYNC#{target}" for target in targets)]
         mine = [{"TableName": self._table, "Key": {"pk": pk, "sk": {"S": sk}}} for sk in sort_keys]
         found = get_many(self._client, [*mine, *also], what="bridge table read")
-        items = {sk: item for sk, item in zip(sort_keys, found, strict=False) if item}
+        items = {sk: item for sk, item in zip(sort_keys, found[: len(mine)], strict=True) if item}
         return self._record(items), self._states(customer_id, targets, items), found[len(mine) :]
 
     def _record(self, items: dict[str, dict[str, Any]]) -> CustomerRecord | None:

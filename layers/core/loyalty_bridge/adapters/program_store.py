@@ -151,25 +151,22 @@ class PartitionParameters(BaseProvider):
 
     def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
         values: dict[str, str] = {}
-        start: dict[str, Any] | None = None
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": path}},
+            **sdk_options,
+        }
         while True:
-            options: dict[str, Any] = {
-                "TableName": self._table,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": {"S": path}},
-                **sdk_options,
-            }
-            if start:
-                options["ExclusiveStartKey"] = start
-            page = self._client.query(**options)
+            page = self._client.query(**params)
             for item in page.get("Items", []):
                 sk, value = item.get("sk", {}).get("S"), item.get("value", {}).get("S")
                 if sk is None or value is None:
                     raise ValueError(f"an item of {path!r} has no string sk and value")
                 values[sk] = value
-            start = page.get("LastEvaluatedKey")
-            if not start:
+            if "LastEvaluatedKey" not in page:
                 return values
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class ParameterProvider(Protocol):

@@ -181,6 +181,13 @@ class ProfileSync:
         # The targets this worker has: Mailchimp and the SMS list only when configured.
         configured = [PLATFORM, *((MAILCHIMP,) if mailing_list else ()), *((SMS,) if sms_optouts else ())]
         self._configured = frozenset(configured)
+        # Whether the platform's reads for a profile update can ride with the record's
+        # (the built-in ledger beside the DynamoDB sync state): decided once, not per message.
+        self._reads_ahead = (
+            isinstance(platform, new_changes.ReadsForProfile)
+            and isinstance(platform, new_changes.RecordsSyncState)
+            and isinstance(state, LoadsRecordWithStatesAnd)
+        )
 
     # ------------------------------------------------------------------ entry point
 
@@ -191,12 +198,13 @@ class ProfileSync:
             return self._loyalty_data(envelope, receive_count)
         outcome = SyncOutcome()
         every = self._targets() if self._targets else TARGETS
-        targets = snapshot_targets(envelope, every, self._configured)
-        outcome.skipped.extend(target for target in every if target not in targets)
-        if not targets:  # nothing this worker has is for it: nothing to read
-            return outcome
         try:
-            change = self._read(envelope, list(targets))
+            payload = self._payload(envelope)
+            targets = snapshot_targets(envelope, every, self._configured, payload)
+            outcome.skipped.extend(target for target in every if target not in targets)
+            if not targets:  # nothing this worker has is for it: nothing to read
+                return outcome
+            change = self._read(envelope, payload, list(targets))
         except CustomerGone:
             logger.info("change for an erased customer skipped", extra={"message_id": envelope.message_id})
             outcome.skipped.append("all")
@@ -295,17 +303,22 @@ class ProfileSync:
 
     # ------------------------------------------------------------------ reading
 
-    def _read(self, envelope: Envelope, targets: list[str]) -> _Change:
+    @staticmethod
+    def _payload(envelope: Envelope) -> ProfileChange:
+        """The change the message carries, read once (its targets and the change itself)."""
         if envelope.kind not in PROFILE_SYNC_KINDS:
             raise InvalidChange(f"unknown message kind {envelope.kind!r}")
         if not envelope.customer_id:
             raise InvalidChange("the message names no customer")
         try:
-            payload = ProfileChange.model_validate(envelope.payload)
+            return ProfileChange.model_validate(envelope.payload)
         except ValidationError as exc:
             raise InvalidChange(f"the change payload is invalid ({exc.error_count()} errors)") from None
+
+    def _read(self, envelope: Envelope, payload: ProfileChange, targets: list[str]) -> _Change:
+        """The change and the record it is for (``envelope`` checked by ``_payload``)."""
         member = payload.member_id if envelope.kind == PROFILE_UPDATE and PLATFORM in targets else None
-        record, states, ahead = self._load_for(envelope.customer_id, targets, member)
+        record, states, ahead = self._load_for(str(envelope.customer_id), targets, member)
         if record is None:
             raise CustomerGone("the customer does not exist (any more)")
         if envelope.kind == PROFILE_SNAPSHOT:
@@ -322,15 +335,10 @@ class ProfileSync:
         """``_load``, with what the platform reads to update ``member``'s profile in the same
         call where both stores can (the built-in ledger beside the sync state: one
         BatchGetItem, not a Query and the ledger's own read)."""
-        platform = self._platform
-        if (
-            member
-            and isinstance(platform, new_changes.ReadsForProfile)
-            and isinstance(platform, new_changes.RecordsSyncState)
-            and isinstance(self._state, LoadsRecordWithStatesAnd)
-        ):
-            also = platform.profile_reads(member)
-            record, states, read = self._state.load_record_and_targets_with(customer_id, targets, also)
+        if member and self._reads_ahead:
+            also = cast("new_changes.ReadsForProfile", self._platform).profile_reads(member)
+            state = cast("LoadsRecordWithStatesAnd", self._state)
+            record, states, read = state.load_record_and_targets_with(customer_id, targets, also)
             return record, states, (member, read)
         record, states = self._load(customer_id, targets)
         return record, states, None

@@ -62,14 +62,17 @@ def snapshot_message(
     )
 
 
-def snapshot_targets(envelope: Envelope, targets: Sequence[str], configured: Set[str]) -> tuple[str, ...]:
+def snapshot_targets(
+    envelope: Envelope, targets: Sequence[str], configured: Set[str], payload: ProfileChange | None = None
+) -> tuple[str, ...]:
     """The targets a worker that has ``configured`` applies ``envelope`` to: a snapshot naming
     its targets (the signup's) goes to those alone. Every other message, a replay and a
-    payload that does not read go to all (the worker refuses an invalid payload itself)."""
+    payload that does not read go to all (the worker refuses an invalid payload itself).
+    ``payload``: the envelope's, when the caller has read it already."""
     if envelope.kind != PROFILE_SNAPSHOT or envelope.replay_of:
         return tuple(targets)
     try:
-        wanted = ProfileChange.model_validate(envelope.payload).targets
+        wanted = (payload or ProfileChange.model_validate(envelope.payload)).targets
     except ValidationError:
         return tuple(targets)
     if wanted is None:
